@@ -1,0 +1,1 @@
+"""compat: systemd unit files -> typed unit configuration (pure)."""

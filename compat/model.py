@@ -1,0 +1,433 @@
+"""The typed unit configuration that compat produces and sysmasterd consumes.
+
+Field names are the snake_case form of systemd's directive names, so the D-Bus layer can map
+them back to property names mechanically. Times are microseconds (systemd's usec_t) with
+USEC_INFINITY for "infinity"; unset optional values are None, so "not configured" and
+"configured to the default" stay distinguishable where systemd distinguishes them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+USEC_INFINITY = (1 << 64) - 1
+USEC_PER_SEC = 1_000_000
+
+
+class Scope(enum.Enum):
+    SYSTEM = "system"
+    USER = "user"
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTICE = "notice"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A problem found in a file, reported the way systemd logs it: `file:line: message`."""
+
+    path: str
+    line: int
+    message: str
+    severity: Severity = Severity.WARNING
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+# ---------------------------------------------------------------------------------------------
+# [Unit]
+
+
+class ConditionKind(enum.Enum):
+    CONDITION = "Condition"
+    ASSERT = "Assert"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One Condition*/Assert* line. `name` is the suffix, e.g. "PathExists"."""
+
+    kind: ConditionKind
+    name: str
+    parameter: str
+    trigger: bool = False  # "|" prefix: any triggering condition suffices
+    negate: bool = False  # "!" prefix
+
+
+class EmergencyAction(enum.Enum):
+    NONE = "none"
+    REBOOT = "reboot"
+    REBOOT_FORCE = "reboot-force"
+    REBOOT_IMMEDIATE = "reboot-immediate"
+    POWEROFF = "poweroff"
+    POWEROFF_FORCE = "poweroff-force"
+    POWEROFF_IMMEDIATE = "poweroff-immediate"
+    EXIT = "exit"
+    EXIT_FORCE = "exit-force"
+    SOFT_REBOOT = "soft-reboot"
+    HALT = "halt"
+    HALT_FORCE = "halt-force"
+    HALT_IMMEDIATE = "halt-immediate"
+    KEXEC = "kexec"
+    KEXEC_FORCE = "kexec-force"
+
+
+class CollectMode(enum.Enum):
+    INACTIVE = "inactive"
+    INACTIVE_OR_FAILED = "inactive-or-failed"
+
+
+class JobMode(enum.Enum):
+    """Job modes of StartUnit(name, mode) and OnFailureJobMode=."""
+
+    FAIL = "fail"
+    REPLACE = "replace"
+    REPLACE_IRREVERSIBLY = "replace-irreversibly"
+    ISOLATE = "isolate"
+    FLUSH = "flush"
+    IGNORE_DEPENDENCIES = "ignore-dependencies"
+    IGNORE_REQUIREMENTS = "ignore-requirements"
+    TRIGGERING = "triggering"
+
+
+@dataclass
+class UnitSection:
+    description: str = ""
+    documentation: list[str] = field(default_factory=list)
+    # Dependencies: unit names, specifiers already expanded, duplicates removed, order kept.
+    requires: list[str] = field(default_factory=list)
+    requisite: list[str] = field(default_factory=list)
+    wants: list[str] = field(default_factory=list)
+    binds_to: list[str] = field(default_factory=list)
+    part_of: list[str] = field(default_factory=list)
+    upholds: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    on_failure: list[str] = field(default_factory=list)
+    on_success: list[str] = field(default_factory=list)
+    propagates_reload_to: list[str] = field(default_factory=list)
+    reload_propagated_from: list[str] = field(default_factory=list)
+    propagates_stop_to: list[str] = field(default_factory=list)
+    stop_propagated_from: list[str] = field(default_factory=list)
+    joins_namespace_of: list[str] = field(default_factory=list)
+    requires_mounts_for: list[str] = field(default_factory=list)
+    on_failure_job_mode: JobMode = JobMode.REPLACE
+    ignore_on_isolate: bool = False
+    stop_when_unneeded: bool = False
+    refuse_manual_start: bool = False
+    refuse_manual_stop: bool = False
+    allow_isolate: bool = False
+    default_dependencies: bool = True
+    collect_mode: CollectMode = CollectMode.INACTIVE
+    failure_action: EmergencyAction = EmergencyAction.NONE
+    success_action: EmergencyAction = EmergencyAction.NONE
+    failure_action_exit_status: int | None = None
+    success_action_exit_status: int | None = None
+    job_timeout_usec: int = USEC_INFINITY
+    job_running_timeout_usec: int = USEC_INFINITY
+    job_timeout_action: EmergencyAction = EmergencyAction.NONE
+    job_timeout_reboot_argument: str = ""
+    start_limit_interval_usec: int | None = None  # None: manager default (10s)
+    start_limit_burst: int | None = None  # None: manager default (5)
+    start_limit_action: EmergencyAction = EmergencyAction.NONE
+    reboot_argument: str = ""
+    source_path: str = ""
+    conditions: list[Condition] = field(default_factory=list)  # Condition* and Assert*, file order
+
+
+# ---------------------------------------------------------------------------------------------
+# [Install]
+
+
+@dataclass
+class InstallSection:
+    alias: list[str] = field(default_factory=list)
+    wanted_by: list[str] = field(default_factory=list)
+    required_by: list[str] = field(default_factory=list)
+    also: list[str] = field(default_factory=list)
+    default_instance: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Exec lines
+
+
+class ExecFlag(enum.Flag):
+    NONE = 0
+    IGNORE_FAILURE = enum.auto()  # "-"
+    ARGV0 = enum.auto()  # "@": argv[1] of the line is argv[0] of the process
+    NO_ENV_EXPAND = enum.auto()  # ":"
+    FULL_PRIVILEGES = enum.auto()  # "+"
+    AMBIENT_PRIVILEGES = enum.auto()  # "!" (no capabilities support yet: treated as "+")
+    NO_SETUID = enum.auto()  # "!!"
+
+
+@dataclass(frozen=True)
+class ExecCommand:
+    """One Exec*= command. `path` is the binary to execute, `argv` includes argv[0]."""
+
+    path: str
+    argv: tuple[str, ...]
+    flags: ExecFlag = ExecFlag.NONE
+    # Where it came from, for messages and status.
+    source: str = ""
+    line: int = 0
+
+    @property
+    def ignore_failure(self) -> bool:
+        return bool(self.flags & ExecFlag.IGNORE_FAILURE)
+
+
+class StdInput(enum.Enum):
+    NULL = "null"
+    TTY = "tty"
+    TTY_FORCE = "tty-force"
+    TTY_FAIL = "tty-fail"
+    DATA = "data"
+    FILE = "file"
+    SOCKET = "socket"
+    FD = "fd"
+
+
+class StdOutput(enum.Enum):
+    INHERIT = "inherit"
+    NULL = "null"
+    TTY = "tty"
+    JOURNAL = "journal"
+    KMSG = "kmsg"
+    JOURNAL_AND_CONSOLE = "journal+console"
+    KMSG_AND_CONSOLE = "kmsg+console"
+    SYSLOG = "syslog"
+    SYSLOG_AND_CONSOLE = "syslog+console"
+    FILE = "file"
+    APPEND = "append"
+    TRUNCATE = "truncate"
+    SOCKET = "socket"
+    FD = "fd"
+
+
+@dataclass(frozen=True)
+class ResourceLimit:
+    soft: int  # RLIM_INFINITY = resource.RLIM_INFINITY
+    hard: int
+
+
+class IOSchedulingClass(enum.Enum):
+    NONE = 0
+    REALTIME = 1
+    BEST_EFFORT = 2
+    IDLE = 3
+
+
+@dataclass(frozen=True)
+class EnvironmentFile:
+    path: str
+    optional: bool  # "-" prefix
+
+
+@dataclass(frozen=True)
+class DirectorySetting:
+    """One entry of RuntimeDirectory= etc.; `path` relative to the base dir."""
+
+    path: str
+
+
+@dataclass
+class ExecContext:
+    working_directory: str | None = None  # "~" kept as "~" to resolve at spawn time
+    working_directory_missing_ok: bool = False  # "-" prefix
+    root_directory: str | None = None
+    user: str | None = None
+    group: str | None = None
+    supplementary_groups: list[str] = field(default_factory=list)
+    umask: int = 0o022
+    environment: dict[str, str] = field(default_factory=dict)  # Environment=, in order
+    environment_files: list[EnvironmentFile] = field(default_factory=list)
+    pass_environment: list[str] = field(default_factory=list)
+    unset_environment: list[str] = field(default_factory=list)
+    standard_input: StdInput = StdInput.NULL
+    standard_output: StdOutput | None = None  # None: manager default (journal -> manager log)
+    standard_error: StdOutput | None = None  # None: like systemd, inherit from output
+    standard_input_path: str | None = None  # file:PATH
+    standard_output_path: str | None = None  # file:/append:/truncate: PATH
+    standard_error_path: str | None = None
+    standard_input_data: bytes = b""  # StandardInputText= / StandardInputData=, decoded
+    tty_path: str | None = None
+    syslog_identifier: str | None = None
+    limits: dict[str, ResourceLimit] = field(default_factory=dict)  # "NOFILE" -> limit
+    nice: int | None = None
+    oom_score_adjust: int | None = None
+    io_scheduling_class: IOSchedulingClass | None = None
+    io_scheduling_priority: int | None = None
+    cpu_affinity: list[int] = field(default_factory=list)
+    personality: str | None = None
+    runtime_directory: list[DirectorySetting] = field(default_factory=list)
+    state_directory: list[DirectorySetting] = field(default_factory=list)
+    cache_directory: list[DirectorySetting] = field(default_factory=list)
+    logs_directory: list[DirectorySetting] = field(default_factory=list)
+    configuration_directory: list[DirectorySetting] = field(default_factory=list)
+    runtime_directory_mode: int = 0o755
+    state_directory_mode: int = 0o755
+    cache_directory_mode: int = 0o755
+    logs_directory_mode: int = 0o755
+    configuration_directory_mode: int = 0o755
+    runtime_directory_preserve: str = "no"  # no | yes | restart
+    ignore_sigpipe: bool = True
+    # Directives we parse but do not enforce (sandboxing, capabilities, ...): kept so status can
+    # show them; each one also produced a "not supported" diagnostic.
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kill / cgroup
+
+
+class KillMode(enum.Enum):
+    CONTROL_GROUP = "control-group"
+    MIXED = "mixed"
+    PROCESS = "process"
+    NONE = "none"
+
+
+@dataclass
+class KillContext:
+    kill_mode: KillMode = KillMode.CONTROL_GROUP
+    kill_signal: int = 15
+    restart_kill_signal: int | None = None  # None: same as kill_signal
+    final_kill_signal: int = 9
+    watchdog_signal: int = 6
+    send_sigkill: bool = True
+    send_sighup: bool = False
+
+
+@dataclass
+class CGroupContext:
+    slice: str | None = None
+    delegate: bool = False
+    memory_max: int | None = None
+    tasks_max: int | None = None
+    cpu_weight: int | None = None
+    # Settings loaded but not applied yet are in ExecContext.unsupported-like storage here.
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# [Service]
+
+
+class ServiceType(enum.Enum):
+    SIMPLE = "simple"
+    EXEC = "exec"
+    FORKING = "forking"
+    ONESHOT = "oneshot"
+    DBUS = "dbus"
+    NOTIFY = "notify"
+    IDLE = "idle"
+
+
+class ServiceRestart(enum.Enum):
+    NO = "no"
+    ON_SUCCESS = "on-success"
+    ON_FAILURE = "on-failure"
+    ON_ABNORMAL = "on-abnormal"
+    ON_WATCHDOG = "on-watchdog"
+    ON_ABORT = "on-abort"
+    ALWAYS = "always"
+
+
+class NotifyAccess(enum.Enum):
+    NONE = "none"
+    MAIN = "main"
+    EXEC = "exec"
+    ALL = "all"
+
+
+class TimeoutFailureMode(enum.Enum):
+    TERMINATE = "terminate"
+    ABORT = "abort"
+    KILL = "kill"
+
+
+@dataclass
+class ExitStatusSet:
+    """SuccessExitStatus= / RestartPreventExitStatus= / RestartForceExitStatus=."""
+
+    statuses: set[int] = field(default_factory=set)
+    signals: set[int] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.statuses or self.signals)
+
+
+@dataclass
+class ServiceSection:
+    type: ServiceType | None = None  # None: simple, or oneshot when there is no ExecStart
+    exec_condition: list[ExecCommand] = field(default_factory=list)
+    exec_start_pre: list[ExecCommand] = field(default_factory=list)
+    exec_start: list[ExecCommand] = field(default_factory=list)
+    exec_start_post: list[ExecCommand] = field(default_factory=list)
+    exec_reload: list[ExecCommand] = field(default_factory=list)
+    exec_stop: list[ExecCommand] = field(default_factory=list)
+    exec_stop_post: list[ExecCommand] = field(default_factory=list)
+    remain_after_exit: bool = False
+    guess_main_pid: bool = True
+    pid_file: str | None = None
+    bus_name: str | None = None
+    restart: ServiceRestart = ServiceRestart.NO
+    restart_usec: int = 100_000
+    restart_prevent_exit_status: ExitStatusSet = field(default_factory=ExitStatusSet)
+    restart_force_exit_status: ExitStatusSet = field(default_factory=ExitStatusSet)
+    success_exit_status: ExitStatusSet = field(default_factory=ExitStatusSet)
+    timeout_start_usec: int | None = None  # None: manager default (90s)
+    timeout_stop_usec: int | None = None
+    timeout_abort_usec: int | None = None
+    timeout_start_failure_mode: TimeoutFailureMode = TimeoutFailureMode.TERMINATE
+    timeout_stop_failure_mode: TimeoutFailureMode = TimeoutFailureMode.TERMINATE
+    runtime_max_usec: int = USEC_INFINITY
+    watchdog_usec: int = 0
+    notify_access: NotifyAccess | None = None  # None: "main" for notify, "none" otherwise
+    file_descriptor_store_max: int = 0
+    non_blocking: bool = False
+    exit_type: str = "main"  # main | cgroup
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole unit
+
+
+class UnitKind(enum.Enum):
+    """Unit types by suffix. Only service and target run today; the rest load and are kept."""
+
+    SERVICE = "service"
+    TARGET = "target"
+    SOCKET = "socket"
+    TIMER = "timer"
+    PATH = "path"
+    MOUNT = "mount"
+    AUTOMOUNT = "automount"
+    SWAP = "swap"
+    SLICE = "slice"
+    SCOPE = "scope"
+    DEVICE = "device"
+
+
+@dataclass
+class UnitConfig:
+    """Everything the files say about one unit, after drop-ins, .wants/.requires and specifiers."""
+
+    name: str
+    kind: UnitKind
+    unit: UnitSection = field(default_factory=UnitSection)
+    install: InstallSection = field(default_factory=InstallSection)
+    exec: ExecContext = field(default_factory=ExecContext)
+    kill: KillContext = field(default_factory=KillContext)
+    cgroup: CGroupContext = field(default_factory=CGroupContext)
+    service: ServiceSection | None = None  # set for .service units
+    # Type sections not run yet (socket/timer/path/mount/...): raw key -> values, kept for later.
+    raw_type_section: dict[str, list[str]] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The org.freedesktop.systemd1 D-Bus face, on dbus-fast."""

@@ -1,0 +1,1 @@
+"""The service manager core: units, jobs, transactions, execution, state store."""

@@ -1,0 +1,1 @@
+"""devmaster: the udevd replacement."""

@@ -1,0 +1,1 @@
+"""sysmaster-init: the tiny PID 1 (stdlib only)."""

@@ -1,0 +1,1 @@
+"""Unit types, one module each, peers behind the UnitType interface."""

@@ -1,0 +1,1 @@
+"""udev_rules_translator: udev rules text -> compiled rule program + diagnostics (pure)."""
