@@ -1,8 +1,181 @@
-"""Placeholder entry point until this command is built."""
+"""`sysmasterd`: the service manager daemon (and `sysmasterd --test --dump`)."""
 
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import hashlib
+import logging
+import os
+import resource
+import signal
+import socket
 import sys
 
-from sysmasterd.cli.notimpl import main
+from compat.model import Scope
+from sysmasterd.core import log as corelog
+from sysmasterd.core.cgroup import CGroups, detect
+from sysmasterd.core.dump import dump_units
+from sysmasterd.core.manager import Manager, ManagerSettings
+from sysmasterd.core.notify import NotifySocket
+from sysmasterd.core.store import StateStore
+
+PR_SET_CHILD_SUBREAPER = 36
+DEFAULT_TARGET = "default.target"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sysmasterd", description="The sysmaster service manager.")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--system", action="store_true", help="run as the system manager (default as root)")
+    scope.add_argument("--user", action="store_true", help="run as a user manager")
+    p.add_argument("--unit-path", action="append", default=[], metavar="DIR",
+                   help="unit search directory (repeatable; like SYSTEMD_UNIT_PATH, a trailing ':' "
+                        "on the last one appends the default paths)")
+    p.add_argument("--runtime-dir", metavar="DIR", help="where state, the notify socket and the store live")
+    p.add_argument("--unit", metavar="NAME", default=None, help=f"unit to start at boot (default {DEFAULT_TARGET})")
+    p.add_argument("--bus-address", metavar="ADDR", help="D-Bus address to serve on instead of the scope's bus")
+    p.add_argument("--no-bus", action="store_true", help="do not serve D-Bus (for tests and benchmarks)")
+    p.add_argument("--log-level", default="info",
+                   choices=["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"])
+    p.add_argument("--log-target", default="console", metavar="console|kmsg|file:PATH")
+    p.add_argument("--test", action="store_true", help="load units and exit without running anything")
+    p.add_argument("--dump", action="store_true", help="with --test: print the unit table")
+    p.add_argument("--fresh", action="store_true", help="ignore runtime state stored by a previous core")
+    return p.parse_args(argv)
+
+
+def unit_path_from(args: argparse.Namespace) -> list[str] | None:
+    """--unit-path follows SYSTEMD_UNIT_PATH's rules; without it SYSTEMD_UNIT_PATH itself applies."""
+    if args.unit_path:
+        joined = ":".join(args.unit_path)
+        return joined.split(":")
+    env = os.environ.get("SYSTEMD_UNIT_PATH")
+    return env.split(":") if env is not None else None
+
+
+def default_runtime_dir(scope: Scope) -> str:
+    if scope is Scope.SYSTEM:
+        return "/run/sysmaster"
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    return os.path.join(base, "sysmaster")
+
+
+def sd_notify(message: str) -> None:
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, contextlib.suppress(OSError):
+        s.connect(addr)
+        s.send(message.encode())
+
+
+def _set_subreaper() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run_test_mode(settings: ManagerSettings, target: str, dump: bool) -> int:
+    loop = asyncio.new_event_loop()
+    try:
+        m = Manager(settings, loop)
+        names = [target] if target else []
+        names += sorted(m.loader.all_names()) if dump else []
+        m.load_all(names)
+        if dump:
+            sys.stdout.write(dump_units(m))
+        return 0
+    finally:
+        loop.close()
+
+
+async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    m = Manager(settings, loop)
+    instance = "sysmaster." + settings.scope.value + "-" + hashlib.sha1(settings.runtime_dir.encode()).hexdigest()[:8]
+    cgroups = CGroups(detect(instance))
+    os.makedirs(settings.runtime_dir, exist_ok=True)
+    store = StateStore(os.path.join(settings.runtime_dir, "state.db"))
+    if args.fresh:
+        store.clear()
+    notify = NotifySocket(os.path.join(settings.runtime_dir, "notify"))
+    m.attach_runtime(cgroups, store, notify)
+    m.log.info("sysmasterd starting (%s scope, cgroup %s%s)", settings.scope.value, cgroups.root.mode,
+               " " + cgroups.root.base if cgroups.enabled else "")
+    restored = m.restore()
+    done = asyncio.Event()
+    exit_code = 0
+
+    def request_exit() -> None:
+        m.log.info("Stopping all units.")
+        m.begin_shutdown(done.set)
+
+    loop.add_signal_handler(signal.SIGTERM, request_exit)
+    loop.add_signal_handler(signal.SIGINT, request_exit)
+    m.on_exit_request = request_exit
+
+    bus_task: asyncio.Task[None] | None = None
+    if not args.no_bus:
+        from sysmasterd.bus.service import start_bus
+
+        bus_task = asyncio.create_task(start_bus(m, settings.scope, args.bus_address))
+    if restored:
+        m.log.info("Recovered runtime state of %d units from the previous core.", restored)
+        m.startup_finished_emitted = True
+    else:
+        m.start_default(args.unit or DEFAULT_TARGET)
+    sd_notify("READY=1\nSTATUS=Running")
+    await done.wait()
+    m.log.info("All units stopped, exiting.")
+    if bus_task is not None:
+        bus_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await bus_task
+    m.detach_runtime()
+    store.clear()
+    store.close()
+    notify.close()
+    cgroups.remove_base()
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.dump and not args.test:
+        print("sysmasterd: --dump requires --test", file=sys.stderr)
+        return 2
+    scope = Scope.USER if args.user else Scope.SYSTEM if (args.system or os.getuid() == 0) else Scope.USER
+    corelog.setup(args.log_level, args.log_target)
+    settings = ManagerSettings(scope=scope, unit_path=unit_path_from(args),
+                               runtime_dir=args.runtime_dir or default_runtime_dir(scope),
+                               environ=dict(os.environ), test_mode=args.test)
+    if args.test:
+        return run_test_mode(settings, args.unit or DEFAULT_TARGET, args.dump)
+    _set_subreaper()
+    _raise_fd_limit()
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        return asyncio.run(run_daemon(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        logging.getLogger("sysmasterd").error("fatal: %s", e)
+        return 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,212 @@
+"""Process tracking: one cgroup per unit under the core's subtree.
+
+cgroup v2 where writable (a pure v2 mount, or the "unified" mount of a hybrid host), else the
+v1 `name=systemd` hierarchy, else no cgroup at all: then processes are tracked as the tree below
+the unit's main/control PIDs via psutil. The backend is chosen once at start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+import psutil
+
+V2_MOUNTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+V1_MOUNT = "/sys/fs/cgroup/systemd"
+
+
+def _own_cgroup(hierarchy: str) -> str | None:
+    """This process's path in the v2 hierarchy ("0::") or a named v1 one ("name=systemd")."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                idx, controllers, path = line.rstrip("\n").split(":", 2)
+                if hierarchy == "v2" and idx == "0" and controllers == "":
+                    return path
+                if hierarchy != "v2" and hierarchy in controllers.split(","):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def _is_cgroup2(mount: str) -> bool:
+    try:
+        return os.path.exists(os.path.join(mount, "cgroup.controllers")) and os.access(mount, os.W_OK)
+    except OSError:
+        return False
+
+
+@dataclass
+class CGroupRoot:
+    mode: str  # "v2", "v1" or "none"
+    mount: str  # filesystem path of the hierarchy's root
+    base: str  # our subtree, relative to the hierarchy root, e.g. "/sysmaster.user-1a2b"
+
+    def unit_dir(self, unit: str) -> str:
+        return self.mount + self.base + "/" + unit
+
+    def unit_path(self, unit: str) -> str:
+        """The cgroup path as ControlGroup= shows it (relative to the hierarchy root)."""
+        return self.base + "/" + unit if self.mode != "none" else ""
+
+
+def detect(instance: str) -> CGroupRoot:
+    """Pick a hierarchy and the subtree `<own cgroup>/<instance>` for our units."""
+    for mount in V2_MOUNTS:
+        if _is_cgroup2(mount):
+            own = _own_cgroup("v2")
+            if own is not None and _try_make(mount + _join(own, instance)):
+                return CGroupRoot("v2", mount, _join(own, instance))
+    if os.path.isdir(V1_MOUNT) and os.access(V1_MOUNT, os.W_OK):
+        own = _own_cgroup("name=systemd")
+        if own is not None and _try_make(V1_MOUNT + _join(own, instance)):
+            return CGroupRoot("v1", V1_MOUNT, _join(own, instance))
+    return CGroupRoot("none", "", "")
+
+
+def _join(a: str, b: str) -> str:
+    return (a.rstrip("/") + "/" + b) if a != "/" else "/" + b
+
+
+def _try_make(path: str) -> bool:
+    try:
+        os.makedirs(path, exist_ok=True)
+        return True
+    except OSError:
+        return False
+
+
+class CGroups:
+    def __init__(self, root: CGroupRoot) -> None:
+        self.root = root
+
+    @property
+    def enabled(self) -> bool:
+        return self.root.mode != "none"
+
+    def create(self, unit: str) -> str | None:
+        """Make the unit's cgroup; returns the cgroup.procs path a child writes itself into."""
+        if not self.enabled:
+            return None
+        d = self.root.unit_dir(unit)
+        try:
+            os.makedirs(d, exist_ok=True)
+        except OSError:
+            return None
+        return os.path.join(d, "cgroup.procs")
+
+    def pids(self, unit: str) -> list[int]:
+        if not self.enabled:
+            return []
+        out: list[int] = []
+        for dirpath, _dirs, _files in os.walk(self.root.unit_dir(unit)):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    out.extend(int(x) for x in f.read().split())
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def is_empty(self, unit: str) -> bool:
+        return not self.pids(unit)
+
+    def kill(self, unit: str, signo: int, exclude: frozenset[int] = frozenset()) -> list[int]:
+        sent = []
+        for pid in self.pids(unit):
+            if pid in exclude:
+                continue
+            if send_signal(pid, signo):
+                sent.append(pid)
+            if signo not in (signal.SIGKILL, signal.SIGCONT, signal.SIGSTOP):
+                send_signal(pid, signal.SIGCONT)
+        return sent
+
+    def remove(self, unit: str) -> None:
+        if not self.enabled:
+            return
+        top = self.root.unit_dir(unit)
+        for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+    def remove_base(self) -> None:
+        if self.enabled:
+            try:
+                os.rmdir(self.root.mount + self.root.base)
+            except OSError:
+                pass
+
+    def unit_of_pid(self, pid: int) -> str | None:
+        """Which of our units' cgroups holds the PID (for GetUnitByPID and notify messages)."""
+        if not self.enabled:
+            return None
+        hierarchy = "v2" if self.root.mode == "v2" else "name=systemd"
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                for line in f:
+                    idx, controllers, path = line.rstrip("\n").split(":", 2)
+                    ok = (idx == "0" and controllers == "") if hierarchy == "v2" else hierarchy in controllers
+                    if ok and path.startswith(self.root.base + "/"):
+                        return path[len(self.root.base) + 1:].split("/", 1)[0]
+        except OSError:
+            pass
+        return None
+
+    @staticmethod
+    def memory_current(pids: list[int]) -> int:
+        total = 0
+        for pid in pids:
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except (psutil.Error, OSError):
+                continue
+        return total
+
+    @staticmethod
+    def cpu_usage_nsec(pids: list[int]) -> int:
+        total = 0.0
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except (psutil.Error, OSError):
+                continue
+        return int(total * 1e9)
+
+
+def process_tree(pid: int) -> list[int]:
+    """The psutil fallback: the PID and its descendants."""
+    try:
+        p = psutil.Process(pid)
+        return [pid] + [c.pid for c in p.children(recursive=True)]
+    except (psutil.Error, OSError):
+        return []
+
+
+def send_signal(pid: int, signo: int) -> bool:
+    if pid <= 1:
+        return False
+    try:
+        os.kill(pid, signo)
+        return True
+    except OSError:
+        return False
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks since boot): tells a PID from its reuse."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rfind(b")") + 2:].split()
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None

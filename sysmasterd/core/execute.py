@@ -1,0 +1,481 @@
+"""Spawning a unit's process: fork, set the child up in systemd's order, exec.
+
+The core is single-threaded, so fork is safe. Every failure between fork and exec ends the child
+with systemd's exit code (200 CHDIR, 203 EXEC, 216 GROUP, 217 USER, ...) so `status=203/EXEC` reads
+as users know it; the reason travels back over a close-on-exec pipe so the manager can log it.
+An empty read on that pipe means exec succeeded (what Type=exec waits for).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import grp
+import os
+import pwd
+import re
+import resource
+import shutil
+import signal
+import struct
+import sys
+from dataclasses import dataclass, field
+
+from compat.model import ExecCommand, ExecContext, ExecFlag, StdInput, StdOutput
+
+EXIT_CHDIR = 200
+EXIT_NICE = 201
+EXIT_FDS = 202
+EXIT_EXEC = 203
+EXIT_LIMITS = 205
+EXIT_OOM_ADJUST = 206
+EXIT_SIGNAL_MASK = 207
+EXIT_STDIN = 208
+EXIT_STDOUT = 209
+EXIT_CHROOT = 210
+EXIT_IOPRIO = 211
+EXIT_CPUAFFINITY = 215
+EXIT_GROUP = 216
+EXIT_USER = 217
+EXIT_CGROUP = 219
+EXIT_SETSID = 220
+EXIT_STDERR = 222
+EXIT_PERSONALITY = 230
+EXIT_RUNTIME_DIRECTORY = 233
+EXIT_STATE_DIRECTORY = 238
+EXIT_CACHE_DIRECTORY = 239
+EXIT_LOGS_DIRECTORY = 240
+EXIT_CONFIGURATION_DIRECTORY = 241
+
+# Debian builds systemd with split-usr, so /sbin and /bin are searched too.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+RLIMITS: dict[str, int] = {
+    "CPU": resource.RLIMIT_CPU, "FSIZE": resource.RLIMIT_FSIZE, "DATA": resource.RLIMIT_DATA,
+    "STACK": resource.RLIMIT_STACK, "CORE": resource.RLIMIT_CORE, "RSS": resource.RLIMIT_RSS,
+    "NOFILE": resource.RLIMIT_NOFILE, "AS": resource.RLIMIT_AS, "NPROC": resource.RLIMIT_NPROC,
+    "MEMLOCK": resource.RLIMIT_MEMLOCK, "LOCKS": 10, "SIGPENDING": resource.RLIMIT_SIGPENDING,
+    "MSGQUEUE": resource.RLIMIT_MSGQUEUE, "NICE": resource.RLIMIT_NICE, "RTPRIO": resource.RLIMIT_RTPRIO,
+    "RTTIME": resource.RLIMIT_RTTIME,
+}
+
+PERSONALITIES = {"x86": 0x0008, "x86-64": 0x0000, "arm64": 0x0000, "s390": 0x0000, "ppc64": 0x0000}
+
+_SYS_IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "i686": 289}
+_IOPRIO_WHO_PROCESS = 1
+_IOPRIO_CLASS_SHIFT = 13
+
+
+class _ChildError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class StdioPlan:
+    """File descriptors (already open in the parent) or paths for the child's fds 0, 1, 2."""
+
+    stdin_fd: int | None = None  # None: /dev/null
+    stdout_fd: int | None = None  # None: /dev/null
+    stderr_fd: int | None = None  # None: same as stdout
+    stdin_data: bytes = b""
+
+
+@dataclass
+class SpawnRequest:
+    command: ExecCommand
+    context: ExecContext
+    environment: dict[str, str]
+    cgroup_procs: str | None = None  # path of the cgroup.procs file to join
+    stdio: StdioPlan = field(default_factory=StdioPlan)
+    apply_credentials: bool = True  # False for "+" commands
+    runtime_dirs: dict[str, str] = field(default_factory=dict)  # kind -> base dir (e.g. /run)
+    pass_fds: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Spawned:
+    pid: int
+    error_fd: int  # read end of the close-on-exec pipe
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$\$")
+
+
+def expand_argv(argv: tuple[str, ...], env: dict[str, str]) -> list[str]:
+    """systemd's rule: ${FOO} substitutes in place; a word that is exactly $FOO splits on whitespace."""
+    out: list[str] = []
+    for word in argv:
+        m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if m:
+            out.extend(env.get(m.group(1), "").split())
+            continue
+
+        def sub(mm: re.Match[str]) -> str:
+            if mm.group(0) == "$$":
+                return "$"
+            return env.get(mm.group(1) or mm.group(2), "")
+
+        out.append(_VAR.sub(sub, word))
+    return out
+
+
+def find_executable(path: str, env: dict[str, str]) -> str:
+    if "/" in path:
+        return path
+    return shutil.which(path, path=env.get("PATH", DEFAULT_PATH)) or path
+
+
+def read_environment_file(path: str) -> list[tuple[str, str]]:
+    """EnvironmentFile= syntax: KEY=VALUE lines, # and ; comments, quotes, backslash continuation."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    out: list[tuple[str, str]] = []
+    logical = ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            logical += raw[:-1]
+            continue
+        line = (logical + raw).strip()
+        logical = ""
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        if "=" not in line:
+            continue
+        k, v = line.split("=", 1)
+        k, v = k.strip(), v.strip()
+        if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+            v = v[1:-1]
+            if line.split("=", 1)[1].strip()[0] == '"':
+                v = re.sub(r'\\(["\\$`])', r"\1", v)
+        out.append((k, v))
+    return out
+
+
+def spawn(req: SpawnRequest) -> Spawned:
+    """Fork and exec. The parent gets the PID at once; the child reports failures via the pipe."""
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    stdin_r = stdin_w = -1
+    if req.stdio.stdin_data:
+        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = EXIT_EXEC
+        try:
+            os.close(rfd)
+            if stdin_w >= 0:
+                os.close(stdin_w)
+            _child(req, stdin_r)
+        except _ChildError as e:
+            code = e.code
+            _report(wfd, e.code, e.message)
+        except BaseException as e:  # anything at all: the child must never return into the core
+            _report(wfd, code, f"{type(e).__name__}: {e}")
+        os._exit(code)
+    os.close(wfd)
+    if stdin_w >= 0:
+        os.close(stdin_r)
+        try:
+            os.set_blocking(stdin_w, False)
+            os.write(stdin_w, req.stdio.stdin_data)
+        except OSError:
+            pass
+        os.close(stdin_w)
+    return Spawned(pid, rfd)
+
+
+def _report(fd: int, code: int, message: str) -> None:
+    data = message.encode("utf-8", "replace")[:4000]
+    try:
+        os.write(fd, struct.pack("=i", code) + data)
+    except OSError:
+        pass
+
+
+def parse_report(data: bytes) -> tuple[int, str] | None:
+    if len(data) < 4:
+        return None
+    (code,) = struct.unpack("=i", data[:4])
+    return code, data[4:].decode("utf-8", "replace")
+
+
+def _child(req: SpawnRequest, stdin_pipe: int) -> None:
+    ctx = req.context
+    # Signals: the core's handlers die with exec, but ignored signals and the mask survive it.
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGHUP, signal.SIGINT,
+                    signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        if ctx.ignore_sigpipe:
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    except (OSError, ValueError) as e:
+        raise _ChildError(EXIT_SIGNAL_MASK, f"Failed to reset signals: {e}") from e
+    try:
+        os.setsid()
+    except OSError as e:
+        raise _ChildError(EXIT_SETSID, f"Failed to create new process session: {e}") from e
+    if req.cgroup_procs:
+        try:
+            with open(req.cgroup_procs, "w") as f:
+                f.write("0")
+        except OSError as e:
+            raise _ChildError(EXIT_CGROUP, f"Failed to attach to cgroup {req.cgroup_procs}: {e}") from e
+    _setup_stdio(req, stdin_pipe)
+    if ctx.oom_score_adjust is not None:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(ctx.oom_score_adjust))
+        except OSError as e:
+            raise _ChildError(EXIT_OOM_ADJUST, f"Failed to adjust OOM setting: {e}") from e
+    if ctx.nice is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, ctx.nice)
+        except OSError as e:
+            raise _ChildError(EXIT_NICE, f"Failed to set up process scheduling priority (nice level): {e}") from e
+    if ctx.io_scheduling_class is not None or ctx.io_scheduling_priority is not None:
+        _set_ioprio(ctx)
+    if ctx.cpu_affinity:
+        try:
+            os.sched_setaffinity(0, ctx.cpu_affinity)
+        except OSError as e:
+            raise _ChildError(EXIT_CPUAFFINITY, f"Failed to set up CPU affinity: {e}") from e
+    for name, lim in ctx.limits.items():
+        try:
+            resource.setrlimit(RLIMITS[name], (lim.soft, lim.hard))
+        except (OSError, ValueError, KeyError) as e:
+            raise _ChildError(EXIT_LIMITS, f"Failed to adjust resource limit Limit{name}=: {e}") from e
+    if ctx.personality:
+        _set_personality(ctx.personality)
+
+    uid, gid, home, _shell, user_name = _resolve_credentials(ctx) if req.apply_credentials else (
+        None, None, None, None, None)
+    _make_directories(req, uid, gid)
+    if ctx.root_directory:
+        try:
+            os.chroot(ctx.root_directory)
+            os.chdir("/")
+        except OSError as e:
+            raise _ChildError(EXIT_CHROOT, f"Failed to change root directory: {e}") from e
+    os.umask(ctx.umask)
+    if req.apply_credentials:
+        _drop_privileges(ctx, uid, gid, user_name)
+    _change_directory(ctx, home)
+
+    env = dict(req.environment)
+    path = find_executable(req.command.path, env)
+    argv = list(req.command.argv)
+    if not req.command.flags & ExecFlag.NO_ENV_EXPAND:
+        argv = expand_argv(req.command.argv, env)
+    os.closerange(3, _fd_limit()) if not req.pass_fds else _close_all_but(req.pass_fds)
+    try:
+        os.execve(path, argv or [path], env)
+    except OSError as e:
+        raise _ChildError(EXIT_EXEC, f"Failed to execute {path}: {os.strerror(e.errno or errno.ENOEXEC)}") from e
+
+
+def _fd_limit() -> int:
+    try:
+        return min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 20)
+    except (OSError, ValueError):
+        return 1024
+
+
+def _close_all_but(keep: list[int]) -> None:
+    last = 3
+    for fd in sorted(keep):
+        if fd > last:
+            os.closerange(last, fd)
+        last = fd + 1
+        os.set_inheritable(fd, True)
+    os.closerange(last, _fd_limit())
+
+
+def _setup_stdio(req: SpawnRequest, stdin_pipe: int) -> None:
+    ctx, io = req.context, req.stdio
+    try:
+        if stdin_pipe >= 0:
+            os.dup2(stdin_pipe, 0)
+        elif ctx.standard_input is StdInput.FILE and ctx.standard_input_path:
+            fd = os.open(ctx.standard_input_path, os.O_RDONLY)
+            os.dup2(fd, 0)
+        elif ctx.standard_input in (StdInput.TTY, StdInput.TTY_FORCE, StdInput.TTY_FAIL):
+            fd = os.open(ctx.tty_path or "/dev/console", os.O_RDWR | os.O_NOCTTY)
+            os.dup2(fd, 0)
+        elif io.stdin_fd is not None:
+            os.dup2(io.stdin_fd, 0)
+        else:
+            fd = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(fd, 0)
+    except OSError as e:
+        raise _ChildError(EXIT_STDIN, f"Failed to set up standard input: {e}") from e
+    try:
+        _one_output(ctx.standard_output, ctx.standard_output_path, io.stdout_fd, 1, ctx.tty_path)
+    except OSError as e:
+        raise _ChildError(EXIT_STDOUT, f"Failed to set up standard output: {e}") from e
+    try:
+        if ctx.standard_error is None and io.stderr_fd is None:
+            os.dup2(1, 2)
+        else:
+            _one_output(ctx.standard_error, ctx.standard_error_path, io.stderr_fd, 2, ctx.tty_path)
+    except OSError as e:
+        raise _ChildError(EXIT_STDERR, f"Failed to set up standard error: {e}") from e
+
+
+def _one_output(kind: StdOutput | None, path: str | None, fd: int | None, target: int, tty: str | None) -> None:
+    if kind in (StdOutput.FILE, StdOutput.APPEND, StdOutput.TRUNCATE) and path:
+        flags = os.O_WRONLY | os.O_CREAT
+        if kind is StdOutput.APPEND:
+            flags |= os.O_APPEND
+        elif kind is StdOutput.TRUNCATE:
+            flags |= os.O_TRUNC
+        new = os.open(path, flags, 0o644)
+        os.dup2(new, target)
+    elif kind is StdOutput.TTY:
+        os.dup2(os.open(tty or "/dev/console", os.O_WRONLY | os.O_NOCTTY), target)
+    elif kind is StdOutput.INHERIT:
+        if target == 2:
+            os.dup2(1, 2)
+        elif fd is not None:
+            os.dup2(fd, target)
+    elif kind is StdOutput.NULL or fd is None:
+        os.dup2(os.open("/dev/null", os.O_WRONLY), target)
+    else:
+        os.dup2(fd, target)
+
+
+def _set_ioprio(ctx: ExecContext) -> None:
+    import platform
+
+    nr = _SYS_IOPRIO_SET.get(platform.machine())
+    if nr is None:
+        raise _ChildError(EXIT_IOPRIO, "Failed to set up IO scheduling priority: unsupported architecture")
+    cls = ctx.io_scheduling_class.value if ctx.io_scheduling_class is not None else 2
+    prio = ctx.io_scheduling_priority if ctx.io_scheduling_priority is not None else 4
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(nr, _IOPRIO_WHO_PROCESS, 0, (cls << _IOPRIO_CLASS_SHIFT) | prio) < 0:
+        e = ctypes.get_errno()
+        raise _ChildError(EXIT_IOPRIO, f"Failed to set up IO scheduling priority: {os.strerror(e)}")
+
+
+def _set_personality(name: str) -> None:
+    if name not in PERSONALITIES:
+        raise _ChildError(EXIT_PERSONALITY, f"Failed to set up execution domain (personality): unknown {name}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.personality(ctypes.c_ulong(PERSONALITIES[name])) < 0:
+        raise _ChildError(EXIT_PERSONALITY, "Failed to set up execution domain (personality)")
+
+
+def _resolve_credentials(ctx: ExecContext) -> tuple[int | None, int | None, str | None, str | None, str | None]:
+    uid = gid = None
+    home = shell = name = None
+    if ctx.user:
+        try:
+            pw = pwd.getpwuid(int(ctx.user)) if ctx.user.isdigit() else pwd.getpwnam(ctx.user)
+        except (KeyError, ValueError):
+            if ctx.user.isdigit():
+                uid = int(ctx.user)
+            else:
+                raise _ChildError(EXIT_USER, "Failed to determine user credentials: No such process") from None
+        else:
+            uid, gid, home, shell, name = pw.pw_uid, pw.pw_gid, pw.pw_dir, pw.pw_shell, pw.pw_name
+    if ctx.group:
+        try:
+            gid = int(ctx.group) if ctx.group.isdigit() else grp.getgrnam(ctx.group).gr_gid
+        except (KeyError, ValueError):
+            raise _ChildError(EXIT_GROUP, "Failed to determine group credentials: No such process") from None
+    return uid, gid, home, shell, name
+
+
+def _drop_privileges(ctx: ExecContext, uid: int | None, gid: int | None, user_name: str | None) -> None:
+    try:
+        extra: list[int] = []
+        for g in ctx.supplementary_groups:
+            extra.append(int(g) if g.isdigit() else grp.getgrnam(g).gr_gid)
+    except (KeyError, ValueError):
+        raise _ChildError(EXIT_GROUP, "Failed to determine supplementary groups: No such process") from None
+    try:
+        if gid is not None:
+            if user_name is not None:
+                os.initgroups(user_name, gid)
+                if extra:
+                    os.setgroups(list(dict.fromkeys(os.getgroups() + extra)))
+            else:
+                os.setgroups(extra)
+            os.setresgid(gid, gid, gid)
+        elif extra:
+            os.setgroups(extra)
+    except OSError as e:
+        raise _ChildError(EXIT_GROUP, f"Failed to change group credentials: {e}") from e
+    if uid is not None:
+        try:
+            os.setresuid(uid, uid, uid)
+        except OSError as e:
+            raise _ChildError(EXIT_USER, f"Failed to change user credentials: {e}") from e
+
+
+def _change_directory(ctx: ExecContext, home: str | None) -> None:
+    wd = ctx.working_directory
+    if wd is None:
+        # systemd: the root directory, or the home directory for the user manager's children.
+        wd = "/"
+    elif wd == "~":
+        wd = home or os.environ.get("HOME") or "/"
+    try:
+        os.chdir(wd)
+    except OSError as e:
+        if ctx.working_directory_missing_ok:
+            os.chdir("/")
+            return
+        raise _ChildError(EXIT_CHDIR, f"Changing to the requested working directory failed: {e}") from e
+
+
+_DIR_CODES = {"runtime": EXIT_RUNTIME_DIRECTORY, "state": EXIT_STATE_DIRECTORY, "cache": EXIT_CACHE_DIRECTORY,
+              "logs": EXIT_LOGS_DIRECTORY, "configuration": EXIT_CONFIGURATION_DIRECTORY}
+
+
+def directory_settings(ctx: ExecContext) -> dict[str, tuple[list[str], int]]:
+    return {
+        "runtime": ([d.path for d in ctx.runtime_directory], ctx.runtime_directory_mode),
+        "state": ([d.path for d in ctx.state_directory], ctx.state_directory_mode),
+        "cache": ([d.path for d in ctx.cache_directory], ctx.cache_directory_mode),
+        "logs": ([d.path for d in ctx.logs_directory], ctx.logs_directory_mode),
+        "configuration": ([d.path for d in ctx.configuration_directory], ctx.configuration_directory_mode),
+    }
+
+
+def _make_directories(req: SpawnRequest, uid: int | None, gid: int | None) -> None:
+    for kind, (paths, mode) in directory_settings(req.context).items():
+        base = req.runtime_dirs.get(kind)
+        if not base:
+            continue
+        for rel in paths:
+            full = os.path.join(base, rel)
+            try:
+                os.makedirs(full, mode=0o755, exist_ok=True)
+                os.chmod(full, mode)
+                if uid is not None or gid is not None:
+                    os.chown(full, uid if uid is not None else -1, gid if gid is not None else -1)
+            except OSError as e:
+                raise _ChildError(_DIR_CODES[kind], f"Failed to set up {kind} directory {full}: {e}") from e
+
+
+def describe_status(status: int) -> tuple[int, int]:
+    """Raw wait status -> (si_code, si_status) as systemd stores them: CLD_EXITED=1, KILLED=2, DUMPED=3."""
+    if os.WIFEXITED(status):
+        return 1, os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return (3 if os.WCOREDUMP(status) else 2), os.WTERMSIG(status)
+    return 1, 0
+
+
+def ensure_stdio_safe() -> None:
+    """The core itself must never get SIGPIPE from a vanished log reader."""
+    if sys.platform.startswith("linux"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)

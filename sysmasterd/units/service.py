@@ -1,0 +1,956 @@
+"""Service units: the state machine of systemd's service.c, driving processes through the manager.
+
+States and results are systemd's (ServiceState, ServiceResult). The main process and at most
+one control process (ExecCondition/StartPre/StartPost/Reload/Stop/StopPost, and forking's
+ExecStart) are tracked; every transition reports back through unit.notify().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from compat.model import (
+    USEC_INFINITY,
+    ExecCommand,
+    KillMode,
+    NotifyAccess,
+    ServiceRestart,
+    ServiceSection,
+    ServiceType,
+)
+from sysmasterd.core.cgroup import process_start_time, send_signal
+from sysmasterd.core.clock import DualTimestamp
+from sysmasterd.core.dependency import Dep
+from sysmasterd.core.execute import describe_status
+from sysmasterd.core.states import ActiveState, JobType, ServiceResult
+from sysmasterd.core.states import ServiceState as S
+from sysmasterd.core.unittype import KillWho, OpResult
+
+if TYPE_CHECKING:
+    from sysmasterd.core.unit import Unit
+
+_ACTIVE_STATE = {
+    S.DEAD: ActiveState.INACTIVE, S.CONDITION: ActiveState.ACTIVATING, S.START_PRE: ActiveState.ACTIVATING,
+    S.START: ActiveState.ACTIVATING, S.START_POST: ActiveState.ACTIVATING, S.RUNNING: ActiveState.ACTIVE,
+    S.EXITED: ActiveState.ACTIVE, S.RELOAD: ActiveState.RELOADING, S.STOP: ActiveState.DEACTIVATING,
+    S.STOP_WATCHDOG: ActiveState.DEACTIVATING, S.STOP_SIGTERM: ActiveState.DEACTIVATING,
+    S.STOP_SIGKILL: ActiveState.DEACTIVATING, S.STOP_POST: ActiveState.DEACTIVATING,
+    S.FINAL_WATCHDOG: ActiveState.DEACTIVATING, S.FINAL_SIGTERM: ActiveState.DEACTIVATING,
+    S.FINAL_SIGKILL: ActiveState.DEACTIVATING, S.FAILED: ActiveState.FAILED,
+    S.AUTO_RESTART: ActiveState.ACTIVATING, S.CLEANING: ActiveState.MAINTENANCE,
+}  # fmt: skip
+
+_STARTING = (S.CONDITION, S.START_PRE, S.START, S.START_POST)
+_STOPPING = (S.STOP, S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL, S.STOP_POST, S.FINAL_WATCHDOG,
+             S.FINAL_SIGTERM, S.FINAL_SIGKILL)
+_SIGNAL_STATES = (S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL, S.FINAL_WATCHDOG, S.FINAL_SIGTERM,
+                  S.FINAL_SIGKILL)
+# Signals a daemon may die from and still count as a clean exit (systemd's EXIT_CLEAN_DAEMON).
+_CLEAN_SIGNALS = {signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE}
+CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
+DEFAULT_TIMEOUT_USEC = 90_000_000
+POLL_EMPTY_SEC = 0.05
+
+EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
+              "ExecStopPost")
+
+
+@dataclass
+class ExecStatus:
+    """Runtime record of one command, as the Exec*= D-Bus arrays show it."""
+
+    start: DualTimestamp = field(default_factory=DualTimestamp)
+    exit: DualTimestamp = field(default_factory=DualTimestamp)
+    pid: int = 0
+    code: int = 0  # CLD_EXITED / CLD_KILLED / CLD_DUMPED
+    status: int = 0
+
+    def to_list(self) -> list[int]:
+        return [*self.start.to_list(), *self.exit.to_list(), self.pid, self.code, self.status]
+
+    @classmethod
+    def from_list(cls, v: list[int]) -> ExecStatus:
+        return cls(DualTimestamp(v[0], v[1]), DualTimestamp(v[2], v[3]), v[4], v[5], v[6])
+
+
+class Service:
+    has_processes: ClassVar[bool] = True
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+        self.state = S.DEAD
+        self._result = ServiceResult.SUCCESS
+        self.reload_result = ServiceResult.SUCCESS
+        self.main_pid_ = 0
+        self.main_pid_known = False
+        self.main_pid_alien = False  # adopted from a PID file, not our child
+        self.control_pid_ = 0
+        self.control_kind = ""  # which Exec*= list the control process runs
+        self.control_index = 0
+        self.main_index = 0  # oneshot: which ExecStart= runs
+        self.exec_status: dict[str, list[ExecStatus]] = {}
+        self.main_exec = ExecStatus()
+        self.status_text = ""
+        self.status_errno = 0
+        self.n_restarts = 0
+        self.forbid_restart = False
+        self.notify_state_ready = False
+        self.watchdog_usec_override = 0
+        self.watchdog_last = DualTimestamp()
+        self._timer: asyncio.TimerHandle | None = None
+        self._watchdog_timer: asyncio.TimerHandle | None = None
+        self._timer_deadline_mono = 0.0
+        self._pending_restart = False
+
+    # -- configuration shortcuts ----------------------------------------------------------------
+
+    @property
+    def cfg(self) -> ServiceSection:
+        c = self.unit.config
+        return c.service if c is not None and c.service is not None else ServiceSection()
+
+    @property
+    def type(self) -> ServiceType:
+        t = self.cfg.type
+        if t is None:
+            return ServiceType.SIMPLE if self.cfg.exec_start else ServiceType.ONESHOT
+        return t
+
+    @property
+    def notify_access(self) -> NotifyAccess:
+        na = self.cfg.notify_access
+        if na is None or (na is NotifyAccess.NONE and self.type is ServiceType.NOTIFY):
+            return NotifyAccess.MAIN if (self.type is ServiceType.NOTIFY or self.cfg.watchdog_usec) \
+                else NotifyAccess.NONE
+        return na
+
+    def commands(self, kind: str) -> list[ExecCommand]:
+        attr = {"ExecCondition": "exec_condition", "ExecStartPre": "exec_start_pre", "ExecStart": "exec_start",
+                "ExecStartPost": "exec_start_post", "ExecReload": "exec_reload", "ExecStop": "exec_stop",
+                "ExecStopPost": "exec_stop_post"}[kind]
+        cmds: list[ExecCommand] = getattr(self.cfg, attr)
+        return cmds
+
+    def _timeout_usec(self, which: str) -> int:
+        m = self.unit.manager
+        v = getattr(self.cfg, f"timeout_{which}_usec")
+        if v is None:
+            v = m.default_timeout_start_usec if which == "start" else m.default_timeout_stop_usec
+        if which == "start" and self.type is ServiceType.ONESHOT and self.cfg.timeout_start_usec is None:
+            return 0  # oneshot: no start timeout by default
+        return int(v)
+
+    # -- UnitType interface ---------------------------------------------------------------------
+
+    def active_state(self) -> ActiveState:
+        return _ACTIVE_STATE[self.state]
+
+    def sub_state(self) -> str:
+        return self.state.value
+
+    def result(self) -> str:
+        return self._result.value
+
+    def main_pid(self) -> int:
+        return self.main_pid_
+
+    def control_pid(self) -> int:
+        return self.control_pid_
+
+    def can_reload(self) -> bool:
+        return bool(self.cfg.exec_reload)
+
+    def add_default_dependencies(self) -> None:
+        m = self.unit.manager
+        u = self.unit
+        if m.is_system:
+            m.add_dependency(u, Dep.REQUIRES, "sysinit.target")
+            m.add_dependency(u, Dep.AFTER, "sysinit.target")
+        else:
+            m.add_dependency(u, Dep.REQUIRES, "basic.target")
+        m.add_dependency(u, Dep.AFTER, "basic.target")
+        m.add_dependency(u, Dep.CONFLICTS, "shutdown.target")
+        m.add_dependency(u, Dep.BEFORE, "shutdown.target")
+
+    def start(self) -> OpResult:
+        if self.state in _STOPPING:
+            return OpResult.AGAIN
+        if self.state is S.AUTO_RESTART:
+            return OpResult.AGAIN
+        if self.state in _STARTING:
+            return OpResult.STARTED
+        if not self.unit.test_start_limit():
+            self._result = ServiceResult.START_LIMIT_HIT
+            self._set_state(S.FAILED)
+            self.unit.manager.start_limit_hit(self.unit)
+            return OpResult.FAILED
+        self._result = ServiceResult.SUCCESS
+        self.reload_result = ServiceResult.SUCCESS
+        self.main_pid_ = 0
+        self.main_pid_known = False
+        self.main_pid_alien = False
+        self.control_pid_ = 0
+        self.exec_status = {}
+        self.main_exec = ExecStatus()
+        self.status_text = ""
+        self.status_errno = 0
+        self.forbid_restart = False
+        self.notify_state_ready = False
+        self.watchdog_usec_override = 0
+        if not self._pending_restart:
+            self.n_restarts = 0
+        self._pending_restart = False
+        self.unit.new_invocation()
+        self.unit.manager.store_intent(self.unit, "start")
+        self._enter_condition()
+        return OpResult.STARTED
+
+    def stop(self) -> OpResult:
+        self.forbid_restart = True
+        if self.state in _STOPPING:
+            return OpResult.STARTED
+        if self.state is S.AUTO_RESTART:
+            self._cancel_timer()
+            self._set_state(S.DEAD)
+            return OpResult.STARTED
+        if self.state in (S.CONDITION, S.START_PRE, S.START, S.START_POST, S.RELOAD):
+            self._enter_signal(S.STOP_SIGTERM, ServiceResult.SUCCESS)
+            return OpResult.STARTED
+        if self.state in (S.RUNNING, S.EXITED):
+            self._enter_stop(ServiceResult.SUCCESS)
+            return OpResult.STARTED
+        return OpResult.ALREADY
+
+    def reload(self) -> OpResult:
+        if self.state not in (S.RUNNING, S.EXITED):
+            return OpResult.AGAIN
+        self.reload_result = ServiceResult.SUCCESS
+        self._run_control("ExecReload", 0, S.RELOAD, self._timeout_usec("start"))
+        return OpResult.STARTED
+
+    def kill(self, who: KillWho, signo: int) -> list[int]:
+        sent: list[int] = []
+        if who in (KillWho.MAIN, KillWho.ALL) and self.main_pid_ and send_signal(self.main_pid_, signo):
+            sent.append(self.main_pid_)
+        if who in (KillWho.CONTROL, KillWho.ALL) and self.control_pid_ and send_signal(self.control_pid_, signo):
+            sent.append(self.control_pid_)
+        if who is KillWho.ALL:
+            sent += self.unit.manager.kill_unit_processes(self.unit, signo, exclude=frozenset(sent),
+                                                          roots=self._roots())
+        return sent
+
+    def reset_failed(self) -> None:
+        if self.state is S.FAILED:
+            self._set_state(S.DEAD)
+        self._result = ServiceResult.SUCCESS
+        self.reload_result = ServiceResult.SUCCESS
+        self.n_restarts = 0
+
+    # -- state machine --------------------------------------------------------------------------
+
+    def _set_state(self, state: S, reload_success: bool = True) -> None:
+        old = self.state
+        self.state = state
+        if state not in _STARTING and state not in (S.RELOAD,) and state not in _STOPPING \
+                and state is not S.RUNNING and state is not S.AUTO_RESTART:
+            self._cancel_timer()
+        if state not in (S.RUNNING, S.RELOAD, S.START_POST, S.START) or old in _STOPPING:
+            self._stop_watchdog()
+        if state in (S.DEAD, S.FAILED, S.AUTO_RESTART):
+            self.unit.manager.cgroup_cleanup(self.unit)
+        if state is S.RUNNING and old is not S.RUNNING:
+            self._arm_runtime_max()
+            self._start_watchdog()
+        self.unit.notify(reload_success)
+
+    def _arm_timer(self, usec: int, callback: Any) -> None:
+        self._cancel_timer()
+        if usec in (0, USEC_INFINITY):
+            return
+        loop = self.unit.manager.loop
+        self._timer_deadline_mono = loop.time() + usec / 1e6
+        self._timer = loop.call_at(self._timer_deadline_mono, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _extend_timer(self, usec: int) -> None:
+        """EXTEND_TIMEOUT_USEC=: push the running timeout out to at least now + usec."""
+        if self._timer is None:
+            return
+        loop = self.unit.manager.loop
+        wanted = loop.time() + usec / 1e6
+        if wanted > self._timer_deadline_mono:
+            cb = self._timer._callback  # type: ignore[attr-defined]
+            self._timer.cancel()
+            self._timer_deadline_mono = wanted
+            self._timer = loop.call_at(wanted, cb)
+
+    def _enter_condition(self) -> None:
+        if self.commands("ExecCondition"):
+            self._run_control("ExecCondition", 0, S.CONDITION, self._timeout_usec("start"))
+        else:
+            self._enter_start_pre()
+
+    def _enter_start_pre(self) -> None:
+        if self.commands("ExecStartPre"):
+            self._run_control("ExecStartPre", 0, S.START_PRE, self._timeout_usec("start"))
+        else:
+            self._enter_start()
+
+    def _enter_start(self) -> None:
+        cmds = self.commands("ExecStart")
+        if not cmds:
+            if self.type is not ServiceType.ONESHOT:
+                self.unit.manager.log.error("%s: Service has no ExecStart= setting, which is only allowed for "
+                                            "Type=oneshot services. Refusing.", self.unit.id)
+                self._enter_dead(ServiceResult.RESOURCES, allow_restart=False)
+                return
+            self._enter_start_post()
+            return
+        if self.type is ServiceType.FORKING:
+            self._run_control("ExecStart", 0, S.START, self._timeout_usec("start"))
+            return
+        self.main_index = 0
+        pid = self._spawn_main(cmds[0])
+        if pid is None:
+            return
+        if self.type in (ServiceType.SIMPLE, ServiceType.IDLE, ServiceType.DBUS):
+            self._set_state(S.START)
+            self._enter_start_post()
+        else:
+            # exec waits for the exec() to succeed, notify for READY=1, oneshot for the exit.
+            self._set_state(S.START)
+            self._arm_timer(self._timeout_usec("start"), self._on_timeout)
+
+    def exec_succeeded(self, pid: int) -> None:
+        """The manager saw the close-on-exec pipe close without a report: execve() worked."""
+        if pid == self.main_pid_ and self.state is S.START and self.type is ServiceType.EXEC:
+            self._enter_start_post()
+
+    def _enter_start_post(self) -> None:
+        if self.commands("ExecStartPost"):
+            self._run_control("ExecStartPost", 0, S.START_POST, self._timeout_usec("start"))
+        else:
+            self._enter_running()
+
+    def _enter_running(self, reload_success: bool = True) -> None:
+        main_alive = self._main_alive()
+        if self.type is ServiceType.FORKING and not self.main_pid_known:
+            self._guess_main_pid()
+            main_alive = self._main_alive()
+        if main_alive or (self.type is ServiceType.FORKING and self.main_pid_known is False and
+                          not self.unit.manager.cgroups_empty(self.unit)):
+            self._set_state(S.RUNNING, reload_success)
+        elif self.cfg.remain_after_exit:
+            self._set_state(S.EXITED, reload_success)
+        else:
+            self._enter_stop(ServiceResult.SUCCESS)
+
+    def _enter_stop(self, result: ServiceResult) -> None:
+        if result is not ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
+            self._result = result
+        if self.commands("ExecStop"):
+            self._run_control("ExecStop", 0, S.STOP, self._timeout_usec("stop"))
+        else:
+            self._enter_signal(S.STOP_SIGTERM, ServiceResult.SUCCESS)
+
+    def _enter_signal(self, state: S, result: ServiceResult) -> None:
+        if result is not ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
+            self._result = result
+        kill = self.unit.config.kill if self.unit.config else None
+        mode = kill.kill_mode if kill else KillMode.CONTROL_GROUP
+        if state in (S.STOP_SIGTERM, S.FINAL_SIGTERM):
+            signo = kill.kill_signal if kill else signal.SIGTERM
+        elif state in (S.STOP_WATCHDOG, S.FINAL_WATCHDOG):
+            signo = kill.watchdog_signal if kill else signal.SIGABRT
+        else:
+            signo = kill.final_kill_signal if kill else signal.SIGKILL
+        sent = self._send_kill(mode, signo, state in (S.STOP_SIGKILL, S.FINAL_SIGKILL))
+        if kill and kill.send_sighup and state in (S.STOP_SIGTERM, S.FINAL_SIGTERM):
+            self._send_kill(mode, signal.SIGHUP, False)
+        if sent:
+            self._set_state(state)
+            usec = self._timeout_usec("stop")
+            if state in (S.STOP_SIGKILL, S.FINAL_SIGKILL):
+                usec = min(usec, 90_000_000) if usec not in (0, USEC_INFINITY) else 90_000_000
+            self._arm_timer(usec, self._on_timeout)
+            self._poll_until_gone()
+            return
+        if state in (S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL):
+            self._enter_stop_post(ServiceResult.SUCCESS)
+        else:
+            self._enter_dead(ServiceResult.SUCCESS, allow_restart=True)
+
+    def _send_kill(self, mode: KillMode, signo: int, final: bool) -> bool:
+        """Signal per KillMode=; True if anything is left to wait for."""
+        if mode is KillMode.NONE:
+            return self._main_alive() or self._control_alive()
+        targets = {p for p in (self.main_pid_, self.control_pid_) if p and _alive(p)}
+        for pid in targets:
+            send_signal(pid, signo)
+            if signo not in (signal.SIGKILL, signal.SIGCONT):
+                send_signal(pid, signal.SIGCONT)
+        if mode is KillMode.CONTROL_GROUP or (mode is KillMode.MIXED and final):
+            targets |= set(self.unit.manager.kill_unit_processes(self.unit, signo, exclude=frozenset(targets),
+                                                                 roots=self._roots()))
+        return bool(targets) or (mode is KillMode.CONTROL_GROUP and not self.unit.manager.cgroups_empty(self.unit))
+
+    def _roots(self) -> list[int]:
+        return [p for p in (self.main_pid_, self.control_pid_) if p]
+
+    def _poll_until_gone(self) -> None:
+        """While signalled processes linger, check now and then whether the unit is empty."""
+        if self.state not in _SIGNAL_STATES:
+            return
+        if not self._main_alive() and not self._control_alive() and self._group_settled():
+            self._signal_state_done()
+            return
+        self.unit.manager.loop.call_later(POLL_EMPTY_SEC, self._poll_until_gone)
+
+    def _group_settled(self) -> bool:
+        kill = self.unit.config.kill if self.unit.config else None
+        if kill is not None and kill.kill_mode in (KillMode.PROCESS, KillMode.NONE):
+            return True
+        return self.unit.manager.cgroups_empty(self.unit)
+
+    def _signal_state_done(self) -> None:
+        if self.state in (S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL):
+            self._enter_stop_post(ServiceResult.SUCCESS)
+        elif self.state in (S.FINAL_WATCHDOG, S.FINAL_SIGTERM, S.FINAL_SIGKILL):
+            self._enter_dead(ServiceResult.SUCCESS, allow_restart=True)
+
+    def _enter_stop_post(self, result: ServiceResult) -> None:
+        if result is not ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
+            self._result = result
+        if self.commands("ExecStopPost"):
+            self._run_control("ExecStopPost", 0, S.STOP_POST, self._timeout_usec("stop"))
+        else:
+            self._enter_signal(S.FINAL_SIGTERM, ServiceResult.SUCCESS)
+
+    def _enter_dead(self, result: ServiceResult, allow_restart: bool) -> None:
+        if result is not ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
+            self._result = result
+        if self._result is ServiceResult.SKIP_CONDITION:
+            end = S.DEAD
+        else:
+            end = S.FAILED if self._result is not ServiceResult.SUCCESS else S.DEAD
+        self.main_pid_ = 0
+        self.control_pid_ = 0
+        restart = allow_restart and self._shall_restart()
+        self._set_state(end)
+        if restart and self.state is end:
+            self._set_state(S.AUTO_RESTART)
+            self._arm_timer(self.cfg.restart_usec, self._on_restart_timer)
+            self.unit.manager.store_intent(self.unit, "auto-restart")
+
+    def _shall_restart(self) -> bool:
+        job = self.unit.job
+        if self.forbid_restart or (job is not None and job.type is JobType.STOP):
+            return False
+        code, status = self.main_exec.code, self.main_exec.status
+        if self.main_exec.pid:
+            force = self.cfg.restart_force_exit_status
+            prevent = self.cfg.restart_prevent_exit_status
+            if (code == CLD_EXITED and status in force.statuses) or (code != CLD_EXITED and status in force.signals):
+                return True
+            if (code == CLD_EXITED and status in prevent.statuses) or \
+                    (code != CLD_EXITED and status in prevent.signals):
+                return False
+        r, res = self.cfg.restart, self._result
+        if res in (ServiceResult.START_LIMIT_HIT, ServiceResult.SKIP_CONDITION):
+            return False
+        if r is ServiceRestart.ALWAYS:
+            return True
+        if r is ServiceRestart.ON_SUCCESS:
+            return res is ServiceResult.SUCCESS
+        if r is ServiceRestart.ON_FAILURE:
+            return res is not ServiceResult.SUCCESS
+        if r is ServiceRestart.ON_ABNORMAL:
+            return res not in (ServiceResult.SUCCESS, ServiceResult.EXIT_CODE)
+        if r is ServiceRestart.ON_WATCHDOG:
+            return res is ServiceResult.WATCHDOG
+        if r is ServiceRestart.ON_ABORT:
+            return res in (ServiceResult.SIGNAL, ServiceResult.CORE_DUMP)
+        return False
+
+    def _on_restart_timer(self) -> None:
+        self._timer = None
+        if self.state is not S.AUTO_RESTART:
+            return
+        self.n_restarts += 1
+        self._pending_restart = True
+        m = self.unit.manager
+        m.log.info("%s: Scheduled restart job, restart counter is at %d.", self.unit.id, self.n_restarts)
+        m.queue_internal_job(self.unit, JobType.RESTART)
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        m, uid = self.unit.manager, self.unit.id
+        st = self.state
+        if st in _STARTING:
+            m.log.warning("%s: %s operation timed out. Terminating.", uid, _state_verb(st))
+            if st is S.START_POST:
+                self._enter_stop(ServiceResult.TIMEOUT)
+            else:
+                self._enter_signal(S.FINAL_SIGTERM, ServiceResult.TIMEOUT)
+        elif st is S.RUNNING:
+            m.log.warning("%s: Service reached runtime time limit. Stopping.", uid)
+            self._enter_stop(ServiceResult.TIMEOUT)
+        elif st is S.RELOAD:
+            m.log.warning("%s: Reload operation timed out. Killing reload process.", uid)
+            if self.control_pid_:
+                send_signal(self.control_pid_, signal.SIGKILL)
+            self.reload_result = ServiceResult.TIMEOUT
+            self._set_state(S.RUNNING, reload_success=False)
+        elif st is S.STOP:
+            m.log.warning("%s: Stopping timed out. Terminating.", uid)
+            self._enter_signal(S.STOP_SIGTERM, ServiceResult.TIMEOUT)
+        elif st in (S.STOP_SIGTERM, S.STOP_WATCHDOG):
+            kill = self.unit.config.kill if self.unit.config else None
+            if kill is None or kill.send_sigkill:
+                m.log.warning("%s: State '%s' timed out. Killing.", uid, st.value)
+                self._enter_signal(S.STOP_SIGKILL, ServiceResult.TIMEOUT)
+            else:
+                m.log.warning("%s: State '%s' timed out. Skipping SIGKILL.", uid, st.value)
+                self._enter_stop_post(ServiceResult.TIMEOUT)
+        elif st is S.STOP_SIGKILL:
+            m.log.warning("%s: Processes still around after SIGKILL. Ignoring.", uid)
+            self._enter_stop_post(ServiceResult.TIMEOUT)
+        elif st is S.STOP_POST:
+            m.log.warning("%s: State 'stop-post' timed out. Terminating.", uid)
+            self._enter_signal(S.FINAL_SIGTERM, ServiceResult.TIMEOUT)
+        elif st in (S.FINAL_SIGTERM, S.FINAL_WATCHDOG):
+            m.log.warning("%s: State '%s' timed out. Killing.", uid, st.value)
+            self._enter_signal(S.FINAL_SIGKILL, ServiceResult.TIMEOUT)
+        elif st is S.FINAL_SIGKILL:
+            m.log.warning("%s: Processes still around after final SIGKILL. Entering failed mode.", uid)
+            self._enter_dead(ServiceResult.TIMEOUT, allow_restart=True)
+
+    # -- runtime limits and the watchdog --------------------------------------------------------
+
+    def _arm_runtime_max(self) -> None:
+        if self.cfg.runtime_max_usec not in (0, USEC_INFINITY):
+            self._arm_timer(self.cfg.runtime_max_usec, self._on_timeout)
+
+    def _watchdog_usec(self) -> int:
+        return self.watchdog_usec_override or self.cfg.watchdog_usec
+
+    def _start_watchdog(self) -> None:
+        self._stop_watchdog()
+        usec = self._watchdog_usec()
+        if usec in (0, USEC_INFINITY):
+            return
+        self.watchdog_last = DualTimestamp.now()
+        self._watchdog_timer = self.unit.manager.loop.call_later(usec / 1e6, self._on_watchdog)
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog_timer is not None:
+            self._watchdog_timer.cancel()
+            self._watchdog_timer = None
+
+    def _on_watchdog(self) -> None:
+        self._watchdog_timer = None
+        self.unit.manager.log.error("%s: Watchdog timeout (limit %ss)!", self.unit.id,
+                                    _fmt_sec(self._watchdog_usec()))
+        self._enter_signal(S.STOP_WATCHDOG, ServiceResult.WATCHDOG)
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def _spawn(self, kind: str, cmd: ExecCommand) -> int | None:
+        m = self.unit.manager
+        env = {"SERVICE_RESULT": self._result.value} if kind in ("ExecStop", "ExecStopPost") else {}
+        if kind in ("ExecStop", "ExecStopPost") and self.main_exec.pid:
+            env["EXIT_CODE"] = {CLD_EXITED: "exited", CLD_KILLED: "killed", CLD_DUMPED: "dumped"}.get(
+                self.main_exec.code, "exited")
+            env["EXIT_STATUS"] = (str(self.main_exec.status) if self.main_exec.code == CLD_EXITED
+                                  else signal.Signals(self.main_exec.status).name.removeprefix("SIG"))
+        if self.main_pid_:
+            env["MAINPID"] = str(self.main_pid_)
+        if self.notify_access is not NotifyAccess.NONE or self.type is ServiceType.NOTIFY:
+            env["NOTIFY_SOCKET"] = m.notify_socket_path
+        if self._watchdog_usec() and kind == "ExecStart":
+            env["WATCHDOG_USEC"] = str(self._watchdog_usec())
+        pid = m.spawn(self.unit, cmd, env)
+        if pid is None:
+            return None
+        st = ExecStatus(start=DualTimestamp.now(), pid=pid)
+        self.exec_status.setdefault(kind, []).append(st)
+        if kind == "ExecStart" and self.type is not ServiceType.FORKING:
+            self.main_exec = ExecStatus(start=st.start, pid=pid)
+        return pid
+
+    def _spawn_main(self, cmd: ExecCommand) -> int | None:
+        pid = self._spawn("ExecStart", cmd)
+        if pid is None:
+            self._enter_signal(S.FINAL_SIGTERM, ServiceResult.RESOURCES)
+            return None
+        self._set_main_pid(pid)
+        if self.type is not ServiceType.NOTIFY and self.watchdog_usec_override == 0 and self.cfg.watchdog_usec:
+            self.watchdog_last = DualTimestamp.now()
+        return pid
+
+    def _set_main_pid(self, pid: int, alien: bool = False) -> None:
+        self.main_pid_ = pid
+        self.main_pid_known = True
+        self.main_pid_alien = alien
+        if alien:
+            self.unit.manager.watch_pid(pid, self.unit)
+        self.unit.manager.store_main_pid(self.unit, pid)
+
+    def _run_control(self, kind: str, index: int, state: S, timeout_usec: int) -> None:
+        cmds = self.commands(kind)
+        self.control_kind, self.control_index = kind, index
+        pid = self._spawn(kind, cmds[index])
+        if pid is None:
+            self._control_failed(kind, ServiceResult.RESOURCES)
+            return
+        self.control_pid_ = pid
+        if self.state is not state or index == 0:
+            self._arm_timer(timeout_usec, self._on_timeout)
+        if self.state is not state:
+            self._set_state(state)
+        else:
+            self.unit.notify_changed()
+
+    def _control_failed(self, kind: str, result: ServiceResult) -> None:
+        """A control command could not even be forked: fail the step it belonged to."""
+        if kind == "ExecStartPost":
+            self._enter_stop(result)
+        elif kind == "ExecReload":
+            self.reload_result = result
+            self._enter_running(reload_success=False)
+        elif kind == "ExecStop":
+            self._enter_signal(S.STOP_SIGTERM, result)
+        else:
+            self._enter_signal(S.FINAL_SIGTERM, result)
+
+    def _main_alive(self) -> bool:
+        return bool(self.main_pid_) and _alive(self.main_pid_)
+
+    def _control_alive(self) -> bool:
+        return bool(self.control_pid_) and _alive(self.control_pid_)
+
+    def _guess_main_pid(self) -> None:
+        pid_file = self.cfg.pid_file
+        if pid_file:
+            try:
+                with open(pid_file) as f:
+                    pid = int(f.read().split()[0])
+                if pid > 1 and _alive(pid):
+                    self._set_main_pid(pid, alien=True)
+                    return
+            except (OSError, ValueError, IndexError):
+                self.unit.manager.log.warning("%s: Can't open PID file %s (yet?) after start: No such file "
+                                              "or directory", self.unit.id, pid_file)
+        if self.cfg.guess_main_pid:
+            pids = [p for p in self.unit.manager.unit_pids(self.unit, self._roots()) if p != self.control_pid_]
+            if len(pids) == 1:
+                self._set_main_pid(pids[0], alien=True)
+
+    def child_exited(self, pid: int, status: int) -> bool:
+        code, st = describe_status(status)
+        if pid == self.main_pid_:
+            self.main_exec.exit = DualTimestamp.now()
+            self.main_exec.code, self.main_exec.status = code, st
+            self.main_exec.pid = pid
+            self._record_exit("ExecStart", pid, code, st)
+            self.main_pid_ = 0
+            self._main_exited(code, st)
+            return True
+        if pid == self.control_pid_:
+            self._record_exit(self.control_kind, pid, code, st)
+            self.control_pid_ = 0
+            self._control_exited(code, st)
+            return True
+        return False
+
+    def _record_exit(self, kind: str, pid: int, code: int, status: int) -> None:
+        for e in self.exec_status.get(kind, []):
+            if e.pid == pid:
+                e.exit, e.code, e.status = DualTimestamp.now(), code, status
+        m = self.unit.manager
+        if code == CLD_EXITED:
+            desc = f"code=exited, status={status}/{_status_name(status)}"
+        else:
+            desc = f"code={'dumped' if code == CLD_DUMPED else 'killed'}, status={status}/{_signal_name(status)}"
+        what = "Main process" if kind == "ExecStart" and self.type is not ServiceType.FORKING else "Control process"
+        text = f"{what} exited, {desc}"
+        clean = self._is_success(code, status, clean_signals=self.type is not ServiceType.ONESHOT)
+        m.log.log(logging.DEBUG if clean else logging.WARNING, "%s: %s", self.unit.id, text)
+        if not clean:
+            self.unit.log(f"{self.unit.id}: {text}")
+
+    def _is_success(self, code: int, status: int, clean_signals: bool) -> bool:
+        ok = self.cfg.success_exit_status
+        if code == CLD_EXITED:
+            return status == 0 or status in ok.statuses
+        if clean_signals and status in _CLEAN_SIGNALS:
+            return True
+        return status in ok.signals
+
+    def _failure_result(self, code: int) -> ServiceResult:
+        return {CLD_EXITED: ServiceResult.EXIT_CODE, CLD_KILLED: ServiceResult.SIGNAL,
+                CLD_DUMPED: ServiceResult.CORE_DUMP}[code]
+
+    def _main_exited(self, code: int, status: int) -> None:
+        oneshot = self.type is ServiceType.ONESHOT
+        ok = self._is_success(code, status, clean_signals=not oneshot)
+        cmd_index = self.main_index
+        cmds = self.commands("ExecStart")
+        ignore = cmd_index < len(cmds) and cmds[cmd_index].ignore_failure
+        result = ServiceResult.SUCCESS if ok or ignore else self._failure_result(code)
+        st = self.state
+        if oneshot and st is S.START:
+            if result is ServiceResult.SUCCESS and cmd_index + 1 < len(cmds):
+                self.main_index += 1
+                self._spawn_main(cmds[self.main_index])
+                return
+            if result is ServiceResult.SUCCESS:
+                self._enter_start_post()
+            else:
+                self._enter_signal(S.FINAL_SIGTERM, result)
+            return
+        if st is S.START:
+            if self.type is ServiceType.NOTIFY and result is ServiceResult.SUCCESS and not self.notify_state_ready:
+                # Exited cleanly without ever saying READY=1.
+                result = ServiceResult.PROTOCOL
+            if result is ServiceResult.SUCCESS and self.type is ServiceType.EXEC:
+                self._enter_start_post()
+                return
+            self._enter_signal(S.FINAL_SIGTERM, result)
+            return
+        if st in (S.START_POST, S.RELOAD):
+            if result is not ServiceResult.SUCCESS:
+                self._result = result
+            return  # decided when the control process finishes
+        if st is S.RUNNING:
+            if self.cfg.remain_after_exit and result is ServiceResult.SUCCESS:
+                self._set_state(S.EXITED)
+            else:
+                self._enter_stop(result)
+            return
+        if st in _SIGNAL_STATES or st is S.STOP:
+            if result is not ServiceResult.SUCCESS and st is not S.STOP and self._result is ServiceResult.SUCCESS \
+                    and not self._stopping_by_request():
+                self._result = result
+            if st in _SIGNAL_STATES:
+                self._poll_until_gone()
+            return
+        if st is S.STOP_POST:
+            return
+
+    def _stopping_by_request(self) -> bool:
+        return self.forbid_restart
+
+    def _control_exited(self, code: int, status: int) -> None:
+        kind, index = self.control_kind, self.control_index
+        cmds = self.commands(kind)
+        ok = self._is_success(code, status, clean_signals=False)
+        ignore = index < len(cmds) and cmds[index].ignore_failure
+        st = self.state
+        if kind == "ExecCondition" and not ok and code == CLD_EXITED and 0 < status < 255:
+            self.unit.manager.log.info("%s: Skipped due to 'exec-condition'.", self.unit.id)
+            self._result = ServiceResult.SKIP_CONDITION
+            self.unit.condition_result = False
+            self._enter_signal(S.FINAL_SIGTERM, ServiceResult.SKIP_CONDITION)
+            return
+        result = ServiceResult.SUCCESS if ok or ignore else self._failure_result(code)
+        if result is ServiceResult.SUCCESS and index + 1 < len(cmds) and st in (
+                S.CONDITION, S.START_PRE, S.START_POST, S.RELOAD, S.STOP, S.STOP_POST):
+            self._run_control(kind, index + 1, st, 0)
+            return
+        if st is S.CONDITION:
+            if result is ServiceResult.SUCCESS:
+                self._enter_start_pre()
+            else:
+                self._enter_signal(S.FINAL_SIGTERM, result)
+        elif st is S.START_PRE:
+            if result is ServiceResult.SUCCESS:
+                self._enter_start()
+            else:
+                self._enter_signal(S.FINAL_SIGTERM, result)
+        elif st is S.START and self.type is ServiceType.FORKING:
+            if result is ServiceResult.SUCCESS:
+                self._guess_main_pid()
+                self._enter_start_post()
+            else:
+                self._enter_signal(S.FINAL_SIGTERM, result)
+        elif st is S.START_POST:
+            if result is ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
+                self._enter_running()
+            else:
+                self._enter_stop(result if result is not ServiceResult.SUCCESS else self._result)
+        elif st is S.RELOAD:
+            self.reload_result = result
+            self._enter_running(reload_success=result is ServiceResult.SUCCESS)
+        elif st is S.STOP:
+            self._enter_signal(S.STOP_SIGTERM, result)
+        elif st in _SIGNAL_STATES:
+            self._poll_until_gone()
+        elif st is S.STOP_POST:
+            self._enter_signal(S.FINAL_SIGTERM, result)
+
+    # -- sd_notify --------------------------------------------------------------------------
+
+    def notify_message(self, pid: int, fields: dict[str, str], fds: list[int]) -> None:
+        for fd in fds:
+            os.close(fd)
+        m = self.unit.manager
+        if "MAINPID" in fields and self.state in (S.START, S.START_POST, S.RUNNING, S.RELOAD):
+            try:
+                new = int(fields["MAINPID"])
+                if new > 1 and new != self.main_pid_ and _alive(new):
+                    self._set_main_pid(new, alien=True)
+            except ValueError:
+                m.log.warning("%s: Failed to parse MAINPID=%s field in notification message, ignoring.",
+                              self.unit.id, fields["MAINPID"])
+        changed = False
+        if "STATUS" in fields:
+            self.status_text = fields["STATUS"]
+            changed = True
+        if "ERRNO" in fields:
+            try:
+                self.status_errno = int(fields["ERRNO"])
+                changed = True
+            except ValueError:
+                pass
+        if fields.get("WATCHDOG") == "1":
+            self.watchdog_last = DualTimestamp.now()
+            if self.state is S.RUNNING:
+                self._start_watchdog()
+        elif fields.get("WATCHDOG") == "trigger":
+            self._on_watchdog()
+            return
+        if "WATCHDOG_USEC" in fields:
+            try:
+                self.watchdog_usec_override = int(fields["WATCHDOG_USEC"])
+                if self.state is S.RUNNING:
+                    self._start_watchdog()
+            except ValueError:
+                pass
+        if "EXTEND_TIMEOUT_USEC" in fields:
+            try:
+                self._extend_timer(int(fields["EXTEND_TIMEOUT_USEC"]))
+            except ValueError:
+                pass
+        if fields.get("READY") == "1":
+            self.notify_state_ready = True
+            if self.type is ServiceType.NOTIFY and self.state is S.START:
+                self._enter_start_post()
+                return
+            if self.state is S.RELOAD and self.type is ServiceType.NOTIFY:
+                self._set_state(S.RUNNING)
+                return
+        if fields.get("RELOADING") == "1" and self.state is S.RUNNING:
+            self.reload_result = ServiceResult.SUCCESS
+            self._set_state(S.RELOAD)
+            return
+        if fields.get("STOPPING") == "1" and self.state in (S.RUNNING, S.RELOAD):
+            self.forbid_restart = False
+            self._set_state(S.STOP_SIGTERM)
+            self._arm_timer(self._timeout_usec("stop"), self._on_timeout)
+            return
+        if changed:
+            self.unit.notify_changed()
+
+    def accepts_notify_from(self, pid: int, in_unit: bool) -> str | None:
+        """None if NotifyAccess= allows the PID to speak for this service, else why not."""
+        na = self.notify_access
+        if na is NotifyAccess.NONE:
+            return f"Got notification message from PID {pid}, but reception is disabled."
+        if na is NotifyAccess.MAIN and pid != self.main_pid_:
+            return (f"Got notification message from PID {pid}, but reception only permitted for main PID "
+                    f"{self.main_pid_}")
+        if na is NotifyAccess.EXEC and pid not in (self.main_pid_, self.control_pid_):
+            return (f"Got notification message from PID {pid}, but reception only permitted for main PID and "
+                    f"control PID")
+        if na is NotifyAccess.ALL and not in_unit and pid not in (self.main_pid_, self.control_pid_):
+            return f"Got notification message from PID {pid}, which is not in the unit."
+        return None
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value, "result": self._result.value, "reload_result": self.reload_result.value,
+            "main_pid": self.main_pid_, "main_pid_start": process_start_time(self.main_pid_)
+            if self.main_pid_ else None,
+            "main_pid_known": self.main_pid_known, "main_pid_alien": self.main_pid_alien,
+            "control_pid": self.control_pid_, "control_pid_start": process_start_time(self.control_pid_)
+            if self.control_pid_ else None,
+            "control_kind": self.control_kind, "control_index": self.control_index, "main_index": self.main_index,
+            "exec_status": {k: [e.to_list() for e in v] for k, v in self.exec_status.items()},
+            "main_exec": self.main_exec.to_list(), "status_text": self.status_text,
+            "status_errno": self.status_errno, "n_restarts": self.n_restarts, "forbid_restart": self.forbid_restart,
+            "notify_ready": self.notify_state_ready,
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        try:
+            self.state = S(data.get("state", "dead"))
+            self._result = ServiceResult(data.get("result", "success"))
+            self.reload_result = ServiceResult(data.get("reload_result", "success"))
+        except ValueError:
+            return
+        self.main_pid_ = int(data.get("main_pid", 0))
+        self.main_pid_known = bool(data.get("main_pid_known", False))
+        self.main_pid_alien = bool(data.get("main_pid_alien", False))
+        self.control_pid_ = int(data.get("control_pid", 0))
+        self.control_kind = data.get("control_kind", "")
+        self.control_index = int(data.get("control_index", 0))
+        self.main_index = int(data.get("main_index", 0))
+        self.exec_status = {k: [ExecStatus.from_list(e) for e in v] for k, v in data.get("exec_status", {}).items()}
+        if data.get("main_exec"):
+            self.main_exec = ExecStatus.from_list(data["main_exec"])
+        self.status_text = data.get("status_text", "")
+        self.status_errno = int(data.get("status_errno", 0))
+        self.n_restarts = int(data.get("n_restarts", 0))
+        self.forbid_restart = bool(data.get("forbid_restart", False))
+        self.notify_state_ready = bool(data.get("notify_ready", False))
+        for key, attr in (("main_pid_start", "main_pid_"), ("control_pid_start", "control_pid_")):
+            pid = getattr(self, attr)
+            if pid and (not _alive(pid) or process_start_time(pid) != data.get(key)):
+                setattr(self, attr, 0)
+
+    def process_roots(self) -> list[int]:
+        return self._roots()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return data[data.rfind(b")") + 2:data.rfind(b")") + 3] != b"Z"
+    except OSError:
+        return False
+
+
+def _status_name(status: int) -> str:
+    from compat.exitstatus import exit_status_name
+
+    return exit_status_name(status) or str(status)
+
+
+def _signal_name(signo: int) -> str:
+    try:
+        return signal.Signals(signo).name.removeprefix("SIG")
+    except ValueError:
+        return str(signo)
+
+
+def _state_verb(st: S) -> str:
+    return {S.CONDITION: "Condition check", S.START_PRE: "Start-pre", S.START: "Start",
+            S.START_POST: "Start-post"}.get(st, st.value)
+
+
+def _fmt_sec(usec: int) -> str:
+    return f"{usec / 1e6:g}"
+
