@@ -170,7 +170,7 @@ def spawn(req: SpawnRequest) -> Spawned:
             os.close(rfd)
             if stdin_w >= 0:
                 os.close(stdin_w)
-            _child(req, stdin_r)
+            _child(req, stdin_r, wfd)
         except _ChildError as e:
             code = e.code
             _report(wfd, e.code, e.message)
@@ -204,7 +204,7 @@ def parse_report(data: bytes) -> tuple[int, str] | None:
     return code, data[4:].decode("utf-8", "replace")
 
 
-def _child(req: SpawnRequest, stdin_pipe: int) -> None:
+def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     ctx = req.context
     # Signals: the core's handlers die with exec, but ignored signals and the mask survive it.
     try:
@@ -273,7 +273,8 @@ def _child(req: SpawnRequest, stdin_pipe: int) -> None:
     argv = list(req.command.argv)
     if not req.command.flags & ExecFlag.NO_ENV_EXPAND:
         argv = expand_argv(req.command.argv, env)
-    os.closerange(3, _fd_limit()) if not req.pass_fds else _close_all_but(req.pass_fds)
+    # The report pipe stays (it is close-on-exec) so a failing execve() can still be reported.
+    _close_all_but(req.pass_fds, report_fd)
     try:
         os.execve(path, argv or [path], env)
     except OSError as e:
@@ -287,13 +288,14 @@ def _fd_limit() -> int:
         return 1024
 
 
-def _close_all_but(keep: list[int]) -> None:
+def _close_all_but(passed: list[int], report_fd: int) -> None:
     last = 3
-    for fd in sorted(keep):
+    for fd in sorted({*passed, report_fd}):
         if fd > last:
             os.closerange(last, fd)
         last = fd + 1
-        os.set_inheritable(fd, True)
+        if fd != report_fd:
+            os.set_inheritable(fd, True)
     os.closerange(last, _fd_limit())
 
 

@@ -99,6 +99,7 @@ class Manager:
         self.default_start_limit_burst = settings.default_start_limit_burst
         self.environment = _default_environment(settings.scope, settings.environ)
         self.loader: UnitLoader = UnitLoader(settings.scope, unit_path=settings.unit_path, environ=settings.environ)
+        self._loader_stamp = self._search_path_stamp()
         self.units: dict[str, Unit] = {}
         self.jobs: dict[int, Job] = {}
         self._next_job_id = 1
@@ -195,9 +196,25 @@ class Manager:
             self._emit("unit_new", u)
             self.unit_changed(u)
 
+    def _search_path_stamp(self) -> tuple[int, ...]:
+        stamps = []
+        for d in self.loader.paths.search_path:
+            try:
+                stamps.append(os.stat(d).st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
     def _load_one(self, u: Unit) -> None:
         try:
             loaded = self.loader.load(u.id)
+            if loaded.load_state == "not-found":
+                # Like systemd: a unit file created since the last scan is found without daemon-reload.
+                stamp = self._search_path_stamp()
+                if stamp != self._loader_stamp:
+                    self._loader_stamp = stamp
+                    self.loader.rescan()
+                    loaded = self.loader.load(u.id)
         except Exception as e:  # compat promises not to raise; a bug there must not kill us
             self.log.exception("%s: failed to load unit file", u.id)
             from compat.loader import LoadedUnit
@@ -435,6 +452,8 @@ class Manager:
         if r is OpResult.AGAIN:
             job.state = JobState.WAITING
             return False
+        if job.type is not t:
+            return True  # a restart's stop half completed synchronously and became its start half
         if r is OpResult.STARTED:
             if t is JobType.RESTART and u.active_state.is_inactive_or_failed():
                 self.finish_job(job, JobResult.DONE)

@@ -567,7 +567,7 @@ class Service:
     def _spawn(self, kind: str, cmd: ExecCommand) -> int | None:
         m = self.unit.manager
         env = {"SERVICE_RESULT": self._result.value} if kind in ("ExecStop", "ExecStopPost") else {}
-        if kind in ("ExecStop", "ExecStopPost") and self.main_exec.pid:
+        if kind in ("ExecStop", "ExecStopPost") and self.main_exec.exit:
             env["EXIT_CODE"] = {CLD_EXITED: "exited", CLD_KILLED: "killed", CLD_DUMPED: "dumped"}.get(
                 self.main_exec.code, "exited")
             env["EXIT_STATUS"] = (str(self.main_exec.status) if self.main_exec.code == CLD_EXITED
