@@ -134,7 +134,8 @@ def test_exec_context_is_applied(h: Harness) -> None:
     """)
     assert h.start("ctx.service") is JobResult.DONE, list(h.unit("ctx.service").log_lines)
     # The continuation line's indentation is part of the quoted word, as in systemd: compare words.
-    assert out.read_text().split() == "nobody nogroup 0027 /tmp 1 [two words] yes [a b] 1234 2345 5".split()
+    words = ["nobody", "nogroup", "0027", "/tmp", "1", "[two", "words]", "yes", "[a", "b]", "1234", "2345", "5"]
+    assert out.read_text().split() == words
     assert oct(out.stat().st_mode & 0o777) == oct(0o640)
     shutil.rmtree(shared)
 
