@@ -24,6 +24,7 @@ from sysmasterd.core.store import StateStore
 
 PR_SET_CHILD_SUBREAPER = 36
 DEFAULT_TARGET = "default.target"
+NOTIFY_FD_ENV = "SYSMASTER_NOTIFY_FD"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -112,11 +113,15 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
     store = StateStore(os.path.join(settings.runtime_dir, "state.db"))
     if args.fresh:
         store.clear()
-    notify = NotifySocket(os.path.join(settings.runtime_dir, "notify"))
+    notify_path = os.path.join(settings.runtime_dir, "notify")
+    kept_fd = os.environ.pop(NOTIFY_FD_ENV, None)
+    notify = NotifySocket.from_fd(int(kept_fd), notify_path) if kept_fd else NotifySocket(notify_path)
     m.attach_runtime(cgroups, store, notify)
     m.log.info("sysmasterd starting (%s scope, cgroup %s%s)", settings.scope.value, cgroups.root.mode,
                " " + cgroups.root.base if cgroups.enabled else "")
     restored = m.restore()
+    # Children that exited while no handler was installed (across a re-exec) are reaped now.
+    m.reap_now()
     done = asyncio.Event()
     exit_code = 0
 
@@ -124,9 +129,18 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
         m.log.info("Stopping all units.")
         m.begin_shutdown(done.set)
 
+    reexec = False
+
+    def request_reexec() -> None:
+        nonlocal reexec
+        reexec = True
+        done.set()
+
     loop.add_signal_handler(signal.SIGTERM, request_exit)
     loop.add_signal_handler(signal.SIGINT, request_exit)
+    loop.add_signal_handler(signal.SIGHUP, m.reload)
     m.on_exit_request = request_exit
+    m.on_reexec_request = request_reexec
 
     bus_task: asyncio.Task[None] | None = None
     if not args.no_bus:
@@ -140,17 +154,30 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
         m.start_default(args.unit or DEFAULT_TARGET)
     sd_notify("READY=1\nSTATUS=Running")
     await done.wait()
-    m.log.info("All units stopped, exiting.")
     if bus_task is not None:
         bus_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await bus_task
     m.detach_runtime()
+    if reexec:
+        m.log.info("Reexecuting.")
+        store.close()
+        reexec_in_place(notify.fileno())
+    m.log.info("All units stopped, exiting.")
     store.clear()
     store.close()
     notify.close()
     cgroups.remove_base()
     return exit_code
+
+
+def reexec_in_place(notify_fd: int) -> None:
+    """Exec ourselves with the same arguments; same PID, so services stay our children."""
+    os.set_inheritable(notify_fd, True)
+    os.environ[NOTIFY_FD_ENV] = str(notify_fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "sysmasterd.core.main", *sys.argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:

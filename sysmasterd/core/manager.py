@@ -122,6 +122,7 @@ class Manager:
         self.exit_requested: Callable[[], None] | None = None
         # Set by the daemon: how a client's Exit()/poweroff request ends the manager.
         self.on_exit_request: Callable[[], None] | None = None
+        self.on_reexec_request: Callable[[], None] | None = None
 
     # -- observers ------------------------------------------------------------------------------
 
@@ -687,6 +688,9 @@ class Manager:
         if wpid == pid:
             self._child_exited(pid, status)
 
+    def reap_now(self) -> None:
+        self._reap()
+
     def _reap(self) -> None:
         while True:
             try:
@@ -807,14 +811,50 @@ class Manager:
         self._next_job_id = max(int(self.store.get_meta("next_job_id", 1) or 1), self._next_job_id)
         for jd in self.store.jobs():
             ju = self.units.get(jd.get("unit", ""))
-            self.store.delete_job(int(jd["id"]))
-            if ju is None:
+            if ju is None or ju.job is not None:
+                self.store.delete_job(int(jd["id"]))
                 continue
-            try:
-                self.add_job(ju.id, JobType(jd["type"]), JobMode.REPLACE, manual=False)
-            except (errors.ManagerError, ValueError) as e:
-                self.log.warning("%s: could not re-queue job after restart: %s", ju.id, e)
+            # Same id as before, so clients waiting for its JobRemoved still get it.
+            job = Job(self, int(jd["id"]), ju, JobType(jd["type"]), bool(jd.get("irreversible")),
+                      bool(jd.get("ignore_order")))
+            self.jobs[job.id] = job
+            ju.job = job
+            self._next_job_id = max(self._next_job_id, job.id + 1)
+        self._schedule_run_queue()
         return n
+
+    # -- daemon-reload, daemon-reexec, exit -----------------------------------------------------
+
+    def reload(self) -> None:
+        """daemon-reload: re-read every unit file, rebuild dependencies, keep all runtime state."""
+        self._emit("reloading", True)
+        self.loader.rescan()
+        self._loader_stamp = self._search_path_stamp()
+        units = list(self.units_by_id().values())
+        for u in units:
+            u.deps.clear()
+        for u in units:
+            self._load_one(u)
+        self._dispatch_load_queue()
+        self._newly_loaded = []
+        for u in units:
+            self._add_target_dependencies(u)
+            self.unit_changed(u)
+        self._emit("reloading", False)
+        self._emit("unit_files_changed")
+        self._schedule_run_queue()
+
+    def reexecute(self) -> None:
+        """daemon-reexec: the state is in the store already; the daemon execs itself in place."""
+        if self.on_reexec_request is None:
+            raise errors.NotSupported("Re-executing is not supported in this mode.")
+        self.on_reexec_request()
+
+    def exit(self) -> None:
+        """Exit(): stop every unit, then leave (the user manager's way out; init's for the system)."""
+        if self.on_exit_request is None:
+            raise errors.NotSupported("Exiting is not supported in this mode.")
+        self.on_exit_request()
 
     # -- start-up and shut-down -----------------------------------------------------------------
 
