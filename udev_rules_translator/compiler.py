@@ -1,0 +1,102 @@
+"""Rules text -> RuleLines: lines assembled, tokens sorted, GOTOs resolved within each file."""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from udev_rules_translator import lexer
+from udev_rules_translator.diagnostics import Diagnostic, DiagnosticSink
+from udev_rules_translator.keys import LineBuilder
+from udev_rules_translator.model import LineFlags, ResolveNames, RuleLine, RuleSet, SourceFile
+from udev_rules_translator.names import NameResolver
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    resolve_names: ResolveNames = ResolveNames.EARLY
+    resolver: NameResolver = dataclasses.field(default_factory=NameResolver)
+
+
+@dataclass(frozen=True)
+class CompiledFile:
+    path: str
+    lines: tuple[RuleLine, ...]  # ``goto`` indexes count from this file's first line
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def _compile_line(line: lexer.LogicalLine, path: str, sink: DiagnosticSink, options: CompileOptions) -> RuleLine | None:
+    sink.line = line.number
+    builder = LineBuilder(sink, options.resolve_names, options.resolver)
+    try:
+        for pair in lexer.pairs(line.text):
+            if not builder.handle(pair):
+                return None
+    except lexer.InvalidPair:
+        sink.error("Invalid key/value pair, ignoring.")
+        return None
+    if builder.flags == LineFlags.NONE:
+        sink.warning("The line takes no effect, ignoring.")
+        return None
+    # udevd's selection sort keeps textual order among tokens of the same type, as sorted() does
+    tokens = tuple(sorted(builder.tokens, key=lambda t: t.type))
+    return RuleLine(path, line.number, builder.flags, tokens, builder.label, builder.goto_label)
+
+
+def _resolve_gotos(lines: list[RuleLine], sink: DiagnosticSink) -> list[RuleLine]:
+    """Point each GOTO at the first later line with its LABEL; udevd drops what is left empty."""
+    result: list[RuleLine | None] = list(lines)
+    labels: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        if line.label is not None:
+            labels.setdefault(line.label, []).append(i)
+    for i, line in enumerate(lines):
+        if LineFlags.HAS_GOTO not in line.flags:
+            continue
+        positions = labels.get(line.goto_label or "", [])
+        after = bisect.bisect_right(positions, i)
+        target = positions[after] if after < len(positions) else None
+        if target is not None:
+            result[i] = dataclasses.replace(line, goto=target)
+            continue
+        sink.error(f'GOTO="{line.goto_label}" has no matching label, ignoring', line.line_number)
+        flags = line.flags & ~LineFlags.HAS_GOTO
+        fixed = dataclasses.replace(line, flags=flags, goto_label=None)
+        if flags & ~LineFlags.HAS_LABEL != LineFlags.NONE:
+            result[i] = fixed
+            continue
+        sink.notice("The line takes no effect any more, dropping", line.line_number)
+        result[i] = dataclasses.replace(fixed, tokens=()) if flags == LineFlags.HAS_LABEL else None
+    # dropping lines shifts the indexes of the targets after them
+    kept = [line for line in result if line is not None]
+    new_index = {id(line): n for n, line in enumerate(kept)}
+    return [
+        line if line.goto is None else dataclasses.replace(line, goto=new_index[id(result[line.goto])]) for line in kept
+    ]
+
+
+def compile_text(path: str, data: bytes, options: CompileOptions | None = None) -> CompiledFile:
+    """Compile one rules file's content. Never raises on any input."""
+    options = options or CompileOptions()
+    sink = DiagnosticSink(path)
+    lines: list[RuleLine] = []
+    for logical in lexer.logical_lines(data, sink):
+        compiled = _compile_line(logical, path, sink, options)
+        if compiled is not None:
+            lines.append(compiled)
+    lines = _resolve_gotos(lines, sink)
+    return CompiledFile(path, tuple(lines), tuple(sink.items))
+
+
+def link(files: Iterable[CompiledFile], sources: tuple[SourceFile, ...], resolve_names: ResolveNames) -> RuleSet:
+    """Concatenate compiled files into one program with global GOTO indexes."""
+    lines: list[RuleLine] = []
+    for compiled in files:
+        base = len(lines)
+        lines.extend(
+            line if line.goto is None else dataclasses.replace(line, goto=line.goto + base) for line in compiled.lines
+        )
+    static = tuple(i for i, line in enumerate(lines) if LineFlags.HAS_STATIC_NODE in line.flags)
+    return RuleSet(tuple(lines), sources, resolve_names, static)

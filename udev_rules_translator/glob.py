@@ -1,0 +1,146 @@
+"""Shell glob matching with glibc ``fnmatch(pattern, string, 0)`` semantics.
+
+Python's :mod:`fnmatch` differs from glibc where udev rules notice it: a backslash quotes
+the next character, ``[[:digit:]]`` classes exist, and an unclosed ``[`` is a literal.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+
+GLOB_CHARS = "*?["
+
+_CLASSES = {
+    "alnum": "a-zA-Z0-9",
+    "alpha": "a-zA-Z",
+    "blank": " \\t",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "\\x21-\\x7e",
+    "lower": "a-z",
+    "print": "\\x20-\\x7e",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": " \\t\\n\\r\\f\\v",
+    "upper": "A-Z",
+    "xdigit": "0-9A-Fa-f",
+}
+
+
+def is_glob(text: str) -> bool:
+    """udev's string_is_glob(): any of ``*?[`` makes a pattern a glob."""
+    return any(c in text for c in GLOB_CHARS)
+
+
+def _bracket(pattern: str, start: int) -> tuple[str, int] | None:
+    """Translate the bracket expression opening at ``start``; None when it never closes."""
+    i = start + 1
+    n = len(pattern)
+    negate = i < n and pattern[i] in "!^"
+    if negate:
+        i += 1
+    items: list[str] = []
+    first = True
+    while i < n:
+        c = pattern[i]
+        if c == "]" and not first:
+            body = "".join(items)
+            return ("[^" if negate else "[") + body + "]", i + 1
+        first = False
+        if c == "[" and pattern.startswith("[:", i):
+            end = pattern.find(":]", i + 2)
+            name = pattern[i + 2 : end] if end >= 0 else ""
+            if name in _CLASSES:
+                items.append(_CLASSES[name])
+                i = end + 2
+                continue
+        if c == "\\" and i + 1 < n:
+            i += 1
+            c = pattern[i]
+        if i + 2 < n and pattern[i + 1] == "-" and pattern[i + 2] != "]":
+            hi = pattern[i + 2]
+            j = i + 3
+            if hi == "\\" and j < n:
+                hi = pattern[j]
+                j += 1
+            if ord(hi) >= ord(c):
+                items.append(re.escape(c) + "-" + re.escape(hi))
+            i = j
+            continue
+        items.append(re.escape(c))
+        i += 1
+    return None
+
+
+def _items(pattern: str) -> list[str | None]:
+    """The glob as a list of single-character regexes, None standing for ``*``."""
+    items: list[str | None] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            items.append(None)
+        elif c == "?":
+            items.append(".")
+        elif c == "[":
+            bracket = _bracket(pattern, i)
+            if bracket is not None:
+                items.append(bracket[0])
+                i = bracket[1]
+                continue
+            items.append(re.escape(c))
+        elif c == "\\" and i + 1 < n:
+            i += 1
+            items.append(re.escape(pattern[i]))
+        else:
+            items.append(re.escape(c))
+        i += 1
+    return items
+
+
+def _segments_matcher(items: list[str | None]) -> Callable[[str], bool]:
+    """Match the star-separated segments left to right, each at its earliest position.
+
+    With several stars a backtracking regex takes exponential time on a long value. Every item
+    matches exactly one character, so segments have fixed lengths: the first must match at the
+    start, the last at the end, and taking the earliest occurrence of each one between leaves
+    the most room for the rest. That is always right for globs, and polynomial.
+    """
+    segments: list[list[str]] = [[]]
+    for item in items:
+        if item is None:
+            segments.append([])
+        else:
+            segments[-1].append(item)
+    head, *middle, tail = (re.compile("".join(seg), re.DOTALL) for seg in segments)
+    tail_len = len(segments[-1])
+
+    def match(text: str) -> bool:
+        m = head.match(text)
+        if m is None:
+            return False
+        pos = m.end()
+        for segment in middle:
+            found = segment.search(text, pos)
+            if found is None:
+                return False
+            pos = found.end()
+        end = len(text) - tail_len
+        return end >= pos and tail.fullmatch(text, end) is not None
+
+    return match
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled(pattern: str) -> Callable[[str], bool]:
+    items = _items(pattern)
+    if items.count(None) <= 1:
+        regex = re.compile("".join(".*" if item is None else item for item in items), re.DOTALL)
+        return lambda text: regex.fullmatch(text) is not None
+    return _segments_matcher(items)
+
+
+def fnmatch(pattern: str, text: str) -> bool:
+    return compiled(pattern)(text)
