@@ -116,12 +116,8 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
     notify_path = os.path.join(settings.runtime_dir, "notify")
     kept_fd = os.environ.pop(NOTIFY_FD_ENV, None)
     notify = NotifySocket.from_fd(int(kept_fd), notify_path) if kept_fd else NotifySocket(notify_path)
-    m.attach_runtime(cgroups, store, notify)
     m.log.info("sysmasterd starting (%s scope, cgroup %s%s)", settings.scope.value, cgroups.root.mode,
                " " + cgroups.root.base if cgroups.enabled else "")
-    restored = m.restore()
-    # Children that exited while no handler was installed (across a re-exec) are reaped now.
-    m.reap_now()
     done = asyncio.Event()
     exit_code = 0
 
@@ -141,6 +137,11 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
     loop.add_signal_handler(signal.SIGHUP, m.reload)
     m.on_exit_request = request_exit
     m.on_reexec_request = request_reexec
+    # Last, so the SIGCHLD handler it installs is the one that quiets asyncio's wakeup pipe.
+    m.attach_runtime(cgroups, store, notify)
+    restored = m.restore()
+    # Children that exited while no handler was installed (across a re-exec) are reaped now.
+    m.reap_now()
 
     bus_task: asyncio.Task[None] | None = None
     if not args.no_bus:

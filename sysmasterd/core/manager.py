@@ -7,6 +7,7 @@ state machines. Everything runs on one asyncio loop; nothing here blocks.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import pwd
@@ -101,6 +102,8 @@ class Manager:
         self.loader: UnitLoader = UnitLoader(settings.scope, unit_path=settings.unit_path, environ=settings.environ)
         self._loader_stamp = self._search_path_stamp()
         self.units: dict[str, Unit] = {}
+        self._dirty: set[Unit] = set()
+        self._flush_scheduled = False
         self.jobs: dict[int, Job] = {}
         self._next_job_id = 1
         self._load_queue: list[Unit] = []
@@ -146,6 +149,10 @@ class Manager:
         self.cgroups, self.store, self.notify = cgroups, store, notify
         self.loop.add_reader(notify.fileno(), notify.receive, self._on_notify)
         self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        # A burst of exits may fill asyncio's wakeup pipe; one wakeup is enough, since _reap()
+        # collects every exited child, so the overflow is not worth a warning per signal.
+        fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
 
     def detach_runtime(self) -> None:
         if self.notify is not None:
@@ -274,8 +281,23 @@ class Manager:
 
     def unit_changed(self, u: Unit) -> None:
         if self.store is not None and not self.settings.test_mode and u.load_state is not LoadState.STUB:
-            self.store.save_unit(u.id, u.serialize())
+            self._dirty.add(u)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self.flush_store)
         self._emit("unit_changed", u)
+
+    def flush_store(self) -> None:
+        """Write changed units in one transaction. Runs at the end of the loop turn, and before any
+        JobRemoved goes out, so a client never sees a result the store does not hold yet."""
+        self._flush_scheduled = False
+        if not self._dirty or self.store is None:
+            self._dirty.clear()
+            return
+        dirty, self._dirty = self._dirty, set()
+        with self.store.transaction():
+            for u in dirty:
+                self.store.save_unit(u.id, u.serialize())
 
     def unit_state_changed(self, u: Unit, old: ActiveState, new: ActiveState) -> None:
         self._schedule_run_queue()
@@ -393,8 +415,9 @@ class Manager:
             level = logging.INFO if result is JobResult.DONE else logging.ERROR
             self.log.log(level, "%s", msg.format(u.description))
             u.log(msg.format(u.description))
-        self._emit("job_removed", job)
         u.notify_changed()
+        self.flush_store()
+        self._emit("job_removed", job)
         if result is not JobResult.DONE and job.type in (JobType.START, JobType.VERIFY_ACTIVE):
             from sysmasterd.core.dependency import PROPAGATE_START_FAILURE
 
@@ -472,6 +495,8 @@ class Manager:
         if not self.jobs and not self.startup_finished_emitted and self.ts["startup"] and not self.shutting_down:
             self.startup_finished_emitted = True
             self.ts["finish"] = DualTimestamp.now()
+            took = (self.ts["finish"].monotonic - self.ts["startup"].monotonic) / 1000
+            self.log.info("Startup finished in %.0fms.", took)
             self._emit("startup_finished")
         if self.shutting_down and not self.jobs and self.exit_requested is not None:
             cb, self.exit_requested = self.exit_requested, None
@@ -866,6 +891,9 @@ class Manager:
         self.ts["units_load_finish"] = DualTimestamp.now()
 
     def start_default(self, name: str) -> Job | None:
+        # What is loaded now lives as long as the daemon: keep the collector from touching (and
+        # forked children from copying) those pages again.
+        gc.freeze()
         try:
             return self.add_job(name, JobType.START, JobMode.ISOLATE if self._allow_isolate(name) else JobMode.REPLACE,
                                 manual=False)

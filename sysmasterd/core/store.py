@@ -6,9 +6,11 @@ survive a process crash: once written, the page cache holds it for the next core
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -22,6 +24,16 @@ class StateStore:
         self.db.execute("CREATE TABLE IF NOT EXISTS unit (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS job (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def save_unit(self, unit_id: str, data: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO unit (id, data) VALUES (?, ?)", (unit_id, json.dumps(data)))
