@@ -524,6 +524,15 @@ class Manager:
             if not needed:
                 self.log.info("%s: Unit not needed anymore. Stopping.", u.id)
                 self.queue_internal_job(u, JobType.STOP)
+        # Upholds=: an active unit keeps the units it upholds running.
+        for u in list(self.units_by_id().values()):
+            if not u.deps.get(Dep.UPHOLDS) or not u.active_state.is_active_or_reloading():
+                continue
+            for other in u.dep_units(Dep.UPHOLDS):
+                if other.active_state.is_inactive_or_failed() and other.job is None \
+                        and other.load_state is LoadState.LOADED:
+                    self.log.info("%s: Unit is upheld by active unit %s, starting.", other.id, u.id)
+                    self.queue_internal_job(other, JobType.START)
 
     def start_limit_hit(self, u: Unit) -> None:
         self.log.error("%s: Start request repeated too quickly.", u.id)

@@ -21,7 +21,6 @@ from sysmasterd.core.unittype import KillWho, OpResult, UnitType
 
 if TYPE_CHECKING:
     from compat.loader import LoadedUnit
-
     from sysmasterd.core.job import Job
     from sysmasterd.core.manager import Manager
 
@@ -283,8 +282,8 @@ class Unit:
         unexpected = self._update_job(old, new, reload_success)
         if new.is_inactive_or_failed() and not old.is_inactive_or_failed():
             self._on_deactivated(new, unexpected)
-        if new is ActiveState.ACTIVE and old.is_inactive_or_failed() and unexpected:
-            self.manager.log.debug("%s: activated without a job", self.id)
+        if new.is_active_or_reloading() and self.deps.get(Dep.UPHOLDS):
+            self.manager.check_unneeded_soon()
         self.manager.unit_state_changed(self, old, new)
         self.notify_changed()
 

@@ -106,6 +106,7 @@ class Service:
         self._watchdog_timer: asyncio.TimerHandle | None = None
         self._timer_deadline_mono = 0.0
         self._pending_restart = False
+        self._pid_starts: dict[int, int | None] = {}
 
     # -- configuration shortcuts ----------------------------------------------------------------
 
@@ -878,14 +879,21 @@ class Service:
 
     # -- persistence ------------------------------------------------------------------------
 
+    def _start_of(self, pid: int) -> int | None:
+        """Start time of one of our PIDs, read once: it identifies the process across PID reuse."""
+        if not pid:
+            return None
+        if pid not in self._pid_starts:
+            self._pid_starts = {p: t for p, t in self._pid_starts.items() if p in (self.main_pid_, self.control_pid_)}
+            self._pid_starts[pid] = process_start_time(pid)
+        return self._pid_starts[pid]
+
     def serialize(self) -> dict[str, Any]:
         return {
             "state": self.state.value, "result": self._result.value, "reload_result": self.reload_result.value,
-            "main_pid": self.main_pid_, "main_pid_start": process_start_time(self.main_pid_)
-            if self.main_pid_ else None,
+            "main_pid": self.main_pid_, "main_pid_start": self._start_of(self.main_pid_),
             "main_pid_known": self.main_pid_known, "main_pid_alien": self.main_pid_alien,
-            "control_pid": self.control_pid_, "control_pid_start": process_start_time(self.control_pid_)
-            if self.control_pid_ else None,
+            "control_pid": self.control_pid_, "control_pid_start": self._start_of(self.control_pid_),
             "control_kind": self.control_kind, "control_index": self.control_index, "main_index": self.main_index,
             "exec_status": {k: [e.to_list() for e in v] for k, v in self.exec_status.items()},
             "main_exec": self.main_exec.to_list(), "status_text": self.status_text,

@@ -173,3 +173,17 @@ def test_stop_when_unneeded(h: Harness) -> None:
     assert h.state("helper.service")[0] == "active"
     h.stop("user.service")
     h.wait(lambda: h.state("helper.service")[0] == "inactive", 5, "unneeded helper to stop")
+
+
+def test_upholds_restarts_the_upheld_unit(h: Harness) -> None:
+    h.write("kept.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+    h.write("keeper.service", "[Unit]\nUpholds=kept.service\n[Service]\nExecStart=/bin/sleep 1000\n")
+    h.start("keeper.service")
+    h.wait(lambda: h.state("kept.service")[0] == "active", 5, "upheld unit to start")
+    import os
+    import signal
+
+    os.kill(h.unit("kept.service").impl.main_pid(), signal.SIGKILL)
+    h.wait(lambda: h.state("kept.service")[0] == "failed" or h.unit("kept.service").job is not None
+           or h.state("kept.service")[0] == "active", 5, "upheld unit to fail")
+    h.wait(lambda: h.state("kept.service")[0] == "active", 5, "upheld unit to be started again")
