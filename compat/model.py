@@ -118,6 +118,7 @@ class UnitSection:
     joins_namespace_of: list[str] = field(default_factory=list)
     requires_mounts_for: list[str] = field(default_factory=list)
     on_failure_job_mode: JobMode = JobMode.REPLACE
+    on_success_job_mode: JobMode = JobMode.FAIL
     ignore_on_isolate: bool = False
     stop_when_unneeded: bool = False
     refuse_manual_start: bool = False

@@ -1,0 +1,131 @@
+"""Assignments of one unit (fragment + drop-ins, in order) -> UnitConfig + diagnostics.
+
+Dispatch per section and key: implemented directives go to their handler; names systemd 252
+knows but sysmaster does not implement load with a "not supported" warning; unknown names get
+systemd's own "Unknown key" warning. Type sections of types that do not run yet (socket, timer,
+...) are kept raw, in file order, for the unit types that will read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from compat import directives
+from compat.config_exec import CGROUP_HANDLERS, EXEC_HANDLERS, KILL_HANDLERS
+from compat.config_service import SERVICE_HANDLERS, verify_service
+from compat.config_unit import INSTALL_HANDLERS, LEGACY_SERVICE_HANDLERS, UNIT_HANDLERS
+from compat.model import Diagnostic, ServiceSection, Severity, UnitConfig, UnitKind
+from compat.settings import Handler, Invalid, ParseContext, Refuse
+from compat.specifiers import HostFacts
+from compat.syntax import Assignment
+
+# The type-specific section of each unit type (systemd's UnitVTable.sections).
+TYPE_SECTION: dict[UnitKind, str | None] = {
+    UnitKind.SERVICE: "Service",
+    UnitKind.SOCKET: "Socket",
+    UnitKind.TIMER: "Timer",
+    UnitKind.PATH: "Path",
+    UnitKind.MOUNT: "Mount",
+    UnitKind.AUTOMOUNT: "Automount",
+    UnitKind.SWAP: "Swap",
+    UnitKind.SLICE: "Slice",
+    UnitKind.SCOPE: "Scope",
+    UnitKind.TARGET: None,
+    UnitKind.DEVICE: None,
+}
+
+SERVICE_TABLE: dict[str, Handler] = {
+    **EXEC_HANDLERS,
+    **KILL_HANDLERS,
+    **CGROUP_HANDLERS,
+    **LEGACY_SERVICE_HANDLERS,
+    **SERVICE_HANDLERS,
+}
+
+
+def sections_for(kind: UnitKind) -> frozenset[str]:
+    section = TYPE_SECTION[kind]
+    return frozenset({"Unit", "Install"} | ({section} if section else set()))
+
+
+@dataclass
+class BuildResult:
+    config: UnitConfig
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    refused: str | None = None  # systemd would refuse the unit, with this message
+    # None: refused as bad-setting; otherwise LoadState=error with this errno text as the reason.
+    refused_errno: str | None = None
+    refused_at: Assignment | None = None  # the assignment systemd stopped reading at, if any
+
+
+def _table(section: str, kind: UnitKind) -> dict[str, Handler] | None:
+    """Handlers for a section of this unit kind; None: keep the section raw."""
+    if section == "Unit":
+        return UNIT_HANDLERS
+    if section == "Install":
+        return INSTALL_HANDLERS
+    if kind is UnitKind.SERVICE and section == "Service":
+        return SERVICE_TABLE
+    return None
+
+
+def _not_supported(cfg: UnitConfig, a: Assignment, ctx: ParseContext) -> None:
+    ctx.warn(f"{a.key}= is not supported by sysmaster yet, ignoring.")
+    store = cfg.cgroup.unsupported if a.key in directives.CGROUP_CONTEXT else cfg.exec.unsupported
+    store[a.key] = a.value if a.value or a.key not in store else ""
+
+
+def build_config(
+    name: str,
+    kind: UnitKind,
+    assignments: Iterable[Assignment],
+    facts: HostFacts,
+    fragment_path: str | None = None,
+    *,
+    verify: bool = True,
+) -> BuildResult:
+    """Apply assignments in order; stops at the first setting that makes systemd refuse the unit.
+
+    `verify`: run the per-type checks that systemd applies to a completely read unit.
+    """
+    cfg = UnitConfig(name=name, kind=kind)
+    if kind is UnitKind.SERVICE:
+        cfg.service = ServiceSection()
+    ctx = ParseContext(name, facts, fragment_path)
+    result = BuildResult(cfg, ctx.diagnostics)
+    for a in assignments:
+        ctx.current = a
+        known = directives.SECTIONS.get(a.section, frozenset())
+        if a.key not in known:
+            if not a.key.startswith("X-"):
+                ctx.warn(f"Unknown key '{a.key}' in section [{a.section}], ignoring.")
+            continue
+        if a.key in directives.REMOVED:
+            ctx.warn(f"Support for option {a.key}= has been removed and it is ignored")
+            continue
+        table = _table(a.section, kind)
+        if table is None:
+            cfg.raw_type_section.setdefault(a.key, []).append(a.value)
+            continue
+        handler = table.get(a.key)
+        if handler is None:
+            _not_supported(cfg, a, ctx)
+            continue
+        try:
+            handler(cfg, a.value, ctx)
+        except Invalid as e:
+            ctx.warn(e.render(a.value))
+        except Refuse as e:
+            ctx.warn(str(e), Severity.ERROR)
+            result.refused = str(e)
+            result.refused_errno = e.errno_text
+            result.refused_at = a
+            return result
+    ctx.current = None
+    if verify and cfg.service is not None:
+        reason = verify_service(cfg)
+        if reason:
+            ctx.warn(reason, Severity.ERROR)
+            result.refused = reason
+    return result

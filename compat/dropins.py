@@ -1,0 +1,62 @@
+"""Drop-in directories of a unit: `NAME.d/*.conf`, `NAME.wants/`, `NAME.requires/`, `NAME.upholds/`.
+
+Directories are searched for every name of the unit, its template, its dash-prefixes and finally
+the unit type (`service.d/`), in every search directory (systemd 252's
+unit_file_find_dropin_paths()). Files are then merged by file name: the first directory (the
+higher-priority one) wins, a file masked by a /dev/null symlink or an empty file hides the
+lower-priority ones, and the survivors are applied in file-name order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from compat import unitname
+from compat.unitmap import UnitMap
+
+
+def dropin_dirs(umap: UnitMap, names: Iterable[str], suffix: str) -> list[str]:
+    """Existing `<stem><suffix>` directories, highest priority first."""
+    names = list(names)
+    dirs: list[str] = []
+    for name in names:
+        stems = unitname.dropin_stems(name)
+        for directory in umap.paths.search_path:
+            listing = umap.listing.get(directory)
+            if listing is None:
+                continue
+            for stem in stems:
+                if stem + suffix not in listing:
+                    continue
+                path = os.path.join(directory, stem + suffix)
+                if os.path.isdir(path) and path not in dirs:
+                    dirs.append(path)
+    kind = unitname.kind_of(names[0]) if names else None
+    if kind is not None:
+        for directory in umap.paths.search_path:
+            path = os.path.join(directory, kind.value + suffix)
+            listing = umap.listing.get(directory)
+            if listing is not None and kind.value + suffix in listing and os.path.isdir(path):
+                dirs.append(path)
+    return dirs
+
+
+def conf_files(dirs: Iterable[str], suffix: str | None = ".conf") -> list[str]:
+    """Entries of `dirs` merged by name, the first (higher-priority) directory winning, sorted by
+    name (conf_files_list()). Masks stay in the list: a /dev/null link reads as empty and hides
+    the same name below it; dangling links stay too (systemd skips them when reading)."""
+    chosen: dict[str, str] = {}
+    for directory in dirs:
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.startswith(".") or (suffix is not None and not entry.endswith(suffix)):
+                continue
+            path = os.path.join(directory, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                continue
+            chosen.setdefault(entry, path)
+    return [chosen[e] for e in sorted(chosen)]

@@ -1,0 +1,159 @@
+"""systemd's unit-file syntax: text -> sections of assignments, with diagnostics.
+
+Behaviour mirrors systemd 252's conf-parser: comment lines (`#`, `;`) are dropped even inside a
+continuation; a line ending in an unescaped backslash continues on the next line with the
+backslash replaced by a space; keys and values are stripped; an assignment is reported at the
+line number of its last physical line. Unknown sections, assignments outside a section and
+lines without `=` are warnings and skipped; a broken section header or a non-UTF-8 line makes
+the whole file fail, as systemd refuses to load such a unit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from compat.model import Diagnostic, Severity
+
+LONG_LINE_MAX = 1024 * 1024
+_WHITESPACE = " \t\n\r"
+_COMMENTS = "#;"
+_BOM = "\ufeff"
+# systemd's read_line() ends a line at \n, \r\n, \r or NUL.
+_EOL = re.compile("\r\n|[\r\n\0]")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    section: str
+    key: str
+    value: str
+    path: str
+    line: int
+
+
+@dataclass
+class ParsedFile:
+    path: str
+    assignments: list[Assignment] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Set when systemd would refuse the file as a whole; the text is the errno-style reason.
+    fatal: str | None = None
+
+
+def _ends_escaped(text: str) -> bool:
+    escaped = False
+    for c in text:
+        escaped = not escaped if c == "\\" else False
+    return escaped
+
+
+def _is_safe(text: str) -> bool:
+    return all(c >= " " and c != "\x7f" and c not in "\"'\\" for c in text)
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _is_utf8(text: str) -> bool:
+    # Files are decoded with surrogateescape: lone surrogates mark bytes that were not UTF-8.
+    return _NOT_UTF8.search(text) is None
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a unit file -> text; invalid UTF-8 survives as surrogates and is reported per line."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def parse(text: str, path: str, sections: Collection[str] | None = None) -> ParsedFile:
+    """Parse one file. `sections`: the section names known for this unit type (None: any)."""
+    result = ParsedFile(path)
+    state = _State(result, sections, check_utf8=not _is_utf8(text))
+    continuation: str | None = None
+    lineno = 0
+    for raw in _EOL.split(text):
+        lineno += 1
+        if len(raw) > LONG_LINE_MAX:
+            result.fatal = "Line too long"
+            result.diagnostics.append(Diagnostic(path, lineno, "Line too long", Severity.ERROR))
+            return result
+        stripped = raw.lstrip(_WHITESPACE)
+        if stripped and stripped[0] in _COMMENTS:
+            continue
+        line = raw[1:] if lineno == 1 and raw.startswith(_BOM) else raw
+        joined = line if continuation is None else continuation + line
+        if _ends_escaped(joined):
+            continuation = joined[:-1] + " "
+            if len(continuation) > LONG_LINE_MAX:
+                result.fatal = "Continuation line too long"
+                result.diagnostics.append(Diagnostic(path, lineno, result.fatal, Severity.ERROR))
+                return result
+            continue
+        continuation = None
+        if not state.line(joined, lineno):
+            return result
+    # A final newline leaves an empty last element that already consumed any continuation.
+    if continuation is not None:
+        state.line(continuation, lineno + 1)
+    return result
+
+
+class _State:
+    def __init__(self, result: ParsedFile, sections: Collection[str] | None, check_utf8: bool) -> None:
+        self.result = result
+        self.check_utf8 = check_utf8
+        self.sections = sections
+        self.section: str | None = None
+        self.section_ignored = False
+
+    def _warn(self, line: int, message: str) -> None:
+        self.result.diagnostics.append(Diagnostic(self.result.path, line, message))
+
+    def _fail(self, line: int, message: str, reason: str) -> bool:
+        self.result.diagnostics.append(Diagnostic(self.result.path, line, message, Severity.ERROR))
+        self.result.fatal = reason
+        return False
+
+    def line(self, text: str, lineno: int) -> bool:
+        """Handle one logical line; False when the file must be rejected."""
+        text = text.strip(_WHITESPACE)
+        if not text:
+            return True
+        if self.check_utf8 and not _is_utf8(text):
+            shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return self._fail(
+                lineno, f"String is not UTF-8 clean, ignoring assignment: {shown}", "Invalid argument"
+            )
+        if text[0] == "[":
+            return self._section(text, lineno)
+        if self.section is None:
+            if not self.section_ignored:
+                self._warn(lineno, "Assignment outside of section. Ignoring.")
+            return True
+        key, eq, value = text.partition("=")
+        if not eq:
+            self._warn(lineno, "Missing '=', ignoring line.")
+            return True
+        if not key:
+            self._warn(lineno, "Missing key name before '=', ignoring line.")
+            return True
+        key, value = key.strip(_WHITESPACE), value.strip(_WHITESPACE)
+        self.result.assignments.append(Assignment(self.section, key, value, self.result.path, lineno))
+        return True
+
+    def _section(self, text: str, lineno: int) -> bool:
+        if text[-1] != "]":
+            return self._fail(lineno, f"Invalid section header '{text}'", "Bad message")
+        name = text[1:-1]
+        if not _is_safe(name):
+            return self._fail(lineno, f"Bad characters in section header '{text}'", "Bad message")
+        if self.sections is not None and name not in self.sections:
+            if not name.startswith("X-"):
+                self._warn(lineno, f"Unknown section '{name}'. Ignoring.")
+            self.section = None
+            self.section_ignored = True
+        else:
+            self.section = name
+            self.section_ignored = False
+        return True

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from compat_helpers import FACTS
+
+from compat.model import Scope
+from compat.specifiers import HostFacts, expand
+
+
+@pytest.mark.parametrize(
+    ("spec", "value"),
+    [
+        ("%n", "foo-bar@a-b\\x20c.service"),
+        ("%N", "foo-bar@a-b\\x20c"),
+        ("%p", "foo-bar"),
+        ("%P", "foo/bar"),
+        ("%i", "a-b\\x20c"),
+        ("%I", "a/b c"),
+        ("%j", "bar"),
+        ("%J", "bar"),
+        ("%f", "/a/b c"),
+        ("%H", "host.example.com"),
+        ("%l", "host"),
+        ("%m", "0123456789abcdef0123456789abcdef"),
+        ("%b", "fedcba9876543210fedcba9876543210"),
+        ("%v", "6.1.0-test"),
+        ("%a", "x86-64"),
+        ("%o", "debian"),
+        ("%w", "12"),
+        ("%u", "root"),
+        ("%U", "0"),
+        ("%g", "root"),
+        ("%G", "0"),
+        ("%h", "/root"),
+        ("%s", "/bin/sh"),
+        ("%t", "/run"),
+        ("%S", "/var/lib"),
+        ("%C", "/var/cache"),
+        ("%L", "/var/log"),
+        ("%E", "/etc"),
+        ("%T", "/tmp"),
+        ("%V", "/var/tmp"),
+        ("%%", "%"),
+        ("100%", "100%"),
+        ("%-x", "%-x"),
+    ],
+)
+def test_unit_specifiers(spec: str, value: str) -> None:
+    assert expand(spec, "foo-bar@a-b\\x20c.service", FACTS) == value
+
+
+def test_plain_unit_f_is_path_of_prefix() -> None:
+    assert expand("%f %i|", "dev-sda1.device", FACTS) == "/dev/sda1 |"
+
+
+def test_unknown_specifier_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        expand("%D", "a.service", FACTS)
+    with pytest.raises(ValueError):
+        expand("%m", "a.service", dataclasses.replace(FACTS, machine_id=None))
+
+
+def test_names_only_rejects_path_specifiers() -> None:
+    assert expand("%p-%i.target", "x@y.service", FACTS, names_only=True) == "x-y.target"
+    with pytest.raises(ValueError):
+        expand("%t", "x.service", FACTS, names_only=True)
+
+
+def test_user_scope_directories() -> None:
+    env = {"HOME": "/home/u", "XDG_RUNTIME_DIR": "/run/user/1000", "XDG_CONFIG_HOME": "/home/u/.cfg"}
+    facts = HostFacts.from_host(Scope.USER, env)
+    assert expand("%t %S %C %L %E %h", "a.service", facts) == (
+        "/run/user/1000 /home/u/.cfg /home/u/.cache /home/u/.cfg/log /home/u/.cfg /home/u"
+    )
