@@ -1,0 +1,422 @@
+"""org.freedesktop.systemd1.Manager over sysmasterd.core.manager.Manager."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import signal
+from typing import TYPE_CHECKING, Any
+
+from compat import unitname
+from compat.model import JobMode
+from sysmasterd.bus import actions, errors
+from sysmasterd.bus.iface import Getter, Interface, method, prop, setter
+from sysmasterd.bus.listing import blocked_by, job_row, matches, unit_row, waiting_for
+from sysmasterd.bus.logcontrol_iface import LogSettings
+from sysmasterd.bus.paths import unit_path
+from sysmasterd.bus.subscriptions import Subscriptions
+from sysmasterd.bus.unitfiles import UnitFileMethods
+from sysmasterd.core.dump import dump_units
+from sysmasterd.core.states import JobType
+from sysmasterd.core.unittype import KillWho
+
+if TYPE_CHECKING:
+    from sysmasterd.bus.router import Call
+    from sysmasterd.core.manager import Manager
+    from sysmasterd.core.unit import Unit
+
+log = logging.getLogger(__name__)
+
+VERSION = "252"
+FEATURES = "-PAM -AUDIT -SELINUX -APPARMOR -IMA -SMACK -SECCOMP -GCRYPT -GNUTLS -OPENSSL -ACL"
+
+_ARCH = {"x86_64": "x86-64", "aarch64": "arm64", "i686": "x86", "riscv64": "riscv64", "ppc64le": "ppc64-le"}
+_KILL_WHOM = ("main", "control", "all")
+# Manager timestamp properties, by the key of Manager.ts holding them.
+_TIMESTAMPS = {"Userspace": "startup", "Finish": "finish", "UnitsLoadStart": "units_load_start",
+               "UnitsLoadFinish": "units_load_finish", "InitRD": "initrd"}
+
+
+def job_mode(mode: str) -> JobMode:
+    try:
+        return JobMode(mode)
+    except ValueError:
+        raise errors.invalid_args(f"Job mode {mode} invalid.") from None
+
+
+def check_name(name: str) -> None:
+    if not unitname.is_valid(name):
+        raise errors.invalid_args(f"Unit name {name} is not valid.")
+
+
+class ManagerInterface(UnitFileMethods, Interface):
+    name = "org.freedesktop.systemd1.Manager"
+
+    def __init__(self, manager: Manager, subscriptions: Subscriptions) -> None:
+        self.manager = manager
+        self.subscriptions = subscriptions
+        self.log = LogSettings()
+        super().__init__()
+
+    # --- helpers shared with the Unit interface ---------------------------------------------
+
+    def unit(self, name: str) -> Unit:
+        """The unit of a valid name, loaded on demand (systemd's GetUnit-or-load)."""
+        check_name(name)
+        return self.manager.load_unit(name)
+
+    async def enqueue(self, call: Call, name: str, job_type: JobType, mode: str) -> str:
+        check_name(name)
+        mode_value = job_mode(mode)
+        await call.authorize(actions.MANAGE_UNITS)
+        job = self.manager.add_job(name, job_type, mode_value)
+        return job.path
+
+    def reload_or(self, u: Unit, job_type: JobType) -> JobType:
+        if not u.can_reload():
+            return job_type
+        return JobType.RELOAD_OR_START if job_type is JobType.RESTART else JobType.TRY_RELOAD
+
+    async def kill(self, call: Call, name: str, whom: str, signo: int) -> None:
+        check_name(name)
+        if whom not in ("", *_KILL_WHOM):
+            raise errors.invalid_args(f"Invalid who argument {whom}")
+        if not 0 < signo < signal.NSIG:
+            raise errors.invalid_args(f"Signal number out of range: {signo}")
+        await call.authorize(actions.MANAGE_UNITS)
+        u = self.unit(name)
+        who = KillWho(whom or "all")
+        if not u.kill(who, signo) and who is not KillWho.ALL:
+            raise errors.bus_error(errors.NO_SUCH_PROCESS, f"No {who.value} process to kill")
+
+    async def reset_failed_unit(self, call: Call, name: str) -> None:
+        check_name(name)
+        await call.authorize(actions.MANAGE_UNITS)
+        self.manager.reset_failed(name)
+
+    async def set_unit_properties(self, call: Call, name: str, runtime: bool, props: list[Any]) -> None:
+        check_name(name)
+        await call.authorize(actions.MANAGE_UNITS)
+        u = self.unit(name)
+        for key, value in props:
+            if key == "Description" and value.signature == "s":
+                if u.config is not None:
+                    u.config.unit.description = value.value
+                continue
+            raise errors.bus_error(
+                errors.NOT_SUPPORTED, f"Cannot set property {key}, or unknown property."
+            )
+        u.notify_changed()
+
+    # --- properties ----------------------------------------------------------------------------
+
+    @prop("Version")
+    def version(self, m: Manager) -> str:
+        return VERSION
+
+    @prop("Features")
+    def features(self, m: Manager) -> str:
+        return FEATURES
+
+    @prop("Architecture")
+    def architecture(self, m: Manager) -> str:
+        machine = platform.machine()
+        return _ARCH.get(machine, machine)
+
+    @prop("NNames")
+    def n_names(self, m: Manager) -> int:
+        return len(m.units)
+
+    @prop("NFailedUnits")
+    def n_failed(self, m: Manager) -> int:
+        return m.n_failed_units()
+
+    @prop("NJobs")
+    def n_jobs(self, m: Manager) -> int:
+        return len(m.jobs)
+
+    @prop("Progress")
+    def progress(self, m: Manager) -> float:
+        return 1.0
+
+    @prop("Environment")
+    def environment(self, m: Manager) -> list[str]:
+        return [f"{k}={v}" for k, v in m.environment.items()]
+
+    @prop("SystemState")
+    def system_state(self, m: Manager) -> str:
+        return m.system_state()
+
+    @prop("DefaultStandardOutput")
+    def default_stdout(self, m: Manager) -> str:
+        return m.settings.default_standard_output.value
+
+    @prop("DefaultStandardError")
+    def default_stderr(self, m: Manager) -> str:
+        return m.settings.default_standard_error.value
+
+    def fallback_getter(self, name: str, signature: str) -> Getter:
+        for prop_stem, key in _TIMESTAMPS.items():
+            if name in (f"{prop_stem}Timestamp", f"{prop_stem}TimestampMonotonic"):
+                monotonic = name.endswith("Monotonic")
+                return lambda m: m.ts[key].monotonic if monotonic else m.ts[key].realtime
+        return super().fallback_getter(name, signature)
+
+    @prop("UnitPath")
+    def unit_path_prop(self, m: Manager) -> list[str]:
+        return list(m.settings.unit_path or [])
+
+    @prop("LogLevel")
+    def get_log_level(self, m: Manager) -> str:
+        return self.log.level
+
+    @setter("LogLevel")
+    async def set_log_level(self, call: Call, m: Manager, value: str) -> None:
+        await self.log.set_level(call, value)
+
+    @prop("LogTarget")
+    def get_log_target(self, m: Manager) -> str:
+        return self.log.target
+
+    @setter("LogTarget")
+    async def set_log_target(self, call: Call, m: Manager, value: str) -> None:
+        await self.log.set_target(call, value)
+
+    @prop("DefaultTimeoutStartUSec")
+    def default_timeout_start(self, m: Manager) -> int:
+        return m.default_timeout_start_usec
+
+    @prop("DefaultTimeoutStopUSec")
+    def default_timeout_stop(self, m: Manager) -> int:
+        return m.default_timeout_stop_usec
+
+    @prop("DefaultTimeoutAbortUSec")
+    def default_timeout_abort(self, m: Manager) -> int:
+        return 90_000_000
+
+    @prop("DefaultRestartUSec")
+    def default_restart(self, m: Manager) -> int:
+        return 100_000
+
+    @prop("DefaultStartLimitIntervalUSec")
+    def default_start_limit_interval(self, m: Manager) -> int:
+        return m.default_start_limit_interval_usec
+
+    @prop("DefaultStartLimitBurst")
+    def default_start_limit_burst(self, m: Manager) -> int:
+        return m.default_start_limit_burst
+
+    # --- units ---------------------------------------------------------------------------------
+
+    @method("GetUnit")
+    def get_unit(self, call: Call, m: Manager, name: str) -> str:
+        check_name(name)
+        u = m.get_unit(name)
+        if u is None:
+            raise errors.bus_error(errors.NO_SUCH_UNIT, f"Unit {name} not loaded.")
+        return unit_path(u.id)
+
+    @method("LoadUnit")
+    def load_unit(self, call: Call, m: Manager, name: str) -> str:
+        return unit_path(self.unit(name).id)
+
+    @method("GetUnitByPID")
+    def get_unit_by_pid(self, call: Call, m: Manager, pid: int) -> str:
+        u = m.unit_of_pid(pid or (call.conn.peer_pid or 0))
+        if u is None:
+            raise errors.bus_error(errors.NO_UNIT_FOR_PID, f"PID {pid} does not belong to any loaded unit.")
+        return unit_path(u.id)
+
+    @method("StartUnit")
+    async def start_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, JobType.START, mode)
+
+    @method("StopUnit")
+    async def stop_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, JobType.STOP, mode)
+
+    @method("ReloadUnit")
+    async def reload_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, JobType.RELOAD, mode)
+
+    @method("RestartUnit")
+    async def restart_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, JobType.RESTART, mode)
+
+    @method("TryRestartUnit")
+    async def try_restart_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, JobType.TRY_RESTART, mode)
+
+    @method("ReloadOrRestartUnit")
+    async def reload_or_restart_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, self.reload_or(self.unit(name), JobType.RESTART), mode)
+
+    @method("ReloadOrTryRestartUnit")
+    async def reload_or_try_restart_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, self.reload_or(self.unit(name), JobType.TRY_RESTART), mode)
+
+    @method("EnqueueUnitJob")
+    async def enqueue_unit_job(
+        self, call: Call, m: Manager, name: str, job_type: str, mode: str
+    ) -> list[Any]:
+        try:
+            jt = JobType(job_type)
+        except ValueError:
+            raise errors.invalid_args(f"Job type {job_type} invalid.") from None
+        path = await self.enqueue(call, name, jt, mode)
+        job = m.jobs[int(path.rsplit("/", 1)[1])]  # just installed, so present
+        return [job.id, path, job.unit.id, unit_path(job.unit.id), job.type.value, []]
+
+    @method("KillUnit")
+    async def kill_unit(self, call: Call, m: Manager, name: str, whom: str, signo: int) -> None:
+        await self.kill(call, name, whom, signo)
+
+    @method("ResetFailedUnit")
+    async def reset_failed_unit_m(self, call: Call, m: Manager, name: str) -> None:
+        await self.reset_failed_unit(call, name)
+
+    @method("ResetFailed")
+    async def reset_failed(self, call: Call, m: Manager) -> None:
+        await call.authorize(actions.MANAGE_UNITS)
+        m.reset_failed()
+
+    @method("SetUnitProperties")
+    async def set_unit_properties_m(
+        self, call: Call, m: Manager, name: str, runtime: bool, props: list[Any]
+    ) -> None:
+        await self.set_unit_properties(call, name, runtime, props)
+
+    @method("GetUnitProcesses")
+    def get_unit_processes(self, call: Call, m: Manager, name: str) -> list[Any]:
+        from sysmasterd.bus.service_iface import unit_processes
+
+        return unit_processes(self.unit(name))
+
+    @method("RefUnit")
+    def ref_unit(self, call: Call, m: Manager, name: str) -> None:
+        self.unit(name)
+
+    @method("UnrefUnit")
+    def unref_unit(self, call: Call, m: Manager, name: str) -> None:
+        self.unit(name)
+
+    @method("ListUnits")
+    def list_units(self, call: Call, m: Manager) -> list[Any]:
+        return [unit_row(u) for u in m.units_by_id().values()]
+
+    @method("ListUnitsFiltered")
+    def list_units_filtered(self, call: Call, m: Manager, states: list[str]) -> list[Any]:
+        return [unit_row(u) for u in m.units_by_id().values() if matches(u, states, ())]
+
+    @method("ListUnitsByPatterns")
+    def list_units_by_patterns(
+        self, call: Call, m: Manager, states: list[str], patterns: list[str]
+    ) -> list[Any]:
+        return [unit_row(u) for u in m.units_by_id().values() if matches(u, states, patterns)]
+
+    @method("ListUnitsByNames")
+    def list_units_by_names(self, call: Call, m: Manager, names: list[str]) -> list[Any]:
+        rows = []
+        for name in names:
+            if unitname.is_valid(name):
+                rows.append(unit_row(self.unit(name)))
+        return rows
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def _job(self, m: Manager, job_id: int) -> Any:
+        job = m.jobs.get(job_id)
+        if job is None:
+            raise errors.bus_error(errors.NO_SUCH_JOB, f"Job {job_id} does not exist.")
+        return job
+
+    @method("GetJob")
+    def get_job(self, call: Call, m: Manager, job_id: int) -> str:
+        return str(self._job(m, job_id).path)
+
+    @method("ListJobs")
+    def list_jobs(self, call: Call, m: Manager) -> list[Any]:
+        return [job_row(j) for j in m.jobs.values()]
+
+    @method("GetJobAfter")
+    def get_job_after(self, call: Call, m: Manager, job_id: int) -> list[Any]:
+        return [job_row(j) for j in waiting_for(self._job(m, job_id))]
+
+    @method("GetJobBefore")
+    def get_job_before(self, call: Call, m: Manager, job_id: int) -> list[Any]:
+        return [job_row(j) for j in blocked_by(self._job(m, job_id))]
+
+    @method("CancelJob")
+    async def cancel_job(self, call: Call, m: Manager, job_id: int) -> None:
+        self._job(m, job_id)
+        await call.authorize(actions.MANAGE_UNITS)
+        m.cancel_job(job_id)
+
+    @method("ClearJobs")
+    async def clear_jobs(self, call: Call, m: Manager) -> None:
+        await call.authorize(actions.MANAGE_UNITS)
+        m.clear_jobs()
+
+    # --- manager -------------------------------------------------------------------------------
+
+    @method("Subscribe")
+    def subscribe(self, call: Call, m: Manager) -> None:
+        self.subscriptions.subscribe(call.conn, call.msg.sender)
+
+    @method("Unsubscribe")
+    def unsubscribe(self, call: Call, m: Manager) -> None:
+        self.subscriptions.unsubscribe(call.conn, call.msg.sender)
+
+    @method("Dump")
+    def dump(self, call: Call, m: Manager) -> str:
+        return dump_units(m)
+
+    @method("Reload")
+    async def reload(self, call: Call, m: Manager) -> None:
+        await call.authorize(actions.RELOAD_DAEMON)
+        m.reload()
+
+    @method("Reexecute")
+    async def reexecute(self, call: Call, m: Manager) -> None:
+        if m.on_reexec_request is None:
+            raise errors.not_supported("Re-executing in this mode")
+        await call.authorize(actions.RELOAD_DAEMON)
+        # Reply first: the manager execs itself on a later loop turn, after the reply was written.
+        m.loop.call_soon(m.reexecute)
+
+    @method("Exit")
+    async def exit(self, call: Call, m: Manager) -> None:
+        if m.is_system:
+            raise errors.bus_error(errors.NOT_SUPPORTED, "Exit is only supported for user service managers.")
+        if m.on_exit_request is None:
+            raise errors.not_supported("Exiting in this mode")
+        await call.authorize(actions.MANAGE_UNITS)
+        m.loop.call_soon(m.exit)
+
+    @method("SetEnvironment")
+    async def set_environment(self, call: Call, m: Manager, assignments: list[str]) -> None:
+        await self.unset_and_set_environment(call, m, [], assignments)
+
+    @method("UnsetEnvironment")
+    async def unset_environment(self, call: Call, m: Manager, names: list[str]) -> None:
+        await self.unset_and_set_environment(call, m, names, [])
+
+    @method("UnsetAndSetEnvironment")
+    async def unset_and_set_environment(
+        self, call: Call, m: Manager, names: list[str], assignments: list[str]
+    ) -> None:
+        bad = [a for a in assignments if not _valid_assignment(a)] + [n for n in names if not _valid_name(n)]
+        if bad:
+            raise errors.invalid_args(f"Invalid environment variable names or assignments: {bad[0]}")
+        await call.authorize(actions.SET_ENVIRONMENT)
+        m.unset_environment(names)
+        m.set_environment(assignments)
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and not name[0].isdigit() and all(c == "_" or (c.isascii() and c.isalnum()) for c in name)
+
+
+def _valid_assignment(assignment: str) -> bool:
+    key, eq, _ = assignment.partition("=")
+    return bool(eq) and _valid_name(key)

@@ -1,0 +1,67 @@
+"""Which model object an object path names, and which interfaces it answers on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from compat import unitname
+from compat.model import UnitKind
+from sysmasterd.bus.iface import Interface
+from sysmasterd.bus.logcontrol_iface import LOG_PATH
+from sysmasterd.bus.paths import JOB_PREFIX, MANAGER_PATH, UNIT_PREFIX, job_id_from_path, unit_name_from_path
+from sysmasterd.bus.router import BusObject
+from sysmasterd.core.errors import ManagerError
+
+if TYPE_CHECKING:
+    from sysmasterd.core.manager import Manager
+    from sysmasterd.core.unit import Unit
+
+
+class ObjectTree:
+    def __init__(
+        self,
+        manager: Manager,
+        manager_iface: Interface,
+        unit_iface: Interface,
+        type_ifaces: dict[UnitKind, Interface],
+        job_iface: Interface,
+        log_iface: Interface,
+    ) -> None:
+        self.manager = manager
+        self._manager_obj = BusObject(manager, [manager_iface], ("unit", "job"))
+        self._unit_iface = unit_iface
+        self._type_ifaces = type_ifaces
+        self._job_iface = job_iface
+        self._log_obj = BusObject(None, [log_iface])
+
+    def unit_interfaces(self, unit: Unit) -> list[Interface]:
+        # systemd lists the type's interface first; `systemctl show` prints in this order.
+        typed = self._type_ifaces.get(unit.kind)
+        return [typed, self._unit_iface] if typed is not None else [self._unit_iface]
+
+    @property
+    def job_interface(self) -> Interface:
+        return self._job_iface
+
+    def resolve(self, path: str) -> BusObject | None:
+        if path == MANAGER_PATH:
+            return self._manager_obj
+        if path == LOG_PATH:
+            return self._log_obj
+        if path.startswith(UNIT_PREFIX):
+            name = unit_name_from_path(path)
+            if name is None or not unitname.is_valid(name):
+                return None
+            try:
+                unit = self.manager.load_unit(name)
+            except ManagerError:
+                return None
+            return BusObject(unit, self.unit_interfaces(unit))
+        if path.startswith(JOB_PREFIX):
+            job_id = job_id_from_path(path)
+            job = self.manager.jobs.get(job_id) if job_id is not None else None
+            return BusObject(job, [self._job_iface]) if job is not None else None
+        if path in ("/", "/org", "/org/freedesktop"):
+            child = {"/": "org", "/org": "freedesktop", "/org/freedesktop": "systemd1"}[path]
+            return BusObject(None, [], (child,))
+        return None

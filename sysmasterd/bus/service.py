@@ -1,0 +1,100 @@
+"""Entry point of the D-Bus face: wire the interfaces to the manager and serve them.
+
+The private socket is served at once; the bus is connected whenever it is (or becomes) available.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from compat.model import Scope, UnitKind
+from sysmasterd.bus.apibus import ApiBus
+from sysmasterd.bus.connection import Connection
+from sysmasterd.bus.job_iface import JobInterface
+from sysmasterd.bus.logcontrol_iface import LogControlInterface
+from sysmasterd.bus.manager_iface import ManagerInterface
+from sysmasterd.bus.objects import ObjectTree
+from sysmasterd.bus.polkit import Authorizer
+from sysmasterd.bus.private import PrivateServer
+from sysmasterd.bus.router import Router
+from sysmasterd.bus.service_iface import ServiceInterface
+from sysmasterd.bus.signals import SignalEmitter
+from sysmasterd.bus.subscriptions import Subscriptions
+from sysmasterd.bus.target_iface import TargetInterface
+from sysmasterd.bus.unit_iface import UnitInterface
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sysmasterd.core.manager import Manager
+
+log = logging.getLogger(__name__)
+
+
+def runtime_dir(scope: Scope) -> Path:
+    if scope is Scope.SYSTEM:
+        return Path("/run/systemd")
+    xdg = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+    return Path(xdg) / "systemd"
+
+
+def default_bus_address(scope: Scope) -> str:
+    if scope is Scope.SYSTEM:
+        return os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or "unix:path=/run/dbus/system_bus_socket"
+    env = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if env:
+        return env
+    xdg = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+    return f"unix:path={xdg}/bus"
+
+
+class BusFace:
+    """Everything the D-Bus face holds: interfaces, router, private server, bus connection."""
+
+    def __init__(self, manager: Manager, scope: Scope, bus_address: str | None) -> None:
+        self.manager = manager
+        self.scope = scope
+        self.subscriptions = Subscriptions()
+        self.manager_iface = ManagerInterface(manager, self.subscriptions)
+        self.tree = ObjectTree(
+            manager,
+            self.manager_iface,
+            UnitInterface(self.manager_iface),
+            {UnitKind.SERVICE: ServiceInterface(), UnitKind.TARGET: TargetInterface()},
+            JobInterface(self.manager_iface),
+            LogControlInterface(self.manager_iface.log),
+        )
+        self.router = Router(self.tree.resolve, Authorizer(scope is Scope.SYSTEM))
+        self.private = PrivateServer(runtime_dir(scope) / "private", self._adopt)
+        self.api = ApiBus(lambda: bus_address or default_bus_address(scope), self._adopt)
+        self.signals = SignalEmitter(manager, self.subscriptions, self.connections, self.tree.unit_interfaces,
+                                     self.tree.job_interface)
+
+    def connections(self) -> Iterator[Connection]:
+        if self.api.connection is not None:
+            yield self.api.connection
+        yield from self.private.peers
+
+    def _adopt(self, conn: Connection) -> None:
+        conn.on_call = self.router.handle
+        if conn.is_bus:
+            self.subscriptions.reset()
+            conn.on_signal = self.subscriptions.on_signal
+
+    async def run(self) -> None:
+        self.private.start()
+        self.manager.add_observer(self.signals)
+        try:
+            await self.api.run()
+        finally:
+            self.private.stop()
+            if self.api.connection is not None:
+                self.api.connection.close()
+
+
+async def start_bus(manager: Manager, scope: Scope | str, bus_address: str | None) -> None:
+    """Serve org.freedesktop.systemd1 for `manager` until cancelled."""
+    await BusFace(manager, Scope(scope), bus_address).run()

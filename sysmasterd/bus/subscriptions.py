@@ -1,0 +1,51 @@
+"""Who asked for signals on the bus (Manager.Subscribe), as systemd tracks it.
+
+Unit and manager signals go to the bus only while some client is subscribed (peers on the private
+socket always get them, as with systemd). A subscriber is forgotten when its name leaves the bus.
+"""
+
+from __future__ import annotations
+
+from dbus_fast import Message, MessageFlag
+
+from sysmasterd.bus.connection import Connection
+
+
+def _bus_call(member: str, rule: str) -> Message:
+    return Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                   interface="org.freedesktop.DBus", member=member, signature="s", body=[rule],
+                   flags=MessageFlag.NO_REPLY_EXPECTED)
+
+
+def _owner_rule(name: str) -> str:
+    return (f"type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+            f"member='NameOwnerChanged',arg0='{name}'")
+
+
+class Subscriptions:
+    def __init__(self) -> None:
+        self._names: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._names)
+
+    def subscribe(self, conn: Connection, sender: str | None) -> None:
+        if not conn.is_bus or not sender or sender in self._names:
+            return
+        self._names.add(sender)
+        conn.send(_bus_call("AddMatch", _owner_rule(sender)))
+
+    def unsubscribe(self, conn: Connection, sender: str | None) -> None:
+        if conn.is_bus and sender in self._names:
+            self._names.discard(sender)
+            conn.send(_bus_call("RemoveMatch", _owner_rule(sender)))
+
+    def on_signal(self, conn: Connection, msg: Message) -> None:
+        if msg.member == "NameOwnerChanged" and msg.sender == "org.freedesktop.DBus" and len(msg.body) == 3:
+            name, _old, new = msg.body
+            if not new and name in self._names:
+                self._names.discard(name)
+
+    def reset(self) -> None:
+        """The bus connection was lost: its subscribers' names are meaningless on the next one."""
+        self._names.clear()
