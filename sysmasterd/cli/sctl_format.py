@@ -1,0 +1,139 @@
+"""Presentation helpers shared by sctl's verbs: timestamps and spans as systemd prints them,
+sizes, colours (only on a tty, and never when SYSTEMD_COLORS=0), and column tables."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+UINT64_MAX = (1 << 64) - 1
+
+_SPAN_UNITS = (
+    ("y", 31_557_600_000_000),
+    ("month", 2_629_800_000_000),
+    ("w", 604_800_000_000),
+    ("d", 86_400_000_000),
+    ("h", 3_600_000_000),
+    ("min", 60_000_000),
+    ("s", 1_000_000),
+    ("ms", 1_000),
+    ("us", 1),
+)
+
+
+def use_colors() -> bool:
+    env = os.environ.get("SYSTEMD_COLORS")
+    if env is not None:
+        return env.lower() not in ("0", "no", "false", "")
+    return sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
+
+
+_COLORS = {"red": "\x1b[0;1;31m", "green": "\x1b[0;1;32m", "bold": "\x1b[0;1;39m", "grey": "\x1b[0;38;5;245m",
+           "blue": "\x1b[0;1;34m"}
+
+
+def paint(text: str, color: str) -> str:
+    return f"{_COLORS[color]}{text}\x1b[0m" if use_colors() else text
+
+
+def format_timestamp(usec: int) -> str:
+    if usec in (0, UINT64_MAX):
+        return "n/a"
+    return time.strftime("%a %Y-%m-%d %H:%M:%S %Z", time.localtime(usec / 1e6))
+
+
+def format_span(usec: int, accuracy: int = 1) -> str:
+    """systemd's timespan format: '1min 30s', '1.500s' (below a minute, to `accuracy`), 'infinity'."""
+    if usec == UINT64_MAX:
+        return "infinity"
+    if usec <= 0:
+        return "0"
+    parts: list[str] = []
+    rest = usec
+    for suffix, size in _SPAN_UNITS:
+        if rest <= 0 or (rest < accuracy and parts):
+            break
+        if rest < size:
+            continue
+        whole, frac = divmod(rest, size)
+        if rest < 60_000_000 and frac > 0:
+            digits = len(str(size)) - 1 - (len(str(accuracy)) - 1)
+            if digits > 0:
+                frac //= 10 ** (len(str(accuracy)) - 1)
+                parts.append(f"{whole}.{frac:0{digits}d}{suffix}")
+                break
+        parts.append(f"{whole}{suffix}")
+        rest = frac
+    return " ".join(parts)
+
+
+_HOUR = 3_600_000_000
+_DAY = 24 * _HOUR
+_MONTH = 2_629_800_000_000
+_YEAR = 31_557_600_000_000
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def format_relative(usec: int, now_usec: int | None = None) -> str:
+    """'5min ago' / '3h left', with systemd's thresholds for how many components to show."""
+    if usec in (0, UINT64_MAX):
+        return "n/a"
+    now = now_usec if now_usec is not None else time.time_ns() // 1000
+    d = abs(now - usec)
+    suffix = " ago" if now > usec else " left"
+    if d >= _YEAR:
+        text = f"{_plural(d // _YEAR, 'year')} {_plural((d % _YEAR) // _MONTH, 'month')}"
+    elif d >= _MONTH:
+        text = f"{_plural(d // _MONTH, 'month')} {_plural((d % _MONTH) // _DAY, 'day')}"
+    elif d >= 7 * _DAY:
+        text = f"{_plural(d // (7 * _DAY), 'week')} {_plural((d % (7 * _DAY)) // _DAY, 'day')}"
+    elif d >= 2 * _DAY:
+        text = f"{d // _DAY} days"
+    elif d >= 25 * _HOUR:
+        text = f"1 day {(d - _DAY) // _HOUR}h"
+    elif d >= 6 * _HOUR:
+        text = f"{d // _HOUR}h"
+    elif d >= _HOUR:
+        text = f"{d // _HOUR}h {(d % _HOUR) // 60_000_000}min"
+    elif d >= 300_000_000:
+        text = f"{d // 60_000_000}min"
+    elif d >= 60_000_000:
+        text = f"{d // 60_000_000}min {(d % 60_000_000) // 1_000_000}s"
+    elif d >= 1_000_000:
+        text = f"{d // 1_000_000}s"
+    elif d >= 1_000:
+        text = f"{d // 1_000}ms"
+    elif d > 0:
+        text = f"{d}us"
+    else:
+        return "now"
+    return text + suffix
+
+
+def format_bytes(n: int) -> str:
+    value = float(n)
+    for suffix in ("B", "K", "M", "G", "T", "P"):
+        if value < 1024 or suffix == "P":
+            return f"{value:.1f}{suffix}" if suffix != "B" else f"{int(value)}B"
+        value /= 1024
+    return f"{n}B"
+
+
+def table(rows: list[list[str]], header: list[str] | None, indent_marks: list[str] | None = None) -> list[str]:
+    """Left-aligned columns separated by one space; the last column is not padded."""
+    all_rows = ([header] if header else []) + rows
+    if not all_rows:
+        return []
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(all_rows[0]))]
+    lines = []
+    for index, row in enumerate(all_rows):
+        cells = [c.ljust(widths[i]) if i < len(row) - 1 else c for i, c in enumerate(row)]
+        mark = ""
+        if indent_marks is not None:
+            mark = "  " if header and index == 0 else indent_marks[index - (1 if header else 0)]
+        lines.append((mark + " ".join(cells)).rstrip())
+    return lines

@@ -1,0 +1,99 @@
+"""`show` output: one `Name=value` line per property, values printed the way systemctl prints them."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from compat.exitstatus import exit_status_name
+from sysmasterd.cli.sctl_format import UINT64_MAX, format_span, format_timestamp
+
+UINT32_MAX = (1 << 32) - 1
+_NOT_SET = frozenset({"MemoryCurrent", "TasksCurrent", "CPUWeight", "StartupCPUWeight", "CPUShares",
+                      "StartupCPUShares", "IOWeight", "StartupIOWeight", "BlockIOWeight",
+                      "StartupBlockIOWeight", "CPUUsageNSec"})
+_NO_DATA_PREFIXES = ("IPIngress", "IPEgress", "IORead", "IOWrite")
+CODE_NAMES = {1: "exited", 2: "killed", 3: "dumped"}
+
+
+def describe_exit(code: int, status: int) -> str:
+    """'code=exited, status=1/FAILURE' or 'code=killed, signal=TERM'."""
+    if code == 1:
+        name = exit_status_name(status)
+        return f"code=exited, status={status}" + (f"/{name}" if name else "")
+    try:
+        sig = signal.Signals(status).name.removeprefix("SIG")
+    except ValueError:
+        sig = str(status)
+    return f"code={CODE_NAMES.get(code, str(code))}, signal={sig}"
+
+
+def _exec_entry(name: str, entry: list[Any]) -> str:
+    path, argv, flags, start_rt, _start_mono, exit_rt, _exit_mono, pid, code, status = entry
+    flags_text = f"flags={' '.join(flags)}" if name.endswith("Ex") else f"ignore_errors={'yes' if flags else 'no'}"
+    start = f"[{format_timestamp(start_rt)}]"
+    stop = f"[{format_timestamp(exit_rt)}]"
+    code_text = CODE_NAMES.get(code, "(null)")
+    status_text = f"{status}/{exit_status_name(status) or status}" if code == 1 else f"{status}/{status}"
+    if code in (2, 3):
+        status_text = f"{status}/{signal.Signals(status).name.removeprefix('SIG')}"
+    return (f"{{ path={path} ; argv[]={' '.join(argv)} ; {flags_text} ; start_time={start} ; "
+            f"stop_time={stop} ; pid={pid} ; code={code_text} ; status={status_text} }}")
+
+
+def format_value(name: str, signature: str, value: Any) -> str | list[str] | None:
+    """The printed value; a list means one line per element; None means "nothing to print"."""
+    if signature == "b":
+        return "yes" if value else "no"
+    if signature == "s":
+        return value
+    if signature == "t":
+        if name.endswith("Timestamp"):
+            return format_timestamp(value) if value else ""
+        if value == UINT64_MAX:
+            if name in _NOT_SET:
+                return "[not set]"
+            if name.startswith(_NO_DATA_PREFIXES):
+                return "[no data]"
+            return "infinity"
+        if name.endswith("USec"):
+            return format_span(value)
+        return str(value)
+    if signature == "u":
+        if name in ("UID", "GID") and value == UINT32_MAX:
+            return "[not set]"
+        if name == "UMask":
+            return f"{value:04o}"
+        return str(value)
+    if signature in ("i", "q", "y", "x", "n", "d"):
+        return str(value)
+    if signature in ("as", "ao"):
+        return " ".join(value)
+    if signature == "ay":
+        return value.hex() if name == "InvocationID" else None
+    if signature.startswith("a(sasbttttuii)") or signature.startswith("a(sasasttttuii)"):
+        return [_exec_entry(name, e) for e in value] or None
+    if name == "Job" and signature == "(uo)":
+        return str(value[0]) if value[0] else ""
+    if name == "Unit" and signature == "(so)":
+        return value[0]
+    if name == "LoadError" and signature == "(ss)":
+        return f'{value[0]} "{value[1]}"' if value[0] else ""
+    if signature == "(aiai)":
+        return " ".join([*map(str, value[0]), *(signal.Signals(s).name for s in value[1])])
+    return None
+
+
+def show_lines(props: dict[str, tuple[str, Any]], wanted: list[str], value_only: bool, show_all: bool) -> list[str]:
+    lines: list[str] = []
+    for name, (signature, value) in props.items():
+        if wanted and name not in wanted:
+            continue
+        text = format_value(name, signature, value)
+        if text is None:
+            continue
+        for one in text if isinstance(text, list) else [text]:
+            if one == "" and not show_all and not wanted:
+                continue
+            lines.append(one if value_only else f"{name}={one}")
+    return lines

@@ -1,0 +1,122 @@
+"""`status UNIT`: the block systemctl prints, from the unit's merged properties."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sysmasterd.cli.sctl_format import UINT64_MAX, format_bytes, format_relative, format_span, format_timestamp, paint
+from sysmasterd.cli.sctl_show import describe_exit
+
+_EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
+               "ExecStopPost")
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return " ".join(a.decode(errors="replace") for a in f.read().split(b"\0") if a)
+    except OSError:
+        return ""
+
+
+def dot(active: str) -> str:
+    if active == "failed":
+        return paint("×", "red")
+    if active in ("active", "reloading"):
+        return paint("●", "green")
+    if active in ("activating", "deactivating"):
+        return paint("●", "bold")
+    return "○"
+
+
+def render(p: dict[str, Any], processes: list[list[Any]]) -> list[str]:
+    """Lines of `systemctl status` for one unit (without the journal tail)."""
+    unit_id = p["Id"]
+    active, sub = p["ActiveState"], p["SubState"]
+    desc = p.get("Description") or ""
+    lines = [f"{dot(active)} {unit_id}" + (f" - {desc}" if desc and desc != unit_id else "")]
+
+    def field(label: str, text: str) -> None:
+        lines.append(f"{label:>11}: {text}")
+
+    loaded = p["LoadState"]
+    where = p.get("FragmentPath") or p.get("SourcePath") or ""
+    extra = [where] if where else []
+    if p.get("UnitFileState"):
+        extra.append(p["UnitFileState"])
+        if p.get("UnitFilePreset"):
+            extra.append(f"preset: {p['UnitFilePreset']}")
+    reason = p["LoadError"][1] if p.get("LoadError") and p["LoadError"][0] else ""
+    if reason and loaded != "loaded":
+        extra = [f"Reason: {reason}"]
+    field("Loaded", loaded + (f" ({'; '.join(extra)})" if extra else ""))
+    dropins = p.get("DropInPaths") or []
+    if dropins:
+        by_dir: dict[str, list[str]] = {}
+        for path in dropins:
+            by_dir.setdefault(os.path.dirname(path), []).append(os.path.basename(path))
+        first = True
+        for directory, files in by_dir.items():
+            lines.append(f"{'Drop-In' if first else '':>11}{':' if first else ' '} {directory}")
+            lines.append(f"{'':>13}└─{', '.join(files)}")
+            first = False
+
+    if active == "failed":
+        result = p.get("Result", "success")
+        colored = paint(active, "red") + (f" (Result: {result})" if result != "success" else f" ({sub})")
+    elif active == "active":
+        colored = paint(f"{active} ({sub})", "green")
+    else:
+        colored = f"{active} ({sub})"
+    since_key = {"active": "ActiveEnterTimestamp", "reloading": "ActiveEnterTimestamp",
+                 "failed": "InactiveEnterTimestamp", "inactive": "InactiveEnterTimestamp",
+                 "activating": "InactiveExitTimestamp", "deactivating": "ActiveExitTimestamp"}.get(active, "")
+    since = p.get(since_key, 0)
+    if since:
+        colored += f" since {format_timestamp(since)}; {format_relative(since)}"
+    field("Active", colored)
+
+    main_pid = p.get("MainPID", 0)
+    exec_main = p.get("ExecMainPID", 0)
+    for kind in _EXEC_KINDS:
+        for entry in p.get(kind, []):
+            path, argv, _ignore, _start, _sm, _exit, _em, pid, code, status = entry
+            if code == 0 or pid == 0:
+                continue
+            outcome = f"({describe_exit(code, status)})"
+            if code != 1 or status != 0:
+                outcome = paint(outcome, "red")
+            field("Process", f"{pid} {kind}={' '.join(argv) or path} {outcome}")
+    if main_pid:
+        comm = _comm(main_pid)
+        field("Main PID", f"{main_pid}" + (f" ({comm})" if comm else ""))
+    elif exec_main and p.get("ExecMainCode"):
+        field("Main PID", f"{exec_main} ({describe_exit(p['ExecMainCode'], p['ExecMainStatus'])})")
+    if p.get("StatusText"):
+        field("Status", f'"{p["StatusText"]}"')
+    tasks = p.get("TasksCurrent", UINT64_MAX)
+    if tasks != UINT64_MAX:
+        limit = p.get("TasksMax", UINT64_MAX)
+        field("Tasks", f"{tasks}" + (f" (limit: {limit})" if limit != UINT64_MAX else ""))
+    memory = p.get("MemoryCurrent", UINT64_MAX)
+    if memory != UINT64_MAX:
+        field("Memory", format_bytes(memory))
+    cpu = p.get("CPUUsageNSec", UINT64_MAX)
+    if cpu != UINT64_MAX:
+        field("CPU", format_span(cpu // 1000, 1000))
+    cgroup = p.get("ControlGroup", "")
+    if cgroup:
+        field("CGroup", cgroup)
+        for i, (_cg, pid, cmd) in enumerate(processes):
+            branch = "└─" if i == len(processes) - 1 else "├─"
+            lines.append(f"{'':>13}{branch}" + paint(f"{pid} {cmd or _cmdline(pid)}", "grey"))
+    return lines
