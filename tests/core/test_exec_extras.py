@@ -1,0 +1,98 @@
+"""More of the exec context, and the job modes systemctl passes (--job-mode=...)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from core_harness import Harness
+
+from compat.model import JobMode
+from sysmasterd.core import errors
+from sysmasterd.core.states import JobResult, JobType
+
+
+def test_process_attributes(h: Harness) -> None:
+    out = h.tmp / "attrs"
+    h.write("attrs.service", f"""
+        [Service]
+        Type=oneshot
+        OOMScoreAdjust=300
+        CPUAffinity=0
+        IOSchedulingClass=idle
+        SupplementaryGroups=daemon
+        ExecStart=/bin/sh -c 'cat /proc/self/oom_score_adj > {out}'
+        ExecStart=/bin/sh -c 'grep Cpus_allowed_list /proc/self/status >> {out}; id -G >> {out}'
+    """)
+    assert h.start("attrs.service") is JobResult.DONE
+    lines = out.read_text().splitlines()
+    assert lines[0] == "300"
+    assert lines[1].split()[-1] == "0"
+    assert "1" in lines[2].split()  # daemon's gid on Debian
+
+
+def test_runtime_directory_created_and_removed(h: Harness) -> None:
+    out = h.tmp / "rd"
+    h.write("rd.service", f"""
+        [Service]
+        RuntimeDirectory=demo-rd
+        RuntimeDirectoryMode=0750
+        ExecStart=/bin/sh -c 'echo "$RUNTIME_DIRECTORY" > {out}; exec sleep 1000'
+    """)
+    assert h.start("rd.service") is JobResult.DONE
+    h.wait(out.exists, 5, "service output")
+    path = out.read_text().strip()
+    assert path == str(h.tmp / "demo-rd")
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o750)
+    h.stop("rd.service")
+    assert not os.path.exists(path)
+
+
+def test_standard_input_text_and_environment_passing(h: Harness) -> None:
+    out = h.tmp / "stdin"
+    h.manager.settings.environ["FROM_MANAGER"] = "passed"
+    h.write("in.service", f"""
+        [Service]
+        Type=oneshot
+        StandardInput=data
+        StandardInputText=hello
+        StandardInputText=world
+        PassEnvironment=FROM_MANAGER
+        Environment=DROPME=1 KEEP=1
+        UnsetEnvironment=DROPME
+        ExecStart=/bin/sh -c 'cat > {out}; echo "$FROM_MANAGER ${{DROPME:-unset}} $KEEP" >> {out}'
+    """)
+    assert h.start("in.service") is JobResult.DONE
+    assert out.read_text().splitlines() == ["hello", "world", "passed unset 1"]
+
+
+def test_ignore_dependencies_mode_starts_only_the_unit(h: Harness) -> None:
+    h.write("dep.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+    h.write("top.service", "[Unit]\nRequires=dep.service\n[Service]\nExecStart=/bin/sleep 1000\n")
+    assert h.run_job("top.service", JobType.START, JobMode.IGNORE_DEPENDENCIES) is JobResult.DONE
+    assert h.state("dep.service")[0] == "inactive"
+
+
+def test_flush_mode_cancels_other_jobs(h: Harness) -> None:
+    h.write("slow.service", "[Service]\nType=notify\nExecStart=/bin/sleep 1000\n")
+    h.write("other.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+    slow = h.enqueue("slow.service")
+    assert h.run_job("other.service", JobType.START, JobMode.FLUSH) is JobResult.DONE
+    assert h.jobs.removed[slow.id] is JobResult.CANCELED
+
+
+def test_replace_irreversibly_cannot_be_replaced(h: Harness) -> None:
+    h.write("x.service", "[Service]\nExecStart=/bin/sleep 1000\nExecStop=/bin/sleep 0.5\n")
+    h.start("x.service")
+    h.enqueue("x.service", JobType.STOP, JobMode.REPLACE_IRREVERSIBLY)
+    with pytest.raises(errors.TransactionIsDestructive):
+        h.enqueue("x.service", JobType.START, JobMode.REPLACE)
+
+
+def test_try_restart_and_reload_or_restart(h: Harness) -> None:
+    h.write("t.service", "[Service]\nExecStart=/bin/sleep 1000\nExecReload=/bin/true\n")
+    assert h.run_job("t.service", JobType.TRY_RESTART) is JobResult.DONE
+    assert h.state("t.service")[0] == "inactive"  # try-restart leaves a stopped unit alone
+    h.start("t.service")
+    assert h.run_job("t.service", JobType.RELOAD_OR_START) is JobResult.DONE
+    assert h.state("t.service")[0] == "active"
