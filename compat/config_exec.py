@@ -195,8 +195,7 @@ def _environment(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
     for problem in problems:
         ctx.warn(problem)
     for name, val in assignments:
-        # A later assignment of a name overrides and moves it, as strv_env_set does.
-        cfg.exec.environment.pop(name, None)
+        # A later assignment replaces the value in place (strv_env_replace_consume()).
         cfg.exec.environment[name] = val
 
 

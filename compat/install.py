@@ -111,11 +111,12 @@ class Installer:
     def _refresh(self) -> None:
         self.loader.rescan()
 
-    def _discover(self, name: str) -> tuple[str, str]:
+    def _discover(self, name: str, *, follow_config_aliases: bool = False) -> tuple[str, str]:
         """(unit name, destination file) for a name; destination is the real unit file.
 
-        Refuses invalid, missing and masked units, and alias names (systemd operates on the
-        unit's own name only).
+        Refuses invalid, missing and masked units. An alias symlink in a config directory is
+        refused too unless `follow_config_aliases` (systemd checks names with it, then applies
+        without it); an alias shipped in a vendor directory stands for the unit it names.
         """
         if not unitname.is_valid(name):
             raise InstallError(f"Unit name {name} is not valid.", "invalid")
@@ -127,7 +128,9 @@ class Installer:
             raise InstallError(f"Unit file {name} is masked.", "masked")
         own = umap.entries.get(name)
         if own is not None and own.alias_of is not None:
-            raise InstallError(f"Refusing to operate on linked unit file {name}.", "linked")
+            if own.directory in config_dirs(umap) and not follow_config_aliases:
+                raise InstallError(f"Refusing to operate on linked unit file {name}.", "linked")
+            name = _real_name(fragment, name)  # a vendor alias stands for the unit it names
         entry = umap.entries.get(os.path.basename(fragment))
         destination = entry.linked_to if entry is not None and entry.linked_to else fragment
         return name, destination
@@ -163,11 +166,15 @@ class Installer:
         config = self._config_dir(runtime)
         units = [self._link_if_path(name, config, force, result) for name in names]
         for name in units:
-            self._discover(name)  # refuse before changing anything, like systemd
+            self._discover(name, follow_config_aliases=True)  # refuse before changing anything
         seen: set[str] = set()
         any_info = False
         for name in units:
-            any_info |= self._enable_one(name, config, force, result, seen)
+            try:
+                any_info |= self._enable_one(name, config, force, result, seen)
+            except InstallError as e:
+                result.errors.append(e)  # like systemd, the units after this one are not processed
+                break
         result.carries_install_info = any_info
         if not any_info:
             result.warnings.append(NO_INSTALL_INFO)
@@ -182,13 +189,17 @@ class Installer:
         self._refresh()
         return os.path.basename(name)
 
-    def _enable_one(self, name: str, config: str, force: bool, result: InstallResult, seen: set[str]) -> bool:
+    def _enable_one(
+        self, name: str, config: str, force: bool, result: InstallResult, seen: set[str], also: bool = False
+    ) -> bool:
         if name in seen:
             return False
         seen.add(name)
         try:
             name, destination = self._discover(name)
         except InstallError as e:
+            if not also:
+                raise  # e.g. an alias in /etc
             result.warnings.append(f"{e} Ignoring it in Also=.")  # systemd skips a bad Also= unit
             return False
         target = self._unrooted(destination)
@@ -223,8 +234,8 @@ class Installer:
                         result.warnings.append(
                             f"Unit {destination} is added as a dependency to a non-existent unit {dep}."
                         )
-        for also in install.also:
-            self._enable_one(also, config, force, result, seen)
+        for other in install.also:
+            self._enable_one(other, config, force, result, seen, also=True)
         return has_info
 
     def _alias_name(self, alias: str, unit: unitname.UnitName, result: InstallResult) -> str | None:
@@ -274,14 +285,11 @@ class Installer:
         if is_masked_path(fragment):
             result.warnings.append(f"Unit {fragment} is masked, ignoring.")
             return
-        remove.add(name)
-        real = os.path.basename(fragment)  # an alias name disables the unit it names
-        parsed = unitname.parse(name)
-        if parsed is not None and parsed.is_instance and unitname.is_valid(real, plain=False, instance=False):
-            real = _instantiate(real, parsed.instance or "")
+        # Symlinks go when their name is marked, their template's name is, or the file they
+        # resolve to has a marked name; so aliases go, but not a mask of an alias name.
+        real = _real_name(fragment, name)  # an alias name disables the unit it names, not itself
         remove.add(real)
         install = self._install_section(real)
-        remove.update(install.alias)
         for also in install.also:
             self._collect_disable(also, remove, seen, result)
 
@@ -297,28 +305,47 @@ class Installer:
                 continue
             if not entry.is_symlink():
                 continue
-            dest = os.readlink(entry.path)
             parsed = unitname.parse(entry.name)
             template = parsed.template if parsed is not None and parsed.is_instance else None
-            if entry.name in names or os.path.basename(dest) in names or template in names:
+            found = entry.name in names or template in names
+            if not found:
+                dest = os.path.realpath(self._rooted_link_target(entry.path))
+                found = os.path.exists(dest) and os.path.basename(dest) in names
+            if found:
                 os.unlink(entry.path)
                 result.changes.append(Change("unlink", entry.path))
 
+    def _rooted_link_target(self, link: str) -> str:
+        target = os.readlink(link)
+        if os.path.isabs(target):
+            return self.paths.in_root(target)
+        return os.path.join(os.path.dirname(link), target)
+
     def reenable(self, names: Sequence[str], *, runtime: bool = False, force: bool = False) -> InstallResult:
+        # As systemd 252: each name is first resolved to its unit file, then the names are
+        # disabled and the *files* enabled. So an instance re-enables its template (with
+        # DefaultInstance=) and an alias the unit it names.
+        files = [self._file_of(n) for n in names]
         try:
             disabled = self.disable([os.path.basename(n) for n in names], runtime=runtime)
         except InstallError as e:
             disabled = InstallResult(changes=e.changes)
-        # systemctl 252 re-enables an instance through its template (foo@x -> foo@.service with
-        # DefaultInstance=): reproduced so that the same symlinks come out.
-        templates = [_template_of(n) for n in names]
         try:
-            enabled = self.enable(templates, runtime=runtime, force=force)
+            enabled = self.enable(files, runtime=runtime, force=force)
         except InstallError as e:
             e.changes = disabled.changes + e.changes
             raise
         enabled.changes = disabled.changes + enabled.changes
         return enabled
+
+    def _file_of(self, name: str) -> str:
+        if "/" in name:
+            return name
+        fragment, _ = self.loader.map.find_fragment(name)
+        if fragment is None:
+            return name
+        entry = self.loader.map.entries.get(os.path.basename(fragment))
+        return self._unrooted(entry.linked_to if entry is not None and entry.linked_to else fragment)
 
     def link(self, paths: Iterable[str], *, runtime: bool = False, force: bool = False) -> InstallResult:
         result = InstallResult()
@@ -527,9 +554,13 @@ class Installer:
         return self.loader.file_state(name)
 
 
-def _template_of(name: str) -> str:
-    parsed = unitname.parse(os.path.basename(name))
-    return parsed.template if parsed is not None and parsed.is_instance and "/" not in name else name
+def _real_name(fragment: str, name: str) -> str:
+    """The unit a name stands for: its fragment's name, with the instance of `name` filled in."""
+    real = os.path.basename(fragment)
+    parsed = unitname.parse(name)
+    if parsed is not None and parsed.is_instance and unitname.is_valid(real, plain=False, instance=False):
+        return unitname.try_instantiate(real, parsed.instance or "") or name
+    return real
 
 
 def _instantiate(template: str, instance: str) -> str:

@@ -154,10 +154,6 @@ def string(value: str, ctx: ParseContext) -> str:
     return ctx.printf(value)
 
 
-def raw_string(value: str, ctx: ParseContext) -> str:
-    return value
-
-
 def path(value: str, ctx: ParseContext) -> str:
     return ctx.path_printf(value)
 

@@ -70,32 +70,41 @@ def parse(text: str, path: str, sections: Collection[str] | None = None) -> Pars
     """Parse one file. `sections`: the section names known for this unit type (None: any)."""
     result = ParsedFile(path)
     state = _State(result, sections, check_utf8=not _is_utf8(text))
-    continuation: str | None = None
+    # A continued line is kept as pieces, so that long continuations stay linear.
+    pieces: list[str] = []
+    pieces_len = 0
+    bom_seen = False
     lineno = 0
+
+    def too_long(message: str, line: int) -> ParsedFile:
+        result.fatal = "No buffer space available"
+        result.diagnostics.append(Diagnostic(path, line, message, Severity.ERROR))
+        return result
+
     for raw in _EOL.split(text):
-        lineno += 1
         if len(raw) > LONG_LINE_MAX:
-            result.fatal = "Line too long"
-            result.diagnostics.append(Diagnostic(path, lineno, "Line too long", Severity.ERROR))
-            return result
+            return too_long("Line too long", lineno)  # systemd names the last line it could read
+        lineno += 1
         stripped = raw.lstrip(_WHITESPACE)
         if stripped and stripped[0] in _COMMENTS:
             continue
-        line = raw[1:] if lineno == 1 and raw.startswith(_BOM) else raw
-        joined = line if continuation is None else continuation + line
-        if _ends_escaped(joined):
-            continuation = joined[:-1] + " "
-            if len(continuation) > LONG_LINE_MAX:
-                result.fatal = "Continuation line too long"
-                result.diagnostics.append(Diagnostic(path, lineno, result.fatal, Severity.ERROR))
-                return result
+        line = raw
+        if not bom_seen and raw.startswith(_BOM):
+            line, bom_seen = raw[1:], True
+        if pieces and pieces_len + len(line) > LONG_LINE_MAX:
+            return too_long("Continuation line too long", lineno)
+        # The previous piece ends in a space, so only this line decides whether it continues.
+        if _ends_escaped(line):
+            pieces.append(line[:-1] + " ")
+            pieces_len += len(line)
             continue
-        continuation = None
+        joined = "".join(pieces) + line if pieces else line
+        pieces, pieces_len = [], 0
         if not state.line(joined, lineno):
             return result
     # A final newline leaves an empty last element that already consumed any continuation.
-    if continuation is not None:
-        state.line(continuation, lineno + 1)
+    if pieces:
+        state.line("".join(pieces), lineno + 1)
     return result
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from compat.install import Change, Installer
+from compat.loader import UnitLoader
 from compat.model import Scope
 from compat.specifiers import HostFacts
 
@@ -135,9 +137,6 @@ def verify_batch(directory: Path, names: list[str]) -> tuple[dict[str, list[str]
 
 def compat_view(directory: Path, names: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The same two views from compat's loader, for comparison with verify_batch()."""
-    from compat.loader import UnitLoader
-    from compat.model import Scope
-
     loader = UnitLoader(Scope.SYSTEM, unit_path=[str(directory)], facts=FACTS)
     messages, states = {}, {}
     for n in names:
@@ -148,3 +147,60 @@ def compat_view(directory: Path, names: list[str]) -> tuple[dict[str, list[str]]
         elif unit.load_state == "error":
             states[n] = f"error: {unit.load_error}"
     return messages, states
+
+
+# ---------------------------------------------------------------------------------------------
+# Install operations: a small vendor tree, and systemctl --root as the oracle
+
+VENDOR = {
+    "foo.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+    "RequiredBy=x.target\nAlias=foo-alias.service\nAlso=bar.service\n",
+    "bar.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=b.target\n",
+    "t@.service": "[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\n"
+    "DefaultInstance=def\n",
+    "u@.service": "[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\n",
+    "static.service": "[Service]\nExecStart=/bin/true\n",
+    "multi-user.target": "[Unit]\nDescription=m\n",
+    "graphical.target": "[Unit]\nDescription=g\n",
+}
+
+
+def make_root(root: Path) -> Path:
+    for name, text in VENDOR.items():
+        write(root / "lib/systemd/system" / name, text)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / "run/systemd/system").mkdir(parents=True)
+    return root
+
+
+def links(root: Path) -> dict[str, str]:
+    """Every symlink under etc/ and run/, relative to the root, with its destination."""
+    result = {}
+    for top in ("etc", "run"):
+        for dirpath, dirnames, filenames in os.walk(root / top):
+            for n in dirnames + filenames:
+                p = Path(dirpath) / n
+                if p.is_symlink():
+                    result[str(p.relative_to(root))] = os.readlink(p)
+    return result
+
+
+def systemctl(root: Path, *args: str) -> tuple[int, list[str]]:
+    env = {k: v for k, v in os.environ.items() if k != "SYSTEMD_UNIT_PATH"}
+    proc = subprocess.run(
+        ["systemctl", f"--root={root}", "--no-pager", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+    lines = (proc.stdout + proc.stderr).splitlines()
+    return proc.returncode, [ln for ln in lines if ln.startswith(("Created symlink", "Removed"))]
+
+
+def ours(root: Path) -> Installer:
+    return Installer(Scope.SYSTEM, root_dir=str(root), environ={})
+
+
+def changes(result_changes: list[Change], root: Path) -> list[str]:
+    return [str(c).replace(str(root), "ROOT") for c in result_changes]
+
+
+def normalized(lines: list[str], root: Path) -> list[str]:
+    return [ln.replace(str(root), "ROOT") for ln in lines]

@@ -43,3 +43,13 @@ def test_exec_argv_matches_systemd(units: Callable[..., Path], tmp_path: Path) -
     assert loaded.config.service.exec_start_pre[3].path == "/bin/sleep"
     env = loaded.config.exec.environment
     assert [f"{k}={v}" for k, v in env.items()] == dump["Environment"]
+
+
+@needs_analyze
+def test_environment_order_matches_systemd(units: Callable[..., Path], tmp_path: Path) -> None:
+    units("env.service", '[Service]\nExecStart=/bin/true\nEnvironment=A=1 B=2\nEnvironment="C=3" A=4\n'
+          "Environment=D=%n\n")
+    dump = analyze_dump([tmp_path / "units"], "env.service")
+    loaded = UnitLoader(Scope.SYSTEM, unit_path=[str(tmp_path / "units")], facts=FACTS).load("env.service")
+    assert loaded.config is not None
+    assert [f"{k}={v}" for k, v in loaded.config.exec.environment.items()] == dump["Environment"]

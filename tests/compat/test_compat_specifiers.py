@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
-from compat_helpers import FACTS
+from compat_helpers import FACTS, needs_analyze
 
+from compat.loader import UnitLoader
 from compat.model import Scope
 from compat.specifiers import HostFacts, expand
 
@@ -74,3 +78,24 @@ def test_user_scope_directories() -> None:
     assert expand("%t %S %C %L %E %h", "a.service", facts) == (
         "/run/user/1000 /home/u/.cfg /home/u/.cache /home/u/.cfg/log /home/u/.cfg /home/u"
     )
+
+
+ALL = "%n|%N|%p|%P|%i|%I|%j|%J|%f|%h|%t|%S|%C|%L|%E|%u|%U|%g|%G|%T|%V|%s|%H|%l|%m|%b|%o|%w|%v|%a|%A|%B|%W|%M|%q|%d|%%"
+
+
+@needs_analyze
+@pytest.mark.parametrize("scope", [Scope.SYSTEM, Scope.USER])
+def test_every_specifier_matches_systemd_on_this_host(tmp_path: Path, scope: Scope) -> None:
+    units, runtime = tmp_path / "units", tmp_path / "runtime"
+    units.mkdir()
+    runtime.mkdir()
+    (units / "a-b@x-y.service").write_text(f"[Unit]\nDescription={ALL}\n[Service]\nExecStart=/bin/true\n")
+    env = {"PATH": os.environ["PATH"], "HOME": "/root", "XDG_RUNTIME_DIR": str(runtime),
+           "SYSTEMD_UNIT_PATH": f"{units}:", "SYSTEMD_LOG_LEVEL": "debug"}
+    args = ["systemd-analyze", *(["--user"] if scope is Scope.USER else []), "verify", "--man=no", "a-b@x-y.service"]
+    out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    theirs = [ln.strip().removeprefix("Description: ") for ln in (out.stdout + out.stderr).splitlines()
+              if ln.strip().startswith("Description: ")]
+    loaded = UnitLoader(scope, unit_path=[str(units)], environ=env).load("a-b@x-y.service")
+    assert loaded.config is not None
+    assert [loaded.config.unit.description] == theirs[:1]

@@ -116,3 +116,17 @@ def test_messages_match_systemd_analyze(tmp_path: Path) -> None:
     ours = [str(d).replace("t.service", str(tmp_path / "t.service"), 1) for d in parse(
         text, "t.service", SECTIONS).diagnostics]
     assert analyze_verify(tmp_path, "t.service") == ours
+
+
+def test_overlong_lines_reject_the_file_quickly() -> None:
+    long_line = parse("[Unit]\nDescription=" + "y" * (1 << 20) + "\n", "t.service", SECTIONS)
+    assert long_line.fatal == "No buffer space available"
+    assert [str(d) for d in long_line.diagnostics] == ["t.service:1: Line too long"]
+    # 600000 continued lines: linear, not quadratic (systemd 252 itself takes minutes here).
+    continued = parse("[Unit]\nDescription=a\\\n" + "x\\\n" * 600000 + "end\n", "t.service", SECTIONS)
+    assert continued.fatal == "No buffer space available"
+    assert continued.diagnostics[0].message == "Continuation line too long"
+
+
+def test_bom_is_stripped_until_one_is_seen() -> None:
+    assert kv("[Unit]\n\ufeffA=1\n\ufeffB=2\n") == [("Unit", "A", "1", 2), ("Unit", "\ufeffB", "2", 3)]

@@ -8,63 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from compat_helpers import needs_systemctl, write
+from compat_helpers import VENDOR, changes, links, make_root, needs_systemctl, normalized, ours, systemctl, write
 
-from compat.install import Change, Installer, InstallError, parse_preset
-from compat.model import Scope
-
-VENDOR = {
-    "foo.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
-    "RequiredBy=x.target\nAlias=foo-alias.service\nAlso=bar.service\n",
-    "bar.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=b.target\n",
-    "t@.service": "[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\n"
-    "DefaultInstance=def\n",
-    "u@.service": "[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\n",
-    "static.service": "[Service]\nExecStart=/bin/true\n",
-    "multi-user.target": "[Unit]\nDescription=m\n",
-    "graphical.target": "[Unit]\nDescription=g\n",
-}
-
-
-def make_root(root: Path) -> Path:
-    for name, text in VENDOR.items():
-        write(root / "lib/systemd/system" / name, text)
-    (root / "etc/systemd/system").mkdir(parents=True)
-    (root / "run/systemd/system").mkdir(parents=True)
-    return root
-
-
-def links(root: Path) -> dict[str, str]:
-    """Every symlink under etc/ and run/, relative to the root, with its destination."""
-    result = {}
-    for top in ("etc", "run"):
-        for dirpath, dirnames, filenames in os.walk(root / top):
-            for n in dirnames + filenames:
-                p = Path(dirpath) / n
-                if p.is_symlink():
-                    result[str(p.relative_to(root))] = os.readlink(p)
-    return result
-
-
-def systemctl(root: Path, *args: str) -> tuple[int, list[str]]:
-    env = {k: v for k, v in os.environ.items() if k != "SYSTEMD_UNIT_PATH"}
-    proc = subprocess.run(
-        ["systemctl", f"--root={root}", "--no-pager", *args], capture_output=True, text=True, env=env, timeout=60
-    )
-    lines = (proc.stdout + proc.stderr).splitlines()
-    return proc.returncode, [ln for ln in lines if ln.startswith(("Created symlink", "Removed"))]
-
-
-def ours(root: Path) -> Installer:
-    return Installer(Scope.SYSTEM, root_dir=str(root), environ={})
-
-
-def changes(result_changes: list[Change], root: Path) -> list[str]:
-    return [str(c).replace(str(root), "ROOT") for c in result_changes]
-
-
-def normalized(lines: list[str], root: Path) -> list[str]:
-    return [ln.replace(str(root), "ROOT") for ln in lines]
+from compat.install import Installer, InstallError, parse_preset
 
 
 @pytest.fixture
