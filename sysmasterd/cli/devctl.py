@@ -1,8 +1,84 @@
-"""Placeholder entry point until this command is built."""
+"""devctl: udevadm 252's command line for devmaster (also works when invoked as `udevadm`)."""
 
+import os
 import sys
+from collections.abc import Callable
 
-from sysmasterd.cli.notimpl import main
+from sysmasterd.cli import (
+    devctl_control,
+    devctl_info,
+    devctl_misc,
+    devctl_monitor,
+    devctl_settle,
+    devctl_test,
+    devctl_trigger,
+)
+from sysmasterd.cli.devctl_common import UsageError
+
+Verb = Callable[[list[str], str], int]
+VERBS: dict[str, tuple[Verb, str]] = {
+    "info": (devctl_info.main, "Query sysfs or the udev database"),
+    "trigger": (devctl_trigger.main, "Request events from the kernel"),
+    "settle": (devctl_settle.main, "Wait for pending udev events"),
+    "control": (devctl_control.main, "Control the udev daemon"),
+    "monitor": (devctl_monitor.main, "Listen to kernel and udev events"),
+    "test": (devctl_test.main, "Test an event run"),
+    "test-builtin": (devctl_test.builtin_main, "Test a built-in command"),
+    "wait": (devctl_misc.wait_main, "Wait for device or device symlink"),
+    "lock": (devctl_misc.lock_main, "Lock a block device"),
+    "hwdb": (devctl_misc.hwdb_main, "Edit hardware database"),
+}
+
+
+def _help(prog: str) -> None:
+    print(f"{prog} [--help] [--version] [--debug] COMMAND [COMMAND OPTIONS]\n\n"
+          "Send control commands or test the device manager.\n\nCommands:")
+    for name, (_, text) in VERBS.items():
+        print(f"  {name:<12}  {text}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "devctl"
+    if prog.endswith(".py") or prog == "__main__":
+        prog = "devctl"
+    while args and args[0].startswith("-"):
+        opt = args.pop(0)
+        if opt in ("-h", "--help"):
+            _help(prog)
+            return 0
+        if opt in ("-V", "--version"):
+            print("252")
+            return 0
+        if opt in ("-d", "--debug"):
+            os.environ["SYSTEMD_LOG_LEVEL"] = "debug"
+            continue
+        print(f"{prog}: unrecognized option '{opt}'", file=sys.stderr)
+        return 1
+    if not args:
+        print("Command verb required.", file=sys.stderr)
+        return 1
+    verb = args.pop(0)
+    if verb in ("help", "version"):
+        if verb == "help":
+            _help(prog)
+        else:
+            print("252")
+        return 0
+    entry = VERBS.get(verb)
+    if entry is None:
+        print(f"Unknown command verb {verb}.", file=sys.stderr)
+        return 1
+    try:
+        return entry[0](args, prog)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
 
 if __name__ == "__main__":
     sys.exit(main())

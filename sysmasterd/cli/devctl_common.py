@@ -1,0 +1,95 @@
+"""Shared pieces of devctl's verbs: GNU getopt with udevadm's messages, device lookup, time parsing."""
+
+import getopt
+import os
+import sys
+from dataclasses import dataclass
+
+from sysmasterd.devmaster.device import Device, DeviceNotFound
+from sysmasterd.devmaster.framework import db
+
+
+class UsageError(Exception):
+    """Bad command line: the message is printed and udevadm's exit status 1 returned."""
+
+
+@dataclass(frozen=True)
+class Options:
+    opts: list[tuple[str, str]]
+    args: list[str]
+
+
+def _optional_args(argv: list[str], optional: dict[str, str]) -> list[str]:
+    """getopt has no optional arguments: rewrite -w / -wX / --wait... to --long=VALUE forms."""
+    out = []
+    for arg in argv:
+        if arg == "--":
+            out.append(arg)
+            break
+        for short, long in optional.items():
+            if arg == f"--{long}":
+                arg = f"--{long}="
+            elif short and arg.startswith(f"-{short}") and not arg.startswith("--"):
+                arg = f"--{long}={arg[2:]}"
+        out.append(arg)
+    return out + argv[len(out):]
+
+
+def parse(verb: str, argv: list[str], short: str, long: list[str],
+          optional: dict[str, str] | None = None) -> Options:
+    """GNU getopt; `optional` maps short letters to long names whose argument may be omitted."""
+    if optional:
+        argv = _optional_args(argv, optional)
+    try:
+        opts, args = getopt.gnu_getopt(argv, short, long)
+    except getopt.GetoptError as e:
+        opt = e.opt
+        if opt and len(opt) > 1:
+            if "requires argument" in e.msg:
+                raise UsageError(f"{verb}: option '--{opt}' requires an argument") from None
+            if "must not have an argument" in e.msg:
+                raise UsageError(f"{verb}: option '--{opt}' doesn't allow an argument") from None
+            raise UsageError(f"{verb}: unrecognized option '--{opt}'") from None
+        if "requires argument" in e.msg:
+            raise UsageError(f"{verb}: option requires an argument -- '{opt}'") from None
+        raise UsageError(f"{verb}: invalid option -- '{opt}'") from None
+    return Options(opts, args)
+
+
+def parse_seconds(text: str) -> float:
+    """systemd's parse_sec(): a number with an optional unit (s, ms, us, min, h); 'infinity'."""
+    text = text.strip()
+    if text == "infinity":
+        return float("inf")
+    units = (("usec", 1e-6), ("us", 1e-6), ("msec", 1e-3), ("ms", 1e-3), ("min", 60.0), ("sec", 1.0),
+             ("s", 1.0), ("h", 3600.0), ("m", 60.0))
+    for suffix, factor in units:
+        if text.endswith(suffix) and text[: -len(suffix)].strip():
+            return float(text[: -len(suffix)]) * factor
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def error(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
+
+
+def find_device(name: str, prefix: str | None = None) -> Device:
+    """udevadm's find_device(): absolute /sys or /dev paths (a prefix is added to relative ones)."""
+    if prefix and not name.startswith(prefix):
+        name = os.path.join(prefix, name.lstrip("/"))
+    if name.startswith("/sys/"):
+        return Device.from_syspath(name)
+    if name.startswith("/dev/"):
+        return Device.from_devname(name)
+    raise DeviceNotFound(f'Bad argument "{name}", expected an absolute path in /dev/ or /sys/')
+
+
+def with_db(dev: Device, run_dir: str = db.RUN_UDEV) -> Device:
+    rec = db.read_db(dev.device_id, run_dir)
+    if rec is not None:
+        db.load_into(dev, rec)
+    return dev

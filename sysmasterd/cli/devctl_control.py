@@ -1,0 +1,97 @@
+"""devctl control: talk to the daemon over /run/udev/control (udevadm control)."""
+
+import os
+
+from sysmasterd.cli.devctl_common import UsageError, error, parse, parse_seconds
+from sysmasterd.devmaster.config import parse_log_level
+from sysmasterd.devmaster.framework import control
+from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
+
+HELP = """{prog} control OPTION
+
+Control the udev daemon.
+
+  -h --help                Show this help
+  -V --version             Show package version
+  -e --exit                Instruct the daemon to cleanup and exit
+  -l --log-level=LEVEL     Set the udev log level for the daemon
+  -s --stop-exec-queue     Do not execute events, queue only
+  -S --start-exec-queue    Execute events, flush queue
+  -R --reload              Reload rules and databases
+  -p --property=KEY=VALUE  Set a global property for all events
+  -m --children-max=N      Maximum number of children
+     --ping                Wait for udev to respond to a ping message
+  -t --timeout=SECONDS     Maximum time to block for a reply"""
+
+_FAILED = {
+    ControlType.EXIT: "Failed to send exit request",
+    ControlType.SET_LOG_LEVEL: "Failed to send request to set log level",
+    ControlType.STOP_EXEC_QUEUE: "Failed to send request to stop exec queue",
+    ControlType.START_EXEC_QUEUE: "Failed to send request to start exec queue",
+    ControlType.RELOAD: "Failed to send reload request",
+    ControlType.SET_ENV: "Failed to send request to update environment",
+    ControlType.SET_CHILDREN_MAX: "Failed to send request to set number of children",
+    ControlType.PING: "Failed to send a ping message",
+}
+
+
+def main(argv: list[str], prog: str = "udevadm") -> int:
+    if os.geteuid() != 0:
+        return error("This command requires root privileges.")
+    o = parse("control", argv, "el:sSRp:m:t:Vh",
+              ["exit", "log-level=", "log-priority=", "stop-exec-queue", "start-exec-queue", "reload",
+               "reload-rules", "property=", "env=", "children-max=", "ping", "timeout=", "version", "help"])
+    if not o.opts and not o.args:
+        raise UsageError("No control command option is specified.")
+    if o.args:
+        raise UsageError("Extraneous argument: " + o.args[0])
+    timeout = 60.0
+    messages: list[ControlMessage] = []
+    for opt, val in o.opts:
+        if opt in ("-e", "--exit"):
+            messages.append(ControlMessage(ControlType.EXIT))
+        elif opt in ("-l", "--log-level", "--log-priority"):
+            try:
+                messages.append(ControlMessage(ControlType.SET_LOG_LEVEL, parse_log_level(val)))
+            except ValueError:
+                raise UsageError(f"Failed to parse log level '{val}': Invalid argument") from None
+        elif opt in ("-s", "--stop-exec-queue"):
+            messages.append(ControlMessage(ControlType.STOP_EXEC_QUEUE))
+        elif opt in ("-S", "--start-exec-queue"):
+            messages.append(ControlMessage(ControlType.START_EXEC_QUEUE))
+        elif opt in ("-R", "--reload", "--reload-rules"):
+            messages.append(ControlMessage(ControlType.RELOAD))
+        elif opt in ("-p", "--property", "--env"):
+            if "=" not in val:
+                raise UsageError(f"expect <KEY>=<value> instead of '{val}'")
+            messages.append(ControlMessage(ControlType.SET_ENV, text=val))
+        elif opt in ("-m", "--children-max"):
+            try:
+                count = int(val)
+                if count <= 0:
+                    raise ValueError
+            except ValueError:
+                raise UsageError(f"Failed to parse maximum number of children '{val}': Invalid argument") from None
+            messages.append(ControlMessage(ControlType.SET_CHILDREN_MAX, count))
+        elif opt == "--ping":
+            messages.append(ControlMessage(ControlType.PING))
+        elif opt in ("-t", "--timeout"):
+            try:
+                timeout = parse_seconds(val)
+            except ValueError:
+                raise UsageError(f"Failed to parse timeout value '{val}': Invalid argument") from None
+        elif opt in ("-V", "--version"):
+            print("252")
+            return 0
+        elif opt in ("-h", "--help"):
+            print(HELP.format(prog=prog))
+            return 0
+    if not messages:
+        return 0
+    try:
+        control.send(messages, timeout if timeout != float("inf") else 0)
+    except control.ControlError as e:
+        if e.errno == 110:
+            return error("Failed to wait for daemon to reply: Connection timed out")
+        return error(f"{_FAILED[ControlType(messages[0].type)]}: {str(e).split(': ', 1)[-1]}")
+    return 0

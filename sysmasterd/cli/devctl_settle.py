@@ -1,0 +1,58 @@
+"""devctl settle: wait for the event queue to drain (udevadm settle)."""
+
+import os
+import time
+
+from sysmasterd.cli.devctl_common import UsageError, error, parse, parse_seconds
+from sysmasterd.devmaster.framework import control
+from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
+
+QUEUE = "/run/udev/queue"
+HELP = """{prog} settle [OPTIONS]
+
+Wait for pending udev events.
+
+  -h --help                 Show this help
+  -V --version              Show package version
+  -t --timeout=SEC          Maximum time to wait for events
+  -E --exit-if-exists=FILE  Stop waiting if file exists"""
+
+
+def main(argv: list[str], prog: str = "udevadm") -> int:
+    o = parse("settle", argv, "t:E:Vhs:e:q", ["timeout=", "exit-if-exists=", "version", "help", "seq-start=",
+                                               "seq-end=", "quiet"])
+    timeout, exists = 120.0, None
+    for opt, val in o.opts:
+        if opt in ("-t", "--timeout"):
+            try:
+                timeout = parse_seconds(val)
+            except ValueError:
+                raise UsageError(f"Failed to parse timeout value '{val}': Invalid argument") from None
+        elif opt in ("-E", "--exit-if-exists"):
+            exists = val
+        elif opt in ("-V", "--version"):
+            print("252")
+            return 0
+        elif opt in ("-h", "--help"):
+            print(HELP.format(prog=prog))
+            return 0
+    if os.getuid() == 0:
+        try:
+            control.send([ControlMessage(ControlType.PING)], max(5.0, timeout))
+        except control.ControlError as e:
+            if e.errno == 110:
+                return error("Failed to wait for daemon to reply: Connection timed out")
+            return 0
+        except OSError:
+            return 0
+    elif not os.path.exists(control.CONTROL_PATH):
+        return error("systemd-udevd is not running.")
+    deadline = time.monotonic() + timeout
+    while True:
+        if exists and os.path.exists(exists):
+            return 0
+        if not os.path.exists(QUEUE):
+            return 0
+        if time.monotonic() >= deadline:
+            return error("Timed out for waiting the udev queue being empty.")
+        time.sleep(0.02)

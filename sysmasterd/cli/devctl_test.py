@@ -1,0 +1,128 @@
+"""devctl test / test-builtin: run the rules or one builtin on a device, in-process."""
+
+import logging
+import sys
+
+from sysmasterd.cli.devctl_common import UsageError, error, find_device, parse
+from sysmasterd.devmaster.builtin.registry import DESCRIPTIONS, lookup, run_builtin
+from sysmasterd.devmaster.device import Device, DeviceNotFound
+from sysmasterd.devmaster.event import EventSettings, UdevEvent
+from sysmasterd.devmaster.framework import processing
+from sysmasterd.devmaster.rules.executor import RuleExecutor
+from sysmasterd.devmaster.rules.loader import load_rules
+
+ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
+HELP_TEST = """{prog} test [OPTIONS] DEVPATH
+
+Test an event run.
+
+  -h --help                            Show this help
+  -V --version                         Show package version
+  -a --action=ACTION|help              Set action string
+  -N --resolve-names=early|late|never  When to resolve names"""
+HELP_BUILTIN = """{prog} test-builtin [OPTIONS] COMMAND DEVPATH
+
+Test a built-in command.
+
+  -h --help     Print this message
+  -V --version  Print version of the program
+
+  -a --action=ACTION|help  Set action string
+
+Commands:
+{commands}"""
+
+
+def _action(val: str) -> str | None:
+    if val == "help":
+        print("\n".join(ACTIONS))
+        return None
+    if val not in ACTIONS:
+        raise UsageError(f"Invalid action '{val}'")
+    return val
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(stream=sys.stderr, format="%(message)s", level=logging.DEBUG)
+
+
+def main(argv: list[str], prog: str = "udevadm") -> int:
+    o = parse("test", argv, "a:N:Vh", ["action=", "resolve-names=", "version", "help"])
+    action, resolve = "add", "early"
+    for opt, val in o.opts:
+        if opt in ("-a", "--action"):
+            chosen = _action(val)
+            if chosen is None:
+                return 0
+            action = chosen
+        elif opt in ("-N", "--resolve-names"):
+            if val not in ("early", "late", "never"):
+                raise UsageError("--resolve-names= takes \"early\", \"late\" or \"never\"")
+            resolve = val
+        elif opt in ("-V", "--version"):
+            print("252")
+            return 0
+        elif opt in ("-h", "--help"):
+            print(HELP_TEST.format(prog=prog))
+            return 0
+    if not o.args:
+        raise UsageError("syspath parameter missing.")
+    _setup_logging()
+    print("This program is for debugging only, it does not run any program\n"
+          "specified by a RUN key. It may show incorrect results, because\n"
+          "some values may be different, or not available at a simulation run.\n", flush=True)
+    rules = load_rules(None, resolve)
+    try:
+        dev = find_device(o.args[0], "/sys")
+    except DeviceNotFound:
+        return error(f"Failed to open device '{o.args[0]}': No such device")
+    print(render_result(simulate(dev, action, rules)), end="")
+    return 0
+
+
+def simulate(dev: Device, action: str, rules: RuleExecutor) -> UdevEvent:
+    """What `udevadm test` does: rules applied, links and db written, RUN only listed."""
+    dev.properties["ACTION"] = action
+    event = UdevEvent(dev, EventSettings(event_timeout=60.0))
+    processing.execute_rules(event, rules)
+    return event
+
+
+def render_result(event: UdevEvent) -> str:
+    lines = [f"{key}={value}" for key, value in event.dev.all_properties().items()]
+    lines += [f"run: '{command}'" for _, command in event.run]
+    return "".join(line + "\n" for line in lines)
+
+
+def builtin_main(argv: list[str], prog: str = "udevadm") -> int:
+    o = parse("test-builtin", argv, "a:Vh", ["action=", "version", "help"])
+    action = "add"
+    for opt, val in o.opts:
+        if opt in ("-a", "--action"):
+            chosen = _action(val)
+            if chosen is None:
+                return 0
+            action = chosen
+        elif opt in ("-V", "--version"):
+            print("252")
+            return 0
+        elif opt in ("-h", "--help"):
+            commands = "\n".join(f"  {k:<14} {v}" for k, v in DESCRIPTIONS.items())
+            print(HELP_BUILTIN.format(prog=prog, commands=commands))
+            return 0
+    if len(o.args) < 1:
+        raise UsageError("command missing.")
+    if len(o.args) < 2:
+        raise UsageError("syspath missing.")
+    command, path = o.args[0], o.args[1]
+    name = lookup(command)
+    if name is None:
+        return error(f"Unknown command '{command}'")
+    try:
+        dev = find_device(path, "/sys")
+    except DeviceNotFound:
+        return error(f"Failed to open device '{path}': No such device")
+    dev.properties["ACTION"] = action
+    event = UdevEvent(dev, EventSettings())
+    rc = run_builtin(name, event, command, test=True)
+    return 1 if rc < 0 else 0

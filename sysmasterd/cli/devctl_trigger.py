@@ -1,0 +1,218 @@
+"""devctl trigger: request events from the kernel (udevadm trigger)."""
+
+import contextlib
+import errno
+import os
+import select
+import sys
+import time
+import uuid
+
+from sysmasterd.cli.devctl_common import UsageError, error, find_device, parse, parse_seconds
+from sysmasterd.devmaster import enumerate as enum
+from sysmasterd.devmaster.device import DeviceNotFound
+from sysmasterd.devmaster.framework import control, netlink
+from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
+from sysmasterd.devmaster.framework.message import MessageError
+
+ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
+HELP = """{prog} trigger [OPTIONS] DEVPATH
+
+Request events from the kernel.
+
+  -h --help                         Show this help
+  -V --version                      Show package version
+  -v --verbose                      Print the list of devices while running
+  -n --dry-run                      Do not actually trigger the events
+  -q --quiet                        Suppress error logging in triggering events
+  -t --type=                        Type of events to trigger
+          devices                     sysfs devices (default)
+          subsystems                  sysfs subsystems and drivers
+          all                         sysfs devices, subsystems, and drivers
+  -c --action=ACTION|help           Event action value, default is "change"
+  -s --subsystem-match=SUBSYSTEM    Trigger devices from a matching subsystem
+  -S --subsystem-nomatch=SUBSYSTEM  Exclude devices from a matching subsystem
+  -a --attr-match=FILE[=VALUE]      Trigger devices with a matching attribute
+  -A --attr-nomatch=FILE[=VALUE]    Exclude devices with a matching attribute
+  -p --property-match=KEY=VALUE     Trigger devices with a matching property
+  -g --tag-match=TAG                Trigger devices with a matching tag
+  -y --sysname-match=NAME           Trigger devices with this /sys path
+     --name-match=NAME              Trigger devices with this /dev name
+  -b --parent-match=NAME            Trigger devices with that parent device
+     --initialized-match            Trigger devices that are already initialized
+     --initialized-nomatch          Trigger devices that are not initialized yet
+  -w --settle                       Wait for the triggered events to complete
+     --wait-daemon[=SECONDS]        Wait for udevd daemon to be initialized
+                                    before triggering uevents
+     --uuid                         Print synthetic uevent UUID
+     --prioritized-subsystem=SUBSYSTEM[,SUBSYSTEM…]
+                                    Trigger devices from a matching subsystem first"""
+
+
+def _attr(text: str) -> tuple[str, str | None]:
+    name, sep, value = text.partition("=")
+    return name, value if sep else None
+
+
+def wait_daemon(timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            control.send([ControlMessage(ControlType.PING)], max(deadline - time.monotonic(), 0.1))
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+
+def _settle(sock: "netlink.socket.socket", pending: dict[str, str | None], verbose: bool, show_uuid: bool) -> None:
+    while pending:
+        ready, _, _ = select.select([sock], [], [], None)
+        if not ready:
+            continue
+        try:
+            received = netlink.receive(sock, netlink.GROUP_UDEV)
+        except (MessageError, BlockingIOError):
+            continue
+        syspath = "/sys" + received.properties["DEVPATH"]
+        if syspath not in pending:
+            continue
+        want = pending[syspath]
+        if want is not None and received.properties.get("SYNTH_UUID") != want:
+            continue
+        if verbose:
+            print(f"settle {syspath}")
+        if show_uuid and want:
+            print(f"settle {want}")
+        del pending[syspath]
+
+
+def main(argv: list[str], prog: str = "udevadm") -> int:
+    o = parse("trigger", argv, "vnqt:c:s:S:a:A:p:g:y:b:wVh",
+              ["verbose", "dry-run", "quiet", "type=", "action=", "subsystem-match=", "subsystem-nomatch=",
+               "attr-match=", "attr-nomatch=", "property-match=", "tag-match=", "sysname-match=",
+               "name-match=", "parent-match=", "initialized-match", "initialized-nomatch", "settle",
+               "wait-daemon=", "uuid", "prioritized-subsystem=", "version", "help"],
+              optional={"": "wait-daemon"})
+    f = enum.Filter()
+    verbose = dry_run = quiet = settle = show_uuid = False
+    kind, action = "devices", "change"
+    wait: float | None = None
+    prioritized: list[str] = []
+    explicit: list[str] = []
+    for opt, val in o.opts:
+        if opt in ("-v", "--verbose"):
+            verbose = True
+        elif opt in ("-n", "--dry-run"):
+            dry_run = True
+        elif opt in ("-q", "--quiet"):
+            quiet = True
+        elif opt in ("-t", "--type"):
+            if val not in ("devices", "subsystems", "all"):
+                raise UsageError(f"Unknown type --type={val}")
+            kind = val
+        elif opt in ("-c", "--action"):
+            if val == "help":
+                print("\n".join(ACTIONS))
+                return 0
+            if val not in ACTIONS:
+                raise UsageError(f"Unknown action '{val}'")
+            action = val
+        elif opt in ("-s", "--subsystem-match"):
+            f.subsystems.append(val)
+        elif opt in ("-S", "--subsystem-nomatch"):
+            f.nomatch_subsystems.append(val)
+        elif opt in ("-a", "--attr-match"):
+            f.attrs.append(_attr(val))
+        elif opt in ("-A", "--attr-nomatch"):
+            f.nomatch_attrs.append(_attr(val))
+        elif opt in ("-p", "--property-match"):
+            key, sep, value = val.partition("=")
+            if not sep:
+                raise UsageError(f"Expect <PROPERTY>=<VALUE> instead of '{val}'")
+            f.properties.append((key, value))
+        elif opt in ("-g", "--tag-match"):
+            f.tags.append(val)
+        elif opt in ("-y", "--sysname-match"):
+            f.sysnames.append(val)
+        elif opt in ("-b", "--parent-match"):
+            try:
+                f.parents.append(find_device(val, "/sys").syspath)
+            except DeviceNotFound:
+                return error(f"Failed to open the device '{val}': No such device")
+        elif opt == "--name-match":
+            try:
+                explicit.append(find_device(val, "/dev").syspath)
+            except DeviceNotFound:
+                return error(f"Failed to open the device '{val}': No such device")
+        elif opt == "--initialized-match":
+            f.initialized = True
+        elif opt == "--initialized-nomatch":
+            f.initialized = False
+        elif opt in ("-w", "--settle"):
+            settle = True
+        elif opt == "--wait-daemon":
+            wait = parse_seconds(val) if val else 5.0
+        elif opt == "--uuid":
+            show_uuid = True
+        elif opt == "--prioritized-subsystem":
+            prioritized += [s for s in val.split(",") if s]
+        elif opt in ("-V", "--version"):
+            print("252")
+            return 0
+        elif opt in ("-h", "--help"):
+            print(HELP.format(prog=prog))
+            return 0
+    for arg in o.args:
+        try:
+            explicit.append(find_device(arg).syspath)
+        except DeviceNotFound:
+            return error(f"Unknown device \"{arg}\": No such device")
+    if wait is not None and not wait_daemon(wait):
+        return error("Failed to wait for daemon to reply: Connection timed out")
+    paths: list[str] = []
+    if explicit:
+        paths = explicit
+    else:
+        if kind in ("subsystems", "all"):
+            paths += enum.subsystem_syspaths()
+        if kind in ("devices", "all"):
+            devs = enum.devices(f)
+            devs.sort(key=lambda d: (0 if d.subsystem in prioritized else 1, d.devpath))
+            paths += [d.syspath for d in devs]
+    monitor = None
+    if settle and not dry_run:
+        monitor = netlink.open_uevent_socket(netlink.GROUP_UDEV)
+    pending: dict[str, str | None] = {}
+    ret = 0
+    try:
+        for syspath in paths:
+            if verbose:
+                print(syspath)
+            if dry_run:
+                continue
+            tag = str(uuid.uuid4()) if show_uuid or settle else None
+            try:
+                with open(os.path.join(syspath, "uevent"), "w") as uf:
+                    uf.write(f"{action} {tag}" if tag else action)
+            except OSError as e:
+                if e.errno == errno.EROFS:
+                    return error(f"Failed to write '{action}' to '{syspath}/uevent': {e.strerror}")
+                if e.errno not in (errno.ENOENT, errno.ENODEV) and not quiet:
+                    print(f"Failed to write '{action}' to '{syspath}/uevent': {e.strerror}", file=sys.stderr)
+                if e.errno not in (errno.ENOENT, errno.ENODEV) and ret == 0:
+                    ret = 1
+                continue
+            if show_uuid:
+                print(tag)
+            if monitor is not None:
+                pending[syspath] = tag
+        sys.stdout.flush()
+        if monitor is not None:
+            _settle(monitor, pending, verbose, show_uuid)
+    finally:
+        if monitor is not None:
+            with contextlib.suppress(OSError):
+                monitor.close()
+    return ret

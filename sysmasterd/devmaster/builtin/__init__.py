@@ -1,0 +1,1 @@
+"""devmaster builtins: one module per udev builtin (IMPORT{builtin}, RUN{builtin})."""

@@ -1,0 +1,69 @@
+"""Builtin dispatch: IMPORT{builtin}/RUN{builtin} and `devctl test-builtin`.
+
+A builtin is `run(event, argv, test) -> int`: 0 on success, a negative errno
+on failure (the IMPORT then does not match). Properties go through
+`add_property` so `test` mode prints them like udev's builtins do.
+"""
+
+import importlib
+import logging
+from collections.abc import Callable
+
+from sysmasterd.devmaster.event import UdevEvent
+from sysmasterd.devmaster.rules.spawn import split_command
+
+log = logging.getLogger("devmaster")
+BuiltinFunc = Callable[[UdevEvent, list[str], bool], int]
+NAMES = ("blkid", "btrfs", "hwdb", "input_id", "keyboard", "kmod", "net_id", "net_setup_link",
+         "path_id", "usb_id", "uaccess")
+DESCRIPTIONS = {
+    "blkid": "Filesystem and partition probing",
+    "btrfs": "btrfs volume management",
+    "hwdb": "Hardware database",
+    "input_id": "Input device properties",
+    "keyboard": "Keyboard scancode mapping and touchpad/pointingstick characteristics",
+    "kmod": "Kernel module loader",
+    "net_id": "Network device properties",
+    "net_setup_link": "Configure network link",
+    "path_id": "Compose persistent device path",
+    "usb_id": "USB device properties",
+    "uaccess": "Manage device node user ACL",
+}
+
+
+def add_property(event: UdevEvent, key: str, value: str, test: bool) -> None:
+    event.dev.set_property(key, value)
+    if test:
+        print(f"{key}={value}")
+
+
+def lookup(command: str) -> str | None:
+    word = command.split(None, 1)[0] if command.strip() else ""
+    return next((name for name in NAMES if name.startswith(word) and word), None)
+
+
+def _function(name: str) -> BuiltinFunc:
+    module = importlib.import_module(f"sysmasterd.devmaster.builtin.{name}")
+    func: BuiltinFunc = module.run
+    return func
+
+
+def init_builtins() -> None:
+    """Load every builtin and its data (hwdb, .link files) once, before workers are forked.
+
+    Like udev_builtin_init(): forked workers then share it instead of each paying for it.
+    """
+    for name in NAMES:
+        module = importlib.import_module(f"sysmasterd.devmaster.builtin.{name}")
+        init = getattr(module, "init", None)
+        if init is not None:
+            init()
+
+
+def run_builtin(name: str, event: UdevEvent, command: str, test: bool = False) -> int:
+    argv = split_command(command)
+    try:
+        return _function(name)(event, argv, test)
+    except OSError as e:
+        log.debug("%s: builtin %s failed: %s", event.dev.sysname, name, e)
+        return -(e.errno or 5)

@@ -1,0 +1,1 @@
+"""devmaster framework: uevent sockets, queue, workers, control socket, broadcast, database."""

@@ -1,0 +1,107 @@
+"""PROGRAM/RUN/IMPORT{program}: run a command without a shell, like udev_event_spawn()."""
+
+import ctypes
+import logging
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger("devmaster")
+UDEV_LIBEXEC = "/lib/udev"
+
+
+def split_command(cmd: str) -> list[str]:
+    """Whitespace-separated words; quotes removed, backslashes kept, unbalanced quotes tolerated."""
+    words: list[str] = []
+    cur: list[str] = []
+    in_word = False
+    quote = ""
+    for ch in cmd:
+        if quote:
+            if ch == quote:
+                quote = ""
+            else:
+                cur.append(ch)
+        elif ch in "'\"":
+            quote = ch
+            in_word = True
+        elif ch in " \t\n\r":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+        else:
+            cur.append(ch)
+            in_word = True
+    if in_word:
+        words.append("".join(cur))
+    return words
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_worker() -> None:
+    # a worker killed on event timeout must not leave its PROGRAM/RUN behind (udev's FORK_DEATHSIG)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class SpawnResult:
+    returncode: int
+    stdout: str
+    timed_out: bool = False
+
+
+def spawn(cmd: str, env: dict[str, str], timeout: float, kill_signal: int = signal.SIGKILL,
+          capture: bool = True) -> SpawnResult:
+    argv = split_command(cmd)
+    if not argv or not argv[0]:
+        raise ValueError(f"invalid command {cmd!r}")
+    if not os.path.isabs(argv[0]):
+        argv[0] = os.path.join(UDEV_LIBEXEC, argv[0])
+    try:
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stderr=subprocess.PIPE, close_fds=True, preexec_fn=_die_with_worker,
+        )
+    except OSError as e:
+        log.error("%s: failed to execute: %s", argv[0], e.strerror)
+        return SpawnResult(-1, "")
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    # the pidfd says exactly when the program exits (Popen.wait(timeout) polls with sleeps)
+    pidfd = os.pidfd_open(proc.pid)
+    stdout = proc.stdout.fileno() if proc.stdout is not None else -1
+    waiting = [p.fileno() for p in (proc.stdout, proc.stderr) if p is not None] + [pidfd]
+    timed_out = False
+    try:
+        while waiting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select(waiting, [], [], left)
+            for fd in ready:
+                chunk = os.read(fd, 65536) if fd != pidfd else b""
+                if not chunk:
+                    waiting.remove(fd)
+                elif fd == stdout:
+                    if len(out) < 16384:
+                        out += chunk
+                else:
+                    for line in chunk.decode(errors="replace").splitlines():
+                        log.info("'%s'(err) '%s'", cmd, line)
+        if timed_out:
+            log.error("spawned process '%s' [%d] timed out after %.0fs, killing", cmd, proc.pid, timeout)
+            proc.send_signal(kill_signal)
+        proc.wait()
+    finally:
+        os.close(pidfd)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    return SpawnResult(proc.returncode if not timed_out else -1, out.decode(errors="replace"), timed_out)

@@ -1,0 +1,111 @@
+"""A private mount + network namespace for devmaster tests.
+
+Inside: tmpfs on /run (so /run/udev is private), a tmpfs copy of /dev (node
+permissions and /dev/disk links never touch the host), a fresh sysfs mount
+(so /sys/class/net shows this namespace's interfaces) and loopback up.
+Kernel uevents for devices outside any netns still arrive here; libudev
+broadcasts stay inside. Processes are entered with nsenter and stopped by PID.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+SETUP = """
+set -e
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/udev /run/devstage
+mount -t tmpfs -o mode=755 tmpfs /run/devstage
+cp -ax /dev/. /run/devstage/ 2>/dev/null || true
+mount --move /run/devstage /dev
+mount -t sysfs sysfs /sys
+ip link set lo up
+echo ready
+exec sleep infinity
+"""
+
+
+class Sandbox:
+    def __init__(self) -> None:
+        self.holder = subprocess.Popen(
+            ["unshare", "-m", "-n", "--propagation", "private", "sh", "-c", SETUP],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.holder.stdout is not None
+        line = self.holder.stdout.readline()
+        if line.strip() != "ready":
+            self.holder.kill()
+            raise RuntimeError(f"sandbox setup failed: {self.holder.stderr.read() if self.holder.stderr else ''}")
+        self.pid = self.holder.pid
+        self.daemons: list[subprocess.Popen[str]] = []
+
+    def argv(self, cmd: Sequence[str]) -> list[str]:
+        return ["nsenter", "-t", str(self.pid), "-m", "-n", "--", *cmd]
+
+    def run(self, cmd: Sequence[str], check: bool = False, timeout: float = 60,
+            **kw: object) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(self.argv(cmd), capture_output=True, text=True, timeout=timeout, check=check,
+                              cwd=REPO, **kw)  # type: ignore[call-overload]
+
+    def sh(self, script: str, timeout: float = 60) -> "subprocess.CompletedProcess[str]":
+        return self.run(["sh", "-c", script], timeout=timeout)
+
+    def python(self, code: str, timeout: float = 60) -> "subprocess.CompletedProcess[str]":
+        return self.run([PYTHON, "-c", code], timeout=timeout)
+
+    def popen(self, cmd: Sequence[str], **kw: object) -> "subprocess.Popen[str]":
+        return subprocess.Popen(self.argv(cmd), text=True, cwd=REPO, **kw)  # type: ignore[call-overload]
+
+    def write(self, path: str, text: str) -> None:
+        self.run(["sh", "-c", f"mkdir -p \"$(dirname '{path}')\" && cat > '{path}'"], input=text, check=True)
+
+    def start_devmaster(self, *args: str, log: str = "/run/devmaster.log") -> "subprocess.Popen[str]":
+        proc = self.popen(["sh", "-c", f"exec {PYTHON} -m sysmasterd.devmaster.main {' '.join(args)} 2>{log}"])
+        self.daemons.append(proc)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.run(["udevadm", "control", "--ping", "-t", "2"]).returncode == 0:
+                return proc
+            if proc.poll() is not None:
+                raise RuntimeError("devmaster died:\n" + self.log(log))
+            time.sleep(0.1)
+        raise RuntimeError("devmaster did not answer ping:\n" + self.log(log))
+
+    def stop_devmaster(self, proc: "subprocess.Popen[str]") -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with contextlib.suppress(ValueError):
+            self.daemons.remove(proc)
+
+    def log(self, path: str = "/run/devmaster.log") -> str:
+        return self.run(["cat", path]).stdout
+
+    def close(self) -> None:
+        for proc in list(self.daemons):
+            self.stop_devmaster(proc)
+        self.holder.kill()
+        self.holder.wait()
+
+
+@contextlib.contextmanager
+def sandbox() -> Iterator[Sandbox]:
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("needs root for namespaces")
+    box = Sandbox()
+    try:
+        yield box
+    finally:
+        box.close()

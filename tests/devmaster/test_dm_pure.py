@@ -1,0 +1,154 @@
+"""Pure pieces: hashes, wire formats, db format, config parsing, command splitting."""
+
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sysmasterd.devmaster import config
+from sysmasterd.devmaster.device import Device
+from sysmasterd.devmaster.framework import db
+from sysmasterd.devmaster.framework.control_wire import WIRE_SIZE, ControlMessage, ControlType, pack, unpack
+from sysmasterd.devmaster.framework.message import HEADER_SIZE, MessageError, decode, encode_udev
+from sysmasterd.devmaster.framework.murmur import murmur_hash2, string_bloom64
+from sysmasterd.devmaster.rules.format import replace_chars, replace_whitespace
+from sysmasterd.devmaster.rules.spawn import split_command
+
+
+@pytest.mark.parametrize(("text", "hash32", "bloom"), [
+    # pinned after real libudev filters (pyudev filter_by/filter_by_tag, test_dm_daemon) accepted them;
+    # they cover the 0-3 byte tails of the algorithm
+    ("net", 0xA74D3CC8, 0x8000000080100), ("block", 0xF0031DB7, 0xC2000000000001),
+    ("systemd", 0xA75F972A, 0x200040010800000), ("usb_device", 0x27F8F50C, 0x4000000000109000),
+    ("abcd", 0x26873021, 0x8000200000001),
+])
+def test_murmur_known_values(text: str, hash32: int, bloom: int) -> None:
+    assert murmur_hash2(text.encode()) == hash32
+    assert string_bloom64(text) == bloom
+    assert murmur_hash2(b"") == 0
+
+
+def test_udev_message_roundtrip() -> None:
+    props = {"ACTION": "add", "DEVPATH": "/devices/x", "SUBSYSTEM": "block", "SEQNUM": "7", "DEVTYPE": "disk"}
+    data = encode_udev(props, {"systemd"})
+    assert data[:8] == b"libudev\0"
+    assert struct.unpack_from(">I", data, 8)[0] == 0xFEEDCAFE
+    assert struct.unpack_from("=I", data, 16)[0] == HEADER_SIZE == 40
+    assert data[HEADER_SIZE:].startswith(b"UDEV_DATABASE_VERSION=1\0ACTION=add\0")
+    back, header = decode(data)
+    assert back == props
+    assert header is not None and header.tag_bloom == string_bloom64("systemd")
+
+
+def test_kernel_message_decode() -> None:
+    raw = b"change@/devices/virtual/net/lo\0ACTION=change\0DEVPATH=/devices/virtual/net/lo\0SUBSYSTEM=net\0SEQNUM=5\0"
+    props, header = decode(raw)
+    assert header is None and props["SEQNUM"] == "5"
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b"short", b"x" * 64, b"libudev\0" + b"\0" * 40, b"add@/x\0ACTION=add\0DEVPATH=/x\0" + b"A=1\0" * 4,
+    b"libudev\0\xfe\xed\xca\xfe" + struct.pack("=III", 40, 9999, 10) + b"\0" * 16 + b"ACTION=add\0",
+])
+def test_malformed_messages_rejected(raw: bytes) -> None:
+    with pytest.raises(MessageError):
+        decode(raw)
+
+
+@given(st.binary(max_size=600))
+def test_decode_never_crashes(raw: bytes) -> None:
+    try:
+        decode(raw)
+    except MessageError:
+        pass
+
+
+def test_control_wire() -> None:
+    assert WIRE_SIZE == 280
+    for msg in (ControlMessage(ControlType.PING), ControlMessage(ControlType.SET_LOG_LEVEL, 7),
+                ControlMessage(ControlType.SET_ENV, text="FOO=bar")):
+        assert unpack(pack(msg)) == msg
+    bad = bytearray(pack(ControlMessage(ControlType.EXIT)))
+    bad[16:20] = b"\0\0\0\0"
+    with pytest.raises(ValueError, match="magic"):
+        unpack(bytes(bad))
+    with pytest.raises(ValueError, match="short"):
+        unpack(b"\0" * 10)
+
+
+def test_db_roundtrip(tmp_path: Path) -> None:
+    dev = Device("/sys/devices/virtual/block/loop9", {"MAJOR": "7", "MINOR": "9", "SUBSYSTEM": "block",
+                                                     "DEVNAME": "/dev/loop9"})
+    dev.set_property("ID_FS_TYPE", "ext4")
+    dev.set_property(".HIDDEN", "x")
+    dev.tags.add("systemd")
+    dev.current_tags.add("systemd")
+    dev.devlinks.add("/dev/disk/by-label/foo")
+    dev.devlink_priority = -100
+    dev.usec_initialized = 123
+    db.write_db(dev, str(tmp_path))
+    text = (tmp_path / "data" / "b7:9").read_text()
+    assert text == "S:disk/by-label/foo\nL:-100\nI:123\nE:ID_FS_TYPE=ext4\nG:systemd\nQ:systemd\nV:1\n"
+    rec = db.read_db("b7:9", str(tmp_path))
+    assert rec is not None and rec.properties == {"ID_FS_TYPE": "ext4"} and rec.devlink_priority == -100
+    db.update_tag_index("b7:9", set(), {"systemd"}, str(tmp_path))
+    assert (tmp_path / "tags" / "systemd" / "b7:9").exists()
+    db.update_tag_index("b7:9", {"systemd"}, set(), str(tmp_path))
+    assert not (tmp_path / "tags" / "systemd" / "b7:9").exists()
+
+
+def test_db_without_info_is_empty_file(tmp_path: Path) -> None:
+    dev = Device("/sys/devices/virtual/net/lo", {"IFINDEX": "1", "SUBSYSTEM": "net"})
+    dev.usec_initialized = 5
+    db.write_db(dev, str(tmp_path))
+    assert (tmp_path / "data" / "n1").read_text() == ""
+
+
+def test_udev_conf_parsing() -> None:
+    cfg = config.Config()
+    config.parse_udev_conf('udev_log="debug"\nchildren_max=4\nevent_timeout=30\nbogus\n'
+                           'timeout_signal=SIGTERM\nresolve_names=sometimes\n', cfg, "udev.conf")
+    assert (cfg.log_level, cfg.children_max, cfg.event_timeout, cfg.timeout_signal) == (7, 4, 30.0, 15)
+    assert "udev.conf:4: missing '=', ignoring line" in cfg.diagnostics
+    assert any(d.startswith("udev.conf:6: invalid value for resolve_names") for d in cfg.diagnostics)
+
+
+def test_devmaster_conf_and_cmdline(tmp_path: Path) -> None:
+    conf = tmp_path / "devmaster.conf"
+    conf.write_text("children_max = 3\nlog_level = info\nrules_d = /a, /b\n")
+    cfg = config.Config()
+    config.parse_devmaster_conf(str(conf), cfg)
+    assert cfg.children_max == 3 and cfg.rules_dirs == ["/a", "/b"]
+    config.parse_kernel_cmdline("quiet udev.children_max=9 rd.udev.log_level=3 udev.event_timeout=x", cfg)
+    assert cfg.children_max == 9 and cfg.log_level == 3
+    assert "kernel command line: invalid value for event_timeout: 'x', ignoring" in cfg.diagnostics
+
+
+def test_sysmaster_style_devmaster_conf(tmp_path: Path) -> None:
+    conf = tmp_path / "devmaster.conf"
+    conf.write_text('rules_d = ["/etc/udev/rules.d", "/lib/udev/rules.d"]\nmax_workers = 5\nbogus = 1\n')
+    cfg = config.Config()
+    config.parse_devmaster_conf(str(conf), cfg)
+    assert cfg.rules_dirs == ["/etc/udev/rules.d", "/lib/udev/rules.d"] and cfg.children_max == 5
+    assert cfg.diagnostics == [f"{conf}:3: unknown setting 'bogus', ignoring"]
+    conf.write_text("children_max = 2\n[section]\nx = 1\nbroken line\n")
+    cfg = config.Config()
+    config.parse_devmaster_conf(str(conf), cfg)
+    assert cfg.diagnostics and "line 4" in cfg.diagnostics[0]
+
+
+def test_default_children_max() -> None:
+    assert 10 <= config.default_children_max() <= 2048
+
+
+def test_command_split_like_udev() -> None:
+    assert split_command("/bin/sh -c 'echo a b' \"x y\" z\\ w") == ["/bin/sh", "-c", "echo a b", "x y", "z\\", "w"]
+    assert split_command("prog 'unterminated") == ["prog", "unterminated"]
+
+
+def test_replace_chars() -> None:
+    assert replace_chars("a b/c\\x20ü*", "/ ") == "a b/c\\x20ü_"
+    assert replace_chars("a b/c", None) == "a_b_c"
+    assert replace_whitespace("  a  b \t c ") == "a_b_c"

@@ -1,0 +1,60 @@
+"""Our broadcast against systemd-udevd's, byte field by byte field, for the same kernel event."""
+
+import struct
+import subprocess
+import textwrap
+import time
+
+import pytest
+from dm_sandbox import PYTHON, Sandbox
+
+pytestmark = pytest.mark.root
+CAPTURE = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 15); s.bind((0, 2)); s.settimeout(20)
+    open('/sys/class/block/loop0/uevent', 'w').write('change')
+    sys.stdout.write(s.recv(65536).hex())
+""")
+
+
+def _capture(box: Sandbox, daemon: list[str]) -> bytes:
+    proc = box.popen(["sh", "-c", "exec " + " ".join(daemon) + " 2>/dev/null"])
+    try:
+        deadline = time.monotonic() + 20
+        while box.run(["udevadm", "control", "--ping", "-t", "1"]).returncode != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        out = box.python(CAPTURE, timeout=60).stdout
+    finally:
+        box.run(["udevadm", "control", "--exit"])
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return bytes.fromhex(out)
+
+
+def _split(data: bytes) -> tuple[tuple[int, ...], dict[str, str]]:
+    header = struct.unpack_from("=8s4sIII4s4s4s4s", data)
+    assert header[0] == b"libudev\0"
+    off, length = header[3], header[4]
+    props = dict(item.decode().split("=", 1) for item in data[off : off + length].split(b"\0") if item)
+    for volatile in ("SEQNUM", "USEC_INITIALIZED", "SYNTH_UUID"):
+        props.pop(volatile, None)
+    fixed = (header[1], header[2], header[3], header[5], header[6], header[7], header[8])
+    return fixed, props
+
+
+def test_broadcast_identical_to_udevd(box: Sandbox) -> None:
+    theirs = _capture(box, ["/lib/systemd/systemd-udevd"])
+    ours = _capture(box, [PYTHON, "-m", "sysmasterd.devmaster.main"])
+    header_theirs, props_theirs = _split(theirs)
+    header_ours, props_ours = _split(ours)
+    assert header_ours == header_theirs  # magic, sizes, subsystem/devtype hashes, tag bloom
+    assert next(iter(props_ours)) == next(iter(props_theirs)) == "UDEV_DATABASE_VERSION"
+    for key in ("DEVLINKS", "TAGS", "CURRENT_TAGS"):  # hash order in udevd
+        for props in (props_ours, props_theirs):
+            if key in props:
+                props[key] = " ".join(sorted(props[key].replace(":", " ").split()))
+    assert props_ours == props_theirs
