@@ -31,11 +31,14 @@ def is_runtime_dir(umap: UnitMap, directory: str) -> bool:
 def config_dirs(umap: UnitMap) -> list[str]:
     """Search directories that hold configuration (under /etc or /run), not vendor files."""
     etc, run = umap.paths.in_root("/etc"), umap.paths.in_root("/run")
+    # The scope's own config dirs count wherever they are (the user's live under ~/.config), as
+    # systemd's path_is_config() has it.
+    own = {umap.paths.persistent_config, umap.paths.runtime_config}
     result = []
     for d in umap.paths.search_path:
         if d in umap.paths.generator_dirs or d == umap.paths.transient_dir:
             continue
-        if _is_under(d, etc) or _is_under(d, run):
+        if d in own or _is_under(d, etc) or _is_under(d, run):
             result.append(d)
     return result
 
