@@ -16,18 +16,22 @@ if TYPE_CHECKING:
 
 
 def unit_row(u: Unit) -> list[Any]:
-    """(ssssssouso): name, description, load, active, sub, following, path, job id, job type, job path."""
+    """(ssssssouso): name, description, load, active, sub, following, path, job id, job type, job path.
+
+    The hot path of ListUnits (thousands of rows per call): enum values are read as `_value_`,
+    a plain attribute, where `.value` goes through a descriptor at several times the cost.
+    """
     job = u.job
     return [
         u.id,
         u.description,
-        u.load_state.value,
-        u.active_state.value,
+        u.load_state._value_,
+        u.active_state._value_,
         u.sub_state,
         "",
         unit_path(u.id),
         job.id if job is not None else 0,
-        job.type.value if job is not None else "",
+        job.type._value_ if job is not None else "",
         job.path if job is not None else "/",
     ]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from compat import unitname
 from compat.model import JobMode
-from sysmasterd.bus import actions, errors
+from sysmasterd.bus import actions, errors, unitprops
 from sysmasterd.bus.iface import Getter, Interface, method, prop, setter
 from sysmasterd.bus.listing import blocked_by, job_row, matches, unit_row, waiting_for
 from sysmasterd.bus.logcontrol_iface import LogSettings
@@ -96,16 +96,17 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     async def set_unit_properties(self, call: Call, name: str, runtime: bool, props: list[Any]) -> None:
         check_name(name)
-        await call.authorize(actions.MANAGE_UNITS)
         u = self.unit(name)
-        for key, value in props:
-            if key == "Description" and value.signature == "s":
-                if u.config is not None:
-                    u.config.unit.description = value.value
-                continue
-            raise errors.bus_error(
-                errors.NOT_SUPPORTED, f"Cannot set property {key}, or unknown property."
-            )
+        assignments = unitprops.check(u, props, self.manager.loader.facts)
+        await call.authorize(actions.MANAGE_UNITS)
+        paths = self.manager.loader.paths
+        config_dir = paths.runtime_config if runtime else paths.persistent_config
+        if config_dir is None:
+            raise errors.bus_error(errors.FAILED, "Runtime directory is not available ($XDG_RUNTIME_DIR unset).")
+        try:
+            unitprops.apply(u, assignments, unitprops.control_dir(config_dir))
+        except OSError as e:
+            raise errors.bus_error(errors.FAILED, f"Failed to write drop-in: {e.filename}: {e.strerror}") from None
         u.notify_changed()
 
     # --- properties ----------------------------------------------------------------------------
@@ -392,6 +393,32 @@ class ManagerInterface(UnitFileMethods, Interface):
             raise errors.not_supported("Exiting in this mode")
         await call.authorize(actions.MANAGE_UNITS)
         m.loop.call_soon(m.exit)
+
+    async def shutdown(self, call: Call, m: Manager, kind: str, what: str) -> None:
+        if not m.is_system:
+            raise errors.bus_error(errors.NOT_SUPPORTED, f"{what} is only supported for system managers.")
+        # systemd asks for CAP_SYS_BOOT, not polkit: only root may, on the bus.
+        if call.conn.is_bus and await call.caller_uid() != 0:
+            raise errors.bus_error(errors.ACCESS_DENIED, "Access denied")
+        m.request_poweroff(kind)
+
+    @method("PowerOff")
+    async def power_off(self, call: Call, m: Manager) -> None:
+        await self.shutdown(call, m, "poweroff", "Powering off")
+
+    @method("Reboot")
+    async def reboot(self, call: Call, m: Manager) -> None:
+        await self.shutdown(call, m, "reboot", "Reboot")
+
+    @method("Halt")
+    async def halt(self, call: Call, m: Manager) -> None:
+        await self.shutdown(call, m, "halt", "Halt")
+
+    @method("KExec")
+    async def kexec(self, call: Call, m: Manager) -> None:
+        if not m.is_system:
+            raise errors.bus_error(errors.NOT_SUPPORTED, "KExec is only supported for system managers.")
+        raise errors.not_supported("KExec")
 
     @method("SetEnvironment")
     async def set_environment(self, call: Call, m: Manager, assignments: list[str]) -> None:

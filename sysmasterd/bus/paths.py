@@ -49,7 +49,9 @@ def unescape_label(label: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=16384)  # bounded: clients may name any number of units
 def unit_path(name: str) -> str:
+    """The object path of a unit (cached: every ListUnits row and signal needs one)."""
     return UNIT_PREFIX + escape_label(name)
 
 

@@ -18,10 +18,10 @@ from compat.model import (
     ServiceSection,
     ServiceType,
 )
+from sysmasterd.bus import accounting
 from sysmasterd.bus.configmap import config_getter
 from sysmasterd.bus.defaults import UINT64_MAX
 from sysmasterd.bus.iface import Getter, Interface, method, neutral_value, prop
-from sysmasterd.core.cgroup import CGroups
 from sysmasterd.units.service import EXEC_KINDS, ExecStatus, Service
 
 if TYPE_CHECKING:
@@ -292,18 +292,15 @@ class ServiceInterface(Interface):
 
     @prop("MemoryCurrent")
     def memory_current(self, u: Unit) -> int:
-        pids = _pids(u)
-        return CGroups.memory_current(pids) if pids else UINT64_MAX
+        return accounting.usage(u, _pids).memory
 
     @prop("CPUUsageNSec")
     def cpu_usage(self, u: Unit) -> int:
-        pids = _pids(u)
-        return CGroups.cpu_usage_nsec(pids) if pids else UINT64_MAX
+        return accounting.usage(u, _pids).cpu_nsec
 
     @prop("TasksCurrent")
     def tasks_current(self, u: Unit) -> int:
-        pids = _pids(u)
-        return len(pids) if pids else UINT64_MAX
+        return accounting.usage(u, _pids).tasks
 
     @prop("TasksMax")
     def tasks_max(self, u: Unit) -> int:

@@ -8,6 +8,7 @@ from compat.model import UnitSection
 from sysmasterd.bus import errors
 from sysmasterd.bus.configmap import config_getter
 from sysmasterd.bus.iface import Getter, Interface, method, neutral_value, prop
+from sysmasterd.bus.unitfiles import unit_file_preset
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.states import JobType, LoadState
 
@@ -74,6 +75,8 @@ class UnitInterface(Interface):
         if name in _DEP_PROPS:
             dep = _DEP_PROPS[name]
             return lambda u: sorted(u.deps.get(dep, ()))
+        if name == "UnitFilePreset":
+            return self.from_config(name, unit_file_preset)  # read once per load, as systemd caches it
         for stem, key in _TIMESTAMPS.items():
             if name in (f"{stem}Timestamp", f"{stem}TimestampMonotonic"):
                 return _timestamp_getter(key, monotonic=name.endswith("Monotonic"))
@@ -126,10 +129,6 @@ class UnitInterface(Interface):
     @prop("UnitFileState")
     def unit_file_state(self, u: Unit) -> str:
         return u.unit_file_state
-
-    @prop("UnitFilePreset")
-    def unit_file_preset(self, u: Unit) -> str:
-        return u.unit_file_preset
 
     @prop("CanStart")
     def can_start(self, u: Unit) -> bool:

@@ -7,8 +7,11 @@ seen; results are reported as systemd does: (type, link, destination) triples.
 from __future__ import annotations
 
 import fnmatch
+import os
+import weakref
 from typing import TYPE_CHECKING, Any
 
+from compat import unitname
 from compat.install import Installer, InstallError, InstallResult
 from sysmasterd.bus import actions, errors
 from sysmasterd.bus.iface import method
@@ -16,6 +19,7 @@ from sysmasterd.bus.iface import method
 if TYPE_CHECKING:
     from sysmasterd.bus.router import Call
     from sysmasterd.core.manager import Manager
+    from sysmasterd.core.unit import Unit
 
 _FLAG_RUNTIME = 1
 _FLAG_FORCE = 2
@@ -30,6 +34,55 @@ _KIND_ERRORS = {
 
 def installer(m: Manager) -> Installer:
     return Installer(m.scope, unit_path=m.settings.unit_path, environ=m.settings.environ)
+
+
+# One Installer per manager for preset queries: they read only the preset files, never the scan.
+_PRESET_READERS: weakref.WeakKeyDictionary[Manager, Installer] = weakref.WeakKeyDictionary()
+
+
+def unit_file_preset(u: Unit) -> str:
+    """UnitFilePreset as systemd 252 reports it: what the preset files say about the unit's file."""
+    if not u.fragment_path:
+        return ""
+    reader = _PRESET_READERS.get(u.manager)
+    if reader is None:
+        reader = _PRESET_READERS[u.manager] = installer(u.manager)
+    return reader.unit_file_preset(os.path.basename(u.fragment_path))
+
+
+def unit_file_links(inst: Installer, name: str, runtime: bool) -> list[str]:
+    """The symlinks `disable` would remove from the persistent (or runtime) config dir: what
+    systemd 252 answers GetUnitFileLinks with (its dry-run disable's "unlink" changes)."""
+    if not unitname.is_valid(os.path.basename(name)):
+        raise InstallError(f"Unit name {name} is not valid.", "invalid")
+    names: set[str] = set()
+    # The names disable marks (the unit, what it aliases, its Also= units). A private call until
+    # compat offers a dry-run disable (docs/bus-needs.md).
+    inst._collect_disable(os.path.basename(name), names, set(), InstallResult())
+    config = inst.paths.runtime_config if runtime else inst.paths.persistent_config
+    return _links_to(config, names) if config else []
+
+
+def _links_to(directory: str, names: set[str]) -> list[str]:
+    """Symlinks below `directory` named after `names` (or their template) or resolving to a file
+    so named: the ones disable removes."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return []
+    found: list[str] = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            found += _links_to(entry.path, names)
+            continue
+        if not entry.is_symlink():
+            continue
+        parsed = unitname.parse(entry.name)
+        template = parsed.template if parsed is not None and parsed.is_instance else None
+        target = os.path.realpath(entry.path)
+        if entry.name in names or template in names or (os.path.exists(target) and os.path.basename(target) in names):
+            found.append(entry.path)
+    return found
 
 
 def changes(result: InstallResult) -> list[list[str]]:
@@ -69,7 +122,10 @@ class UnitFileMethods:
 
     @method("GetUnitFileLinks")
     def get_unit_file_links(self, call: Call, m: Manager, name: str, runtime: bool) -> list[str]:
-        raise errors.not_supported("GetUnitFileLinks")
+        try:
+            return unit_file_links(installer(m), name, runtime)
+        except InstallError as e:
+            raise errors.bus_error(_KIND_ERRORS.get(e.kind, errors.FAILED), str(e)) from None
 
     @method("EnableUnitFiles")
     async def enable(self, call: Call, m: Manager, names: list[str], runtime: bool, force: bool) -> list[Any]:

@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 
+from compat.install import Installer
+from compat.model import Scope
 from sysmasterd.cli import sctl_analyze, sctl_units
 from sysmasterd.cli.sctl_bus import CallError, Client
 from sysmasterd.cli.sctl_format import table
+from sysmasterd.cli.sctl_status import NO_PRESET_STATES
 from sysmasterd.cli.sctl_units import EXIT_FAILURE, Options
 
 Verb = Callable[[Client, Options, list[str]], Awaitable[int]]
@@ -101,8 +104,12 @@ async def _is_enabled(client: Client, opts: Options, args: list[str]) -> int:
 
 async def _list_unit_files(client: Client, opts: Options, args: list[str]) -> int:
     rows = await client.manager("ListUnitFilesByPatterns", "asas", [opts.states, args])
-    body = sorted(([os.path.basename(path), state] for path, state in rows), key=lambda r: r[0])
-    for line in table(body, None if opts.no_legend else ["UNIT FILE", "STATE"]):
+    # Like systemctl, the preset comes from this host's preset files, read client-side.
+    presets = Installer(Scope.USER if opts.user else Scope.SYSTEM)
+    body = sorted(([name, state, presets.unit_file_preset(name) if state not in NO_PRESET_STATES else "-"]
+                   for name, state in ((os.path.basename(path), state) for path, state in rows)),
+                  key=lambda r: (r[0].rpartition(".")[2].lower(), r[0].lower()))  # by type, then name
+    for line in table(body, None if opts.no_legend else ["UNIT FILE", "STATE", "PRESET"]):
         print(line)
     if not opts.no_legend:
         print(f"\n{len(body)} unit files listed.")

@@ -30,7 +30,7 @@ def use_colors() -> bool:
 
 
 _COLORS = {"red": "\x1b[0;1;31m", "green": "\x1b[0;1;32m", "bold": "\x1b[0;1;39m", "grey": "\x1b[0;38;5;245m",
-           "blue": "\x1b[0;1;34m"}
+           "blue": "\x1b[0;1;34m", "yellow": "\x1b[0;1;38;5;185m"}
 
 
 def paint(text: str, color: str) -> str:

@@ -38,6 +38,24 @@ def dot(active: str) -> str:
     return "○"
 
 
+NO_PRESET_STATES = ("alias", "static", "generated", "transient")  # systemctl: a preset would confuse
+
+
+_ENABLE_COLORS = {"enabled": "green", "disabled": "yellow"}
+
+
+def _painted(text: str, state: str) -> str:
+    color = _ENABLE_COLORS.get(state)
+    return paint(text, color) if color else text
+
+
+def enablement(state: str, preset: str) -> str:
+    """"enabled; preset: disabled" of the Loaded: line. Like systemctl, the preset's colour codes
+    are written even when the preset itself is not shown."""
+    show = bool(preset) and state not in NO_PRESET_STATES
+    return _painted(state, state) + ("; preset: " if show else "") + _painted(preset if show else "", preset)
+
+
 def render(p: dict[str, Any], processes: list[list[Any]]) -> list[str]:
     """Lines of `systemctl status` for one unit (without the journal tail)."""
     unit_id = p["Id"]
@@ -52,9 +70,7 @@ def render(p: dict[str, Any], processes: list[list[Any]]) -> list[str]:
     where = p.get("FragmentPath") or p.get("SourcePath") or ""
     extra = [where] if where else []
     if p.get("UnitFileState"):
-        extra.append(p["UnitFileState"])
-        if p.get("UnitFilePreset"):
-            extra.append(f"preset: {p['UnitFilePreset']}")
+        extra.append(enablement(p["UnitFileState"], p.get("UnitFilePreset") or ""))
     reason = p["LoadError"][1] if p.get("LoadError") and p["LoadError"][0] else ""
     if reason and loaded != "loaded":
         extra = [f"Reason: {reason}"]

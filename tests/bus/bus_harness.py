@@ -220,13 +220,17 @@ def remove_cgroups(log: str) -> None:
 
 
 def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool = False) -> Iterator[Manager]:
-    """A manager on `units` (plus, with config_dir, the scope's persistent config dir first, where
-    enable/mask/set-default write)."""
+    """A manager on `units` (plus, with config_dir, the scope's control dirs, where set-property
+    writes, and its config dirs, where enable/mask/set-default write, in front, in systemd's order)."""
     ns = Namespace()
     try:
         m = Manager(ns, tmp, scope, tmp / "units")
-        config = tmp / "home/.config/systemd/user" if scope == "user" else Path("/etc/systemd/system")
-        m.search_path = [config] if config_dir else []
+        if scope == "user":
+            config, runtime = tmp / "home/.config/systemd/user", tmp / "xdg/systemd/user"
+        else:
+            config, runtime = Path("/etc/systemd/system"), Path("/run/systemd/system")
+        controls = [d.with_name(d.name + ".control") for d in (config, runtime)]
+        m.search_path = [*controls, config, runtime] if config_dir else []
         m.search_path.append(m.units)
         m.units.mkdir()
         for name, text in {**BASE_UNITS, **units}.items():
@@ -248,8 +252,8 @@ def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool 
             m.env["XDG_RUNTIME_DIR"] = str(xdg)
         # "Booted with systemd" is /run/systemd/system/ existing; a tmpfs in our mount namespace.
         setup = [["mount", "-t", "tmpfs", "tmpfs", "/run/systemd"], ["mkdir", "/run/systemd/system"]]
-        if config_dir and scope == "system":  # /etc/systemd/system, private to the namespace
-            setup.append(["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd/system"])
+        if config_dir and scope == "system":  # /etc/systemd, private to the namespace
+            setup += [["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"], ["mkdir", "/etc/systemd/system"]]
         for cmd in setup:
             r = ns.run(cmd, m.env)
             assert r.rc == 0, r.err

@@ -81,7 +81,11 @@ def test_getall_merges_interfaces_with_exact_types(um: Manager) -> None:
         ("GetJob", "u", [4242], "org.freedesktop.systemd1.NoSuchJob", "Job 4242 does not exist."),
         ("KillUnit", "ssi", ["sleepy.service", "everyone", 15], "org.freedesktop.DBus.Error.InvalidArgs", "who"),
         ("KillUnit", "ssi", ["sleepy.service", "all", 999], "org.freedesktop.DBus.Error.InvalidArgs", "Signal"),
-        ("PowerOff", "", [], "org.freedesktop.DBus.Error.NotSupported", "not supported"),
+        ("PowerOff", "", [], "org.freedesktop.DBus.Error.NotSupported",
+         "Powering off is only supported for system managers."),
+        ("KExec", "", [], "org.freedesktop.DBus.Error.NotSupported", "only supported for system managers"),
+        ("StartTransientUnit", "ssa(sv)a(sa(sv))", ["t.service", "fail", [], []],
+         "org.freedesktop.DBus.Error.NotSupported", "not supported"),
         ("NoSuchMethod", "", [], "org.freedesktop.DBus.Error.UnknownMethod", "NoSuchMethod"),
     ],
 )

@@ -1,4 +1,5 @@
-"""Pure pieces of the D-Bus face: path escaping, SASL, interface specs, neutral values."""
+"""Pure pieces of the D-Bus face: path escaping, SASL, interface specs, neutral values, cgroup
+counter files, set-property percentages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dbus_fast import Variant
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sysmasterd.bus import spec
+from sysmasterd.bus import accounting, spec, unitprops
+from sysmasterd.bus.defaults import UINT32_MAX
 from sysmasterd.bus.iface import zero_value
 from sysmasterd.bus.paths import (
     escape_label,
@@ -90,3 +92,27 @@ def test_wire_signatures_that_systemctl_status_depends_on() -> None:
 def test_data_dir_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYSMASTER_DBUS_DIR", str(tmp_path))
     assert spec.data_dir() == tmp_path
+
+
+def test_cgroup_counters(tmp_path: Path) -> None:
+    (tmp_path / "memory.current").write_text("1234567\n")
+    (tmp_path / "pids.current").write_text("3\n")
+    (tmp_path / "cpu.stat").write_text("usage_usec 4200\nuser_usec 4000\nsystem_usec 200\n")
+    assert accounting.read_counter(str(tmp_path), "memory.current") == 1234567
+    assert accounting.read_counter(str(tmp_path), "pids.current") == 3
+    assert accounting.read_cpu_usage_usec(str(tmp_path)) == 4200
+    assert accounting.read_counter(str(tmp_path), "memory.peak") is None
+    (tmp_path / "cpu.stat").write_text("garbage\n")
+    assert accounting.read_cpu_usage_usec(str(tmp_path)) is None
+
+
+@pytest.mark.parametrize(("permyriad", "text"), [(5000, "50%"), (1250, "12.5%"), (5, "0.05%"), (10000, "100%"),
+                                                 (3333, "33.33%")])
+def test_percentages_written_as_systemd_does(permyriad: int, text: str) -> None:
+    raw = permyriad * UINT32_MAX // 10000  # what systemctl sends for "<text>"
+    assert unitprops.percent_text(raw) == text
+
+
+def test_memory_scale_rounds_to_pages() -> None:
+    assert unitprops.scaled(8 << 30, UINT32_MAX // 2, 4096) == (4 << 30) - 4096
+    assert unitprops.scaled(8 << 30, UINT32_MAX, 4096) == 8 << 30

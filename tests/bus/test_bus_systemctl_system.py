@@ -63,6 +63,8 @@ def test_polkit_decides_for_unprivileged_callers(sm: Manager) -> None:
     denied = _as_nobody(sm, "start", "web.service")
     assert denied.rc == 4
     assert "Access denied" in denied.err
+    no_property = _as_nobody(sm, "set-property", "--runtime", "web.service", "CPUWeight=50")
+    assert no_property.rc == 1 and "Access denied" in no_property.err
     allow = ["busctl", f"--address={sm.bus_address}", "call", "org.freedesktop.PolicyKit1",
              "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.DBus.Mock", "SetAllowed", "as", "1",
              "org.freedesktop.systemd1.manage-units"]
@@ -71,4 +73,10 @@ def test_polkit_decides_for_unprivileged_callers(sm: Manager) -> None:
     assert sm.systemctl("is-active", "web.service").out == "active\n"
     other_action = _as_nobody(sm, "set-environment", "X=1")  # set-environment is not allowed
     assert other_action.rc == 1 and "Failed to set environment: Access denied" in other_action.err
+    assert _as_nobody(sm, "set-property", "--runtime", "web.service", "CPUWeight=50").rc == 0  # manage-units
+    assert sm.systemctl("show", "-P", "CPUWeight", "web.service").out == "50\n"
     assert sm.systemctl("stop", "web.service").rc == 0
+    # Powering off takes root (systemd: CAP_SYS_BOOT), whatever polkit says.
+    poweroff = _as_nobody(sm, "--force", "poweroff")
+    assert poweroff.rc == 1 and "Access denied" in poweroff.err
+    assert sm.systemctl("is-system-running").rc in (0, 1)  # still up

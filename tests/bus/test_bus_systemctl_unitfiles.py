@@ -7,6 +7,7 @@ enable/mask/set-default write."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -98,3 +99,84 @@ def test_sctl_unit_file_verbs_match_systemctl(um: Manager) -> None:
         assert um.systemctl("is-enabled", "inst.service").out == ours_state, verb
     prepare("disabled")
     assert um.sctl("get-default").out == um.systemctl("get-default").out
+
+
+def test_set_property_runtime_and_persistent(um: Manager) -> None:
+    assert um.systemctl("set-property", "--runtime", "static.service", "CPUWeight=200", "MemoryMax=100M",
+                        "TasksMax=50", "Description=Set %i at runtime").rc == 0
+    shown = um.systemctl("show", "-p", "CPUWeight,MemoryMax,TasksMax,Description", "static.service").out
+    assert shown.splitlines() == ["CPUWeight=200", "MemoryMax=104857600", "TasksMax=50",
+                                  "Description=Set %i at runtime"]
+    dropin = "/run/systemd/system.control/static.service.d/50-CPUWeight.conf"
+    assert dropin in um.systemctl("show", "-P", "DropInPaths", "static.service").out
+    cat = um.systemctl("cat", "static.service").out
+    assert f"# {dropin}\n" in cat and "[Service]\nCPUWeight=200\n" in cat
+    assert "[Unit]\nDescription=Set %%i at runtime\n" in cat
+    status = um.systemctl("status", "static.service").out
+    assert re.search(r"Drop-In: /run/systemd/system\.control/static\.service\.d\n\s+└─50-CPUWeight\.conf", status)
+    # Persistent, and as a percentage; both survive daemon-reload (the control dirs are searched).
+    assert um.systemctl("set-property", "static.service", "MemoryMax=50%", "CPUWeight=idle").rc == 0
+    persistent = "/etc/systemd/system.control/static.service.d/50-MemoryMaxScale.conf"
+    assert "[Service]\nMemoryMax=50%\n" in um.systemctl("cat", "static.service").out
+    assert persistent in um.systemctl("show", "-P", "DropInPaths", "static.service").out
+    assert um.systemctl("daemon-reload").rc == 0
+    after = um.systemctl("show", "-p", "CPUWeight,TasksMax,Description", "static.service").out
+    assert after.splitlines() == ["CPUWeight=idle", "TasksMax=50", "Description=Set %i at runtime"]
+    assert 0 < int(um.systemctl("show", "-P", "MemoryMax", "static.service").out) < 2**64 - 1
+
+
+def test_set_property_refusals(um: Manager) -> None:
+    unknown = um.systemctl("set-property", "static.service", "Environment=A=1")
+    assert unknown.rc == 1
+    assert unknown.err == ("Failed to set unit properties on static.service: "
+                           "Cannot set property Environment, or unknown property.\n")
+    unsupported = um.systemctl("set-property", "static.service", "MemoryHigh=1G")
+    assert unsupported.rc == 1 and "MemoryHigh= at runtime is not supported by sysmasterd" in unsupported.err
+    # systemctl itself refuses cgroup settings for targets; the daemon does too.
+    on_target = um.ns.run(["busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                           "org.freedesktop.systemd1.Manager", "SetUnitProperties", "sba(sv)", "other.target",
+                           "true", "1", "CPUWeight", "t", "100"], um.env)
+    assert "Cannot set property CPUWeight, or unknown property." in on_target.err
+    missing = um.systemctl("set-property", "nope.service", "CPUWeight=100")
+    assert missing.rc == 1 and "Unit nope.service not found." in missing.err
+    # Nothing of a refused call is applied: the good assignment before the bad one neither.
+    assert um.systemctl("set-property", "static.service", "TasksMax=7", "Environment=A=1").rc == 1
+    assert um.systemctl("show", "-P", "TasksMax", "static.service").out != "7\n"
+
+
+def test_presets(um: Manager) -> None:
+    # /etc/systemd is a tmpfs of the test's namespace: the preset file is ours alone.
+    preset = "mkdir /etc/systemd/system-preset && echo 'disable inst.service' > /etc/systemd/system-preset/10-t.preset"
+    assert um.ns.run(["sh", "-c", preset], um.env).rc == 0
+    assert um.systemctl("daemon-reload").rc == 0  # systemd reads a unit's preset once per load
+    assert um.systemctl("show", "-P", "UnitFilePreset", "inst.service").out == "disabled\n"
+    assert um.systemctl("show", "-P", "UnitFilePreset", "static.service").out == "enabled\n"
+    assert "; disabled; preset: disabled)" in um.systemctl("status", "inst.service").out
+    real = um.systemctl("list-unit-files").out
+    assert re.search(r"^inst\.service\s+disabled\s+disabled$", real, re.M)
+    assert re.search(r"^static\.service\s+static\s+-$", real, re.M)
+    assert um.sctl("list-unit-files").out.split() == real.split()
+    assert um.systemctl("enable", "inst.service").rc == 0
+    colored = {**um.env, "SYSTEMD_COLORS": "1"}
+    real = um.ns.run(["systemctl", "status", "inst.service"], colored).out
+    ours = um.ns.run([sys.executable, "-m", "sysmasterd.cli.sctl", "status", "inst.service"], colored).out
+    loaded = "; \x1b[0;1;32menabled\x1b[0m; preset: \x1b[0;1;38;5;185mdisabled\x1b[0m)"
+    assert loaded in real and loaded in ours
+    reset = um.systemctl("preset", "inst.service")
+    assert reset.rc == 0, reset.err
+    assert "Removed" in reset.err and "default.target.wants/inst.service" in reset.err
+    assert um.systemctl("is-enabled", "inst.service").out == "disabled\n"
+
+
+def test_is_enabled_full_lists_the_links(um: Manager) -> None:
+    um.systemctl("unmask", "inst.service")
+    assert um.systemctl("enable", "inst.service").rc == 0
+    full = um.systemctl("is-enabled", "--full", "inst.service")
+    assert full.out == "enabled\n  /etc/systemd/system/default.target.wants/inst.service\n", full.err
+    assert um.systemctl("disable", "inst.service").rc == 0
+    assert um.systemctl("enable", "--runtime", "inst.service").rc == 0
+    runtime = um.systemctl("is-enabled", "--full", "--runtime", "inst.service")
+    assert runtime.out == "enabled-runtime\n  /run/systemd/system/default.target.wants/inst.service\n"
+    assert um.systemctl("is-enabled", "--full", "inst.service").out == "enabled-runtime\n"  # none in /etc
+    assert um.systemctl("disable", "--runtime", "inst.service").rc == 0
+    assert um.systemctl("is-enabled", "--full", "static.service").out == "static\n"

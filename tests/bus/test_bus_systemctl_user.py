@@ -35,7 +35,14 @@ UNITS = {
     "dropin.service.d/override.conf": "[Unit]\nDescription=Overridden by drop-in\n",
     "isolated.target": "[Unit]\nDescription=Isolation target\nAllowIsolate=yes\n",
     "wanted.service": "[Unit]\nDescription=Wanted\n[Service]\nExecStart=/bin/sleep 1000\n",
-    "wanting.target": "[Unit]\nDescription=Wanting\nWants=wanted.service\n",
+    # The busy loop runs in a child that exits: only the cgroup remembers its CPU time.
+    "burner.service": (
+        "[Unit]\nDescription=Burns CPU in a child\n[Service]\nType=notify\nNotifyAccess=all\n"
+        "ExecStart=/bin/sh -c '(i=0; while [ $$i -lt 300000 ]; do i=$$((i+1)); done); "
+        "systemd-notify --ready; exec sleep 1000'\n"
+    ),
+    # After= keeps quiet.service loaded (referenced) though it never runs, so list-units --all shows it.
+    "wanting.target": "[Unit]\nDescription=Wanting\nWants=wanted.service\nAfter=quiet.service\n",
 }
 
 
@@ -254,3 +261,17 @@ def test_exit_stops_the_user_manager(tmp_path: Path) -> None:
         assert m.proc is not None
         m.proc.wait(15)
         assert m.proc.returncode == 0
+
+
+def test_resource_accounting(um: Manager) -> None:
+    assert um.systemctl("start", "burner.service").rc == 0
+    shown = dict(line.split("=", 1) for line in um.systemctl(
+        "show", "-p", "CPUUsageNSec,MemoryCurrent,TasksCurrent", "burner.service").out.splitlines())
+    assert int(shown["CPUUsageNSec"]) >= 100_000_000  # the exited child's CPU time is counted
+    assert 0 < int(shown["MemoryCurrent"]) < 2**64 - 1
+    assert 0 < int(shown["TasksCurrent"]) < 10
+    status = um.systemctl("status", "burner.service").out
+    assert re.search(r"\n\s+Tasks: \d+\n", status) and re.search(r"\n\s+Memory: [\d.]+[KMG]\n", status)
+    assert re.search(r"\n\s+CPU: \d+ms\n", status) or re.search(r"\n\s+CPU: [\d.]+s\n", status)
+    assert um.systemctl("stop", "burner.service").rc == 0
+    assert "CPU:" not in um.systemctl("status", "burner.service").out

@@ -1,0 +1,188 @@
+"""SetUnitProperties: live-settable properties, applied to the loaded unit and kept as drop-ins.
+
+As systemd 252 does: every assignment is checked before any is applied; each applied one is
+written to `<control dir>/<unit>.d/50-<Name>.conf`, where the control dir is the scope's
+persistent or runtime config dir with `.control` appended (`/etc/systemd/system.control`,
+`/run/systemd/system.control`, `~/.config/systemd/user.control`,
+`$XDG_RUNTIME_DIR/systemd/user.control`). Those dirs are on the default search path, so the
+setting survives daemon-reload. Limits are stored, not enforced (the core does not apply them).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from dbus_fast import DBusError
+
+from compat.model import CGroupContext, UnitConfig, UnitKind
+from sysmasterd.bus import errors, spec
+from sysmasterd.bus.defaults import UINT32_MAX, UINT64_MAX
+
+if TYPE_CHECKING:
+    from compat.specifiers import HostFacts
+    from sysmasterd.core.unit import Unit
+
+HEADER = (
+    '# This is a drop-in unit file extension, created via "systemctl set-property"\n'
+    "# or an equivalent operation. Do not edit.\n"
+)
+# Unit types with a cgroup context in systemd, and the section their settings live in.
+_CGROUP_SECTIONS = {
+    UnitKind.SERVICE: "Service", UnitKind.SOCKET: "Socket", UnitKind.MOUNT: "Mount",
+    UnitKind.SWAP: "Swap", UnitKind.SLICE: "Slice", UnitKind.SCOPE: "Scope",
+}
+_CGROUP_WEIGHT_MAX = 10000
+_CGROUP_WEIGHT_IDLE = 0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One checked property assignment: what to apply in memory and the drop-in that records it."""
+
+    name: str  # as sent; names the drop-in file
+    section: str
+    line: str
+    apply: Callable[[UnitConfig], UnitConfig]
+
+
+def _out_of_range(name: str) -> DBusError:
+    return errors.invalid_args(f"Value specified in {name} is out of range")
+
+
+def _set_cgroup(**changes: Any) -> Callable[[UnitConfig], UnitConfig]:
+    def apply(config: UnitConfig) -> UnitConfig:
+        cgroup: CGroupContext = replace(config.cgroup, **changes)
+        return replace(config, cgroup=cgroup)
+
+    return apply
+
+
+def percent_text(raw: int) -> str:
+    """A UINT32_MAX-scaled fraction as systemd writes percentages ("50%", "12.5%", "0.05%")."""
+    permyriad = (raw * 10000 + UINT32_MAX // 2) // UINT32_MAX
+    whole, frac = divmod(permyriad, 100)
+    if frac == 0:
+        return f"{whole}%"
+    return f"{whole}.{frac // 10}%" if frac % 10 == 0 else f"{whole}.{frac:02d}%"
+
+
+def scaled(total: int, raw: int, page: int = 1) -> int:
+    """`total` times raw/UINT32_MAX, rounded down to whole pages (systemd's physical_memory_scale)."""
+    if raw == UINT32_MAX:
+        return total
+    return (total // page) * raw // UINT32_MAX * page
+
+
+def _description(value: str, section: str, facts: HostFacts) -> Assignment:
+    if "\n" in value:
+        raise errors.invalid_args("Description= may not contain a newline.")
+
+    def apply(config: UnitConfig) -> UnitConfig:
+        return replace(config, unit=replace(config.unit, description=value))
+
+    # Escaped like systemd's UNIT_ESCAPE_SPECIFIERS, so the file reads back as the same text.
+    return Assignment("Description", "Unit", "Description=" + value.replace("%", "%%"), apply)
+
+
+def _cpu_weight(value: int, section: str, facts: HostFacts) -> Assignment:
+    if value == UINT64_MAX:
+        return Assignment("CPUWeight", section, "CPUWeight=", _set_cgroup(cpu_weight=None))
+    if value != _CGROUP_WEIGHT_IDLE and not 1 <= value <= _CGROUP_WEIGHT_MAX:
+        raise _out_of_range("CPUWeight")
+    text = "idle" if value == _CGROUP_WEIGHT_IDLE else str(value)
+    return Assignment("CPUWeight", section, f"CPUWeight={text}", _set_cgroup(cpu_weight=value))
+
+
+def _limit(name: str, field: str) -> Callable[[int, str, HostFacts], Assignment]:
+    def check(value: int, section: str, facts: HostFacts) -> Assignment:
+        if value < 1:
+            raise _out_of_range(name)
+        text = "infinity" if value == UINT64_MAX else str(value)
+        return Assignment(name, section, f"{name}={text}", _set_cgroup(**{field: value}))
+
+    return check
+
+
+def _limit_scale(name: str, field: str, total: Callable[[HostFacts], int], page: int, whole_ok: bool
+                 ) -> Callable[[int, str, HostFacts], Assignment]:
+    def check(raw: int, section: str, facts: HostFacts) -> Assignment:
+        value = scaled(total(facts), raw, page)
+        if value < 1 or (raw == UINT32_MAX and not whole_ok):
+            raise _out_of_range(name + "Scale")
+        return Assignment(name + "Scale", section, f"{name}={percent_text(raw)}", _set_cgroup(**{field: value}))
+
+    return check
+
+
+Parser = Callable[[Any, str, "HostFacts"], Assignment]
+# name -> (wire signature systemctl sends, parser, needs a cgroup context)
+_SETTABLE: dict[str, tuple[str, Parser, bool]] = {
+    "Description": ("s", _description, False),
+    "CPUWeight": ("t", _cpu_weight, True),
+    "MemoryMax": ("t", _limit("MemoryMax", "memory_max"), True),
+    "MemoryMaxScale": ("u", _limit_scale("MemoryMax", "memory_max", lambda f: f.physical_memory,
+                                         os.sysconf("SC_PAGE_SIZE"), whole_ok=True), True),
+    "TasksMax": ("t", _limit("TasksMax", "tasks_max"), True),
+    "TasksMaxScale": ("u", _limit_scale("TasksMax", "tasks_max", lambda f: f.tasks_max, 1, whole_ok=False), True),
+}
+
+
+def _refusal(name: str, has_cgroup: bool) -> DBusError:
+    # A cgroup setting systemd would take at runtime: say it is ours that is missing.
+    if has_cgroup and name.removesuffix("Scale") in spec.interface("org.freedesktop.systemd1.Slice").properties:
+        return errors.bus_error(errors.NOT_SUPPORTED,
+                                f"Setting {name.removesuffix('Scale')}= at runtime is not supported by sysmasterd.")
+    return errors.bus_error(errors.PROPERTY_READ_ONLY, f"Cannot set property {name}, or unknown property.")
+
+
+def check(u: Unit, props: list[Any], facts: HostFacts) -> list[Assignment]:
+    """All assignments checked, or the error of the first bad one (nothing applied then)."""
+    u.check_loaded_for_job()  # systemd's errors for not-found, masked, bad-setting units
+    section = _CGROUP_SECTIONS.get(u.kind)
+    out = []
+    for name, variant in props:
+        entry = _SETTABLE.get(name)
+        if entry is None or (entry[2] and section is None):
+            raise _refusal(name, section is not None)
+        signature, parse, _ = entry
+        if variant.signature != signature:
+            raise errors.invalid_args(f"Property {name} expects type '{signature}', got '{variant.signature}'.")
+        out.append(parse(variant.value, section or "Unit", facts))
+    return out
+
+
+def control_dir(config_dir: str) -> str:
+    return config_dir.rstrip("/") + ".control"
+
+
+def apply(u: Unit, assignments: list[Assignment], directory: str) -> None:
+    """Apply to the loaded unit, then record each in `directory`/<unit>.d/50-<Name>.conf."""
+    config = u.config
+    if config is None:
+        return
+    for a in assignments:
+        config = a.apply(config)
+    u.config = config  # a new object: cached config-derived properties are recomputed
+    dropin_dir = os.path.join(directory, u.id + ".d")
+    os.makedirs(dropin_dir, mode=0o755, exist_ok=True)
+    for a in assignments:
+        path = os.path.join(dropin_dir, f"50-{a.name}.conf")
+        _write_atomic(path, f"{HEADER}[{a.section}]\n{a.line}\n")
+        if path not in u.dropin_paths:
+            u.dropin_paths.append(path)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".#")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
