@@ -259,7 +259,8 @@ class Installer:
             return _instantiate(dependent, own.instance or "")
         return dependent
 
-    def disable(self, names: Iterable[str], *, runtime: bool = False) -> InstallResult:
+    def disable(self, names: Iterable[str], *, runtime: bool = False, dry_run: bool = False) -> InstallResult:
+        """`dry_run`: only report the "unlink" changes (what GetUnitFileLinks answers with)."""
         result = InstallResult()
         config = self._config_dir(runtime)
         remove: set[str] = set()
@@ -268,8 +269,9 @@ class Installer:
                 self._collect_disable(os.path.basename(name), remove, set(), result)
             except InstallError as e:
                 result.errors.append(e)  # systemd still disables the other units
-        self._remove_marked(config, remove, result)
-        self._refresh()
+        self._remove_marked(config, remove, result, dry_run)
+        if not dry_run:
+            self._refresh()
         return result.finish()
 
     def _collect_disable(self, name: str, remove: set[str], seen: set[str], result: InstallResult) -> None:
@@ -293,7 +295,7 @@ class Installer:
         for also in install.also:
             self._collect_disable(also, remove, seen, result)
 
-    def _remove_marked(self, directory: str, names: set[str], result: InstallResult) -> None:
+    def _remove_marked(self, directory: str, names: set[str], result: InstallResult, dry_run: bool = False) -> None:
         """Remove symlinks in `directory` and its subdirectories that name or point to `names`."""
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -301,7 +303,7 @@ class Installer:
             return
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                self._remove_marked(entry.path, names, result)
+                self._remove_marked(entry.path, names, result, dry_run)
                 continue
             if not entry.is_symlink():
                 continue
@@ -312,7 +314,8 @@ class Installer:
                 dest = os.path.realpath(self._rooted_link_target(entry.path))
                 found = os.path.exists(dest) and os.path.basename(dest) in names
             if found:
-                os.unlink(entry.path)
+                if not dry_run:
+                    os.unlink(entry.path)
                 result.changes.append(Change("unlink", entry.path))
 
     def _rooted_link_target(self, link: str) -> str:

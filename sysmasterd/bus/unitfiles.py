@@ -55,34 +55,8 @@ def unit_file_links(inst: Installer, name: str, runtime: bool) -> list[str]:
     systemd 252 answers GetUnitFileLinks with (its dry-run disable's "unlink" changes)."""
     if not unitname.is_valid(os.path.basename(name)):
         raise InstallError(f"Unit name {name} is not valid.", "invalid")
-    names: set[str] = set()
-    # The names disable marks (the unit, what it aliases, its Also= units). A private call until
-    # compat offers a dry-run disable (docs/bus-needs.md).
-    inst._collect_disable(os.path.basename(name), names, set(), InstallResult())
-    config = inst.paths.runtime_config if runtime else inst.paths.persistent_config
-    return _links_to(config, names) if config else []
-
-
-def _links_to(directory: str, names: set[str]) -> list[str]:
-    """Symlinks below `directory` named after `names` (or their template) or resolving to a file
-    so named: the ones disable removes."""
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except OSError:
-        return []
-    found: list[str] = []
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            found += _links_to(entry.path, names)
-            continue
-        if not entry.is_symlink():
-            continue
-        parsed = unitname.parse(entry.name)
-        template = parsed.template if parsed is not None and parsed.is_instance else None
-        target = os.path.realpath(entry.path)
-        if entry.name in names or template in names or (os.path.exists(target) and os.path.basename(target) in names):
-            found.append(entry.path)
-    return found
+    result = inst.disable([name], runtime=runtime, dry_run=True)
+    return [c.path for c in result.changes if c.type == "unlink"]
 
 
 def changes(result: InstallResult) -> list[list[str]]:
