@@ -157,27 +157,6 @@ class CGroups:
             pass
         return None
 
-    @staticmethod
-    def memory_current(pids: list[int]) -> int:
-        total = 0
-        for pid in pids:
-            try:
-                total += psutil.Process(pid).memory_info().rss
-            except (psutil.Error, OSError):
-                continue
-        return total
-
-    @staticmethod
-    def cpu_usage_nsec(pids: list[int]) -> int:
-        total = 0.0
-        for pid in pids:
-            try:
-                t = psutil.Process(pid).cpu_times()
-                total += t.user + t.system
-            except (psutil.Error, OSError):
-                continue
-        return int(total * 1e9)
-
 
 def process_tree(pid: int) -> list[int]:
     """The psutil fallback: the PID and its descendants."""

@@ -19,7 +19,6 @@ import resource
 import shutil
 import signal
 import struct
-import sys
 from dataclasses import dataclass, field
 
 from compat.model import ExecCommand, ExecContext, ExecFlag, StdInput, StdOutput
@@ -476,8 +475,3 @@ def describe_status(status: int) -> tuple[int, int]:
         return (3 if os.WCOREDUMP(status) else 2), os.WTERMSIG(status)
     return 1, 0
 
-
-def ensure_stdio_safe() -> None:
-    """The core itself must never get SIGPIPE from a vanished log reader."""
-    if sys.platform.startswith("linux"):
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)

@@ -18,8 +18,8 @@ from compat.model import Scope
 from sysmasterd.core import log as corelog
 from sysmasterd.core.cgroup import CGroups, detect
 from sysmasterd.core.dump import dump_units
+from sysmasterd.core.initlink import InitLink, open_notify_socket
 from sysmasterd.core.manager import Manager, ManagerSettings
-from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.store import StateStore
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -48,13 +48,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def unit_path_from(args: argparse.Namespace) -> list[str] | None:
-    """--unit-path follows SYSTEMD_UNIT_PATH's rules; without it SYSTEMD_UNIT_PATH itself applies."""
-    if args.unit_path:
-        joined = ":".join(args.unit_path)
-        return joined.split(":")
-    env = os.environ.get("SYSTEMD_UNIT_PATH")
-    return env.split(":") if env is not None else None
+def unit_path_from(args: argparse.Namespace) -> str | None:
+    """--unit-path follows SYSTEMD_UNIT_PATH's rules (a trailing ':' appends the defaults); without
+    it SYSTEMD_UNIT_PATH itself applies (compat reads it from the environment)."""
+    return ":".join(args.unit_path) if args.unit_path else None
 
 
 def default_runtime_dir(scope: Scope) -> str:
@@ -114,8 +111,9 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
     if args.fresh:
         store.clear()
     notify_path = os.path.join(settings.runtime_dir, "notify")
-    kept_fd = os.environ.pop(NOTIFY_FD_ENV, None)
-    notify = NotifySocket.from_fd(int(kept_fd), notify_path) if kept_fd else NotifySocket(notify_path)
+    link = InitLink.from_environ(m, lambda: done.set())
+    link.handshake()
+    notify = open_notify_socket(link, notify_path, os.environ.pop(NOTIFY_FD_ENV, None))
     m.log.info("sysmasterd starting (%s scope, cgroup %s%s)", settings.scope.value, cgroups.root.mode,
                " " + cgroups.root.base if cgroups.enabled else "")
     done = asyncio.Event()
@@ -139,9 +137,10 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
     m.on_reexec_request = request_reexec
     # Last, so the SIGCHLD handler it installs is the one that quiets asyncio's wakeup pipe.
     m.attach_runtime(cgroups, store, notify)
-    restored = m.restore()
+    restored = m.restore(link.pending_exits())
     # Children that exited while no handler was installed (across a re-exec) are reaped now.
     m.reap_now()
+    link.attach()
 
     bus_task: asyncio.Task[None] | None = None
     if not args.no_bus:
@@ -153,6 +152,7 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
         m.startup_finished_emitted = True
     else:
         m.start_default(args.unit or DEFAULT_TARGET)
+    link.ready()
     sd_notify("READY=1\nSTATUS=Running")
     await done.wait()
     if bus_task is not None:
@@ -160,9 +160,11 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await bus_task
     m.detach_runtime()
+    link.detach()
     if reexec:
         m.log.info("Reexecuting.")
         store.close()
+        os.environ.update(link.exec_environ())
         reexec_in_place(notify.fileno())
     m.log.info("All units stopped, exiting.")
     store.clear()

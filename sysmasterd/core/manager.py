@@ -7,17 +7,18 @@ state machines. Everything runs on one asyncio loop; nothing here blocks.
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import logging
 import os
 import pwd
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compat import unitname
-from compat.model import USEC_INFINITY, ExecCommand, ExecFlag, JobMode, Scope, StdOutput
+from compat.model import CollectMode, ExecCommand, ExecFlag, JobMode, Scope, StdOutput
 from sysmasterd.core import errors
 from sysmasterd.core.cgroup import CGroups, process_start_time, process_tree, send_signal
 from sysmasterd.core.clock import DualTimestamp
@@ -41,6 +42,7 @@ from sysmasterd.core.unittype import OpResult
 
 if TYPE_CHECKING:
     from compat.loader import UnitLoader
+    from sysmasterd.init.protocol import ChildExit
 
 # The environment variables the manager never passes on (systemd's sanitize_environment()).
 _SANITIZED = ("EXIT_CODE", "EXIT_STATUS", "INVOCATION_ID", "JOURNAL_STREAM", "LISTEN_FDNAMES", "LISTEN_FDS",
@@ -71,7 +73,7 @@ _OP_RESULTS = {OpResult.ALREADY: JobResult.DONE, OpResult.CONDITION_FAILED: JobR
 @dataclass
 class ManagerSettings:
     scope: Scope
-    unit_path: list[str] | None = None
+    unit_path: str | list[str] | None = None  # SYSTEMD_UNIT_PATH syntax, or a list of directories
     runtime_dir: str = ""
     default_timeout_start_usec: int = 90_000_000
     default_timeout_stop_usec: int = 90_000_000
@@ -103,6 +105,10 @@ class Manager:
         self._loader_stamp = self._search_path_stamp()
         self.units: dict[str, Unit] = {}
         self._dirty: set[Unit] = set()
+        # Who names a unit in its own dependency settings: what keeps an inactive unit loaded.
+        self._referrers: dict[str, set[str]] = collections.defaultdict(set)
+        self._gc_candidates: set[Unit] = set()
+        self._gc_scheduled = False
         self._flush_scheduled = False
         self.jobs: dict[int, Job] = {}
         self._next_job_id = 1
@@ -126,6 +132,10 @@ class Manager:
         # Set by the daemon: how a client's Exit()/poweroff request ends the manager.
         self.on_exit_request: Callable[[], None] | None = None
         self.on_reexec_request: Callable[[], None] | None = None
+        self.on_poweroff_request: Callable[[str], None] | None = None
+        # Set by the init link: takes the exit of a PID that is not our child (init reaps it and
+        # reports the real status later); False leaves it to the pidfd's "gone, status unknown".
+        self.defer_foreign_exit: Callable[[int], bool] | None = None
 
     # -- observers ------------------------------------------------------------------------------
 
@@ -203,6 +213,7 @@ class Manager:
         for u in newly:
             self._emit("unit_new", u)
             self.unit_changed(u)
+            self.schedule_gc(u)
 
     def _search_path_stamp(self) -> tuple[int, ...]:
         stamps = []
@@ -251,12 +262,13 @@ class Manager:
     def add_dependency(self, u: Unit, dep: Dep, other_name: str) -> None:
         if other_name == u.id or other_name in u.names:
             return
-        if not unitname.is_valid(other_name, template=False):
+        if other_name not in self.units and not unitname.is_valid(other_name, template=False):
             self.log.warning("%s: invalid unit name '%s' in %s=, ignoring", u.id, other_name, dep.value)
             return
         other = self.units.get(other_name) or self._stub(other_name)
         u.deps[dep].add(other.id)
         other.deps[dep.inverse].add(u.id)
+        self._referrers[other.id].add(u.id)
 
     def _add_target_dependencies(self, u: Unit) -> None:
         """Targets order themselves after what they pull in (systemd's default target dependency)."""
@@ -301,6 +313,8 @@ class Manager:
 
     def unit_state_changed(self, u: Unit, old: ActiveState, new: ActiveState) -> None:
         self._schedule_run_queue()
+        if new.is_inactive_or_failed():
+            self.schedule_gc(u)
         if new is ActiveState.INACTIVE and self.cgroups is not None:
             self.cgroups.remove(u.id)
 
@@ -428,6 +442,54 @@ class Manager:
                         self.finish_job(oj, JobResult.DEPENDENCY)
         self._schedule_run_queue()
         self._check_idle()
+        self.schedule_gc(u)
+
+    # -- garbage collection ---------------------------------------------------------------------
+
+    def schedule_gc(self, u: Unit) -> None:
+        self._gc_candidates.add(u)
+        if not self._gc_scheduled:
+            self._gc_scheduled = True
+            self.loop.call_soon(self._gc_sweep)
+
+    def _gc_sweep(self) -> None:
+        """Unload units nothing needs, as systemd does: an inactive unit without a job that no other
+        loaded unit names is forgotten, and loaded afresh when asked for again."""
+        self._gc_scheduled = False
+        candidates, self._gc_candidates = self._gc_candidates, set()
+        for u in candidates:
+            if self._may_gc(u):
+                self._collect(u)
+
+    def _may_gc(self, u: Unit) -> bool:
+        if self.units.get(u.id) is not u or u.job is not None or u.transient or self.shutting_down:
+            return False
+        state = u.active_state
+        collect_failed = u.config is not None and u.config.unit.collect_mode is CollectMode.INACTIVE_OR_FAILED
+        if not (state is ActiveState.INACTIVE or (state is ActiveState.FAILED and collect_failed)):
+            return False
+        if u.impl is not None and (u.impl.main_pid() or u.impl.control_pid()):
+            return False
+        return not any(r in self.units for r in self._referrers.get(u.id, ()) if r not in u.names)
+
+    def _collect(self, u: Unit) -> None:
+        for dep, names in u.deps.items():
+            for name in names:
+                other = self.units.get(name)
+                if other is not None:
+                    other.deps[dep.inverse].discard(u.id)
+                refs = self._referrers.get(name)
+                if refs is not None:
+                    refs.discard(u.id)
+        for name in list(u.names):
+            if self.units.get(name) is u:
+                del self.units[name]
+        self._dirty.discard(u)
+        if self.store is not None and not self.settings.test_mode:
+            self.store.delete_unit(u.id)
+        if self.cgroups is not None:
+            self.cgroups.remove(u.id)
+        self._emit("unit_removed", u)
 
     def _schedule_run_queue(self) -> None:
         if not self._run_queue_scheduled:
@@ -534,16 +596,13 @@ class Manager:
                     self.log.info("%s: Unit is upheld by active unit %s, starting.", other.id, u.id)
                     self.queue_internal_job(other, JobType.START)
 
-    def start_limit_hit(self, u: Unit) -> None:
-        self.log.error("%s: Start request repeated too quickly.", u.id)
-        self.log.error("%s: Failed with result 'start-limit-hit'.", u.id)
-
     # -- client operations ----------------------------------------------------------------------
 
     def reset_failed(self, name: str | None = None) -> None:
         targets = [self.load_unit(name)] if name else list(self.units_by_id().values())
         for u in targets:
             u.reset_failed()
+            self.schedule_gc(u)
 
     def set_environment(self, assignments: Iterable[str]) -> None:
         for a in assignments:
@@ -718,9 +777,15 @@ class Manager:
         try:
             wpid, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
+            if self.defer_foreign_exit is not None and self.defer_foreign_exit(pid):
+                return
             wpid, status = pid, 0
         if wpid == pid:
             self._child_exited(pid, status)
+
+    def report_exit(self, pid: int, status: int) -> None:
+        """The exit of a watched PID learnt elsewhere (init's exit reports, recovery)."""
+        self._child_exited(pid, status)
 
     def reap_now(self) -> None:
         self._reap()
@@ -826,11 +891,15 @@ class Manager:
         if self.store is not None:
             self.store.set_meta(f"mainpid:{u.id}", {"pid": pid, "start": process_start_time(pid)})
 
-    def restore(self) -> int:
-        """Bring back the runtime state of a previous core (same runtime dir); returns units restored."""
+    def restore(self, exit_reports: Mapping[int, ChildExit] | None = None) -> int:
+        """Bring back the runtime state of a previous core (same runtime dir); returns units restored.
+        ``exit_reports``: init's reports of processes that died while no core ran, by PID."""
         if self.store is None:
             return 0
+        from sysmasterd.core import recovery
+
         saved = self.store.units()
+        intents = recovery.adopt_interrupted_starts(self, saved)
         n = 0
         for uid, data in saved.items():
             u = self.load_unit(uid)
@@ -854,6 +923,9 @@ class Manager:
             self.jobs[job.id] = job
             ju.job = job
             self._next_job_id = max(self._next_job_id, job.id + 1)
+        report = recovery.reconcile(self, saved, exit_reports or {})
+        report.intents = intents
+        self.log.info("Recovery: %s.", report.describe())
         self._schedule_run_queue()
         return n
 
@@ -865,6 +937,7 @@ class Manager:
         self.loader.rescan()
         self._loader_stamp = self._search_path_stamp()
         units = list(self.units_by_id().values())
+        self._referrers.clear()
         for u in units:
             u.deps.clear()
         for u in units:
@@ -889,6 +962,15 @@ class Manager:
         if self.on_exit_request is None:
             raise errors.NotSupported("Exiting is not supported in this mode.")
         self.on_exit_request()
+
+    def request_poweroff(self, kind: str) -> None:
+        """PowerOff()/Reboot()/Halt(): stop every unit, then init (if any) ends the machine, else
+        the daemon exits. ``kind``: poweroff, reboot or halt."""
+        if kind not in ("poweroff", "reboot", "halt"):
+            raise errors.InvalidArgs(f"Unknown shutdown kind '{kind}'.")
+        if self.on_poweroff_request is None:
+            raise errors.NotSupported("Shutting down is not supported in this mode.")
+        self.on_poweroff_request(kind)
 
     # -- start-up and shut-down -----------------------------------------------------------------
 
@@ -918,7 +1000,6 @@ class Manager:
     def begin_shutdown(self, on_done: Callable[[], None]) -> None:
         """Stop every unit (in reverse dependency order, through stop jobs), then call on_done."""
         self.shutting_down = True
-        self.exit_requested = on_done
         for job in list(self.jobs.values()):
             if job.type is not JobType.STOP:
                 self.finish_job(job, JobResult.CANCELED)
@@ -928,6 +1009,8 @@ class Manager:
                     self.add_job(u.id, JobType.STOP, JobMode.REPLACE, manual=False)
                 except errors.ManagerError as e:
                     self.log.warning("%s: cannot stop: %s", u.id, e.message)
+        # Only now: while the cancels above ran, an empty job list did not mean "all stopped".
+        self.exit_requested = on_done
         self._check_idle()
 
     def n_failed_units(self) -> int:
@@ -939,10 +1022,6 @@ class Manager:
         if not self.startup_finished_emitted:
             return "starting"
         return "degraded" if self.n_failed_units() else "running"
-
-    def default_timeout(self, which: str) -> int:
-        v = self.default_timeout_start_usec if which == "start" else self.default_timeout_stop_usec
-        return v if v else USEC_INFINITY
 
 
 def _dir_settings(u: Unit) -> dict[str, tuple[list[str], int]]:

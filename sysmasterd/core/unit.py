@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from compat.model import ConditionKind, UnitConfig, UnitKind
 from sysmasterd.core import errors
 from sysmasterd.core.clock import DualTimestamp, now_monotonic_usec
-from sysmasterd.core.conditions import CheckResult, ConditionOutcome, evaluate
+from sysmasterd.core.conditions import ConditionOutcome, evaluate
 from sysmasterd.core.dependency import CONFIG_DEPS, Dep
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
 from sysmasterd.core.unittype import KillWho, OpResult, UnitType
@@ -49,17 +49,16 @@ class Unit:
         self.source_path = ""
         self.dropin_paths: list[str] = []
         self.unit_file_state = ""
-        self.unit_file_preset = ""
         self.diagnostics: list[str] = []
         self.config: UnitConfig | None = None
-        self.load_mtime_usec = 0
         self.deps: dict[Dep, set[str]] = collections.defaultdict(set)
         self.impl: UnitType | None = None
         self.job: Job | None = None
         self.ts: dict[str, DualTimestamp] = {n: DualTimestamp() for n in TIMESTAMP_NAMES}
         self.invocation_id = b""
-        self.condition_result = True
-        self.assert_result = True
+        # systemd's values for a unit whose conditions were never checked.
+        self.condition_result = False
+        self.assert_result = False
         self.condition_outcomes: list[ConditionOutcome] = []
         self.assert_outcomes: list[ConditionOutcome] = []
         self.start_limit_hits: collections.deque[int] = collections.deque()
@@ -211,7 +210,7 @@ class Unit:
         if self.config is None:
             return True
         res = evaluate(self.config.unit.conditions, ConditionKind.CONDITION, self.manager.environ_for_conditions())
-        self._record_check(res, "condition")
+        self.ts["condition"] = DualTimestamp.now()
         self.condition_result = res.passed
         self.condition_outcomes = res.outcomes
         return res.passed
@@ -220,13 +219,10 @@ class Unit:
         if self.config is None:
             return True
         res = evaluate(self.config.unit.conditions, ConditionKind.ASSERT, self.manager.environ_for_conditions())
-        self._record_check(res, "assert")
+        self.ts["assert"] = DualTimestamp.now()
         self.assert_result = res.passed
         self.assert_outcomes = res.outcomes
         return res.passed
-
-    def _record_check(self, res: CheckResult, name: str) -> None:
-        self.ts[name] = DualTimestamp.now()
 
     def _failed_condition_text(self) -> str:
         for o in self.condition_outcomes:
@@ -358,8 +354,8 @@ class Unit:
             if k in self.ts:
                 self.ts[k] = DualTimestamp.from_list(v)
         self.invocation_id = bytes.fromhex(data.get("invocation_id", ""))
-        self.condition_result = bool(data.get("condition_result", True))
-        self.assert_result = bool(data.get("assert_result", True))
+        self.condition_result = bool(data.get("condition_result", False))
+        self.assert_result = bool(data.get("assert_result", False))
         self.start_limit_hits = collections.deque(int(x) for x in data.get("start_limit_hits", []))
         if self.impl is not None:
             self.impl.deserialize(data.get("impl", {}))
@@ -369,7 +365,6 @@ class Unit:
 def check_job_allowed(unit: Unit, job_type: JobType) -> None:
     """Refusals that apply only to jobs asked for by a client, not to those pulled in."""
     if unit.refuse_manual(job_type):
-        what = "stop" if job_type is JobType.STOP else "start"
         raise errors.OnlyByDependency(
             f"Operation refused, unit {unit.id} may be requested by dependency only (it is configured to "
-            f"refuse manual {what}).")
+            f"refuse manual start/stop).")

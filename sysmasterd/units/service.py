@@ -186,9 +186,10 @@ class Service:
         if self.state in _STARTING:
             return OpResult.STARTED
         if not self.unit.test_start_limit():
-            self._result = ServiceResult.START_LIMIT_HIT
+            # Like systemd, an earlier failure (an automatic restart's cause) stays the result.
+            if self._result is ServiceResult.SUCCESS:
+                self._result = ServiceResult.START_LIMIT_HIT
             self._set_state(S.FAILED)
-            self.unit.manager.start_limit_hit(self.unit)
             return OpResult.FAILED
         self._result = ServiceResult.SUCCESS
         self.reload_result = ServiceResult.SUCCESS
@@ -278,6 +279,7 @@ class Service:
         self._timer = loop.call_at(self._timer_deadline_mono, callback)
 
     def _cancel_timer(self) -> None:
+        self._timer_deadline_mono = 0.0  # also forgets a restored deadline the state left behind
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -899,6 +901,8 @@ class Service:
             "main_exec": self.main_exec.to_list(), "status_text": self.status_text,
             "status_errno": self.status_errno, "n_restarts": self.n_restarts, "forbid_restart": self.forbid_restart,
             "notify_ready": self.notify_state_ready,
+            # CLOCK_MONOTONIC is system-wide: a later core re-arms the same instant (see resume()).
+            "timer_deadline": self._timer_deadline_mono if self._timer is not None else 0.0,
         }
 
     def deserialize(self, data: dict[str, Any]) -> None:
@@ -923,13 +927,43 @@ class Service:
         self.n_restarts = int(data.get("n_restarts", 0))
         self.forbid_restart = bool(data.get("forbid_restart", False))
         self.notify_state_ready = bool(data.get("notify_ready", False))
+        self._timer_deadline_mono = float(data.get("timer_deadline", 0.0))
         for key, attr in (("main_pid_start", "main_pid_"), ("control_pid_start", "control_pid_")):
             pid = getattr(self, attr)
             if pid and (not _alive(pid) or process_start_time(pid) != data.get(key)):
                 setattr(self, attr, 0)
 
-    def process_roots(self) -> list[int]:
-        return self._roots()
+    def resume(self) -> bool:
+        """After a restore: re-arm the state's timer at its stored deadline (time spent without a
+        core counts), the watchdog, and the wait for a signalled unit to empty. True if armed."""
+        loop = self.unit.manager.loop
+        deadline = self._timer_deadline_mono
+        usec = self._state_timeout_usec()
+        if self.state is not S.AUTO_RESTART and usec in (0, USEC_INFINITY):
+            deadline = 0.0  # this state runs no timer
+        elif not deadline:
+            deadline = loop.time() + usec / 1e6
+        armed = False
+        if deadline and self._timer is None:  # an exit fed during recovery may have armed one already
+            self._timer_deadline_mono = deadline
+            self._timer = loop.call_at(deadline, self._on_restart_timer if self.state is S.AUTO_RESTART
+                                       else self._on_timeout)
+            armed = True
+        if self.state is S.RUNNING:
+            self._start_watchdog()
+        elif self.state is S.START and self.type is ServiceType.EXEC and self._main_alive():
+            self._enter_start_post()  # the exec() report pipe went with the old core
+        self._poll_until_gone()
+        return armed
+
+    def _state_timeout_usec(self) -> int:
+        if self.state is S.AUTO_RESTART:
+            return self.cfg.restart_usec
+        if self.state in _STARTING or self.state is S.RELOAD:
+            return self._timeout_usec("start")
+        if self.state in _STOPPING:
+            return self._timeout_usec("stop")
+        return self.cfg.runtime_max_usec if self.state is S.RUNNING else 0
 
 
 def _alive(pid: int) -> bool:

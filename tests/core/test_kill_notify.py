@@ -42,7 +42,7 @@ def test_kill_mode(h: Harness, mode: str, child_survives: bool) -> None:
         ExecStart={_forker(h, str(pidfile))}
     """)
     h.start("k.service")
-    h.wait(pidfile.exists, 5, "grandchild")
+    h.wait(lambda: pidfile.exists() and pidfile.read_text().strip() != "", 5, "grandchild")
     child = int(pidfile.read_text())
     assert h.stop("k.service") is JobResult.DONE
     h.sleep(0.1)
@@ -55,7 +55,7 @@ def test_cgroup_tracks_every_process(h: Harness) -> None:
     pidfile = h.tmp / "child.pid"
     h.write("cg.service", f"[Service]\nExecStart={_forker(h, str(pidfile))}\n")
     h.start("cg.service")
-    h.wait(pidfile.exists, 5, "grandchild")
+    h.wait(lambda: pidfile.exists() and pidfile.read_text().strip() != "", 5, "grandchild")
     m = h.manager
     assert m.cgroups is not None and m.cgroups.enabled
     pids = set(m.cgroups.pids("cg.service"))

@@ -21,11 +21,14 @@ def test_on_failure_restarts_until_start_limit(h: Harness) -> None:
         RestartSec=50ms
         ExecStart=/bin/sh -c 'echo x >> {count}; exit 1'
     """)
-    h.start("crash.service")
     u = h.unit("crash.service")
-    h.wait(lambda: u.impl.result() == "start-limit-hit", 10, "start limit")
+    h.start("crash.service")
+    # After the third start the limit stops the restarts; the result stays the failure's (as systemd).
+    h.wait(lambda: len(u.start_limit_hits) == 3 and u.sub_state == "failed" and u.job is None, 20, "start limit")
+    h.sleep(0.3)
     assert count.read_text().count("x") == 3
     assert h.state("crash.service") == ("failed", "failed")
+    assert u.impl.result() == "exit-code"
     # reset-failed clears the limit, and the unit can start again.
     h.manager.reset_failed("crash.service")
     assert h.state("crash.service") == ("inactive", "dead")
@@ -79,8 +82,10 @@ def test_restart_prevent_and_force_exit_status(h: Harness) -> None:
         ExecStart=/bin/sh -c 'exit 7'
     """)
     h.start("prevent.service")
+    force = h.unit("force.service")
     h.start("force.service")
-    h.wait(lambda: h.unit("force.service").impl.result() == "start-limit-hit", 5, "forced restarts")
+    h.wait(lambda: len(force.start_limit_hits) == 2 and force.sub_state == "failed" and force.job is None, 5,
+           "forced restarts")
     assert h.state("prevent.service") == ("failed", "failed")
     assert h.unit("prevent.service").impl.n_restarts == 0
 

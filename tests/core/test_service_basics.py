@@ -200,8 +200,9 @@ def test_standard_output_to_file_and_journal_capture(h: Harness) -> None:
     """)
     assert h.start("o.service") is JobResult.DONE
     assert out.read_text() == "to-file\n"
-    assert h.start("j.service") is JobResult.DONE
+    # Taken before the start: an inactive oneshot is unloaded afterwards, as in systemd.
     u = h.unit("j.service")
+    assert h.start("j.service") is JobResult.DONE
     h.wait(lambda: sum("to-journal" in x or "err-line" in x for x in u.log_lines) == 2, 5, "captured output")
 
 
