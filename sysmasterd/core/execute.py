@@ -93,6 +93,8 @@ class SpawnRequest:
     apply_credentials: bool = True  # False for "+" commands
     runtime_dirs: dict[str, str] = field(default_factory=dict)  # kind -> base dir (e.g. /run)
     pass_fds: list[int] = field(default_factory=list)
+    # Without WorkingDirectory=: "/" for the system manager, the user's home for a user manager.
+    default_directory: str = "/"
 
 
 @dataclass
@@ -265,7 +267,7 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     os.umask(ctx.umask)
     if req.apply_credentials:
         _drop_privileges(ctx, uid, gid, user_name)
-    _change_directory(ctx, home)
+    _change_directory(ctx, home, req.default_directory)
 
     env = dict(req.environment)
     path = find_executable(req.command.path, env)
@@ -421,13 +423,12 @@ def _drop_privileges(ctx: ExecContext, uid: int | None, gid: int | None, user_na
             raise _ChildError(EXIT_USER, f"Failed to change user credentials: {e}") from e
 
 
-def _change_directory(ctx: ExecContext, home: str | None) -> None:
+def _change_directory(ctx: ExecContext, home: str | None, default: str) -> None:
     wd = ctx.working_directory
     if wd is None:
-        # systemd: the root directory, or the home directory for the user manager's children.
-        wd = "/"
+        wd = default
     elif wd == "~":
-        wd = home or os.environ.get("HOME") or "/"
+        wd = home or default
     try:
         os.chdir(wd)
     except OSError as e:

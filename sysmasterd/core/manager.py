@@ -640,7 +640,8 @@ class Manager:
         if out_kind is StdOutput.INHERIT:
             stdio.stdout_fd = 1
         req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
-                           runtime_dirs=self.directory_bases())
+                           runtime_dirs=self.directory_bases(),
+                           default_directory="/" if self.is_system else self.settings.environ.get("HOME", "/"))
         try:
             spawned = spawn(req)
         except OSError as e:

@@ -96,3 +96,10 @@ def test_try_restart_and_reload_or_restart(h: Harness) -> None:
     h.start("t.service")
     assert h.run_job("t.service", JobType.RELOAD_OR_START) is JobResult.DONE
     assert h.state("t.service")[0] == "active"
+
+
+def test_user_manager_runs_services_in_home_by_default(h: Harness) -> None:
+    out = h.tmp / "cwd"
+    h.write("cwd.service", f"[Service]\nType=oneshot\nExecStart=/bin/sh -c 'pwd > {out}'\n")
+    assert h.start("cwd.service") is JobResult.DONE
+    assert out.read_text().strip() == str(h.tmp)  # the harness's HOME
