@@ -851,6 +851,10 @@ class Manager:
         for d in u.config.exec.runtime_directory:
             shutil.rmtree(os.path.join(base, d.path), ignore_errors=True)
 
+    def is_tracked(self, pid: int) -> bool:
+        """Whether the PID is watched and its exit not handled yet."""
+        return pid in self.watched
+
     def unit_of_pid(self, pid: int) -> Unit | None:
         if pid in self.watched:
             return self.watched[pid]

@@ -61,6 +61,9 @@ class Device:
     _parent: "Device | None" = field(default=None, repr=False)
     _parent_read: bool = field(default=False, repr=False)
     _sysname: str | None = field(default=None, repr=False)
+    # (subsystem,) once looked up in sysfs: devices without one (bus roots) are asked for it on
+    # every SUBSYSTEMS== of every line as the parents are walked
+    _subsystem_link: tuple[str | None] | None = field(default=None, repr=False)
 
     # ---- construction -------------------------------------------------
     @classmethod
@@ -172,8 +175,13 @@ class Device:
         """The device moved (a network interface renamed): forget what depended on the old path."""
         self.syspath = syspath
         self._sysname = None
-        self._attrs.clear()
+        self._subsystem_link = None
+        self.forget_attrs()
         self.properties["DEVPATH"] = self.devpath
+
+    def forget_attrs(self) -> None:
+        """Attributes changed under us (a builtin set the MAC address, MTU, ...): read them again."""
+        self._attrs.clear()
 
     @property
     def sysnum(self) -> str | None:
@@ -184,8 +192,10 @@ class Device:
     def subsystem(self) -> str | None:
         if "SUBSYSTEM" in self.properties:
             return self.properties["SUBSYSTEM"]
-        name = _read_link_name(os.path.join(self.syspath, "subsystem"))
-        return name if name is not None else _subsystem_kind(self.devpath)
+        if self._subsystem_link is None:
+            name = _read_link_name(os.path.join(self.syspath, "subsystem"))
+            self._subsystem_link = (name if name is not None else _subsystem_kind(self.devpath),)
+        return self._subsystem_link[0]
 
     @property
     def devtype(self) -> str | None:

@@ -396,7 +396,7 @@ class Service:
         """Signal per KillMode=; True if anything is left to wait for."""
         if mode is KillMode.NONE:
             return self._main_alive() or self._control_alive()
-        targets = {p for p in (self.main_pid_, self.control_pid_) if p and _alive(p)}
+        targets = {p for p in (self.main_pid_, self.control_pid_) if self._running(p)}
         for pid in targets:
             send_signal(pid, signo)
             if signo not in (signal.SIGKILL, signal.SIGCONT):
@@ -636,10 +636,15 @@ class Service:
             self._enter_signal(S.FINAL_SIGTERM, result)
 
     def _main_alive(self) -> bool:
-        return bool(self.main_pid_) and _alive(self.main_pid_)
+        return self._running(self.main_pid_)
 
     def _control_alive(self) -> bool:
-        return bool(self.control_pid_) and _alive(self.control_pid_)
+        return self._running(self.control_pid_)
+
+    def _running(self, pid: int) -> bool:
+        """Not yet seen to exit. A child that died but is not reaped yet still counts: its exit,
+        with its status, is about to be handled and must not be missed."""
+        return bool(pid) and self.unit.manager.is_tracked(pid)
 
     def _guess_main_pid(self) -> None:
         pid_file = self.cfg.pid_file

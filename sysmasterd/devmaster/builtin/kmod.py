@@ -1,4 +1,8 @@
-"""kmod builtin: `kmod load [alias...]` through modprobe (libkmod's tool); no alias: $MODALIAS."""
+"""kmod builtin: `kmod load [alias...]`; no alias: $MODALIAS.
+
+Through libkmod (ctypes, context made before workers fork, as udevd does);
+when libkmod.so.2 cannot be loaded, through `modprobe -b -q`.
+"""
 
 import errno
 import logging
@@ -7,9 +11,12 @@ import shutil
 import subprocess
 from functools import cache
 
+from sysmasterd.devmaster.builtin.libkmod import KmodContext
 from sysmasterd.devmaster.event import UdevEvent
 
 log = logging.getLogger("devmaster")
+_context: KmodContext | None = None
+_initialised = False
 
 
 @cache
@@ -22,7 +29,42 @@ def _modprobe() -> str | None:
 
 
 def init() -> None:
-    _modprobe()
+    global _context, _initialised
+    _initialised = True
+    if _context is not None and _context.stale():
+        log.debug("Kernel module index needs reloading.")
+        _context.close()
+        _context = None
+    if _context is None:
+        try:
+            _context = KmodContext()
+            log.debug("Loading kernel module index.")
+        except OSError as e:
+            log.debug("%s; loading modules with modprobe", e)
+            _modprobe()
+
+
+def load_module(alias: str) -> None:
+    """udev's module_load_and_warn(verbose=false): everything is logged at debug level."""
+    log.debug("Loading module: %s", alias)
+    if _context is None:
+        modprobe = _modprobe()
+        if modprobe is not None:
+            subprocess.run([modprobe, "-b", "-q", alias], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        return
+    try:
+        outcomes = _context.load(alias)
+    except OSError as e:
+        log.debug("%s", e)
+        return
+    if not outcomes:
+        log.debug("Failed to find module '%s'", alias)
+    for outcome in outcomes:
+        if outcome.state == "failed":
+            log.debug("Failed to insert module '%s': %s", outcome.module, os.strerror(outcome.error))
+        else:
+            log.debug("Module '%s': %s", outcome.module, outcome.state)
 
 
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
@@ -36,15 +78,8 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
             log.warning("%s: Failed to read property \"MODALIAS\".", event.dev.sysname)
             return -errno.ENOENT
         modules = [modalias]
-    modprobe = _modprobe()
-    if modprobe is None:
-        log.debug("%s: no modprobe or no modules for this kernel, not loading %s",
-                  event.dev.sysname, " ".join(modules))
-        return 0
+    if not _initialised:
+        init()
     for alias in modules:
-        if test:
-            print(f"kmod: would load '{alias}'")
-            continue
-        subprocess.run([modprobe, "-b", "-q", alias], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        load_module(alias)
     return 0

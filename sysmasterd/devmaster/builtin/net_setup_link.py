@@ -1,138 +1,123 @@
-"""net_setup_link builtin: pick the .link file for an interface and the name it should get.
+"""net_setup_link builtin: apply the first matching .link file to a network interface.
 
-[Match] OriginalName/MACAddress/PermanentMACAddress/Path/Driver/Type/Property,
-[Link] Name/NamePolicy; ID_NET_LINK_FILE, ID_NET_DRIVER and ID_NET_NAME are
-exported and NAME= in 80-net-setup-link.rules does the rename. Not applied:
-MACAddressPolicy/MACAddress, ethtool settings, alternative names.
+As udev 252 on add/bind/move: MACAddressPolicy=/MACAddress=, Alias=, MTUBytes=,
+TransmitQueueLength= in one RTM_SETLINK, the new name from NamePolicy=/Name=
+(exported as ID_NET_NAME; NAME= in 80-net-setup-link.rules renames), then
+AlternativeName=/AlternativeNamesPolicy=. rtnetlink goes through pyroute2,
+imported only when something is to be changed.
 """
 
 import ctypes
 import errno
 import fcntl
-import os
+import logging
 import socket
 import struct
-from dataclasses import dataclass, field
-from functools import cache
+from typing import Any
 
+from sysmasterd.devmaster.builtin import hw_addr
+from sysmasterd.devmaster.builtin.link_config import (
+    LinkConfig,
+    LinkFacts,
+    ifname_valid,
+    link_matches,
+    load_link_configs,
+)
 from sysmasterd.devmaster.builtin.registry import add_property
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import UdevEvent
-from udev_rules_translator.glob import fnmatch
 
-LINK_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/usr/local/lib/systemd/network",
-             "/usr/lib/systemd/network", "/lib/systemd/network")
+log = logging.getLogger("devmaster")
 NET_NAME_PREDICTABLE, NET_NAME_USER, NET_NAME_RENAMED = 2, 3, 4
-ARPHRD_LOOPBACK = 772
-SIOCETHTOOL, ETHTOOL_GDRVINFO = 0x8946, 0x3
+IFF_LOOPBACK = 0x8
+SIOCETHTOOL, ETHTOOL_GDRVINFO, ETHTOOL_GPERMADDR = 0x8946, 0x3, 0x20
 _POLICY_PROPERTY = {"database": "ID_NET_NAME_FROM_DATABASE", "onboard": "ID_NET_NAME_ONBOARD",
                     "slot": "ID_NET_NAME_SLOT", "path": "ID_NET_NAME_PATH", "mac": "ID_NET_NAME_MAC"}
-_TYPES = {1: "ether", 32: "infiniband", 772: "loopback", 776: "sit", 778: "gre", 65534: "none"}
-
-
-@dataclass
-class LinkConfig:
-    filename: str
-    match: dict[str, list[str]] = field(default_factory=dict)
-    name: str | None = None
-    name_policy: list[str] = field(default_factory=list)
-
-
-def parse_link_file(filename: str, text: str) -> LinkConfig:
-    config = LinkConfig(filename)
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        key, value = key.strip(), value.strip()
-        if section == "Match":
-            if value:
-                config.match.setdefault(key, []).extend(value.split())
-            else:
-                config.match.pop(key, None)
-        elif section == "Link" and key == "Name":
-            config.name = value or None
-        elif section == "Link" and key == "NamePolicy":
-            config.name_policy = value.split()
-    return config
-
-
-def _list_files() -> list[str]:
-    chosen: dict[str, str] = {}
-    for directory in LINK_DIRS:
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(".link") and name not in chosen:
-                chosen[name] = os.path.join(directory, name)
-    return [chosen[n] for n in sorted(chosen)]
-
-
-@cache
-def _configs(stamp: tuple[tuple[str, int], ...]) -> list[LinkConfig]:
-    configs = []
-    for path, _ in stamp:
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            continue
-        if os.path.realpath(path) == "/dev/null" or not text.strip():
-            continue
-        configs.append(parse_link_file(path, text))
-    return configs
-
-
-def load_configs() -> list[LinkConfig]:
-    stamp = []
-    for path in _list_files():
-        try:
-            stamp.append((path, os.stat(path).st_mtime_ns))
-        except OSError:
-            continue
-    return _configs(tuple(stamp))
+# linux/if_arp.h names, lowercased, as [Match] Type= sees them when there is no DEVTYPE
+_ARPHRD = {0: "netrom", 1: "ether", 24: "ieee1394", 32: "infiniband", 256: "slip", 280: "can", 512: "ppp",
+           519: "rawip", 768: "tunnel", 769: "tunnel6", 772: "loopback", 776: "sit", 778: "ipgre",
+           801: "ieee80211", 803: "ieee80211_radiotap", 804: "ieee802154", 823: "ip6gre", 825: "6lowpan",
+           65534: "none", 65535: "void"}
 
 
 def init() -> None:
-    load_configs()
+    load_link_configs()
 
 
-def _match_list(patterns: list[str], value: str | None) -> bool:
-    invert = bool(patterns) and patterns[0].startswith("!")
-    pats = [patterns[0][1:], *patterns[1:]] if invert else patterns
-    hit = value is not None and any(fnmatch(p, value) for p in pats if p)
-    return hit != invert
+def _ethtool(ifname: str, payload: bytes) -> bytes | None:
+    buf = ctypes.create_string_buffer(payload)
+    ifreq = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(buf)).ljust(40, b"\0")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifreq)
+    except OSError:
+        return None
+    return buf.raw
 
 
-def matches(config: LinkConfig, dev: Device, driver: str | None, iftype: str | None) -> bool:
-    for key, values in config.match.items():
-        if key == "OriginalName":
-            ok = _match_list(values, dev.sysname)
-        elif key in ("MACAddress", "PermanentMACAddress"):
-            address = (dev.attr("address") or "").lower()
-            ok = address in (v.lower() for v in values)
-        elif key == "Path":
-            ok = _match_list(values, dev.properties.get("ID_PATH"))
-        elif key == "Driver":
-            ok = _match_list(values, driver)
-        elif key == "Type":
-            ok = _match_list(values, iftype)
-        elif key == "Property":
-            ok = all(dev.properties.get(k) == v for k, _, v in (p.partition("=") for p in values))
-        else:
-            ok = True
-        if not ok:
-            return False
-    return True
+def ethtool_driver(ifname: str) -> str | None:
+    """The driver name ethtool reports (ETHTOOL_GDRVINFO), what udev exports as ID_NET_DRIVER."""
+    raw = _ethtool(ifname, struct.pack("I", ETHTOOL_GDRVINFO) + bytes(192))
+    return (raw[4:36].split(b"\0", 1)[0].decode(errors="replace") or None) if raw else None
+
+
+def ethtool_permanent_addr(ifname: str) -> bytes | None:
+    raw = _ethtool(ifname, struct.pack("II", ETHTOOL_GPERMADDR, 32) + bytes(32))
+    if raw is None:
+        return None
+    size = struct.unpack_from("I", raw, 4)[0]
+    addr = raw[8:8 + min(size, 32)]
+    return addr if any(addr) else None
+
+
+def _int_attr(dev: Device, name: str, base: int = 10) -> int | None:
+    try:
+        return int(dev.attr(name) or "", base)
+    except ValueError:
+        return None
+
+
+def _hw(dev: Device) -> bytes:
+    try:
+        return bytes.fromhex((dev.attr("address") or "").replace(":", ""))
+    except ValueError:
+        return b""
+
+
+def _rtnl_call(action: str, **kw: Any) -> list[Any]:
+    from pyroute2 import IPRoute  # imported here: only events that change a link pay for it
+
+    with IPRoute() as ipr:
+        return list(ipr.link(action, **kw))
+
+
+def _kind(ifindex: int) -> str | None:
+    try:
+        msg = _rtnl_call("get", index=ifindex)[0]
+    except Exception:  # pyroute2 raises NetlinkError and OSError subclasses
+        return None
+    kind: str | None = msg.get(("IFLA_LINKINFO", "IFLA_INFO_KIND"))
+    return kind
+
+
+def new_name(config: LinkConfig, dev: Device, action: str, name_policy: bool = True) -> str:
+    """ID_NET_NAME: what NamePolicy=/Name= yield, or the current name when nothing applies."""
+    # naming scheme v252 allows re-renaming names userspace gave (NAMING_ALLOW_RERENAMES)
+    assign = _int_attr(dev, "name_assign_type") or 0
+    if action not in ("add", "bind"):
+        return dev.sysname
+    if name_policy:
+        for policy in config.name_policy:
+            if (policy == "kernel" and assign == NET_NAME_PREDICTABLE) or \
+                    (policy == "keep" and assign in (NET_NAME_USER, NET_NAME_RENAMED)):
+                return dev.sysname
+            if policy in ("kernel", "keep"):
+                continue
+            candidate = dev.properties.get(_POLICY_PROPERTY[policy])
+            if ifname_valid(candidate):
+                assert candidate is not None
+                return candidate
+    return config.name or dev.sysname
 
 
 def _name_policy_enabled() -> bool:
@@ -143,54 +128,90 @@ def _name_policy_enabled() -> bool:
         return True
 
 
-def new_name(config: LinkConfig, dev: Device, action: str) -> str:
-    try:
-        assign = int(dev.attr("name_assign_type") or "0")
-    except ValueError:
-        assign = 0
-    if action == "move" or assign in (NET_NAME_USER, NET_NAME_RENAMED):
-        return dev.sysname
-    if _name_policy_enabled():
-        for policy in config.name_policy:
-            if policy == "kernel" and assign == NET_NAME_PREDICTABLE:
-                return dev.sysname
-            if policy == "keep" and assign in (NET_NAME_USER, NET_NAME_RENAMED):
-                return dev.sysname
-            candidate = dev.properties.get(_POLICY_PROPERTY.get(policy, ""))
-            if candidate and len(candidate) < 16 and "/" not in candidate and candidate not in (".", ".."):
-                return candidate
-    return config.name or dev.sysname
+def _stable_name(dev: Device) -> str:
+    for key in ("ID_NET_NAME_ONBOARD", "ID_NET_NAME_SLOT", "ID_NET_NAME_PATH", "ID_NET_NAME_MAC"):
+        if key in dev.properties:
+            return dev.properties[key]
+    return dev.sysname
 
 
-def ethtool_driver(ifname: str) -> str | None:
-    """The driver name ethtool reports (ETHTOOL_GDRVINFO), what udev exports as ID_NET_DRIVER."""
-    info = ctypes.create_string_buffer(struct.pack("I", ETHTOOL_GDRVINFO) + bytes(192))
-    ifreq = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(info)).ljust(40, b"\0")
+def _apply_rtnl_settings(dev: Device, ifindex: int, config: LinkConfig) -> None:
+    link = hw_addr.LinkAddress(_int_attr(dev, "type") or 0, _hw(dev), _int_attr(dev, "addr_assign_type") or 0,
+                               _stable_name(dev))
+    machine_id = hw_addr.read_machine_id() if config.mac_address_policy == "persistent" else None
+    static = config.mac_address if config.mac_address_policy == "none" else None
+    address, notes = hw_addr.new_hw_addr(link, config.mac_address_policy, static, machine_id)
+    for note in notes:
+        log.warning("%s: %s", dev.sysname, note)
+    changes: dict[str, Any] = {}
+    if address is not None:
+        kind = "static" if config.mac_address_policy == "none" else config.mac_address_policy
+        log.debug("%s: Applying %s MAC address: %s", dev.sysname, kind, hw_addr.format_hw_addr(address))
+        changes["address"] = hw_addr.format_hw_addr(address)
+    if config.alias is not None:
+        changes["ifalias"] = config.alias
+    if config.mtu is not None:
+        changes["mtu"] = config.mtu
+    if config.txqueuelen is not None:
+        changes["txqlen"] = config.txqueuelen
+    if not changes:
+        return
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-            fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifreq)
-    except OSError:
-        return None
-    return info.raw[4:36].split(b"\0", 1)[0].decode(errors="replace") or None
+        _rtnl_call("set", index=ifindex, **changes)
+    except Exception as e:  # pyroute2 raises NetlinkError and OSError subclasses
+        log.warning("%s: Could not set Alias=, MACAddress=/MACAddressPolicy=, TransmitQueues=, ReceiveQueues=, "
+                    "TransmitQueueLength=, MTUBytes=, GenericSegmentOffloadMaxBytes= or "
+                    "GenericSegmentOffloadMaxSegments=, ignoring: %s", dev.sysname, e)
+    dev.forget_attrs()
+
+
+def _apply_alternative_names(dev: Device, ifindex: int, config: LinkConfig) -> None:
+    names = list(config.alternative_names)
+    names += [v for p in config.alternative_names_policy if (v := dev.properties.get(_POLICY_PROPERTY[p]))]
+    wanted = sorted({n for n in names if n != dev.sysname})
+    if not wanted:
+        return
+    try:
+        current = _rtnl_call("get", index=ifindex)[0].get_nested("IFLA_PROP_LIST") or []
+        have = {value for key, value in getattr(current, "attrs", []) if key == "IFLA_ALT_IFNAME"}
+        wanted = [n for n in wanted if n not in have]
+        if wanted:
+            _rtnl_call("property_add", index=ifindex, altname=wanted)
+    except Exception as e:  # pyroute2 raises NetlinkError and OSError subclasses
+        level = logging.DEBUG if getattr(e, "code", 0) == errno.EOPNOTSUPP else logging.WARNING
+        log.log(level, "%s: Could not set AlternativeName= or apply AlternativeNamesPolicy=, ignoring: %s",
+                dev.sysname, e)
 
 
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
     if len(argv) > 1:
+        log.error("%s: This program takes no arguments.", event.dev.sysname)
         return -errno.EINVAL
     dev = event.dev
-    try:
-        type_number = int(dev.attr("type") or "")
-    except ValueError:
+    ifindex, type_number, flags = dev.ifindex, _int_attr(dev, "type"), _int_attr(dev, "flags", 16)
+    if not ifindex or type_number is None:
+        log.debug("%s: Link vanished while getting information, ignoring.", dev.sysname)
         return 0
     driver = ethtool_driver(dev.sysname)
     if driver:
         add_property(event, "ID_NET_DRIVER", driver, test)
-    if type_number == ARPHRD_LOOPBACK:
+    if (flags or 0) & IFF_LOOPBACK:
         return 0
-    iftype = _TYPES.get(type_number)
-    config = next((c for c in load_configs() if matches(c, dev, driver, iftype)), None)
+    configs, _ = load_link_configs()
+    current = _hw(dev)
+    facts = LinkFacts(dev.sysname, current, (ethtool_permanent_addr(dev.sysname) if current else None),
+                      driver, dev.devtype or _ARPHRD.get(type_number), dev.properties)
+    if any("Kind" in c.match for c in configs):
+        facts.kind = _kind(ifindex)
+    config = next((c for c in configs if link_matches(c, facts)), None)
     if config is None:
+        log.debug("%s: No matching link configuration found, ignoring device.", dev.sysname)
         return 0
+    if event.action in ("add", "bind", "move"):
+        _apply_rtnl_settings(dev, ifindex, config)
+    name = new_name(config, dev, event.action, _name_policy_enabled())
+    if event.action in ("add", "bind", "move"):
+        _apply_alternative_names(dev, ifindex, config)
     add_property(event, "ID_NET_LINK_FILE", config.filename, test)
-    add_property(event, "ID_NET_NAME", new_name(config, dev, event.action), test)
+    add_property(event, "ID_NET_NAME", name, test)
     return 0

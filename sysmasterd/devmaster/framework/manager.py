@@ -27,6 +27,10 @@ WATCHDOG_TICK = 0.5
 # long: rule work is CPU-bound, and extra Python workers only pay fork and copy-on-write costs
 # unless events block on PROGRAM/RUN.
 STALL_BEFORE_GROWING = 0.1
+# a second event is sent to a busy worker only while its current one is this young: most events
+# take a fraction of a millisecond, and the worker then starts the next without waiting for the
+# manager to hear back and answer (two wakeups per event, most of an event's latency here)
+PIPELINE_WHILE_YOUNGER = 0.005
 RETRY_INTERVAL = 0.2
 RULES_CHECK_INTERVAL = 3.0
 RETRY_TIMEOUT = 180.0
@@ -56,7 +60,8 @@ class Manager:
         self.extra_env: dict[str, str] = {}
         self.stop_exec = False
         self.exiting = False
-        self._warned: set[int] = set()
+        # per running event: the slow-event warning, then the kill at event_timeout
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         self._last_busy = 0.0
         self._started: dict[int, float] = {}
         self._retry_deadline: dict[int, float] = {}
@@ -257,51 +262,74 @@ class Manager:
         if self.stop_exec or self.exiting:
             return
         while self.queue.has_ready():
-            worker = self._idle_worker()
+            worker = self._idle_worker() or self._pipeline_worker()
             if worker is None:
                 break
             event = self.queue.pop_ready()
             assert event is not None
             self._dispatch(worker, event)
 
+    def _pipeline_worker(self) -> WorkerHandle | None:
+        assert self._loop is not None
+        now = self._loop.time()
+        for worker in self.workers.values():
+            if worker.seqnum is not None and not worker.queued and not worker.killing and not worker.killed \
+                    and now - self._started.get(worker.seqnum, now) < PIPELINE_WHILE_YOUNGER:
+                return worker
+        return None
+
     def _dispatch(self, worker: WorkerHandle, event: QueuedEvent) -> None:
         msg = {"seqnum": event.seqnum, "properties": event.properties, "env": self.extra_env}
-        worker.seqnum = event.seqnum
+        if worker.seqnum is None:
+            worker.seqnum = event.seqnum
+            self._start_clock(worker, event.seqnum)
+        else:
+            worker.queued.append(event.seqnum)
         try:
             worker.sock.send(json.dumps(msg).encode())
         except OSError as e:
             # its exit finishes the event as failed (see _on_worker_exit)
             log.error("worker [%d]: failed to send event: %s", worker.pid, e)
             self._kill(worker, signal.SIGKILL)
+
+    def _start_clock(self, worker: WorkerHandle, seqnum: int) -> None:
         assert self._loop is not None
-        self._started[event.seqnum] = self._loop.time()
+        self._started[seqnum] = self._loop.time()
+        # as udevd: a warning at a third of event_timeout, the kill at event_timeout
+        self._timers[seqnum] = self._loop.call_later(self.config.event_timeout / 3, self._slow_event,
+                                                     worker, seqnum)
+
+    def _slow_event(self, worker: WorkerHandle, seqnum: int) -> None:
+        assert self._loop is not None
+        if worker.seqnum != seqnum:
+            return
+        log.warning("Worker [%d] processing SEQNUM=%d is taking a long time", worker.pid, seqnum)
+        left = self.config.event_timeout - (self._loop.time() - self._started.get(seqnum, self._loop.time()))
+        self._timers[seqnum] = self._loop.call_later(max(0.0, left), self._event_timed_out, worker, seqnum)
+
+    def _event_timed_out(self, worker: WorkerHandle, seqnum: int) -> None:
+        self._timers.pop(seqnum, None)
+        if worker.seqnum == seqnum and not worker.killed:
+            log.error("Worker [%d] processing SEQNUM=%d killed", worker.pid, seqnum)
+            self._kill(worker, self.config.timeout_signal)
+
+    def _stop_clock(self, seqnum: int) -> None:
+        self._started.pop(seqnum, None)
+        timer = self._timers.pop(seqnum, None)
+        if timer is not None:
+            timer.cancel()
 
     def _watchdog(self) -> None:
-        """Once per tick: warn about slow events, kill workers past event_timeout, reap idle ones.
-
-        One periodic check instead of timers per event keeps the per-event cost of the loop low.
-        """
+        """Once per tick: reap workers idle for IDLE_WORKER_TIMEOUT."""
         assert self._loop is not None
         now = self._loop.time()
-        timeout = self.config.event_timeout
-        for worker in list(self.workers.values()):
-            seqnum = worker.seqnum
-            if seqnum is None or seqnum not in self._started:
-                continue
-            age = now - self._started[seqnum]
-            if age >= timeout and not worker.killed:
-                log.error("Worker [%d] processing SEQNUM=%d killed", worker.pid, seqnum)
-                self._kill(worker, self.config.timeout_signal)
-            elif age >= timeout / 3 and seqnum not in self._warned:
-                self._warned.add(seqnum)
-                log.warning("Worker [%d] processing SEQNUM=%d is taking a long time", worker.pid, seqnum)
         if len(self.queue):
             self._last_busy = now
         elif now - self._last_busy >= IDLE_WORKER_TIMEOUT:
             for worker in list(self.workers.values()):
                 if worker.seqnum is None and not worker.killed:
                     self._kill(worker, signal.SIGTERM)
-        self._loop.call_later(min(WATCHDOG_TICK, timeout / 3), self._watchdog)
+        self._loop.call_later(WATCHDOG_TICK, self._watchdog)
 
     def _kill(self, worker: WorkerHandle, sig: int) -> None:
         worker.killed = True
@@ -310,9 +338,8 @@ class Manager:
             os.kill(worker.pid, signal.SIGCONT)
 
     def _finish(self, seqnum: int) -> None:
-        self._started.pop(seqnum, None)
+        self._stop_clock(seqnum)
         self._retry_deadline.pop(seqnum, None)
-        self._warned.discard(seqnum)
         if seqnum in self.queue:
             self.queue.finish(seqnum)
         if not len(self.queue):
@@ -331,10 +358,12 @@ class Manager:
             return
         reply = json.loads(data)
         seqnum = reply["seqnum"]
-        worker.seqnum = None
+        worker.seqnum = worker.queued.pop(0) if worker.queued else None
+        if worker.seqnum is not None:
+            self._start_clock(worker, worker.seqnum)
         if reply["result"] != RESULT_AGAIN or not self._requeue(seqnum):
             self._finish(seqnum)
-        if worker.killing and not worker.killed:
+        if worker.killing and not worker.killed and worker.seqnum is None:
             self._kill(worker, signal.SIGTERM)
         self._schedule()
 
@@ -350,7 +379,7 @@ class Manager:
             props = processing.failure_properties(event.properties, errno_number=errno.ETIMEDOUT)
             netlink.broadcast(self.sender, encode_udev(props, ()))
             return False
-        self._started.pop(seqnum, None)
+        self._stop_clock(seqnum)
         self.queue.requeue(seqnum)
         self._loop.call_later(RETRY_INTERVAL, self._retry, seqnum)
         return True
@@ -370,6 +399,10 @@ class Manager:
         del self.workers[worker.pid]
         if worker.seqnum is not None:
             self._worker_failed(worker.seqnum, status)
+        for seqnum in worker.queued:
+            # sent but never started: another worker runs it
+            self.queue.requeue(seqnum)
+            self.queue.make_ready(seqnum)
         self._schedule()
         self._maybe_done()
 

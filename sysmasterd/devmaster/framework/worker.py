@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sysmasterd.devmaster.event import EventSettings
 from sysmasterd.devmaster.framework import netlink, processing
@@ -30,7 +30,9 @@ class WorkerHandle:
     pid: int
     sock: socket.socket
     pidfd: int
+    # the event the worker is running, and those sent behind it that it has not started yet
     seqnum: int | None = None
+    queued: list[int] = field(default_factory=list)
     killing: bool = False
     killed: bool = False
 

@@ -3,6 +3,7 @@
 import bisect
 import grp
 import logging
+import operator
 import os
 import platform
 import pwd
@@ -28,8 +29,18 @@ from sysmasterd.devmaster.rules.format import (
 )
 from sysmasterd.devmaster.rules.spawn import spawn
 from udev_rules_translator import LoadedRules, rules_changed
-from udev_rules_translator.glob import fnmatch
-from udev_rules_translator.model import AttrForm, LineFlags, Operator, RuleLine, RuleSet, Token, TokenType
+from udev_rules_translator.glob import compiled, fnmatch
+from udev_rules_translator.model import (
+    AttrForm,
+    LineFlags,
+    MatchKind,
+    Operator,
+    Pattern,
+    RuleLine,
+    RuleSet,
+    Token,
+    TokenType,
+)
 
 log = logging.getLogger("devmaster")
 T = TokenType
@@ -38,6 +49,53 @@ _ARCH = {"x86_64": "x86-64", "i686": "x86", "i386": "x86", "aarch64": "arm64", "
          "loongarch64": "loongarch64"}
 _TAG_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 _ASSIGN_FINAL = (Operator.ASSIGN, Operator.ASSIGN_FINAL)
+_SUBSYSTEM_WORDS = frozenset(("subsystem", "class", "bus"))
+# value matches whose value is a plain field of the event or device
+_FIELD_GETTERS: dict[TokenType, Callable[[UdevEvent, Device], str | None]] = {
+    T.M_ACTION: lambda e, d: d.action,
+    T.M_DEVPATH: lambda e, d: d.devpath,
+    T.M_KERNEL: lambda e, d: d.sysname,
+    T.M_PARENTS_KERNEL: lambda e, d: d.sysname,
+    T.M_NAME: lambda e, d: e.name,
+    T.M_SUBSYSTEM: lambda e, d: d.subsystem,
+    T.M_PARENTS_SUBSYSTEM: lambda e, d: d.subsystem,
+    T.M_DRIVER: lambda e, d: d.driver,
+    T.M_PARENTS_DRIVER: lambda e, d: d.driver,
+    T.M_RESULT: lambda e, d: e.program_result,
+}
+
+
+def _pattern_test(pattern: Pattern) -> Callable[[str], bool]:
+    """Pattern.matches for a present-or-empty value, with the alternatives bound once."""
+    if pattern.kind is MatchKind.EMPTY:
+        return operator.not_
+    if pattern.kind is MatchKind.SUBSYSTEM:
+        return _SUBSYSTEM_WORDS.__contains__
+    if pattern.kind is MatchKind.PLAIN:
+        test: Callable[[str], bool] = frozenset(pattern.alternatives).__contains__
+    else:
+        globs = [compiled(alt) for alt in pattern.alternatives]
+        test = globs[0] if len(globs) == 1 else (lambda text: any(g(text) for g in globs))
+    if pattern.match_empty:
+        inner = test
+        return lambda text: not text or inner(text)
+    return test
+
+
+def _fast_matcher(token: Token) -> Callable[[UdevEvent, Device], bool] | None:
+    """A closure for the commonest tokens: most candidate lines fail on their first match, so
+    the per-token cost of dispatch and pattern lookups is most of the rule work per event."""
+    if token.pattern is None:
+        return None
+    test = _pattern_test(token.pattern)
+    want = token.op is Operator.MATCH
+    if token.type is T.M_ENV:
+        key = token.attr or ""
+        return lambda e, d: test(d.properties.get(key) or "") == want
+    get = _FIELD_GETTERS.get(token.type)
+    if get is None:
+        return None
+    return lambda e, d: test(get(e, d) or "") == want
 
 
 @cache
@@ -113,6 +171,7 @@ class RuleExecutor:
         self._line_flags = [line.flags.value for line in rules.lines]
         self._parent_tokens = frozenset(t for t in TokenType if t.is_parent_match)
         self._matchers = self._build_matchers()
+        self._fast = {id(t): fn for line in rules.lines for t in line.tokens if (fn := _fast_matcher(t)) is not None}
         self._candidate_cache: dict[tuple[str, str | None, int], list[int]] = {}
         self._guards = [tuple(t for t in line.tokens if t.type in (T.M_ACTION, T.M_SUBSYSTEM))
                         for line in rules.lines]
@@ -227,6 +286,9 @@ class RuleExecutor:
         return token.matches(value)
 
     def _token(self, event: UdevEvent, dev: Device, token: Token) -> bool:
+        fast = self._fast.get(id(token))
+        if fast is not None:
+            return fast(event, dev)
         handler = self._matchers.get(token.type)
         if handler is not None:
             return handler(event, dev, token)
