@@ -23,17 +23,21 @@ from sysmasterd.cli.sctl_units import EXIT_FAILURE, Options
 Verb = Callable[[Client, Options, list[str]], Awaitable[int]]
 
 
+# Calls after which the daemon goes away (re-exec, or ends with the machine) and may not answer.
+_DROPS_CONNECTION = ("Reexecute", "PowerOff", "Reboot", "Halt")
+
+
 def _manager_call(member: str, failure: str) -> Verb:
     async def run(client: Client, opts: Options, args: list[str]) -> int:
         try:
             await client.manager(member)
         except CallError as e:
-            if member == "Reexecute" and e.name in ("org.freedesktop.DBus.Error.NoReply", ""):
+            if member in _DROPS_CONNECTION and e.name in ("org.freedesktop.DBus.Error.NoReply", ""):
                 return 0
             sctl_units.err(f"{failure}: {e.text}")
             return sctl_units.exit_for(e)
         except ConnectionError:
-            if member != "Reexecute":  # reexec drops the connection by design
+            if member not in _DROPS_CONNECTION:
                 raise
         return 0
 
@@ -136,6 +140,11 @@ def _verbs() -> dict[str, Verb]:
         "unset-environment": lambda c, o, a: sctl_units.environment(c, o, "unset-environment", a),
         "daemon-reload": _manager_call("Reload", "Failed to reload daemon"),
         "daemon-reexec": _manager_call("Reexecute", "Failed to reexecute daemon"),
+        # There is no logind or poweroff.target on a sysmaster host: these ask the manager directly,
+        # like `systemctl --force poweroff`.
+        "poweroff": _manager_call("PowerOff", "Failed to power off system"),
+        "reboot": _manager_call("Reboot", "Failed to reboot system"),
+        "halt": _manager_call("Halt", "Failed to halt system"),
         "is-system-running": _system_running,
         "get-default": _get_default,
         "set-default": _unit_files("SetDefaultTarget", "sb", "Failed to set default target"),

@@ -47,3 +47,11 @@ def test_poweroff_goes_through_poweroff_target(sm: Manager) -> None:
     r = sm.systemctl("poweroff")
     assert r.rc == 0, r.err
     wait_for_exit(sm)  # "Poweroff requested": the target's service reached PowerOff()
+
+
+def test_sctl_poweroff_stops_units_and_ends_the_daemon(sm: Manager) -> None:
+    assert sm.sctl("start", "long.service").rc == 0
+    r = sm.sctl("poweroff")
+    assert r.rc == 0, r.err
+    wait_for_exit(sm)
+    assert "Stopped Long runner." in sm.log
