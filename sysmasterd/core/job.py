@@ -113,6 +113,9 @@ class Job:
         self._timer = None
         self.manager.log.warning("%s: Job %s/%s timed out.", self.unit.id, self.unit.id, self.type.value)
         self.manager.finish_job(self, JobResult.TIMEOUT)
+        if self.unit.config is not None:
+            self.manager.emergency_action(self.unit.config.unit.job_timeout_action,
+                                          f"job {self.unit.id}/{self.type.value} timed out")
 
     def is_runnable(self) -> bool:
         """Ordering: wait while a job this one is ordered against must run first."""

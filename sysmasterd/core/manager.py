@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compat import unitname
-from compat.model import CollectMode, ExecCommand, ExecFlag, JobMode, Scope, StdOutput
+from compat.model import CollectMode, EmergencyAction, ExecCommand, ExecFlag, JobMode, Scope, StdOutput
 from sysmasterd.core import errors
 from sysmasterd.core.cgroup import CGroups, process_start_time, process_tree, send_signal
 from sysmasterd.core.clock import DualTimestamp
@@ -967,6 +967,23 @@ class Manager:
         if self.on_exit_request is None:
             raise errors.NotSupported("Exiting is not supported in this mode.")
         self.on_exit_request()
+
+    def emergency_action(self, action: EmergencyAction, reason: str) -> None:
+        """FailureAction=, SuccessAction=, StartLimitAction=, JobTimeoutAction=. The -force and
+        -immediate variants take the same clean path (stop units, then init ends the machine)."""
+        if action is EmergencyAction.NONE:
+            return
+        kind = action.value.split("-", 1)[0]
+        verb = {"reboot": "Rebooting", "soft": "Rebooting", "kexec": "Rebooting", "poweroff": "Powering off",
+                "halt": "Halting", "exit": "Exiting"}[kind]
+        self.log.warning("%s: %s", verb, reason)
+        try:
+            if kind == "exit":
+                self.exit()
+            else:
+                self.request_poweroff({"soft": "reboot", "kexec": "reboot"}.get(kind, kind))
+        except errors.ManagerError as e:
+            self.log.error("%s: cannot act on it: %s", reason, e.message)
 
     def request_poweroff(self, kind: str) -> None:
         """PowerOff()/Reboot()/Halt(): stop every unit, then init (if any) ends the machine, else

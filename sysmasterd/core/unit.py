@@ -248,6 +248,8 @@ class Unit:
             self.start_limit_hits.popleft()
         if len(self.start_limit_hits) >= burst:
             self.manager.log.warning("%s: Start request repeated too quickly.", self.id)
+            if self.config is not None:
+                self.manager.emergency_action(self.config.unit.start_limit_action, f"unit {self.id} failed")
             return False
         self.start_limit_hits.append(now)
         return True
@@ -325,9 +327,13 @@ class Unit:
             m.log.warning("%s: Failed with result '%s'.", self.id, self.impl.result() if self.impl else "?")
             for other in self.dep_units(Dep.ON_FAILURE):
                 m.queue_triggered_job(other, self, "OnFailure")
+            if self.config is not None:
+                m.emergency_action(self.config.unit.failure_action, f"unit {self.id} failed")
         else:
             for other in self.dep_units(Dep.ON_SUCCESS):
                 m.queue_triggered_job(other, self, "OnSuccess")
+            if self.config is not None:
+                m.emergency_action(self.config.unit.success_action, f"unit {self.id} succeeded")
         # BindsTo=: units bound to this one go down with it, job or not.
         for other in self.dep_units(Dep.BOUND_BY):
             if not other.active_state.is_inactive_or_failed() and (other.job is None

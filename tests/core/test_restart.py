@@ -142,3 +142,20 @@ def test_runtime_max_sec(h: Harness) -> None:
     u = h.unit("rt.service")
     h.wait(lambda: u.active_state.value == "failed", 5, "runtime limit")
     assert u.impl.result() == "timeout"
+
+
+def test_failure_and_start_limit_actions(h: Harness) -> None:
+    asked: list[str] = []
+    h.manager.on_exit_request = lambda: asked.append("exit")
+    h.manager.on_poweroff_request = asked.append
+    h.write("fa.service", "[Unit]\nFailureAction=exit\n[Service]\nType=oneshot\nExecStart=/bin/false\n")
+    assert h.start("fa.service") is JobResult.FAILED
+    assert asked == ["exit"]
+    h.write("sa.service", "[Unit]\nSuccessAction=reboot-force\n[Service]\nType=oneshot\nExecStart=/bin/true\n")
+    assert h.start("sa.service") is JobResult.DONE
+    assert asked == ["exit", "reboot"]
+    h.write("sl.service", "[Unit]\nStartLimitBurst=2\nStartLimitAction=poweroff\n"
+                          "[Service]\nRestart=always\nRestartSec=50ms\nExecStart=/bin/false\n")
+    h.start("sl.service")
+    h.wait(lambda: "poweroff" in asked, 10, "StartLimitAction=")
+    assert asked == ["exit", "reboot", "poweroff"]
