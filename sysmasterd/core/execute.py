@@ -95,6 +95,7 @@ class SpawnRequest:
     pass_fds: list[int] = field(default_factory=list)
     # Without WorkingDirectory=: "/" for the system manager, the user's home for a user manager.
     default_directory: str = "/"
+    need_exec_report: bool = False  # Type=exec: the caller waits for execve() to succeed
 
 
 @dataclass
@@ -159,6 +160,19 @@ def read_environment_file(path: str) -> list[tuple[str, str]]:
 
 
 def spawn(req: SpawnRequest) -> Spawned:
+    """Start the command: posix_spawn() when that suffices, else fork and set the child up."""
+    from sysmasterd.core import fastspawn
+
+    env = req.environment
+    path = find_executable(req.command.path, env)
+    argv = list(req.command.argv) if req.command.flags & ExecFlag.NO_ENV_EXPAND else expand_argv(
+        req.command.argv, env)
+    if fastspawn.possible(req, path, argv):
+        return Spawned(fastspawn.spawn(req, path, argv, env), -1)
+    return _fork_and_exec(req)
+
+
+def _fork_and_exec(req: SpawnRequest) -> Spawned:
     """Fork and exec. The parent gets the PID at once; the child reports failures via the pipe."""
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     stdin_r = stdin_w = -1

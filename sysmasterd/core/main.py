@@ -104,6 +104,10 @@ def run_test_mode(settings: ManagerSettings, target: str, dump: bool) -> int:
 async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     m = Manager(settings, loop)
+    # Services start in "/" (system) or the home directory (user) unless told otherwise: being
+    # there already lets the posix_spawn() path start them without a chdir (see fastspawn).
+    with contextlib.suppress(OSError):
+        os.chdir("/" if settings.scope is Scope.SYSTEM else settings.environ.get("HOME", "/"))
     instance = "sysmaster." + settings.scope.value + "-" + hashlib.sha1(settings.runtime_dir.encode()).hexdigest()[:8]
     cgroups = CGroups(detect(instance))
     os.makedirs(settings.runtime_dir, exist_ok=True)
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     scope = Scope.USER if args.user else Scope.SYSTEM if (args.system or os.getuid() == 0) else Scope.USER
     corelog.setup(args.log_level, args.log_target)
     settings = ManagerSettings(scope=scope, unit_path=unit_path_from(args),
-                               runtime_dir=args.runtime_dir or default_runtime_dir(scope),
+                               runtime_dir=os.path.abspath(args.runtime_dir or default_runtime_dir(scope)),
                                environ=dict(os.environ), test_mode=args.test)
     if args.test:
         return run_test_mode(settings, args.unit or DEFAULT_TARGET, args.dump)

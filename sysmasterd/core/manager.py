@@ -621,7 +621,7 @@ class Manager:
 
     # -- processes ------------------------------------------------------------------------------
 
-    def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str]) -> int | None:
+    def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str], wait_exec: bool = False) -> int | None:
         """Fork/exec a command of a unit; returns the PID, or None if it could not be forked."""
         assert u.config is not None
         ctx = u.config.exec
@@ -641,7 +641,8 @@ class Manager:
             stdio.stdout_fd = 1
         req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
                            runtime_dirs=self.directory_bases(),
-                           default_directory="/" if self.is_system else self.settings.environ.get("HOME", "/"))
+                           default_directory="/" if self.is_system else self.settings.environ.get("HOME", "/"),
+                           need_exec_report=wait_exec)
         try:
             spawned = spawn(req)
         except OSError as e:
@@ -654,7 +655,8 @@ class Manager:
             os.close(wfd)
             self._follow_output(u, spawned.pid, rfd)
         self.watched[spawned.pid] = u
-        self.loop.add_reader(spawned.error_fd, self._read_spawn_report, u, spawned.pid, spawned.error_fd)
+        if spawned.error_fd >= 0:
+            self.loop.add_reader(spawned.error_fd, self._read_spawn_report, u, spawned.pid, spawned.error_fd)
         self.log.debug("%s: spawned %s as %d", u.id, cmd.path, spawned.pid)
         return spawned.pid
 

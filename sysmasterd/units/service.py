@@ -581,7 +581,7 @@ class Service:
             env["NOTIFY_SOCKET"] = m.notify_socket_path
         if self._watchdog_usec() and kind == "ExecStart":
             env["WATCHDOG_USEC"] = str(self._watchdog_usec())
-        pid = m.spawn(self.unit, cmd, env)
+        pid = m.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC)
         if pid is None:
             return None
         st = ExecStatus(start=DualTimestamp.now(), pid=pid)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+from pathlib import Path
 
 import pytest
 from core_harness import Harness
@@ -103,3 +105,35 @@ def test_user_manager_runs_services_in_home_by_default(h: Harness) -> None:
     h.write("cwd.service", f"[Service]\nType=oneshot\nExecStart=/bin/sh -c 'pwd > {out}'\n")
     assert h.start("cwd.service") is JobResult.DONE
     assert out.read_text().strip() == str(h.tmp)  # the harness's HOME
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def test_posix_spawn_path_gives_the_same_process_as_fork(h: Harness) -> None:
+    # Same command twice: once eligible for posix_spawn (nothing to set up, already in the working
+    # directory), once forced through fork by a setting (Nice=0 changes nothing but needs the child).
+    cwd = os.getcwd()
+    h.write("fast.service", f"[Service]\nWorkingDirectory={cwd}\nExecStart=/bin/sleep 1000\n")
+    h.write("slow.service", f"[Service]\nWorkingDirectory={cwd}\nNice=0\nExecStart=/bin/sleep 1000\n")
+    pids = {}
+    for name in ("fast.service", "slow.service"):
+        assert h.start(name) is JobResult.DONE
+        pid = h.unit(name).impl.main_pid()
+        h.wait(lambda pid=pid: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 5, "exec")
+        pids[name] = pid
+        assert h.manager.unit_of_pid(pid) is h.unit(name)  # in the unit's cgroup
+        assert os.getsid(pid) == pid
+        assert os.readlink(f"/proc/{pid}/cwd") == cwd
+        assert Path(f"/proc/{pid}/cmdline").read_text() == "/bin/sleep\x001000\x00"
+    fast, slow = (_proc_status(pids[n]) for n in ("fast.service", "slow.service"))
+    for key in ("SigBlk", "Uid", "Gid", "Groups"):
+        assert fast[key] == slow[key], key
+    # glibc's internal signals 32 and 33 stay ignored after posix_spawn (see fastspawn's docstring).
+    glibc_internal = (1 << 31) | (1 << 32)
+    assert int(fast["SigIgn"], 16) & ~glibc_internal == int(slow["SigIgn"], 16) == 1 << (signal.SIGPIPE - 1)
+    fast_fds = sorted(os.listdir(f"/proc/{pids['fast.service']}/fd"))
+    slow_fds = sorted(os.listdir(f"/proc/{pids['slow.service']}/fd"))
+    assert fast_fds == slow_fds == ["0", "1", "2"]
