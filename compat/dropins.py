@@ -18,8 +18,15 @@ from compat.unitmap import UnitMap
 
 def dropin_dirs(umap: UnitMap, names: Iterable[str], suffix: str) -> list[str]:
     """Existing `<stem><suffix>` directories, highest priority first."""
+    return dropin_dirs_by_suffix(umap, names, (suffix,))[suffix]
+
+
+def dropin_dirs_by_suffix(umap: UnitMap, names: Iterable[str], suffixes: tuple[str, ...]) -> dict[str, list[str]]:
+    """dropin_dirs() for several suffixes in one walk over the search path (it is per-unit work)."""
     names = list(names)
-    dirs: list[str] = []
+    found: dict[str, list[str]] = {suffix: [] for suffix in suffixes}
+    kind = unitname.kind_of(names[0]) if names else None
+    # Same order as systemd: each name in turn, through the search path, its stems in order.
     for name in names:
         stems = unitname.dropin_stems(name)
         for directory in umap.paths.search_path:
@@ -27,19 +34,22 @@ def dropin_dirs(umap: UnitMap, names: Iterable[str], suffix: str) -> list[str]:
             if listing is None:
                 continue
             for stem in stems:
-                if stem + suffix not in listing:
-                    continue
-                path = os.path.join(directory, stem + suffix)
-                if os.path.isdir(path) and path not in dirs:
-                    dirs.append(path)
-    kind = unitname.kind_of(names[0]) if names else None
+                for suffix in suffixes:
+                    entry = stem + suffix
+                    if entry in listing:
+                        path = os.path.join(directory, entry)
+                        if path not in found[suffix] and os.path.isdir(path):
+                            found[suffix].append(path)
     if kind is not None:
-        for directory in umap.paths.search_path:
-            path = os.path.join(directory, kind.value + suffix)
-            listing = umap.listing.get(directory)
-            if listing is not None and kind.value + suffix in listing and os.path.isdir(path):
-                dirs.append(path)
-    return dirs
+        for suffix in suffixes:
+            entry = kind.value + suffix
+            for directory in umap.paths.search_path:
+                listing = umap.listing.get(directory)
+                if listing is not None and entry in listing:
+                    path = os.path.join(directory, entry)
+                    if os.path.isdir(path):
+                        found[suffix].append(path)
+    return found
 
 
 def conf_files(dirs: Iterable[str], suffix: str | None = ".conf") -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from compat import unitname
 from compat.config import build_config, sections_for
-from compat.dropins import conf_files, dropin_dirs
+from compat.dropins import conf_files, dropin_dirs, dropin_dirs_by_suffix
 from compat.filestate import EnablementIndex, unit_file_state
 from compat.model import Diagnostic, InstallSection, Scope, Severity, UnitConfig, UnitKind
 from compat.search_path import LookupPaths, lookup_paths
@@ -218,10 +218,11 @@ class UnitLoader:
     def _add_dependency_dirs(self, unit: LoadedUnit, names: list[str]) -> None:
         """`.wants/`, `.requires/`, `.upholds/` symlinks, as systemd's process_deps() reads them."""
         assert unit.config is not None
+        dirs = dropin_dirs_by_suffix(self.map, names, tuple(suffix for suffix, _attr in _DEP_DIRS))
         for suffix, attr in _DEP_DIRS:
             kind = suffix[1:].capitalize()
             target: list[str] = getattr(unit.config.unit, attr)
-            for path in conf_files(dropin_dirs(self.map, names, suffix), suffix=None):
+            for path in conf_files(dirs[suffix], suffix=None):
                 entry = os.path.basename(path)
                 problem = None
                 if is_masked_path(path):

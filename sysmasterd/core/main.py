@@ -18,7 +18,6 @@ from compat.model import Scope
 from sysmasterd.core import log as corelog
 from sysmasterd.core.cgroup import CGroups, detect
 from sysmasterd.core.dump import dump_units
-from sysmasterd.core.initlink import InitLink, open_notify_socket
 from sysmasterd.core.manager import Manager, ManagerSettings
 from sysmasterd.core.store import StateStore
 
@@ -115,6 +114,8 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
     if args.fresh:
         store.clear()
     notify_path = os.path.join(settings.runtime_dir, "notify")
+    from sysmasterd.core.initlink import InitLink, open_notify_socket  # the daemon's, not --test's
+
     link = InitLink.from_environ(m, lambda: done.set())
     link.handshake()
     notify = open_notify_socket(link, notify_path, os.environ.pop(NOTIFY_FD_ENV, None))
