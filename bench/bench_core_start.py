@@ -17,14 +17,32 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 
-def wait_for(pred, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        time.sleep(0.02)
+def time_until_logged(cmd: list[str], log: str, logged: Callable[[str], bool], timeout: float) -> float:
+    """Start cmd, return the seconds until its log file satisfies `logged`, then stop it by PID."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(log) as f:
+                    if logged(f.read()):
+                        return time.perf_counter() - t0
+            except FileNotFoundError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{cmd[0]} did not get there in {timeout} s")
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def bench_sysmasterd(n: int, d: str) -> float:
@@ -39,27 +57,9 @@ def bench_sysmasterd(n: int, d: str) -> float:
         with open(os.path.join(units, name), "w") as f:
             f.write("[Service]\nExecStart=/bin/sleep infinity\n")
     log = os.path.join(d, "sm.log")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "sysmasterd.core.main", "--user", "--no-bus", "--unit-path",
-                             units, "--runtime-dir", os.path.join(d, "run"), "--log-target", f"file:{log}",
-                             "--log-level", "notice"])
-    try:
-        def done() -> bool:
-            try:
-                with open(log) as f:
-                    return "Startup finished" in f.read()
-            except FileNotFoundError:
-                return False
-        wait_for(done, 300)
-        took = time.perf_counter() - t0
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return took
+    cmd = [sys.executable, "-m", "sysmasterd.core.main", "--user", "--no-bus", "--unit-path", units,
+           "--runtime-dir", os.path.join(d, "run"), "--log-target", f"file:{log}", "--log-level", "notice"]
+    return time_until_logged(cmd, log, lambda text: "Startup finished" in text, 300)
 
 
 def bench_supervisord(n: int, d: str) -> float | None:
@@ -74,25 +74,7 @@ def bench_supervisord(n: int, d: str) -> float | None:
         for i in range(n):
             f.write(f"[program:p{i:04d}]\ncommand=/bin/sleep infinity\nstartsecs=0\nautorestart=false\n"
                     f"stdout_logfile=NONE\nstderr_logfile=NONE\n")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sup, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def done() -> bool:
-            try:
-                with open(log) as f:
-                    return f.read().count("entered RUNNING state") >= n
-            except FileNotFoundError:
-                return False
-        wait_for(done, 600)
-        took = time.perf_counter() - t0
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(300)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return took
+    return time_until_logged([sup, "-c", conf], log, lambda text: text.count("entered RUNNING state") >= n, 600)
 
 
 def main() -> None:
@@ -101,9 +83,9 @@ def main() -> None:
     args = ap.parse_args()
     d = tempfile.mkdtemp(prefix="sysmaster-bench-start-")
     try:
-        ours = bench_sysmasterd(args.services, os.path.join(d, "a") if os.makedirs(os.path.join(d, "a")) is None
-                                else d)
-        theirs = bench_supervisord(args.services, d)
+        ours = bench_sysmasterd(args.services, os.path.join(d, "sysmasterd"))
+        os.makedirs(os.path.join(d, "supervisord"))
+        theirs = bench_supervisord(args.services, os.path.join(d, "supervisord"))
         print(f"{'what':40} {'time (s)':>10} {'speed-up':>9}")
         print(f"{'sysmasterd: ' + str(args.services) + ' services active':40} {ours:10.2f}")
         if theirs is not None:
