@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from compat.model import USEC_INFINITY
 from sysmasterd.core.clock import now_monotonic_usec
+from sysmasterd.core.dependency import Dep
 from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType
 
 if TYPE_CHECKING:
@@ -98,8 +100,6 @@ class Job:
         if cfg is None:
             return
         timeout = cfg.unit.job_timeout_usec
-        from compat.model import USEC_INFINITY
-
         if timeout in (0, USEC_INFINITY):
             return
         self._timer = self.manager.loop.call_later(timeout / 1e6, self._timed_out)
@@ -119,8 +119,6 @@ class Job:
 
     def is_runnable(self) -> bool:
         """Ordering: wait while a job this one is ordered against must run first."""
-        from sysmasterd.core.dependency import Dep
-
         if self.type is JobType.NOP:
             return True
         for dep, after in ((Dep.AFTER, True), (Dep.BEFORE, False)):

@@ -18,21 +18,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compat import unitname
-from compat.model import CollectMode, EmergencyAction, ExecCommand, ExecFlag, JobMode, Scope, StdOutput
+from compat.model import CollectMode, EmergencyAction, ExecCommand, ExecFlag, JobMode, Scope, StdOutput, UnitKind
 from sysmasterd.core import errors
 from sysmasterd.core.cgroup import CGroups, process_start_time, process_tree, send_signal
 from sysmasterd.core.clock import DualTimestamp
-from sysmasterd.core.dependency import Dep
+from sysmasterd.core.dependency import PROPAGATE_START_FAILURE, Dep
 from sysmasterd.core.events import ManagerObserver
 from sysmasterd.core.execute import (
     DEFAULT_PATH,
     SpawnRequest,
     StdioPlan,
+    directory_settings,
     parse_report,
     read_environment_file,
     spawn,
 )
-from sysmasterd.core.job import Job, merge
+from sysmasterd.core.job import Job, collapse, merge
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType, LoadState
 from sysmasterd.core.store import StateStore
@@ -272,8 +273,6 @@ class Manager:
 
     def _add_target_dependencies(self, u: Unit) -> None:
         """Targets order themselves after what they pull in (systemd's default target dependency)."""
-        from compat.model import UnitKind
-
         pairs: list[tuple[Unit, Unit]] = []
         for dep in (Dep.REQUIRED_BY, Dep.WANTED_BY, Dep.BOUND_BY, Dep.REQUISITE_OF):
             pairs += [(u, t) for t in u.dep_units(dep) if t.kind is UnitKind.TARGET]
@@ -356,8 +355,6 @@ class Manager:
         if existing is not None:
             merged = merge(existing.type, job_type)
             if merged is not None:
-                from sysmasterd.core.job import collapse
-
                 merged = collapse(merged, u.active_state)
                 if existing.state is JobState.RUNNING and merged is not existing.type:
                     existing.state = JobState.WAITING
@@ -433,8 +430,6 @@ class Manager:
         self.flush_store()
         self._emit("job_removed", job)
         if result is not JobResult.DONE and job.type in (JobType.START, JobType.VERIFY_ACTIVE):
-            from sysmasterd.core.dependency import PROPAGATE_START_FAILURE
-
             for dep in PROPAGATE_START_FAILURE:
                 for other in u.dep_units(dep):
                     oj = other.job
@@ -1049,8 +1044,6 @@ class Manager:
 
 
 def _dir_settings(u: Unit) -> dict[str, tuple[list[str], int]]:
-    from sysmasterd.core.execute import directory_settings
-
     return directory_settings(u.config.exec) if u.config else {}
 
 

@@ -16,7 +16,7 @@ from sysmasterd.core import errors
 from sysmasterd.core.clock import DualTimestamp, now_monotonic_usec
 from sysmasterd.core.conditions import ConditionOutcome, evaluate
 from sysmasterd.core.dependency import CONFIG_DEPS, Dep
-from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
+from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType, LoadState
 from sysmasterd.core.unittype import KillWho, OpResult, UnitType
 
 if TYPE_CHECKING:
@@ -293,8 +293,6 @@ class Unit:
         job = self.job
         if job is None:
             return True
-        from sysmasterd.core.states import JobState
-
         unexpected = False
         m = self.manager
         if job.state is not JobState.RUNNING:

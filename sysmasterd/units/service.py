@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from compat.exitstatus import exit_status_name
 from compat.model import (
     USEC_INFINITY,
     ExecCommand,
@@ -258,8 +259,7 @@ class Service:
     def _set_state(self, state: S, reload_success: bool = True) -> None:
         old = self.state
         self.state = state
-        if state not in _STARTING and state not in (S.RELOAD,) and state not in _STOPPING \
-                and state is not S.RUNNING and state is not S.AUTO_RESTART:
+        if state in (S.DEAD, S.EXITED, S.FAILED, S.CLEANING):  # states without a timeout
             self._cancel_timer()
         if state not in (S.RUNNING, S.RELOAD, S.START_POST, S.START) or old in _STOPPING:
             self._stop_watchdog()
@@ -981,8 +981,6 @@ def _alive(pid: int) -> bool:
 
 
 def _status_name(status: int) -> str:
-    from compat.exitstatus import exit_status_name
-
     return exit_status_name(status) or str(status)
 
 
