@@ -927,7 +927,8 @@ class Manager:
             self._next_job_id = max(self._next_job_id, job.id + 1)
         report = recovery.reconcile(self, saved, exit_reports or {})
         report.intents = intents
-        self.log.info("Recovery: %s.", report.describe())
+        if saved or intents:
+            self.log.info("Recovery: %s.", report.describe())
         self._schedule_run_queue()
         return n
 
