@@ -9,6 +9,7 @@ import time
 from sysmasterd.cli.devctl_common import parse
 from sysmasterd.devmaster.framework import netlink
 from sysmasterd.devmaster.framework.message import MessageError
+from sysmasterd.devmaster.framework.socket_filter import attach_filter, build_filter
 
 HELP = """{prog} monitor [OPTIONS]
 
@@ -65,7 +66,10 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
     socks: dict[socket.socket, int] = {}
     print("monitor will print the received events for:")
     if udev:
-        socks[netlink.open_uevent_socket(netlink.GROUP_UDEV)] = netlink.GROUP_UDEV
+        udev_sock = netlink.open_uevent_socket(netlink.GROUP_UDEV)
+        # as udevadm: the kernel drops what cannot match; kernel uevents are filtered below
+        attach_filter(udev_sock, build_filter(subsystems, tags))
+        socks[udev_sock] = netlink.GROUP_UDEV
         print("UDEV - the event which udev sends out after rule processing")
     if kernel:
         socks[netlink.open_uevent_socket(netlink.GROUP_KERNEL)] = netlink.GROUP_KERNEL

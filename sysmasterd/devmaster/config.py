@@ -27,6 +27,8 @@ class Config:
     resolve_names: str = "early"
     timeout_signal: int = signal.SIGKILL
     rules_dirs: list[str] = field(default_factory=list)
+    # udev.blockdev_read_only: physical block devices are made read-only when they appear
+    blockdev_read_only: bool = False
     diagnostics: list[str] = field(default_factory=list)
 
 
@@ -138,9 +140,19 @@ def parse_devmaster_conf(path: str, cfg: Config) -> None:
             cfg.diagnostics.append(f"{path}:{where.get(key, 0)}: section [{key}] is not supported, ignoring")
 
 
+_TRUE, _FALSE = ("1", "yes", "y", "true", "t", "on"), ("0", "no", "n", "false", "f", "off")
+
+
 def parse_kernel_cmdline(cmdline: str, cfg: Config) -> None:
     for word in cmdline.split():
-        key, _, value = word.partition("=")
+        key, sep, value = word.partition("=")
+        if key in ("udev.blockdev_read_only", "rd.udev.blockdev_read_only"):
+            if not sep or value.lower() in _TRUE + _FALSE:
+                cfg.blockdev_read_only = not sep or value.lower() in _TRUE
+            else:
+                cfg.diagnostics.append(f"kernel command line: Failed to parse udev.blockdev-read-only argument, "
+                                       f"ignoring: {value}")
+            continue
         for prefix in ("rd.udev.", "udev."):
             if key.startswith(prefix) and value:
                 name = key[len(prefix) :]

@@ -13,6 +13,7 @@ class EventSettings:
     event_timeout: float = 180.0
     timeout_signal: int = 9
     exec_delay: float = 0.0
+    blockdev_read_only: bool = False
     run_dir: str = "/run/udev"
     # the manager's inotify instance (OPTIONS+="watch"), -1 when not watching (devctl test)
     inotify_fd: int = -1

@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         level=configmod.python_log_level(cfg.log_level))
     for diag in cfg.diagnostics:
         logging.getLogger("devmaster").warning("%s", diag)
+    if cfg.blockdev_read_only:
+        logging.getLogger("devmaster").info("All physical block devices will be marked read-only.")
     manager = Manager(cfg, lambda: load_rules(cfg.rules_dirs, cfg.resolve_names))
     if args.daemon:
         _daemonize()

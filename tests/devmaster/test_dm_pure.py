@@ -152,3 +152,106 @@ def test_replace_chars() -> None:
     assert replace_chars("a b/c\\x20ü*", "/ ") == "a b/c\\x20ü_"
     assert replace_chars("a b/c", None) == "a_b_c"
     assert replace_whitespace("  a  b \t c ") == "a_b_c"
+
+
+def test_siphash24_reference_vectors() -> None:
+    from sysmasterd.devmaster.builtin.hw_addr import siphash24
+
+    key = bytes(range(16))  # the SipHash paper's vectors
+    assert siphash24(b"", key) == 0x726FDB47DD0E0E31
+    assert siphash24(bytes(range(8)), key) == 0x93F5F5799A932462
+    assert siphash24(bytes(range(15)), key) == 0xA129CA6149BE45E5
+
+
+@pytest.mark.parametrize(("text", "raw"), [
+    ("00:11:22:aa:BB:cc", "001122aabbcc"), ("00-11-22-aa-bb-cc", "001122aabbcc"), ("0011.22aa.bbcc", "001122aabbcc"),
+    ("0:1:2:3:4:5", "000102030405"), ("192.168.1.2", "c0a80102"), ("00:11:22", None), ("00:11:22:33:44:5g", None),
+    ("001122aabbcc", None), ("", None),
+])
+def test_parse_hw_addr(text: str, raw: str | None) -> None:
+    from sysmasterd.devmaster.builtin.hw_addr import parse_hw_addr
+
+    assert parse_hw_addr(text) == (bytes.fromhex(raw) if raw else None)
+
+
+def test_mac_address_policies() -> None:
+    from sysmasterd.devmaster.builtin.hw_addr import ARPHRD_ETHER, LinkAddress, new_hw_addr
+
+    perm = LinkAddress(ARPHRD_ETHER, bytes.fromhex("525400123456"), 0, "enp1s0")
+    rand = LinkAddress(ARPHRD_ETHER, bytes.fromhex("8ac6ea70ae90"), 1, "veth0")
+    mid = bytes(range(16))
+    # persistent leaves a burnt-in address alone, random leaves a random one alone
+    assert new_hw_addr(perm, "persistent", None, mid) == (None, [])
+    assert new_hw_addr(rand, "random", None, mid) == (None, [])
+    # random on a burnt-in address: unicast, locally administered, retried until valid
+    draws = iter([bytes(6), b"\xff" * 6, bytes.fromhex("0100000000ff")])
+    assert new_hw_addr(perm, "random", None, mid, lambda n: next(draws)) == (bytes.fromhex("0200000000ff"), [])
+    # persistent is a pure function of machine id and name
+    first, _ = new_hw_addr(rand, "persistent", None, mid)
+    assert first is not None and first[0] & 3 == 2 and new_hw_addr(rand, "persistent", None, mid)[0] == first
+    assert new_hw_addr(rand, "persistent", None, None)[0] is None
+    # none: MACAddress= as given, multicast bit cleared with a warning; refused when null
+    assert new_hw_addr(rand, "none", None, mid) == (None, [])
+    addr, notes = new_hw_addr(rand, "none", bytes.fromhex("03005eaabbcc"), mid)
+    assert addr == bytes.fromhex("02005eaabbcc") and "multicast" in notes[0]
+    assert new_hw_addr(rand, "none", bytes(6), mid)[0] is None
+    assert new_hw_addr(rand, "none", bytes(4), mid) == (None, [
+        "Specified MAC address with invalid length (4, expected 6), refusing."])
+
+
+def test_link_config_parse_and_match() -> None:
+    from sysmasterd.devmaster.builtin.link_config import LinkFacts, link_matches, parse_link_config
+
+    text = ("[Match]\nOriginalName=!dmx*\nOriginalName=eth*\nProperty=ID_BUS=pci* A!=1\nProperty=!ID_DROP=1\n"
+            "MACAddress=00:11:22:33:44:55 zz\n[Link]\nMACAddressPolicy=bogus\n"
+            "NamePolicy=path mac sideways\nMTUBytes=9K\nSpeed=1\n")
+    config, diags = parse_link_config("/x/a.link", [("/x/a.link", text)])
+    assert config is not None
+    assert [d.split(": ", 1)[0] for d in diags] == ["/x/a.link:4", "/x/a.link:6", "/x/a.link:8", "/x/a.link:9",
+                                                "/x/a.link:11"]
+    assert config.name_policy == ["path", "mac"] and config.mtu == 9216 and config.mac_address_policy == "none"
+    facts = LinkFacts("eth0", bytes.fromhex("001122334455"), None, "virtio_net", "ether", {"ID_BUS": "pci"})
+    assert link_matches(config, facts)
+    assert not link_matches(config, LinkFacts("dmx0", facts.hw_addr, None, None, "ether", {"ID_BUS": "pci"}))
+    assert not link_matches(config, LinkFacts("eth0", facts.hw_addr, None, None, "ether",
+                                              {"ID_BUS": "pci", "ID_DROP": "1"}))
+    assert not link_matches(config, LinkFacts("eth0", bytes(6), None, None, "ether", {"ID_BUS": "pci"}))
+    empty, diags = parse_link_config("/x/b.link", [("/x/b.link", "[Link]\nName=foo\n")])
+    assert empty is None and "No valid settings found in the [Match] section" in diags[-1]
+
+
+@pytest.mark.parametrize(("cmdline", "expected"), [
+    ("quiet udev.blockdev_read_only", True), ("rd.udev.blockdev_read_only=1", True),
+    ("udev.blockdev_read_only=no", False), ("udev.blockdev_read_only=maybe", False), ("quiet", False),
+])
+def test_blockdev_read_only_cmdline(cmdline: str, expected: bool) -> None:
+    cfg = config.Config()
+    config.parse_kernel_cmdline(cmdline, cfg)
+    assert cfg.blockdev_read_only is expected
+    assert bool(cfg.diagnostics) is ("maybe" in cmdline)
+
+
+def test_blockdev_read_only_only_physical_disks_on_add() -> None:
+    from sysmasterd.devmaster.event import EventSettings
+    from sysmasterd.devmaster.framework.processing import wants_read_only
+
+    on, off = EventSettings(blockdev_read_only=True), EventSettings()
+
+    def dev(name: str, action: str = "add", subsystem: str = "block") -> Device:
+        return Device.from_uevent({"DEVPATH": f"/devices/virtual/block/{name}", "ACTION": action,
+                                   "SUBSYSTEM": subsystem, "DEVNAME": name, "MAJOR": "8", "MINOR": "0"})
+
+    assert wants_read_only(dev("sda"), on) and wants_read_only(dev("nvme0n1p1"), on)
+    assert not wants_read_only(dev("sda"), off)
+    assert not wants_read_only(dev("sda", "change"), on)
+    assert not any(wants_read_only(dev(n), on) for n in ("loop0", "dm-1", "md0", "nbd0", "zram0", "drbd1"))
+    assert not wants_read_only(dev("ttyS0", subsystem="tty"), on)
+
+
+@given(st.text("ab*", max_size=8), st.text("ab", max_size=10))
+def test_hwdb_star_glob_equals_fnmatch(pattern: str, text: str) -> None:
+    import fnmatch as stdlib_fnmatch
+
+    from sysmasterd.devmaster.builtin.hwdb_trie import glob_match
+
+    assert glob_match(pattern, text) == stdlib_fnmatch.fnmatchcase(text, pattern)

@@ -56,7 +56,10 @@ for _ in range({EVENTS}):
         box.stop_devmaster(proc)
     kernel, udev = result["kernel"], result["udev"]
     assert len(kernel) == EVENTS
-    assert udev == kernel, "every kernel seqnum broadcast once, in order"
+    first = next((i for i, (k, u) in enumerate(zip(kernel, udev, strict=False)) if k != u), None)
+    assert udev == kernel, f"every kernel seqnum broadcast once, in order: {len(udev)} broadcasts, " \
+        f"first difference at {first}: {udev[first:first + 5] if first is not None else udev[-5:]} for " \
+        f"{kernel[first:first + 5] if first is not None else kernel[-5:]}"
     assert result["failed"] == 0
     hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
     assert hwm_kb < 150 * 1024, f"manager peak RSS {hwm_kb} kB"

@@ -7,6 +7,28 @@ from functools import cache
 
 from udev_rules_translator.glob import fnmatch
 
+_SPECIAL = frozenset("?[\\")
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    """fnmatch(3) for a hwdb key. Most keys only use `*`: those are matched piece by piece,
+    leftmost first (always right when `*` is the only wildcard), without compiling a regex.
+    A fresh worker meets hundreds of such keys once each during coldplug."""
+    if _SPECIAL.isdisjoint(pattern):
+        if "*" not in pattern:
+            return pattern == text
+        head, *middle, tail = pattern.split("*")
+        if len(text) < len(head) + len(tail) or not text.startswith(head) or not text.endswith(tail):
+            return False
+        pos, end = len(head), len(text) - len(tail)
+        for piece in middle:
+            found = text.find(piece, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece)
+        return True
+    return fnmatch(pattern, text)
+
 HWDB_PATHS = ("/etc/systemd/hwdb/hwdb.bin", "/etc/udev/hwdb.bin", "/usr/lib/systemd/hwdb/hwdb.bin",
               "/lib/systemd/hwdb/hwdb.bin", "/usr/lib/udev/hwdb.bin", "/lib/udev/hwdb.bin")
 SIGNATURE = b"KSLPHHRH"
@@ -74,7 +96,7 @@ class Hwdb:
         buf += prefix[p:]
         for c, child in children:
             self._fnmatch(props, child, 0, buf + bytes([c]), search)
-        if nvalues and fnmatch(buf.decode(errors="replace"), search.decode(errors="replace")):
+        if nvalues and glob_match(buf.decode(errors="replace"), search.decode(errors="replace")):
             self._add_values(props, nvalues, values_off)
 
     def lookup(self, modalias: str) -> dict[str, str]:

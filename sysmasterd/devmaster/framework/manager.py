@@ -81,6 +81,7 @@ class Manager:
             event_timeout=self.config.event_timeout,
             timeout_signal=self.config.timeout_signal,
             exec_delay=self.config.exec_delay,
+            blockdev_read_only=self.config.blockdev_read_only,
             run_dir=self.run_dir,
             inotify_fd=self.inotify,
         )

@@ -5,6 +5,7 @@ import fcntl
 import logging
 import os
 import signal
+import struct
 import time
 from typing import Protocol
 
@@ -109,6 +110,33 @@ def lock_whole_disk(dev: Device) -> int | None:
     return fd
 
 
+BLKROSET = 0x125D
+_SYNTHETIC_BLOCK = ("dm-", "md", "drbd", "loop", "nbd", "zram")
+
+
+def wants_read_only(dev: Device, settings: EventSettings) -> bool:
+    """udev.blockdev_read_only: a physical block device, once, when it appears (a later
+    retrigger must not undo an admin's `blockdev --setrw`)."""
+    return settings.blockdev_read_only and dev.action == "add" and dev.subsystem == "block" \
+        and not dev.sysname.startswith(_SYNTHETIC_BLOCK) and dev.devname is not None
+
+
+def mark_read_only(dev: Device) -> None:
+    assert dev.devname is not None
+    try:
+        fd = os.open(dev.devname, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        log.debug("%s: Failed to open '%s', ignoring: %s", dev.sysname, dev.sysname, e.strerror)
+        return
+    try:
+        fcntl.ioctl(fd, BLKROSET, struct.pack("i", 1))
+        log.info("%s: Successfully marked block device '%s' read-only.", dev.sysname, dev.sysname)
+    except OSError as e:
+        log.warning("%s: Failed to mark block device '%s' read-only: %s", dev.sysname, dev.sysname, e.strerror)
+    finally:
+        os.close(fd)
+
+
 def process(properties: dict[str, str], rules: RuleProgram, settings: EventSettings) -> UdevEvent:
     """Run rules and RUN for one kernel event; the event's device is what gets broadcast.
 
@@ -119,6 +147,8 @@ def process(properties: dict[str, str], rules: RuleProgram, settings: EventSetti
     lock = lock_whole_disk(event.dev)
     inotify = settings.inotify_fd
     try:
+        if wants_read_only(event.dev, settings):
+            mark_read_only(event.dev)
         if inotify >= 0 and event.dev.devname:
             # no watch while rules run: they may open the node for writing themselves
             watch.watch_end(inotify, event.dev, settings.run_dir)
