@@ -11,8 +11,6 @@ import os
 import signal
 from dataclasses import dataclass
 
-import psutil
-
 V2_MOUNTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 V1_MOUNT = "/sys/fs/cgroup/systemd"
 
@@ -160,6 +158,7 @@ class CGroups:
 
 def process_tree(pid: int) -> list[int]:
     """The psutil fallback: the PID and its descendants."""
+    import psutil  # only hosts without a usable cgroup need it
     try:
         p = psutil.Process(pid)
         return [pid] + [c.pid for c in p.children(recursive=True)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from compat.model import USEC_INFINITY
@@ -11,6 +10,8 @@ from sysmasterd.core.dependency import Dep
 from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sysmasterd.core.manager import Manager
     from sysmasterd.core.unit import Unit
 

@@ -6,7 +6,6 @@ state machines. Everything runs on one asyncio loop; nothing here blocks.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import gc
 import logging
@@ -42,6 +41,8 @@ from sysmasterd.core.unit import Unit, check_job_allowed
 from sysmasterd.core.unittype import OpResult
 
 if TYPE_CHECKING:
+    import asyncio
+
     from compat.loader import UnitLoader
     from sysmasterd.init.protocol import ChildExit
 
@@ -87,14 +88,14 @@ class ManagerSettings:
 
 
 class Manager:
-    def __init__(self, settings: ManagerSettings, loop: asyncio.AbstractEventLoop | None = None,
+    def __init__(self, settings: ManagerSettings, loop: asyncio.AbstractEventLoop,
                  log: logging.Logger | None = None) -> None:
         from compat.loader import UnitLoader
 
         self.settings = settings
         self.scope = settings.scope
         self.is_system = settings.scope is Scope.SYSTEM
-        self.loop = loop or asyncio.get_event_loop()
+        self.loop = loop
         self.log = log or logging.getLogger("sysmasterd")
         self.runtime_dir = settings.runtime_dir
         self.default_timeout_start_usec = settings.default_timeout_start_usec

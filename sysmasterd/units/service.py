@@ -7,7 +7,6 @@ ExecStart) are tracked; every transition reports back through unit.notify().
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -33,6 +32,8 @@ from sysmasterd.core.states import ServiceState as S
 from sysmasterd.core.unittype import KillWho, OpResult
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sysmasterd.core.unit import Unit
 
 _ACTIVE_STATE = {
