@@ -1,10 +1,11 @@
-"""net_id builtin: predictable interface names, naming scheme v252.
+"""net_id builtin: predictable interface names, naming schemes v238 ... v252.
 
-Implemented: MAC (enx...), PCI onboard/path/slot (eno/enp/ens, with dev_port
-and phys_port_name, ARI, s390 function ids, bridge slots), SR-IOV virtual
-functions (the physical function's names + v<N>), devicetree aliases (end<N>),
-USB suffixes, OUI lookup. Not implemented: ccw, vio, platform, netdevsim, xen,
-bcma.
+MAC (enx...), PCI onboard/path/slot (eno/enp/ens, with dev_port and
+phys_port_name, ARI, s390 function ids, bridge slots), SR-IOV virtual functions
+(the physical function's names + v<N>), devicetree aliases (end<N>), USB and
+BCMA suffixes, s390 CCW, IBM VIO, ACPI platform, netdevsim and Xen names, OUI
+lookup. The naming scheme (net.naming-scheme=, NET_NAMING_SCHEME) decides which
+of these features apply, as in udev.
 """
 
 import errno
@@ -12,23 +13,42 @@ import os
 import re
 
 from sysmasterd.devmaster import device
-from sysmasterd.devmaster.builtin import hwdb
+from sysmasterd.devmaster.builtin import hwdb, naming_scheme, net_id_buses
+from sysmasterd.devmaster.builtin.naming_scheme import Naming, NamingScheme
 from sysmasterd.devmaster.builtin.registry import add_property
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.event import UdevEvent
 
-SCHEME = "v252"
 _PREFIXES = {1: "en", 32: "ib", 256: "sl"}
 ARPHRD_INFINIBAND = 32
-_ONBOARD_MAX = (1 << 16) - 1
+_ONBOARD_MAX_14BIT = (1 << 14) - 1
+_ONBOARD_MAX_16BIT = (1 << 16) - 1
+# udev builds names in ALTIFNAMSIZ buffers and drops those that do not fit
+_NAME_MAX = 127
 DEVICETREE = "/proc/device-tree"
 
 
-def _int(text: str | None, base: int = 10) -> int | None:
+def _int(text: str | None) -> int | None:
     try:
-        return int(text or "", base)
+        return int(text or "")
     except ValueError:
         return None
+
+
+def _c_uint(text: str | None) -> int | None:
+    """An unsigned number the way udev's safe_atou* read sysfs: 0x, 0o, 0b prefixes, and 0 for octal."""
+    digits = (text or "").lstrip(" \t\n").removeprefix("+")
+    base = 10
+    for prefix, radix in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if digits[:2].lower() == prefix:
+            digits, base = digits[2:], radix
+            break
+    else:
+        if len(digits) > 1 and digits.startswith("0"):
+            base = 8
+    if not digits or not all(c in "0123456789abcdef"[:base] for c in digits.lower()):
+        return None
+    return int(digits, base)
 
 
 def _multifunction(pci: Device) -> bool:
@@ -51,13 +71,15 @@ def _port_suffix(dev: Device, iftype: int) -> str:
     return f"d{dev_port}" if dev_port > 0 else ""
 
 
-def _onboard(dev: Device, pci: Device) -> tuple[str | None, str | None]:
-    """(o<index>[n<port>|d<port>], label); index 0 is valid and up to 16 bits (scheme v252)."""
+def _onboard(dev: Device, pci: Device, scheme: NamingScheme) -> tuple[str | None, str | None]:
+    """(o<index>[n<port>|d<port>], label)."""
     raw = pci.attr("acpi_index")
     if raw is None:
         raw = pci.attr("index")
-    index = _int(raw)
-    if index is None or not 0 <= index <= _ONBOARD_MAX:
+    index = _c_uint(raw)
+    lowest = 0 if scheme.has(Naming.ZERO_ACPI_INDEX) else 1
+    highest = _ONBOARD_MAX_16BIT if scheme.has(Naming.INDEX_16BIT) else _ONBOARD_MAX_14BIT
+    if index is None or not lowest <= index <= highest:
         return None, None
     phys = dev.attr("phys_port_name")
     dev_port = _int(dev.attr("dev_port")) or 0
@@ -72,7 +94,7 @@ def _is_bridge(pci: Device) -> bool:
         modalias[sub + 2:sub + 4] == "04"
 
 
-def _slot_number(pci: Device) -> tuple[int, bool] | None:
+def _slot_number(pci: Device, scheme: NamingScheme) -> tuple[int, bool] | None:
     """(hotplug slot, whether the domain still counts) of `pci` or its nearest PCI ancestor with one."""
     slots = os.path.join(device.SYSFS, "bus/pci/slots")
     try:
@@ -81,16 +103,16 @@ def _slot_number(pci: Device) -> tuple[int, bool] | None:
         return None
     cur: Device | None = pci
     while cur is not None:
-        raw_function_id = cur.attr("function_id")
+        raw_function_id = cur.attr("function_id") if scheme.has(Naming.SLOT_FUNCTION_ID) else None
         if raw_function_id is not None:
             # s390: the slot is named after the function id, one slot per function, no domain
-            function_id = _int(raw_function_id) or 0
+            function_id = _c_uint(raw_function_id) or 0
             if 0 < function_id <= 0xFFFFFFFF and os.path.exists(os.path.join(slots, f"{function_id:08x}")):
                 return function_id, False
             return None
         for entry in entries:
-            number = _int(entry)
-            if number is None or number <= 0:
+            number = _c_uint(entry)
+            if number is None or number <= 0 or number > 0xFFFFFFFF:
                 continue
             try:
                 with open(os.path.join(slots, entry, "address")) as f:
@@ -98,28 +120,28 @@ def _slot_number(pci: Device) -> tuple[int, bool] | None:
             except OSError:
                 continue
             if cur.sysname.startswith(address):
-                # a bridge's slot would be claimed by everything behind it: only a multifunction
-                # device gets it
-                if _is_bridge(cur) and not _multifunction(pci):
+                # a bridge's slot would be claimed by everything behind it
+                if scheme.has(Naming.BRIDGE_NO_SLOT) and _is_bridge(cur) and not (
+                        scheme.has(Naming.BRIDGE_MULTIFUNCTION_SLOT) and _multifunction(pci)):
                     return None
                 return number, True
         cur = cur.parent_with("pci")
     return None
 
 
-def _pci_names(dev: Device, pci: Device, iftype: int) -> tuple[str | None, str | None]:
+def _pci_names(dev: Device, pci: Device, iftype: int, scheme: NamingScheme) -> tuple[str | None, str | None]:
     m = re.fullmatch(r"([0-9a-f]+):([0-9a-f]+):([0-9a-f]+)\.(\d+)", pci.sysname)
     if not m:
         return None, None
     domain, bus, slot = (int(x, 16) for x in m.groups()[:3])
     func = int(m.group(4))
-    if pci.attr("ari_enabled") == "1":
+    if scheme.has(Naming.NPAR_ARI) and pci.attr("ari_enabled") == "1":
         # ARI: slot and function together are an 8-bit function number
         func += slot * 8
     func_part = f"f{func}" if func > 0 or _multifunction(pci) else ""
     suffix = _port_suffix(dev, iftype)
     path = (f"P{domain}" if domain else "") + f"p{bus}s{slot}" + func_part + suffix
-    found = _slot_number(pci)
+    found = _slot_number(pci, scheme)
     slot_name = None
     if found is not None:
         hotplug, with_domain = found
@@ -172,9 +194,9 @@ def _devicetree_alias(dev: Device) -> str | None:
         if os.path.normpath(target) != os.path.normpath(node_path):
             continue
         index = alias.removeprefix("ethernet")
-        if index and not index.isdigit():
+        number = _c_uint(index) if index else 0
+        if number is None:
             return None
-        number = int(index or "0")
         conflict = "ethernet0" if not index else "ethernet"
         if number == 0 and os.path.exists(os.path.join(aliases, conflict)):
             return None
@@ -198,56 +220,83 @@ def _usb_suffix(dev: Device) -> str | None:
     return out
 
 
-def _skip_virtio(dev: Device | None) -> Device | None:
-    while dev is not None and dev.subsystem == "virtio":
-        dev = dev.parent
-    return dev
+def _emit(event: UdevEvent, key: str, name: str, test: bool) -> None:
+    if len(name) <= _NAME_MAX:
+        add_property(event, key, name, test)
+
+
+def _bus_names(event: UdevEvent, prefix: str, scheme: NamingScheme, test: bool) -> bool:
+    """Names of interfaces on a non-PCI bus (udev's order); True when the device was one of them."""
+    dev = event.dev
+    kinds = (
+        ("ID_NET_NAME_PATH", net_id_buses.ccw(dev)),
+        ("ID_NET_NAME_SLOT", net_id_buses.vio(dev)),
+        ("ID_NET_NAME_PATH", net_id_buses.platform(dev)),
+        ("ID_NET_NAME_PATH", net_id_buses.netdevsim(dev, dev.attr("phys_port_name"))
+         if scheme.has(Naming.NETDEVSIM) else None),
+        ("ID_NET_NAME_SLOT", net_id_buses.xen(dev) if scheme.has(Naming.XEN_VIF) else None),
+    )
+    for key, name in kinds:
+        if name is not None:
+            _emit(event, key, prefix + name, test)
+            return True
+    return False
 
 
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
     dev = event.dev
-    ifindex, iflink, iftype = _int(dev.attr("ifindex")), _int(dev.attr("iflink")), _int(dev.attr("type"))
-    if ifindex is None or iflink is None or iftype is None:
+    # like udev, the index comes from the uevent (IFINDEX), the rest from attributes
+    ifindex, iflink, iftype = dev.ifindex, _int(dev.attr("iflink")), _int(dev.attr("type"))
+    if ifindex is None or ifindex <= 0 or iflink is None or iftype is None:
         return -errno.ENOENT
+    scheme = naming_scheme.current()
     if ifindex != iflink or iftype not in _PREFIXES:
         return 0
+    if iftype == ARPHRD_INFINIBAND and not scheme.has(Naming.INFINIBAND):
+        return 0
     prefix = {"wlan": "wl", "wwan": "ww"}.get(dev.devtype or "", _PREFIXES[iftype])
-    add_property(event, "ID_NET_NAMING_SCHEME", SCHEME, test)
+    add_property(event, "ID_NET_NAMING_SCHEME", scheme.name, test)
     address = (dev.attr("address") or "").split(":")
-    if iftype != 32 and len(address) == 6 and _int(dev.attr("addr_assign_type")) == 0:
+    # an InfiniBand address is 20 bytes, its stable part too long for a name
+    if iftype != ARPHRD_INFINIBAND and len(address) == 6 and _int(dev.attr("addr_assign_type")) == 0:
         add_property(event, "ID_NET_NAME_MAC", f"{prefix}x" + "".join(address).lower(), test)
         if address[:3] != ["00", "00", "00"]:
             hwdb.lookup(event, None, "OUI:" + "".join(address).upper(), None, test)
-    if prefix == "en":
+    if prefix == "en" and scheme.has(Naming.DEVICETREE_ALIASES):
         onboard_dt = _devicetree_alias(dev)
         if onboard_dt:
-            add_property(event, "ID_NET_NAME_ONBOARD", prefix + onboard_dt, test)
-    parent = _skip_virtio(dev.parent)
+            _emit(event, "ID_NET_NAME_ONBOARD", prefix + onboard_dt, test)
+    if _bus_names(event, prefix, scheme, test):
+        return 0
+    parent = net_id_buses.skip_virtio(dev.parent)
     if parent is None:
         return 0
     pci = parent if parent.subsystem == "pci" else dev.parent_with("pci")
     if pci is None:
         return 0
-    virtfn = _virtfn_suffix(pci)
+    virtfn = _virtfn_suffix(pci) if scheme.has(Naming.SR_IOV_V) else None
     names_from, vf = (virtfn[0], virtfn[1]) if virtfn else (pci, "")
-    path, slot = _pci_names(dev, names_from, iftype)
+    path, slot = _pci_names(dev, names_from, iftype, scheme)
     path, slot = (path + vf if path else None), (slot + vf if slot else None)
     if parent.subsystem == "pci":
-        onboard, label = _onboard(dev, names_from)
+        onboard, label = _onboard(dev, names_from, scheme)
         if onboard:
-            add_property(event, "ID_NET_NAME_ONBOARD", prefix + onboard + vf, test)
+            _emit(event, "ID_NET_NAME_ONBOARD", prefix + onboard + vf, test)
         if label and not virtfn:
-            # scheme v252: the label is used as it is (NAMING_LABEL_NOPREFIX)
-            add_property(event, "ID_NET_LABEL_ONBOARD", label, test)
+            _emit(event, "ID_NET_LABEL_ONBOARD", ("" if scheme.has(Naming.LABEL_NOPREFIX) else prefix) + label,
+                  test)
         if path:
-            add_property(event, "ID_NET_NAME_PATH", prefix + path, test)
+            _emit(event, "ID_NET_NAME_PATH", prefix + path, test)
         if slot:
-            add_property(event, "ID_NET_NAME_SLOT", prefix + slot, test)
+            _emit(event, "ID_NET_NAME_SLOT", prefix + slot, test)
         return 0
-    usb = _usb_suffix(dev)
-    if usb is not None:
+    # a USB interface, else a Broadcom bus core, behind a PCI device
+    suffix = _usb_suffix(dev)
+    if suffix is None:
+        suffix = net_id_buses.bcma(dev)
+    if suffix is not None:
         if path:
-            add_property(event, "ID_NET_NAME_PATH", prefix + path + usb, test)
+            _emit(event, "ID_NET_NAME_PATH", prefix + path + suffix, test)
         if slot:
-            add_property(event, "ID_NET_NAME_SLOT", prefix + slot + usb, test)
+            _emit(event, "ID_NET_NAME_SLOT", prefix + slot + suffix, test)
     return 0
