@@ -1,9 +1,12 @@
 """input_id builtin: classify input devices from their capability bitmasks (v252 heuristics).
 
-Not implemented: the ID_INPUT_WIDTH_MM/HEIGHT_MM that udev derives from the
-ABS info of event nodes.
+Event nodes whose X/Y axes report a resolution also get their size in mm
+(ID_INPUT_WIDTH_MM/HEIGHT_MM) from EVIOCGABS.
 """
 
+import os
+
+from sysmasterd.devmaster.builtin.evdev_ioctl import AbsInfo, get_abs
 from sysmasterd.devmaster.builtin.registry import add_property
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import UdevEvent
@@ -105,10 +108,28 @@ def _input_device(dev: Device) -> Device | None:
     return None
 
 
-def run(event: UdevEvent, argv: list[str], test: bool) -> int:
-    pdev = _input_device(event.dev)
-    if pdev is None:
-        return 0
+def size_mm(x: AbsInfo, y: AbsInfo) -> tuple[int, int] | None:
+    """(width, height) in mm: the axes' resolution is in units per mm; none without a resolution."""
+    if x.resolution <= 0 or y.resolution <= 0:
+        return None
+    # C integer division truncates toward zero
+    return int((x.maximum - x.minimum) / x.resolution), int((y.maximum - y.minimum) / y.resolution)
+
+
+def _read_size(devname: str) -> tuple[int, int] | None:
+    try:
+        fd = os.open(devname, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return size_mm(get_abs(fd, ABS_X), get_abs(fd, ABS_Y))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _classify(event: UdevEvent, pdev: Device, test: bool) -> None:
     add_property(event, "ID_INPUT", "1", test)
     ev = parse_bitmask(pdev.attr("capabilities/ev"))
     abs_ = parse_bitmask(pdev.attr("capabilities/abs"))
@@ -132,4 +153,14 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
         add_property(event, "ID_INPUT_KEY", "1", test)
     if _bit(ev, EV_SW):
         add_property(event, "ID_INPUT_SWITCH", "1", test)
+
+
+def run(event: UdevEvent, argv: list[str], test: bool) -> int:
+    dev = event.dev
+    pdev = _input_device(dev)
+    if pdev is not None:
+        _classify(event, pdev, test)
+    if dev.devname and dev.sysname.startswith("event") and (size := _read_size(dev.devname)) is not None:
+        add_property(event, "ID_INPUT_WIDTH_MM", str(size[0]), test)
+        add_property(event, "ID_INPUT_HEIGHT_MM", str(size[1]), test)
     return 0

@@ -1,18 +1,20 @@
 """.link files (systemd.link 252): parsing, loading with drop-ins, and [Match].
 
 `parse_link_config` is pure: texts in, a LinkConfig and file:line diagnostics
-out. Settings udev applies through ethtool (speed, offloads, rings, WakeOnLan,
-...) and [SR-IOV] are recognised but not applied, with a diagnostic.
+out. Host conditions in [Match] (Host=, KernelVersion=, ...) are evaluated when
+the files are loaded, as udev does: a file whose conditions fail is skipped.
+Settings udev applies through ethtool (speed, offloads, rings, WakeOnLan, ...)
+and [SR-IOV] are recognised but not applied, with a diagnostic.
 """
 
 import logging
 import os
 import re
-import shlex
 from dataclasses import dataclass, field
 from functools import cache
 
 from sysmasterd.devmaster.builtin.hw_addr import parse_hw_addr
+from sysmasterd.devmaster.builtin.link_conditions import LINK_CONDITIONS, condition_holds, split_words
 from udev_rules_translator.glob import fnmatch
 
 LINK_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/usr/local/lib/systemd/network",
@@ -21,9 +23,6 @@ NAME_POLICIES = ("kernel", "keep", "database", "onboard", "slot", "path", "mac")
 ALT_NAME_POLICIES = ("database", "onboard", "slot", "path", "mac")
 MAC_POLICIES = ("persistent", "random", "none")
 _MATCH_LISTS = ("OriginalName", "Path", "Driver", "Type", "Kind", "Property")
-# conditions udev evaluates against the host; we do not, so a file using them never matches
-_CONDITIONS = ("Host", "Virtualization", "KernelCommandLine", "KernelVersion", "Credential", "Architecture",
-               "Firmware")
 _ETHTOOL_KEYS = frozenset((
     "BitsPerSecond", "Duplex", "AutoNegotiation", "WakeOnLan", "WakeOnLanPassword", "Port",
     "ReceiveChecksumOffload", "TransmitChecksumOffload", "GenericSegmentationOffload", "TCPSegmentationOffload",
@@ -51,7 +50,7 @@ class LinkConfig:
     match: dict[str, list[str]] = field(default_factory=dict)
     match_hw_addrs: set[bytes] | None = None
     match_permanent_hw_addrs: set[bytes] | None = None
-    conditions: list[str] = field(default_factory=list)
+    conditions: dict[str, tuple[str, bool]] = field(default_factory=dict)  # kind -> (parameter, negated)
     name: str | None = None
     name_policy: list[str] = field(default_factory=list)
     alternative_names: list[str] = field(default_factory=list)
@@ -69,13 +68,6 @@ class LinkConfig:
 def ifname_valid(name: str | None) -> bool:
     return bool(name) and len(name or "") < 16 and name not in (".", "..") and \
         not any(c in "/:" or c.isspace() for c in name or "")
-
-
-def _words(value: str) -> list[str]:
-    try:
-        return shlex.split(value)
-    except ValueError:
-        return value.split()
 
 
 def _parse_match(config: LinkConfig, key: str, value: str, where: str, diags: list[str]) -> None:
@@ -97,7 +89,7 @@ def _parse_match(config: LinkConfig, key: str, value: str, where: str, diags: li
             config.match.pop(key, None)
             return
         invert = value.startswith("!")
-        words = _words(value[invert:])
+        words = split_words(value[invert:])
         if key == "OriginalName":
             bad = [w for w in words if len(w) >= 16 or "/" in w]
             diags.extend(f"{where}: Interface name is not valid or too long, ignoring assignment: {w}" for w in bad)
@@ -107,12 +99,12 @@ def _parse_match(config: LinkConfig, key: str, value: str, where: str, diags: li
             diags.extend(f"{where}: Invalid property or value, ignoring assignment: {w}" for w in bad)
             words = [w for w in words if w not in bad]
         config.match.setdefault(key, []).extend("!" + w if invert else w for w in words)
-    elif key in _CONDITIONS:
+    elif key in LINK_CONDITIONS:
+        # one condition per kind: a later assignment replaces it, an empty one removes it
         if value:
-            config.conditions.append(key)
-            diags.append(f"{where}: {key}= conditions are not evaluated by devmaster; this file will not match")
+            config.conditions[key] = (value.removeprefix("!"), value.startswith("!"))
         else:
-            config.conditions = [c for c in config.conditions if c != key]
+            config.conditions.pop(key, None)
     else:
         diags.append(f"{where}: Unknown key name '{key}' in section 'Match', ignoring.")
 
@@ -267,7 +259,9 @@ def _load(stamp: tuple[tuple[str, int], ...], layout: tuple[tuple[str, tuple[str
         for diag in file_diags:
             log.warning("%s", diag)
         diags.extend(file_diags)
-        if config is not None:
+        if config is not None and not all(condition_holds(k, p, n) for k, (p, n) in config.conditions.items()):
+            log.debug("%s: Conditions do not match the system environment, skipping.", path)
+        elif config is not None:
             configs.append(config)
     return tuple(configs), tuple(diags)
 
@@ -322,8 +316,6 @@ class LinkFacts:
 
 
 def link_matches(config: LinkConfig, facts: LinkFacts) -> bool:
-    if config.conditions:
-        return False
     if config.match_hw_addrs is not None and facts.hw_addr not in config.match_hw_addrs:
         return False
     if config.match_permanent_hw_addrs is not None and facts.permanent_hw_addr not in config.match_permanent_hw_addrs:

@@ -99,7 +99,7 @@ def _fast_matcher(token: Token) -> Callable[[UdevEvent, Device], bool] | None:
 
 
 @cache
-def _virtualization() -> str:
+def detected_virtualization() -> str:
     try:
         out = subprocess.run(["systemd-detect-virt"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "none"
@@ -179,7 +179,7 @@ class RuleExecutor:
     def prepare(self) -> None:
         """Work done once before workers fork: builtins' data, host facts for CONST{}."""
         init_builtins()
-        _virtualization()
+        detected_virtualization()
 
     def changed(self) -> bool:
         """The rules files changed on disk since loading (udevd reloads on its own then)."""
@@ -309,7 +309,7 @@ class RuleExecutor:
             T.M_NAME: by_value(lambda e, d, t: e.name),
             T.M_ENV: by_value(lambda e, d, t: d.properties.get(t.attr or "")),
             T.M_CONST: by_value(lambda e, d, t: _ARCH.get(platform.machine(), platform.machine())
-                                if t.attr == "arch" else _virtualization()),
+                                if t.attr == "arch" else detected_virtualization()),
             T.M_TAG: lambda e, d, t: self._match_set(t, d.current_tags),
             T.M_PARENTS_TAG: lambda e, d, t: self._match_set(t, _with_db(e, d).current_tags),
             T.M_SUBSYSTEM: by_value(lambda e, d, t: d.subsystem),
