@@ -8,8 +8,6 @@ An empty read on that pipe means exec succeeded (what Type=exec waits for).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import grp
 import os
@@ -373,6 +371,8 @@ def _set_ioprio(ctx: ExecContext) -> None:
     nr = _SYS_IOPRIO_SET.get(platform.machine())
     if nr is None:
         raise _ChildError(EXIT_IOPRIO, "Failed to set up IO scheduling priority: unsupported architecture")
+    import ctypes  # in the child only
+
     cls = ctx.io_scheduling_class.value if ctx.io_scheduling_class is not None else 2
     prio = ctx.io_scheduling_priority if ctx.io_scheduling_priority is not None else 4
     libc = ctypes.CDLL(None, use_errno=True)
@@ -384,6 +384,8 @@ def _set_ioprio(ctx: ExecContext) -> None:
 def _set_personality(name: str) -> None:
     if name not in PERSONALITIES:
         raise _ChildError(EXIT_PERSONALITY, f"Failed to set up execution domain (personality): unknown {name}")
+    import ctypes  # in the child only
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.personality(ctypes.c_ulong(PERSONALITIES[name])) < 0:
         raise _ChildError(EXIT_PERSONALITY, "Failed to set up execution domain (personality)")

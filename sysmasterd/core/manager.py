@@ -35,7 +35,6 @@ from sysmasterd.core.execute import (
 from sysmasterd.core.job import Job, collapse, merge
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType, LoadState
-from sysmasterd.core.store import StateStore
 from sysmasterd.core.transaction import Transaction
 from sysmasterd.core.unit import Unit, check_job_allowed
 from sysmasterd.core.unittype import OpResult
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from compat.loader import UnitLoader
+    from sysmasterd.core.store import StateStore
     from sysmasterd.init.protocol import ChildExit
 
 # The environment variables the manager never passes on (systemd's sanitize_environment()).
