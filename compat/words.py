@@ -7,6 +7,8 @@ Bytes that escapes produce outside UTF-8 (`\\xff`) are kept as surrogate-escaped
 from __future__ import annotations
 
 import enum
+import functools
+import re
 from collections.abc import Iterator
 
 WHITESPACE = " \t\n\r"
@@ -75,6 +77,11 @@ def cunescape(text: str) -> str:
     return "".join(out)
 
 
+@functools.cache
+def _plain_word(separators: str) -> re.Pattern[str]:
+    return re.compile("[^" + re.escape(separators + "\\'\"") + "]*")
+
+
 class WordSplitter:
     """Stateful word extraction over one string; `rest` is what is left after the last word."""
 
@@ -98,6 +105,13 @@ class WordSplitter:
         self.skip_separators()
         if self.pos >= len(text):
             return None
+        # Most words have no quote or backslash: then the word is simply up to the next separator.
+        end = _plain_word(seps).match(text, self.pos).end()  # type: ignore[union-attr]
+        if end == len(text) or text[end] in seps:
+            word = text[self.pos:end]
+            self.pos = end
+            self.skip_separators()
+            return word
         out: list[str] = []
         quote = ""
         i = self.pos
