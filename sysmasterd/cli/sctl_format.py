@@ -7,19 +7,11 @@ import os
 import sys
 import time
 
-UINT64_MAX = (1 << 64) - 1
+from compat.values import format_timespan as format_span
 
-_SPAN_UNITS = (
-    ("y", 31_557_600_000_000),
-    ("month", 2_629_800_000_000),
-    ("w", 604_800_000_000),
-    ("d", 86_400_000_000),
-    ("h", 3_600_000_000),
-    ("min", 60_000_000),
-    ("s", 1_000_000),
-    ("ms", 1_000),
-    ("us", 1),
-)
+__all__ = ["format_span"]
+
+UINT64_MAX = (1 << 64) - 1
 
 
 def use_colors() -> bool:
@@ -41,31 +33,6 @@ def format_timestamp(usec: int) -> str:
     if usec in (0, UINT64_MAX):
         return "n/a"
     return time.strftime("%a %Y-%m-%d %H:%M:%S %Z", time.localtime(usec / 1e6))
-
-
-def format_span(usec: int, accuracy: int = 1) -> str:
-    """systemd's timespan format: '1min 30s', '1.500s' (below a minute, to `accuracy`), 'infinity'."""
-    if usec == UINT64_MAX:
-        return "infinity"
-    if usec <= 0:
-        return "0"
-    parts: list[str] = []
-    rest = usec
-    for suffix, size in _SPAN_UNITS:
-        if rest <= 0 or (rest < accuracy and parts):
-            break
-        if rest < size:
-            continue
-        whole, frac = divmod(rest, size)
-        if rest < 60_000_000 and frac > 0:
-            digits = len(str(size)) - 1 - (len(str(accuracy)) - 1)
-            if digits > 0:
-                frac //= 10 ** (len(str(accuracy)) - 1)
-                parts.append(f"{whole}.{frac:0{digits}d}{suffix}")
-                break
-        parts.append(f"{whole}{suffix}")
-        rest = frac
-    return " ".join(parts)
 
 
 _HOUR = 3_600_000_000
