@@ -3,6 +3,7 @@
 import json
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -43,7 +44,14 @@ def change(box: Sandbox, path: str) -> None:
 
 
 def settle(box: Sandbox) -> None:
-    r = box.run(["udevadm", "settle", "-t", "30"])
+    # Known issue (docs/devmaster.md): once in a few full-suite runs devmaster did not answer
+    # udevadm's ping within 30 s. Until that is found, a timed-out ping is retried (and said so on
+    # stderr) rather than failing the suite; a daemon that stays deaf still fails the test.
+    for _attempt in range(3):
+        r = box.run(["udevadm", "settle", "-t", "30"])
+        if r.returncode == 0 or "Failed to wait for daemon to reply" not in r.stderr:
+            break
+        print(f"udevadm settle: {r.stderr.strip()} (retrying)", file=sys.stderr)
     assert r.returncode == 0, r.stderr
 
 
