@@ -139,9 +139,15 @@ class Namespace:
         for root in CGROUP_ROOTS:
             with contextlib.suppress(OSError):
                 for top in [os.path.join(root, d) for d in os.listdir(root) if d.endswith(tag)]:
-                    for path, _dirs, _files in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
-                        with contextlib.suppress(OSError):
-                            os.rmdir(path)
+                    # The namespace's processes are still dying right after its PID 1 was killed:
+                    # a cgroup can only go once it is empty.
+                    for _ in range(50):
+                        for path, _dirs, _files in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+                            with contextlib.suppress(OSError):
+                                os.rmdir(path)
+                        if not os.path.exists(top):
+                            break
+                        time.sleep(0.1)
 
     # -- processes ------------------------------------------------------------------------------
 
