@@ -127,15 +127,25 @@ class Harness:
             except TimeoutError:
                 pass
             # Whatever survived: kill it by PID, from the cgroups we created.
-            if m.cgroups is not None:
-                for u in m.units_by_id().values():
-                    for pid in m.cgroups.pids(u.id):
+            if m.cgroups is not None and m.cgroups.enabled:
+                base = m.cgroups.root.mount + m.cgroups.root.base
+                # Every cgroup below our base, not only those of units still loaded; a killed
+                # process takes a moment to leave its cgroup, so retry until all are gone.
+                for _ in range(50):
+                    for path, _dirs, _files in sorted(os.walk(base), key=lambda w: -w[0].count("/")):
                         try:
-                            os.kill(pid, signal.SIGKILL)
+                            with open(os.path.join(path, "cgroup.procs")) as f:
+                                for pid in f.read().split():
+                                    os.kill(int(pid), signal.SIGKILL)
                         except OSError:
                             pass
-                    m.cgroups.remove(u.id)
-                m.cgroups.remove_base()
+                        try:
+                            os.rmdir(path)
+                        except OSError:
+                            pass
+                    if not os.path.exists(base):
+                        break
+                    time.sleep(0.1)
             m.detach_runtime()
             if m.store is not None:
                 m.store.close()
