@@ -493,18 +493,12 @@ class RuleExecutor:
             log.setLevel(python_log_level(level) if level is not None else logging.NOTSET)
         elif kind is T.A_OWNER:
             if not self._final(event, token, "owner"):
-                name = self._fmt(event, token)
-                try:
-                    event.uid = int(name) if name.isdigit() else pwd.getpwnam(name).pw_uid
-                except KeyError:
-                    log.error("%s: Unknown user '%s', ignoring", dev.sysname, name)
+                uid = _resolve_id(dev, self._fmt(event, token), "user", lambda n: pwd.getpwnam(n).pw_uid)
+                event.uid = uid if uid is not None else event.uid
         elif kind is T.A_GROUP:
             if not self._final(event, token, "group"):
-                name = self._fmt(event, token)
-                try:
-                    event.gid = int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
-                except KeyError:
-                    log.error("%s: Unknown group '%s', ignoring", dev.sysname, name)
+                gid = _resolve_id(dev, self._fmt(event, token), "group", lambda n: grp.getgrnam(n).gr_gid)
+                event.gid = gid if gid is not None else event.gid
         elif kind is T.A_MODE:
             if not self._final(event, token, "mode"):
                 text = self._fmt(event, token)
@@ -672,3 +666,12 @@ def static_node_permissions(rules: RuleSet) -> list[tuple[str, int | None, int |
         except OSError:
             continue
     return found
+
+
+def _resolve_id(dev: Device, name: str, what: str, lookup: Callable[[str], int]) -> int | None:
+    """OWNER=/GROUP= at run time: a number, or a name looked up now; unknown names are logged."""
+    try:
+        return int(name) if name.isdigit() else lookup(name)
+    except KeyError:
+        log.error("%s: Unknown %s '%s', ignoring", dev.sysname, what, name)
+        return None
