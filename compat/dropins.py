@@ -16,19 +16,17 @@ from compat import unitname
 from compat.unitmap import UnitMap
 
 
-def dropin_dirs(umap: UnitMap, names: Iterable[str], suffix: str) -> list[str]:
-    """Existing `<stem><suffix>` directories, highest priority first."""
-    return dropin_dirs_by_suffix(umap, names, (suffix,))[suffix]
-
-
 def dropin_dirs_by_suffix(umap: UnitMap, names: Iterable[str], suffixes: tuple[str, ...]) -> dict[str, list[str]]:
-    """dropin_dirs() for several suffixes in one walk over the search path (it is per-unit work)."""
+    """Existing `<stem><suffix>` directories for each suffix, highest priority first, in one
+    walk over the search path (it is per-unit work)."""
     names = list(names)
     found: dict[str, list[str]] = {suffix: [] for suffix in suffixes}
     kind = unitname.kind_of(names[0]) if names else None
     # Same order as systemd: each name in turn, through the search path, its stems in order.
     for name in names:
         stems = unitname.dropin_stems(name)
+        if not any(stem + suffix in umap.listed for stem in stems for suffix in suffixes):
+            continue
         for directory in umap.paths.search_path:
             listing = umap.listing.get(directory)
             if listing is None:
@@ -43,6 +41,8 @@ def dropin_dirs_by_suffix(umap: UnitMap, names: Iterable[str], suffixes: tuple[s
     if kind is not None:
         for suffix in suffixes:
             entry = kind.value + suffix
+            if entry not in umap.listed:
+                continue
             for directory in umap.paths.search_path:
                 listing = umap.listing.get(directory)
                 if listing is not None and entry in listing:

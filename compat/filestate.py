@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from compat import unitname
 from compat.model import InstallSection
-from compat.unitmap import UnitMap, is_masked_path
+from compat.unitmap import UnitMap
 
 _DEP_DIR_SUFFIXES = (".wants", ".requires", ".upholds")
 
@@ -79,7 +79,7 @@ def unit_file_state(
     if entry is None:
         return ""
     runtime = "-runtime" if is_runtime_dir(umap, entry.directory) else ""
-    if is_masked_path(entry.path):
+    if umap.is_masked(entry.path):
         return "masked" + runtime
     fragment = umap.resolve(name) or entry.path
     if any(_is_under(fragment, g) for g in umap.paths.generator_dirs):

@@ -8,13 +8,14 @@ demand; `rescan()` is daemon-reload.
 from __future__ import annotations
 
 import errno
+import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from compat import unitname
 from compat.config import build_config, sections_for
-from compat.dropins import conf_files, dropin_dirs, dropin_dirs_by_suffix
+from compat.dropins import conf_files, dropin_dirs_by_suffix
 from compat.filestate import EnablementIndex, unit_file_state
 from compat.model import Diagnostic, InstallSection, Scope, Severity, UnitConfig, UnitKind
 from compat.search_path import LookupPaths, lookup_paths
@@ -28,7 +29,9 @@ _FRAGMENT_REQUIRED = frozenset(
 )
 # Dependency directories and the [Unit] list they extend.
 _DEP_DIRS = ((".wants", "wants"), (".requires", "requires"), (".upholds", "upholds"))
+_DROPIN_SUFFIXES = (".d", *(suffix for suffix, _attr in _DEP_DIRS))
 MAX_UNIT_FILE_SIZE = 4 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
 _SELF_DEPENDENCY_FIELDS = {
     "Requires": "requires", "Requisite": "requisite", "Wants": "wants", "BindsTo": "binds_to",
     "PartOf": "part_of", "Upholds": "upholds", "Conflicts": "conflicts", "Before": "before", "After": "after",
@@ -65,6 +68,18 @@ class UnitFile:
     path: str
     name: str
     state: str
+
+
+def _read_bounded(f: io.RawIOBase, limit: int) -> bytes:
+    """At most `limit` bytes. One read(limit) would allocate the whole limit for every small
+    unit file; chunks cost one extra read at the end instead."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = f.read(min(_READ_CHUNK, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 class UnitLoader:
@@ -133,12 +148,13 @@ class UnitLoader:
         if name not in names:
             names.append(name)
         unit = LoadedUnit(unit_id, parsed.kind, names, "loaded", fragment_path=fragment)
-        if fragment is not None and is_masked_path(fragment):
+        if fragment is not None and self.map.is_masked(fragment):
             unit.load_state = "masked"
             unit.load_error = f"Unit {unit_id} is masked."
             unit.unit_file_state = unit_file_state(self.map, self.enablement, name, None)
             return unit
-        unit.dropin_paths = conf_files(dropin_dirs(self.map, names, ".d"))
+        dirs = dropin_dirs_by_suffix(self.map, names, _DROPIN_SUFFIXES)
+        unit.dropin_paths = conf_files(dirs[".d"])
         if fragment is None and (parsed.kind in _FRAGMENT_REQUIRED or not unit.dropin_paths):
             unit.load_state = "not-found"
             unit.load_error = f"Unit {name} not found."
@@ -171,7 +187,7 @@ class UnitLoader:
             unit.load_state, unit.load_error = "error", read_error
             return unit
         unit.config = result.config
-        self._add_dependency_dirs(unit, names)
+        self._add_dependency_dirs(unit, dirs)
         self._drop_self_dependencies(unit)
         if result.refused_errno:
             unit.load_state, unit.load_error = "error", result.refused_errno
@@ -187,8 +203,8 @@ class UnitLoader:
     ) -> str | None:
         """Parse one file, appending its assignments; the load error if the file is unusable."""
         try:
-            with open(self.map.real_path(path), "rb") as f:
-                data = f.read(MAX_UNIT_FILE_SIZE + 1)
+            with open(self.map.real_path(path), "rb", buffering=0) as f:
+                data = _read_bounded(f, MAX_UNIT_FILE_SIZE + 1)
         except FileNotFoundError:
             return None  # a dangling drop-in link: systemd skips it silently
         except OSError as e:
@@ -206,19 +222,21 @@ class UnitLoader:
         """systemd ignores dependencies of a unit on itself (by any of its names)."""
         assert unit.config is not None
         section = unit.config.unit
+        names = set(unit.names)
         for key, attr in _SELF_DEPENDENCY_FIELDS.items():
             deps: list[str] = getattr(section, attr)
-            kept = [d for d in deps if d not in unit.names]
+            if names.isdisjoint(deps):
+                continue
+            kept = [d for d in deps if d not in names]
             if len(kept) != len(deps):
                 setattr(section, attr, kept)
                 if key in _WARN_SELF_DEPENDENCY:
                     path = unit.fragment_path or unit.name
                     unit.diagnostics.append(Diagnostic(path, 0, f"Dependency {key}={unit.name} is dropped."))
 
-    def _add_dependency_dirs(self, unit: LoadedUnit, names: list[str]) -> None:
+    def _add_dependency_dirs(self, unit: LoadedUnit, dirs: dict[str, list[str]]) -> None:
         """`.wants/`, `.requires/`, `.upholds/` symlinks, as systemd's process_deps() reads them."""
         assert unit.config is not None
-        dirs = dropin_dirs_by_suffix(self.map, names, tuple(suffix for suffix, _attr in _DEP_DIRS))
         for suffix, attr in _DEP_DIRS:
             kind = suffix[1:].capitalize()
             target: list[str] = getattr(unit.config.unit, attr)

@@ -16,7 +16,7 @@ from compat import unitname
 from compat.model import Diagnostic, Severity, UnitConfig
 from compat.specifiers import HostFacts, SpecifierError, expand
 from compat.syntax import Assignment
-from compat.words import Extract, WordSplitter
+from compat.words import Extract, split_words
 
 
 class Invalid(ValueError):
@@ -115,7 +115,7 @@ Getter = Callable[[UnitConfig], Any]
 
 def words(value: str, flags: Extract = Extract.UNQUOTE) -> list[str]:
     try:
-        return list(WordSplitter(value, flags))
+        return split_words(value, flags)
     except ValueError as e:
         raise Invalid(f"Invalid syntax ({e})") from None
 

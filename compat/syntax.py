@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from compat.model import Diagnostic, Severity
 
@@ -24,8 +25,7 @@ _BOM = "\ufeff"
 _EOL = re.compile("\r\n|[\r\n\0]")
 
 
-@dataclass(frozen=True)
-class Assignment:
+class Assignment(NamedTuple):
     section: str
     key: str
     value: str
@@ -43,14 +43,15 @@ class ParsedFile:
 
 
 def _ends_escaped(text: str) -> bool:
-    escaped = False
-    for c in text:
-        escaped = not escaped if c == "\\" else False
-    return escaped
+    # An odd run of trailing backslashes: the last one is not itself escaped.
+    return (len(text) - len(text.rstrip("\\"))) % 2 == 1
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f\"'\\\\]")
 
 
 def _is_safe(text: str) -> bool:
-    return all(c >= " " and c != "\x7f" and c not in "\"'\\" for c in text)
+    return _UNSAFE.search(text) is None
 
 
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
@@ -73,7 +74,6 @@ def parse(text: str, path: str, sections: Collection[str] | None = None) -> Pars
     # A continued line is kept as pieces, so that long continuations stay linear.
     pieces: list[str] = []
     pieces_len = 0
-    bom_seen = False
     lineno = 0
 
     def too_long(message: str, line: int) -> ParsedFile:
@@ -81,12 +81,18 @@ def parse(text: str, path: str, sections: Collection[str] | None = None) -> Pars
         result.diagnostics.append(Diagnostic(path, line, message, Severity.ERROR))
         return result
 
+    check_long = len(text) > LONG_LINE_MAX
+    bom_seen = _BOM not in text  # nothing to strip: spares a startswith() per line
+    handle = state.line
     for raw in _EOL.split(text):
-        if len(raw) > LONG_LINE_MAX:
+        if check_long and len(raw) > LONG_LINE_MAX:
             return too_long("Line too long", lineno)  # systemd names the last line it could read
         lineno += 1
         stripped = raw.lstrip(_WHITESPACE)
-        if stripped and stripped[0] in _COMMENTS:
+        if stripped:
+            if stripped[0] in _COMMENTS:
+                continue
+        elif not pieces:
             continue
         line = raw
         if not bom_seen and raw.startswith(_BOM):
@@ -94,13 +100,13 @@ def parse(text: str, path: str, sections: Collection[str] | None = None) -> Pars
         if pieces and pieces_len + len(line) > LONG_LINE_MAX:
             return too_long("Continuation line too long", lineno)
         # The previous piece ends in a space, so only this line decides whether it continues.
-        if _ends_escaped(line):
+        if line.endswith("\\") and _ends_escaped(line):
             pieces.append(line[:-1] + " ")
             pieces_len += len(line)
             continue
         joined = "".join(pieces) + line if pieces else line
         pieces, pieces_len = [], 0
-        if not state.line(joined, lineno):
+        if not handle(joined, lineno):
             return result
     # A final newline leaves an empty last element that already consumed any continuation.
     if pieces:

@@ -59,6 +59,11 @@ class UnitMap:
     aliases: dict[str, list[str]] = field(default_factory=dict)
     # Entries of every search directory, so drop-in lookups need no failed stat() calls.
     listing: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Every entry of any search directory: most units have no drop-in directory anywhere, and
+    # one lookup here says so without walking the search path.
+    listed: set[str] = field(default_factory=set)
+    # is_masked() answers for paths in the index, valid until the next build (daemon-reload).
+    masked: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def build(cls, paths: LookupPaths) -> UnitMap:
@@ -75,6 +80,7 @@ class UnitMap:
             except OSError:
                 continue
             umap.listing[directory] = frozenset(names)
+            umap.listed.update(names)
             for name in names:
                 if name in umap.entries or not unitname.is_valid(name):
                     continue
@@ -83,7 +89,7 @@ class UnitMap:
                     umap.entries[name] = entry
         for name in umap.entries:
             fragment = umap.resolve(name)
-            if fragment is None or is_masked_path(fragment):
+            if fragment is None or umap.is_masked(fragment):
                 continue
             target = os.path.basename(fragment)
             parsed = unitname.parse(name)
@@ -102,6 +108,7 @@ class UnitMap:
         except OSError:
             return None
         if stat.S_ISREG(st.st_mode):
+            self.masked[full] = st.st_size == 0
             return Entry(name, full, directory)
         if not stat.S_ISLNK(st.st_mode):
             return None
@@ -120,6 +127,14 @@ class UnitMap:
         if inside:
             return Entry(name, full, directory, alias_of=os.path.basename(resolved))
         return Entry(name, full, directory, linked_to=resolved)
+
+    def is_masked(self, path: str) -> bool:
+        """is_masked_path(), remembered: a unit's file is checked when the index is built, when
+        it loads and for its file state."""
+        masked = self.masked.get(path)
+        if masked is None:
+            masked = self.masked[path] = is_masked_path(path)
+        return masked
 
     def resolve(self, name: str) -> str | None:
         """Follow aliases to the fragment path; an instance falls back to its template's file."""

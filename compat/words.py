@@ -189,5 +189,11 @@ class WordSplitter:
             yield word
 
 
+_WHITESPACE_WORD = re.compile("[^" + WHITESPACE + "]+")
+
+
 def split_words(text: str, flags: Extract = Extract.UNQUOTE, separators: str = WHITESPACE) -> list[str]:
+    # Without quotes or backslashes no flag changes anything: every word is a run of non-separators.
+    if separators == WHITESPACE and "\\" not in text and "'" not in text and '"' not in text:
+        return _WHITESPACE_WORD.findall(text)
     return list(WordSplitter(text, flags, separators))

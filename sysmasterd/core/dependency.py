@@ -36,6 +36,10 @@ class Dep(enum.Enum):
     REFERENCES = "References"
     REFERENCED_BY = "ReferencedBy"
 
+    # Members are singletons compared by identity; Enum's own name-based __hash__ runs in Python,
+    # and dependency sets are keyed by Dep tens of thousands of times while units load.
+    __hash__ = object.__hash__
+
     @property
     def inverse(self) -> Dep:
         return _INVERSE[self]

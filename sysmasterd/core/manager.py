@@ -114,7 +114,7 @@ class Manager:
         self._flush_scheduled = False
         self.jobs: dict[int, Job] = {}
         self._next_job_id = 1
-        self._load_queue: list[Unit] = []
+        self._load_queue: collections.deque[Unit] = collections.deque()
         self._newly_loaded: list[Unit] = []
         self._run_queue_scheduled = False
         self._unneeded_scheduled = False
@@ -206,9 +206,16 @@ class Manager:
         return u
 
     def _dispatch_load_queue(self) -> None:
-        while self._load_queue:
-            u = self._load_queue.pop(0)
-            self._load_one(u)
+        # Loading creates thousands of objects that live on and frees few: a collection while it
+        # runs would only walk them again and again.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            while self._load_queue:
+                self._load_one(self._load_queue.popleft())
+        finally:
+            if collecting:
+                gc.enable()
         newly, self._newly_loaded = self._newly_loaded, []
         for u in newly:
             self._add_target_dependencies(u)
