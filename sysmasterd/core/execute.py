@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass, field
 
 from compat.model import ExecCommand, ExecContext, ExecFlag, StdInput, StdOutput
+from sysmasterd.core.idlepipe import IdleFds, wait_until_idle
 
 EXIT_CHDIR = 200
 EXIT_NICE = 201
@@ -94,6 +95,7 @@ class SpawnRequest:
     # Without WorkingDirectory=: "/" for the system manager, the user's home for a user manager.
     default_directory: str = "/"
     need_exec_report: bool = False  # Type=exec: the caller waits for execve() to succeed
+    idle_fds: IdleFds | None = None  # Type=idle: wait on these before anything else
 
 
 @dataclass
@@ -230,6 +232,8 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     except (OSError, ValueError) as e:
         raise _ChildError(EXIT_SIGNAL_MASK, f"Failed to reset signals: {e}") from e
+    if req.idle_fds is not None:
+        wait_until_idle(req.idle_fds)
     try:
         os.setsid()
     except OSError as e:

@@ -29,7 +29,7 @@ _ALL_SIGNALS = frozenset(s for s in signal.valid_signals() if s not in (signal.S
 def possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
     """Whether posix_spawn() gives the child exactly what the full set-up would."""
     ctx = req.context
-    if req.need_exec_report or req.pass_fds or req.command.flags & ExecFlag.ARGV0:
+    if req.need_exec_report or req.pass_fds or req.idle_fds or req.command.flags & ExecFlag.ARGV0:
         return False
     if req.apply_credentials and (ctx.user or ctx.group or ctx.supplementary_groups):
         return False

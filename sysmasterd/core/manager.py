@@ -32,6 +32,7 @@ from sysmasterd.core.execute import (
     read_environment_file,
     spawn,
 )
+from sysmasterd.core.idlepipe import IdlePipe
 from sysmasterd.core.job import Job, collapse, merge
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType, LoadState
@@ -124,6 +125,7 @@ class Manager:
         self.cgroups: CGroups | None = None
         self.store: StateStore | None = None
         self.notify: NotifySocket | None = None
+        self.idle_pipe = IdlePipe(loop)
         self.notify_socket_path = os.path.join(self.runtime_dir, "notify") if self.runtime_dir else ""
         self.ts: dict[str, DualTimestamp] = {"initrd": DualTimestamp(), "startup": DualTimestamp.now(),
                                              "finish": DualTimestamp(), "units_load_start": DualTimestamp(),
@@ -167,6 +169,7 @@ class Manager:
         signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
 
     def detach_runtime(self) -> None:
+        self.idle_pipe.release()
         if self.notify is not None:
             self.loop.remove_reader(self.notify.fileno())
         for fd in self._pidfds.values():
@@ -557,6 +560,8 @@ class Manager:
         return True
 
     def _check_idle(self) -> None:
+        if not self.jobs:
+            self.idle_pipe.release()
         if not self.jobs and not self.startup_finished_emitted and self.ts["startup"] and not self.shutting_down:
             self.startup_finished_emitted = True
             self.ts["finish"] = DualTimestamp.now()
@@ -624,8 +629,10 @@ class Manager:
 
     # -- processes ------------------------------------------------------------------------------
 
-    def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str], wait_exec: bool = False) -> int | None:
-        """Fork/exec a command of a unit; returns the PID, or None if it could not be forked."""
+    def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str], wait_exec: bool = False,
+              idle: bool = False) -> int | None:
+        """Fork/exec a command of a unit; returns the PID, or None if it could not be forked.
+        `idle`: the child waits before exec until no jobs are left (Type=idle)."""
         assert u.config is not None
         ctx = u.config.exec
         env = self._environment_for(u, extra_env)
@@ -645,7 +652,8 @@ class Manager:
         req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
                            runtime_dirs=self.directory_bases(),
                            default_directory="/" if self.is_system else self.settings.environ.get("HOME", "/"),
-                           need_exec_report=wait_exec)
+                           need_exec_report=wait_exec,
+                           idle_fds=self.idle_pipe.for_child() if idle and self.jobs else None)
         try:
             spawned = spawn(req)
         except OSError as e:

@@ -582,7 +582,8 @@ class Service:
             env["NOTIFY_SOCKET"] = m.notify_socket_path
         if self._watchdog_usec() and kind == "ExecStart":
             env["WATCHDOG_USEC"] = str(self._watchdog_usec())
-        pid = m.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC)
+        pid = m.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC,
+                      idle=kind == "ExecStart" and self.type is ServiceType.IDLE)
         if pid is None:
             return None
         st = ExecStatus(start=DualTimestamp.now(), pid=pid)

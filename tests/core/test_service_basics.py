@@ -317,3 +317,61 @@ def test_start_timeout(h: Harness) -> None:
     assert h.start("slow.service") is JobResult.FAILED
     assert time.monotonic() - t0 < 5
     assert h.unit("slow.service").impl.result() == "timeout"
+
+
+def test_idle_service_waits_for_the_other_jobs(h: Harness) -> None:
+    """Type=idle: forked and active at once, but its command runs only when no job is left."""
+    done, seen = h.tmp / "slow-done", h.tmp / "idle-saw"
+    h.write("slow.service", f"""
+        [Service]
+        Type=oneshot
+        ExecStart=/bin/sh -c 'sleep 1; touch {done}'
+    """)
+    h.write("quiet.service", f"""
+        [Service]
+        Type=idle
+        ExecStart=/bin/sh -c 'test -e {done} && echo after > {seen} || echo before > {seen}; exec sleep 1000'
+    """)
+    h.write("both.target", "[Unit]\nWants=slow.service quiet.service\n")
+    job = h.enqueue("both.target")
+    h.wait(lambda: h.state("quiet.service") == ("active", "running"), 5, "quiet.service to be running")
+    assert h.unit("quiet.service").impl.main_pid() > 0
+    assert not seen.exists(), "the idle command ran while slow.service was still starting"
+    h.wait(lambda: job.id in h.jobs.removed, 10, "both.target")
+    h.wait(seen.exists, 5, "the idle command")
+    assert seen.read_text().strip() == "after"
+
+
+def test_idle_service_runs_anyway_after_five_seconds(h: Harness) -> None:
+    seen = h.tmp / "idle-ran"
+    h.write("stuck.service", """
+        [Service]
+        Type=oneshot
+        TimeoutStartSec=60
+        ExecStart=/bin/sleep 30
+    """)
+    h.write("quiet.service", f"""
+        [Service]
+        Type=idle
+        ExecStart=/bin/sh -c 'touch {seen}; exec sleep 1000'
+    """)
+    h.write("both.target", "[Unit]\nWants=stuck.service quiet.service\n")
+    t0 = time.monotonic()
+    h.enqueue("both.target")
+    h.wait(seen.exists, 10, "the idle command")
+    took = time.monotonic() - t0
+    assert 4.5 <= took <= 7, took
+    assert h.state("stuck.service") == ("activating", "start")
+
+
+def test_idle_service_alone_runs_at_once(h: Harness) -> None:
+    seen = h.tmp / "idle-ran"
+    h.write("quiet.service", f"""
+        [Service]
+        Type=idle
+        ExecStart=/bin/sh -c 'touch {seen}; exec sleep 1000'
+    """)
+    t0 = time.monotonic()
+    assert h.start("quiet.service") is JobResult.DONE
+    h.wait(seen.exists, 5, "the idle command")
+    assert time.monotonic() - t0 < 2
