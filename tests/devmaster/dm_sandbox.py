@@ -32,6 +32,19 @@ exec sleep infinity
 """
 
 
+_DEVMASTER_WITH_STACK_DUMPS = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    "from sysmasterd.devmaster.main import main; sys.argv[0] = \"devmaster\"; sys.exit(main())")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        return f"({e.strerror})"
+
+
 class Sandbox:
     def __init__(self) -> None:
         self.holder = subprocess.Popen(
@@ -66,7 +79,8 @@ class Sandbox:
         self.run(["sh", "-c", f"mkdir -p \"$(dirname '{path}')\" && cat > '{path}'"], input=text, check=True)
 
     def start_devmaster(self, *args: str, log: str = "/run/devmaster.log") -> "subprocess.Popen[str]":
-        proc = self.popen(["sh", "-c", f"exec {PYTHON} -m sysmasterd.devmaster.main {' '.join(args)} 2>{log}"])
+        # SIGUSR1 dumps the Python stacks into the log: see diagnose()
+        proc = self.popen(["sh", "-c", f"exec {PYTHON} -c '{_DEVMASTER_WITH_STACK_DUMPS}' {' '.join(args)} 2>{log}"])
         self.daemons.append(proc)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -87,6 +101,36 @@ class Sandbox:
                 proc.wait()
         with contextlib.suppress(ValueError):
             self.daemons.remove(proc)
+
+    def diagnose(self, what: str) -> str:
+        """What the daemons are doing, for a test that saw one not answer: their kernel and Python
+        stacks, their open fds and which of them their epoll watches, the sockets, the log tail.
+        Written to a file under /tmp (a retried failure leaves no pytest output); returns its path."""
+        out = [f"== {what}"]
+        for proc in self.daemons:
+            pid = proc.pid
+            out.append(f"== devmaster {pid}: " + _read(f"/proc/{pid}/stat"))
+            for name in ("wchan", "stack", "syscall"):
+                out.append(f"-- {name}\n" + _read(f"/proc/{pid}/{name}"))
+            with contextlib.suppress(OSError):
+                for fd in sorted(os.listdir(f"/proc/{pid}/fd"), key=int):
+                    with contextlib.suppress(OSError):
+                        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                        out.append(f"fd {fd} -> {target}")
+                        if target == "anon_inode:[eventpoll]":
+                            out.append(_read(f"/proc/{pid}/fdinfo/{fd}"))
+            with contextlib.suppress(OSError):
+                for child in _read(f"/proc/{pid}/task/{pid}/children").split():
+                    out.append(f"child {child}: " + _read(f"/proc/{child}/stat") + _read(f"/proc/{child}/stack"))
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(0.5)
+        out.append("== sockets\n" + self.run(["ss", "-xap"]).stdout)
+        out.append("== log tail\n" + "\n".join(self.log().splitlines()[-200:]))
+        path = f"/tmp/devmaster-diagnosis-{os.getpid()}-{time.time():.0f}.txt"
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")
+        return path
 
     def log(self, path: str = "/run/devmaster.log") -> str:
         return self.run(["cat", path]).stdout

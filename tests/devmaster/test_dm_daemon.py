@@ -51,7 +51,8 @@ def settle(box: Sandbox) -> None:
         r = box.run(["udevadm", "settle", "-t", "30"])
         if r.returncode == 0 or "Failed to wait for daemon to reply" not in r.stderr:
             break
-        print(f"udevadm settle: {r.stderr.strip()} (retrying)", file=sys.stderr)
+        where = box.diagnose(f"udevadm settle: {r.stderr.strip()}")
+        print(f"udevadm settle: {r.stderr.strip()} (retrying; state of devmaster in {where})", file=sys.stderr)
     assert r.returncode == 0, r.stderr
 
 
