@@ -46,6 +46,8 @@ def _bracket(pattern: str, start: int) -> tuple[str, int] | None:
         c = pattern[i]
         if c == "]" and not first:
             body = "".join(items)
+            if not body:  # only reversed ranges, like glibc's `[z-a]`: no character is in it
+                return ("." if negate else "(?!)"), i + 1
             return ("[^" if negate else "[") + body + "]", i + 1
         first = False
         if c == "[" and pattern.startswith("[:", i):

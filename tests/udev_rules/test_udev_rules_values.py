@@ -75,6 +75,10 @@ def test_glob_decision_is_made_on_the_whole_value() -> None:
         ("*", "a/b", True),  # no FNM_PATHNAME
         ("*", ".hidden", True),  # no FNM_PERIOD
         ("a?c", "a\nc", True),
+        ("[?--]", "-", False),  # a reversed range holds nothing
+        ("[?--]", "", False),
+        ("x[!z-a]", "xq", True),
+        ("*[z-a]*", "abc", False),
     ],
 )
 def test_fnmatch_follows_glibc(pattern: str, text: str, expected: bool) -> None:

@@ -44,6 +44,11 @@ class ControlServer:
         os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
         kind = socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
         sock = socket.socket(socket.AF_UNIX, kind)
+        # Accepted connections inherit SO_PASSCRED from here, so a message the client sends
+        # between our accept() and our own setsockopt() carries its credentials too. Without
+        # it the kernel attaches none and they read as uid 65534: udevadm's PING and END were
+        # then ignored and it waited for a reply that never came.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         sock.bind(self.path)
         sock.listen(16)
         self._sock = sock
