@@ -231,8 +231,29 @@ def test_forged_senders_ignored(daemon: Sandbox) -> None:
     assert daemon.python(script).returncode == 0
     r = daemon.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "udevadm", "control",
                     "--exit"])
-    assert r.returncode != 0
+    assert r.returncode != 0  # udevadm itself refuses before connecting
+    # A client of our own that gets past the socket's file mode: devmaster must check the peer.
+    daemon.run(["chmod", "666", "/run/udev/control"], check=True)
+    forged_exit = textwrap.dedent("""
+        import socket
+        from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType, pack
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect('/run/udev/control')
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        for kind in (ControlType.EXIT, ControlType.END_MESSAGES):
+            try:
+                s.send(pack(ControlMessage(kind)))
+            except OSError:
+                pass
+        s.settimeout(10)
+        try:
+            print(s.recv(16) == b"")
+        except ConnectionResetError:  # closed with our messages unread
+            print(True)
+    """)
+    r = daemon.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, "-c", forged_exit])
+    assert r.stdout.strip() == "True", r.stderr  # hung up on at once
     assert daemon.run(["udevadm", "control", "--ping"]).returncode == 0
+    assert "Invalid sender uid 65534, closing connection" in daemon.log()
     settle(daemon)
     assert daemon.run(["test", "-e", "/run/udev/data/+dmfake:dmfake"]).returncode != 0
     assert "ignored" in daemon.log()
