@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 from dm_sandbox import PYTHON, Sandbox, sandbox
 
+from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType, pack
+
 pytestmark = pytest.mark.root
 
 RULES = """\
@@ -234,14 +236,15 @@ def test_forged_senders_ignored(daemon: Sandbox) -> None:
     assert r.returncode != 0  # udevadm itself refuses before connecting
     # A client of our own that gets past the socket's file mode: devmaster must check the peer.
     daemon.run(["chmod", "666", "/run/udev/control"], check=True)
-    forged_exit = textwrap.dedent("""
+    # the messages are made here and the system python runs them: nobody may not read the checkout
+    messages = [pack(ControlMessage(kind)).hex() for kind in (ControlType.EXIT, ControlType.END_MESSAGES)]
+    forged_exit = textwrap.dedent(f"""
         import socket
-        from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType, pack
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect('/run/udev/control')
         s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        for kind in (ControlType.EXIT, ControlType.END_MESSAGES):
+        for message in {messages!r}:
             try:
-                s.send(pack(ControlMessage(kind)))
+                s.send(bytes.fromhex(message))
             except OSError:
                 pass
         s.settimeout(10)
@@ -250,7 +253,8 @@ def test_forged_senders_ignored(daemon: Sandbox) -> None:
         except ConnectionResetError:  # closed with our messages unread
             print(True)
     """)
-    r = daemon.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, "-c", forged_exit])
+    r = daemon.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                    forged_exit])
     assert r.stdout.strip() == "True", r.stderr  # hung up on at once
     assert daemon.run(["udevadm", "control", "--ping"]).returncode == 0
     assert "Invalid sender uid 65534, closing connection" in daemon.log()
