@@ -138,8 +138,29 @@ class Sandbox:
     def close(self) -> None:
         for proc in list(self.daemons):
             self.stop_devmaster(proc)
+        # Whatever else a test started in here and left behind (a daemon whose test failed
+        # half-way) would outlive the sandbox and go on handling every uevent of the machine.
+        namespace = os.readlink(f"/proc/{self.pid}/ns/mnt")
+        for pid in self._members(namespace):
+            if pid != self.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         self.holder.kill()
         self.holder.wait()
+        deadline = time.monotonic() + 10
+        while self._members(namespace) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    @staticmethod
+    def _members(namespace: str) -> list[int]:
+        """PIDs in that mount namespace: all of them processes this sandbox's tests started."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/ns/mnt") == namespace:
+                        found.append(int(entry))
+        return found
 
 
 @contextlib.contextmanager

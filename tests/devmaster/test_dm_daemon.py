@@ -337,9 +337,14 @@ def test_ready_notification_and_flags() -> None:
         log = open('/run/dm-debug.log', 'w+')
         p = subprocess.Popen([{PYTHON!r}, '-m', 'sysmasterd.devmaster.main', '--debug', '--children-max=3',
                               '--resolve-names=late', '--event-timeout=7'], env=env, stderr=log, text=True)
-        print(s.recv(4096).decode().splitlines()[0])
-        subprocess.run(['udevadm', 'control', '--exit'], check=True)
-        p.wait(10)
+        try:
+            print(s.recv(4096).decode().splitlines()[0])
+            subprocess.run(['udevadm', 'control', '--exit'], check=True)
+            p.wait(10)
+        finally:  # a daemon left running would outlive the sandbox and handle every uevent
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         log.seek(0)
         print('children_max=3' in log.read(), p.returncode)
     """)
