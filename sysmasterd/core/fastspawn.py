@@ -8,6 +8,11 @@ when there is a cgroup a tiny shell joins it and then execs the command in place
 One difference from the fork path: glibc's posix_spawn() leaves its two internal signals (32 and
 33, SIGCANCEL/SIGSETXID) ignored in the child, and ignored signals survive exec. glibc and musl
 programs install their own handlers for them at start-up, so nothing notices.
+
+posix_spawn() also keeps every fd not marked close-on-exec, where the fork path closes them all.
+Rather than listing /proc/self/fd for every spawn (quadratic with a log pipe per service), the
+core keeps no inheritable fd: its own are close-on-exec (PEP 446, MSG_CMSG_CLOEXEC for received
+ones) and mark_close_on_exec() fixes what it inherited, once, when it starts running units.
 """
 
 from __future__ import annotations
@@ -61,8 +66,6 @@ def spawn(req: SpawnRequest, path: str, argv: list[str], env: dict[str, str]) ->
     else:
         actions.append((os.POSIX_SPAWN_DUP2, io.stdout_fd, 1))
     actions.append((os.POSIX_SPAWN_DUP2, io.stderr_fd if io.stderr_fd is not None else 1, 2))
-    # posix_spawn() keeps every fd not marked close-on-exec; the fork path closes them all, so here too.
-    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
     defaults = _ALL_SIGNALS - {signal.SIGPIPE} if req.context.ignore_sigpipe else _ALL_SIGNALS
     if req.cgroup_procs:
         program, args = _SHELL, ["sh", "-c", _JOIN_AND_EXEC, req.cgroup_procs, *argv]
@@ -72,17 +75,16 @@ def spawn(req: SpawnRequest, path: str, argv: list[str], env: dict[str, str]) ->
                           setsigdef=defaults)
 
 
-def _inheritable_fds() -> list[int]:
-    fds = []
+def mark_close_on_exec() -> None:
+    """Make every fd above 2 close-on-exec (see the module's docstring)."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:
             try:
                 if os.get_inheritable(fd):
-                    fds.append(fd)
+                    os.set_inheritable(fd, False)
             except OSError:
                 continue  # the fd of the listing itself, closed by now
-    return fds
 
 
 @functools.cache

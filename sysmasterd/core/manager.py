@@ -161,6 +161,9 @@ class Manager:
 
     def attach_runtime(self, cgroups: CGroups, store: StateStore, notify: NotifySocket) -> None:
         self.cgroups, self.store, self.notify = cgroups, store, notify
+        from sysmasterd.core.fastspawn import mark_close_on_exec
+
+        mark_close_on_exec()  # what we inherited must not reach the services
         self.loop.add_reader(notify.fileno(), notify.receive, self._on_notify)
         self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
         # A burst of exits may fill asyncio's wakeup pipe; one wakeup is enough, since _reap()

@@ -59,7 +59,8 @@ class NotifySocket:
         cmsg_space = socket.CMSG_SPACE(struct.calcsize("3i")) + socket.CMSG_SPACE(MAX_FDS * 4)
         while True:
             try:
-                data, ancdata, _flags, _addr = self.sock.recvmsg(MAX_MESSAGE, cmsg_space)
+                # fds passed to us (FDSTORE=1) must not leak into services spawned later
+                data, ancdata, _flags, _addr = self.sock.recvmsg(MAX_MESSAGE, cmsg_space, socket.MSG_CMSG_CLOEXEC)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:

@@ -137,3 +137,21 @@ def test_posix_spawn_path_gives_the_same_process_as_fork(h: Harness) -> None:
     fast_fds = sorted(os.listdir(f"/proc/{pids['fast.service']}/fd"))
     slow_fds = sorted(os.listdir(f"/proc/{pids['slow.service']}/fd"))
     assert fast_fds == slow_fds == ["0", "1", "2"]
+
+
+def test_fds_the_core_inherited_do_not_reach_services(tmp_path: Path) -> None:
+    # posix_spawn() would pass on every fd not marked close-on-exec: the core marks what it
+    # inherited when it starts running units.
+    leaked = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(leaked, True)
+    h = Harness(tmp_path)
+    try:
+        cwd = os.getcwd()
+        h.write("fast.service", f"[Service]\nWorkingDirectory={cwd}\nExecStart=/bin/sleep 1000\n")
+        assert h.start("fast.service") is JobResult.DONE
+        pid = h.unit("fast.service").impl.main_pid()
+        h.wait(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 5, "exec")
+        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    finally:
+        h.close()
+        os.close(leaked)
