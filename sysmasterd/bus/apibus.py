@@ -19,7 +19,7 @@ NAME_FLAG_DO_NOT_QUEUE = 4
 NAME_PRIMARY_OWNER = 1
 
 
-def _bus_call(member: str, signature: str = "", body: list[object] | None = None) -> Message:
+def bus_call(member: str, signature: str = "", body: list[object] | None = None) -> Message:
     return Message(
         destination="org.freedesktop.DBus",
         path="/org/freedesktop/DBus",
@@ -31,9 +31,15 @@ def _bus_call(member: str, signature: str = "", body: list[object] | None = None
 
 
 class ApiBus:
-    def __init__(self, address: Callable[[], str], on_connection: Callable[[Connection], None]) -> None:
+    def __init__(self, address: Callable[[], str], on_connection: Callable[[Connection], None],
+                 on_ready: Callable[[Connection], None] = lambda conn: None,
+                 on_lost: Callable[[Connection], None] = lambda conn: None) -> None:
+        """`on_connection`: a new connection, before Hello; `on_ready`: it owns our name;
+        `on_lost`: it is gone."""
         self._address = address
         self._on_connection = on_connection
+        self._on_ready = on_ready
+        self._on_lost = on_lost
         self.connection: Connection | None = None
 
     async def run(self) -> None:
@@ -51,7 +57,11 @@ class ApiBus:
             quiet = False
             self.connection = conn
             log.info("connected to the bus as %s", conn.unique_name)
-            await conn.closed
+            self._on_ready(conn)
+            try:
+                await conn.closed
+            finally:
+                self._on_lost(conn)
             self.connection = None
             log.info("lost the bus; reconnecting")
 
@@ -60,11 +70,11 @@ class ApiBus:
         self._on_connection(conn)
         conn.start()
         try:
-            hello = await asyncio.wait_for(conn.call(_bus_call("Hello")), 10)
+            hello = await asyncio.wait_for(conn.call(bus_call("Hello")), 10)
             if hello.error_name:
                 raise ConnectionError(f"Hello failed: {hello.error_name}")
             conn.unique_name = hello.body[0]
-            owned = await conn.call(_bus_call("RequestName", "su", [BUS_NAME, NAME_FLAG_DO_NOT_QUEUE]))
+            owned = await conn.call(bus_call("RequestName", "su", [BUS_NAME, NAME_FLAG_DO_NOT_QUEUE]))
             if owned.error_name or owned.body[0] != NAME_PRIMARY_OWNER:
                 raise ConnectionError(f"cannot own {BUS_NAME}: {owned.error_name or owned.body[0]}")
         except BaseException:

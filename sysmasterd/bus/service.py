@@ -10,12 +10,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbus_fast import Message
+
 from compat.model import Scope, UnitKind
 from sysmasterd.bus.apibus import ApiBus
 from sysmasterd.bus.connection import Connection
 from sysmasterd.bus.job_iface import JobInterface
 from sysmasterd.bus.logcontrol_iface import LogControlInterface
 from sysmasterd.bus.manager_iface import ManagerInterface
+from sysmasterd.bus.nameowners import NameOwners
 from sysmasterd.bus.objects import ObjectTree
 from sysmasterd.bus.polkit import Authorizer
 from sysmasterd.bus.private import PrivateServer
@@ -69,7 +72,9 @@ class BusFace:
         )
         self.router = Router(self.tree.resolve, Authorizer(scope is Scope.SYSTEM))
         self.private = PrivateServer(runtime_dir(scope) / "private", self._adopt)
-        self.api = ApiBus(lambda: bus_address or default_bus_address(scope), self._adopt)
+        self.api = ApiBus(lambda: bus_address or default_bus_address(scope), self._adopt, self._bus_ready,
+                          self._bus_lost)
+        self.name_owners: NameOwners | None = None
         self.signals = SignalEmitter(manager, self.subscriptions, self.connections, self.tree.unit_interfaces,
                                      self.tree.job_interface)
 
@@ -82,7 +87,22 @@ class BusFace:
         conn.on_call = self.router.handle
         if conn.is_bus:
             self.subscriptions.reset()
-            conn.on_signal = self.subscriptions.on_signal
+            conn.on_signal = self._on_bus_signal
+
+    def _on_bus_signal(self, conn: Connection, msg: Message) -> None:
+        self.subscriptions.on_signal(conn, msg)
+        if self.name_owners is not None and self.name_owners.conn is conn:
+            self.name_owners.on_signal(conn, msg)
+
+    def _bus_ready(self, conn: Connection) -> None:
+        self.name_owners = NameOwners(conn, self.manager.bus_names)
+        self.manager.bus_names.attach(self.name_owners)
+
+    def _bus_lost(self, conn: Connection) -> None:
+        if self.name_owners is not None and self.name_owners.conn is conn:
+            self.manager.bus_names.detach(self.name_owners)
+            self.name_owners.close()
+            self.name_owners = None
 
     async def run(self) -> None:
         self.private.start()

@@ -11,13 +11,13 @@ from dbus_fast import Message, MessageFlag
 from sysmasterd.bus.connection import Connection
 
 
-def _bus_call(member: str, rule: str) -> Message:
+def match_call(member: str, rule: str) -> Message:
     return Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
                    interface="org.freedesktop.DBus", member=member, signature="s", body=[rule],
                    flags=MessageFlag.NO_REPLY_EXPECTED)
 
 
-def _owner_rule(name: str) -> str:
+def owner_rule(name: str) -> str:
     return (f"type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
             f"member='NameOwnerChanged',arg0='{name}'")
 
@@ -33,12 +33,12 @@ class Subscriptions:
         if not conn.is_bus or not sender or sender in self._names:
             return
         self._names.add(sender)
-        conn.send(_bus_call("AddMatch", _owner_rule(sender)))
+        conn.send(match_call("AddMatch", owner_rule(sender)))
 
     def unsubscribe(self, conn: Connection, sender: str | None) -> None:
         if conn.is_bus and sender in self._names:
             self._names.discard(sender)
-            conn.send(_bus_call("RemoveMatch", _owner_rule(sender)))
+            conn.send(match_call("RemoveMatch", owner_rule(sender)))
 
     def on_signal(self, conn: Connection, msg: Message) -> None:
         if msg.member == "NameOwnerChanged" and msg.sender == "org.freedesktop.DBus" and len(msg.body) == 3:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from compat import unitname
 from compat.model import CollectMode, EmergencyAction, ExecCommand, ExecFlag, JobMode, Scope, StdOutput, UnitKind
 from sysmasterd.core import errors
+from sysmasterd.core.busnames import BusNames
 from sysmasterd.core.cgroup import CGroups, process_start_time, process_tree, send_signal
 from sysmasterd.core.clock import DualTimestamp
 from sysmasterd.core.dependency import PROPAGATE_START_FAILURE, Dep
@@ -126,6 +127,7 @@ class Manager:
         self.store: StateStore | None = None
         self.notify: NotifySocket | None = None
         self.idle_pipe = IdlePipe(loop)
+        self.bus_names = BusNames()
         self.notify_socket_path = os.path.join(self.runtime_dir, "notify") if self.runtime_dir else ""
         self.ts: dict[str, DualTimestamp] = {"initrd": DualTimestamp(), "startup": DualTimestamp.now(),
                                              "finish": DualTimestamp(), "units_load_start": DualTimestamp(),

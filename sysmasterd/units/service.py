@@ -13,6 +13,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from compat.config_service import effective_type
 from compat.exitstatus import exit_status_name
 from compat.model import (
     USEC_INFINITY,
@@ -102,6 +103,8 @@ class Service:
         self.n_restarts = 0
         self.forbid_restart = False
         self.notify_state_ready = False
+        self.bus_name_good = False  # Type=dbus: BusName= has an owner, as last reported
+        self._bus_name_watched: str | None = None
         self.watchdog_usec_override = 0
         self.watchdog_last = DualTimestamp()
         self._timer: asyncio.TimerHandle | None = None
@@ -119,10 +122,7 @@ class Service:
 
     @property
     def type(self) -> ServiceType:
-        t = self.cfg.type
-        if t is None:
-            return ServiceType.SIMPLE if self.cfg.exec_start else ServiceType.ONESHOT
-        return t
+        return effective_type(self.cfg)
 
     @property
     def notify_access(self) -> NotifyAccess:
@@ -266,6 +266,7 @@ class Service:
             self._stop_watchdog()
         if state in (S.DEAD, S.FAILED, S.AUTO_RESTART):
             self.unit.manager.cgroup_cleanup(self.unit)
+            self._unwatch_bus_name()
         if state is S.RUNNING and old is not S.RUNNING:
             self._arm_runtime_max()
             self._start_watchdog()
@@ -326,9 +327,16 @@ class Service:
         pid = self._spawn_main(cmds[0])
         if pid is None:
             return
-        if self.type in (ServiceType.SIMPLE, ServiceType.IDLE, ServiceType.DBUS):
+        if self.type in (ServiceType.SIMPLE, ServiceType.IDLE):
             self._set_state(S.START)
             self._enter_start_post()
+        elif self.type is ServiceType.DBUS:
+            # Ready once BusName= has an owner: maybe already, else when the bus reports it.
+            self._set_state(S.START)
+            self._arm_timer(self._timeout_usec("start"), self._on_timeout)
+            self._watch_bus_name()
+            if self.bus_name_good and self.state is S.START:
+                self._enter_start_post()
         else:
             # exec waits for the exec() to succeed, notify for READY=1, oneshot for the exit.
             self._set_state(S.START)
@@ -350,8 +358,9 @@ class Service:
         if self.type is ServiceType.FORKING and not self.main_pid_known:
             self._guess_main_pid()
             main_alive = self._main_alive()
-        if main_alive or (self.type is ServiceType.FORKING and self.main_pid_known is False and
-                          not self.unit.manager.cgroups_empty(self.unit)):
+        alive = main_alive or (self.type is ServiceType.FORKING and self.main_pid_known is False and
+                               not self.unit.manager.cgroups_empty(self.unit))
+        if alive and (self.bus_name_good or self.type is not ServiceType.DBUS):
             self._set_state(S.RUNNING, reload_success)
         elif self.cfg.remain_after_exit:
             self._set_state(S.EXITED, reload_success)
@@ -565,6 +574,33 @@ class Service:
         self.unit.manager.log.error("%s: Watchdog timeout (limit %ss)!", self.unit.id,
                                     _fmt_sec(self._watchdog_usec()))
         self._enter_signal(S.STOP_WATCHDOG, ServiceResult.WATCHDOG)
+
+    # -- Type=dbus -------------------------------------------------------------------------------
+
+    def _watch_bus_name(self) -> None:
+        name = self.cfg.bus_name
+        if not name or self._bus_name_watched is not None:
+            return
+        self._bus_name_watched = name
+        names = self.unit.manager.bus_names
+        self.bus_name_good = names.owner(name) is not None
+        names.watch(name, self._bus_name_owner_changed)
+
+    def _unwatch_bus_name(self) -> None:
+        if self._bus_name_watched is not None:
+            self.unit.manager.bus_names.unwatch(self._bus_name_watched, self._bus_name_owner_changed)
+            self._bus_name_watched = None
+
+    def _bus_name_owner_changed(self, owner: str | None) -> None:
+        self.bus_name_good = owner is not None
+        self.unit.manager.log.debug("%s: D-Bus name %s now %s", self.unit.id, self._bus_name_watched,
+                                    f"owned by {owner}" if owner else "not owned by anyone")
+        if self.type is not ServiceType.DBUS:
+            return
+        if self.state is S.START and owner:
+            self._enter_start_post()
+        elif self.state is S.RUNNING and not owner:
+            self._enter_running()  # which stops the service: its name is gone
 
     # -- processes ------------------------------------------------------------------------------
 
@@ -956,6 +992,8 @@ class Service:
             self._timer = loop.call_at(deadline, self._on_restart_timer if self.state is S.AUTO_RESTART
                                        else self._on_timeout)
             armed = True
+        if self.type is ServiceType.DBUS and self.state in (S.START, S.START_POST, S.RUNNING, S.RELOAD):
+            self._watch_bus_name()
         if self.state is S.RUNNING:
             self._start_watchdog()
         elif self.state is S.START and self.type is ServiceType.EXEC and self._main_alive():

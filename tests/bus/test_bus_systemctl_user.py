@@ -4,6 +4,7 @@ systemd gives them. One manager per module keeps the suite fast; tests use disti
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -275,3 +276,66 @@ def test_resource_accounting(um: Manager) -> None:
     assert re.search(r"\n\s+CPU: \d+ms\n", status) or re.search(r"\n\s+CPU: [\d.]+s\n", status)
     assert um.systemctl("stop", "burner.service").rc == 0
     assert "CPU:" not in um.systemctl("status", "burner.service").out
+
+
+# A D-Bus service: connects, takes its name after a delay, gives it up on SIGUSR1.
+NAMED = """
+import asyncio, os, signal, sys
+from dbus_fast.aio import MessageBus
+
+async def main() -> None:
+    bus = await MessageBus(bus_address=os.environ["DBUS_SESSION_BUS_ADDRESS"]).connect()
+    await asyncio.sleep(float(sys.argv[2]))
+    if float(sys.argv[2]) >= 0:
+        await bus.request_name(sys.argv[1])
+    released = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, released.set)
+    await released.wait()
+    await bus.release_name(sys.argv[1])
+    await asyncio.sleep(1000)
+
+asyncio.run(main())
+"""
+
+
+def _named_unit(um: Manager, unit: str, name: str, delay: float, extra: str = "") -> None:
+    script = um.root / "named.py"
+    script.write_text(NAMED)
+    um.write_unit(unit, f"[Unit]\nDescription=Named {name}\n[Service]\nType=dbus\nBusName={name}\n{extra}"
+                        f"ExecStart={sys.executable} {script} {name} {delay}\n")
+    assert um.systemctl("daemon-reload").rc == 0
+
+
+def test_type_dbus_is_active_once_its_name_is_owned(um: Manager) -> None:
+    _named_unit(um, "named.service", "org.example.Named", 1.0)
+    t0 = time.monotonic()
+    r = um.systemctl("start", "named.service")
+    took = time.monotonic() - t0
+    assert r.rc == 0, r.err
+    assert took >= 1.0, took  # systemctl's job waited for the name, not only for the fork
+    assert um.systemctl("is-active", "named.service").out == "active\n"
+    owner = um.ns.run(["busctl", f"--address={um.bus_address}", "status", "org.example.Named"], um.env)
+    assert owner.rc == 0 and f"PID={main_pid(um, 'named.service')}" in owner.out
+    # Giving the name up ends the service, as in systemd.
+    assert um.systemctl("kill", "-s", "USR1", "named.service").rc == 0
+    wait_for(lambda: um.systemctl("is-active", "named.service").out == "inactive\n", "named.service to stop")
+
+
+def test_type_dbus_without_its_name_times_out(um: Manager) -> None:
+    _named_unit(um, "nameless.service", "org.example.Nameless", -1, "TimeoutStartSec=1\n")
+    r = um.systemctl("start", "nameless.service")
+    assert r.rc == 1
+    assert "Job for nameless.service failed because a timeout was exceeded." in r.err
+    assert um.systemctl("is-failed", "nameless.service").out == "failed\n"
+
+
+def test_bus_name_implies_type_dbus(um: Manager) -> None:
+    script = um.root / "named.py"
+    script.write_text(NAMED)
+    um.write_unit("implied.service", "[Service]\nBusName=org.example.Implied\n"
+                  f"ExecStart={sys.executable} {script} org.example.Implied 0\n")
+    assert um.systemctl("daemon-reload").rc == 0
+    assert um.systemctl("show", "-p", "Type", "--value", "implied.service").out == "dbus\n"
+    assert um.systemctl("start", "implied.service").rc == 0
+    assert um.ns.run(["busctl", f"--address={um.bus_address}", "status", "org.example.Implied"], um.env).rc == 0
+    assert um.systemctl("stop", "implied.service").rc == 0
