@@ -13,7 +13,7 @@ from sysmasterd.cli import (
     devctl_test,
     devctl_trigger,
 )
-from sysmasterd.cli.devctl_common import UsageError
+from sysmasterd.cli.devctl_common import VERSION, UsageError
 
 Verb = Callable[[list[str], str], int]
 VERBS: dict[str, tuple[Verb, str]] = {
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             _help(prog)
             return 0
         if opt in ("-V", "--version"):
-            print("252")
+            print(VERSION)
             return 0
         if opt in ("-d", "--debug"):
             os.environ["SYSTEMD_LOG_LEVEL"] = "debug"
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if verb == "help":
             _help(prog)
         else:
-            print("252")
+            print(VERSION)
         return 0
     entry = VERBS.get(verb)
     if entry is None:

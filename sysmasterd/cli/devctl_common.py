@@ -72,6 +72,16 @@ def parse_seconds(text: str) -> float:
     return value
 
 
+VERSION = "252"  # udevadm's: scripts compare it
+VERSION_OR_HELP = ("-V", "--version", "-h", "--help")
+
+
+def version_or_help(opt: str, help_text: str) -> int:
+    """-V/--version and -h/--help, which every verb takes: print, and the verb exits 0."""
+    print(VERSION if opt in ("-V", "--version") else help_text)
+    return 0
+
+
 def error(message: str) -> int:
     print(message, file=sys.stderr)
     return 1

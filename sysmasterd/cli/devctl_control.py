@@ -2,7 +2,7 @@
 
 import os
 
-from sysmasterd.cli.devctl_common import UsageError, error, parse, parse_seconds
+from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
 from sysmasterd.devmaster.config import parse_log_level
 from sysmasterd.devmaster.framework import control
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
@@ -80,12 +80,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
                 timeout = parse_seconds(val)
             except ValueError:
                 raise UsageError(f"Failed to parse timeout value '{val}': Invalid argument") from None
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(HELP.format(prog=prog))
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, HELP.format(prog=prog))
     if not messages:
         return 0
     try:

@@ -7,7 +7,16 @@ import string
 import sys
 import time
 
-from sysmasterd.cli.devctl_common import UsageError, error, find_device, parse, parse_seconds, with_db
+from sysmasterd.cli.devctl_common import (
+    VERSION_OR_HELP,
+    UsageError,
+    error,
+    find_device,
+    parse,
+    parse_seconds,
+    version_or_help,
+    with_db,
+)
 from sysmasterd.devmaster import enumerate as enum
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.framework import db
@@ -233,12 +242,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             export, export_prefix = True, val
         elif opt in ("-w", "--wait-for-initialization"):
             wait = parse_seconds(val) if val else float("inf")
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(HELP.format(prog=prog))
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, HELP.format(prog=prog))
     if action == "device-id":
         assert id_file is not None
         if o.args:

@@ -7,12 +7,45 @@ import subprocess
 import sys
 import time
 
-from sysmasterd.cli.devctl_common import UsageError, error, parse, parse_seconds
+from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
 from sysmasterd.devmaster.builtin.hwdb_compile import compile_root
 from sysmasterd.devmaster.builtin.hwdb_trie import HwdbError, open_hwdb
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.framework import db
 
+HWDB_HELP = (
+    "{prog} hwdb [OPTIONS]\n"
+    "\n"
+    "  -u --update          Update the hardware database\n"
+    "  -s --strict          When updating, return non-zero exit value on any parsing error\n"
+    "     --usr            Generate in /usr/lib/udev instead of /etc/udev\n"
+    "  -t --test=MODALIAS   Query database and print result\n"
+    "  -r --root=PATH       Alternative root path in the filesystem\n"
+    "  -h --help            Show this help"
+)
+
+WAIT_HELP = (
+    "{prog} wait [OPTIONS] DEVICE [DEVICE…]\n"
+    "\n"
+    "Wait for devices or device symlinks being created.\n"
+    "\n"
+    "  -t --timeout=SEC        Maximum time to wait for the device\n"
+    "     --initialized=BOOL  Wait for devices being initialized by systemd-udevd\n"
+    "     --removed           Wait for devices being removed\n"
+    "     --settle            Also wait for all queued events being processed"
+)
+
+LOCK_HELP = (
+    "{prog} lock [OPTIONS...] COMMAND\n"
+    "{prog} lock [OPTIONS...] --print\n"
+    "\n"
+    "Lock a block device and run a command.\n"
+    "\n"
+    "  -d --device=DEVICE  Block device to lock\n"
+    "  -b --backing=FILE   File whose backing block device to lock\n"
+    "  -t --timeout=SECS   Block at most the specified time waiting for lock\n"
+    "  -p --print          Only show which block device the lock would be taken on"
+)
 
 def _write_hwdb(root: str, usr: bool, strict: bool) -> int:
     data, diagnostics = compile_root(root)
@@ -54,17 +87,8 @@ def hwdb_main(argv: list[str], prog: str = "udevadm") -> int:
             strict = True
         elif opt in ("-r", "--root"):
             root = val
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(f"{prog} hwdb [OPTIONS]\n\n  -u --update          Update the hardware database\n"
-                  "  -s --strict          When updating, return non-zero exit value on any parsing error\n"
-                  "     --usr            Generate in /usr/lib/udev instead of /etc/udev\n"
-                  "  -t --test=MODALIAS   Query database and print result\n"
-                  "  -r --root=PATH       Alternative root path in the filesystem\n"
-                  "  -h --help            Show this help")
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, HWDB_HELP.format(prog=prog))
     if not update and test is None:
         raise UsageError("Either --update or --test must be used.")
     if update:
@@ -103,16 +127,8 @@ def wait_main(argv: list[str], prog: str = "udevadm") -> int:
             removed = True
         elif opt == "--settle":
             settle = True
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(f"{prog} wait [OPTIONS] DEVICE [DEVICE…]\n\nWait for devices or device symlinks being "
-                  "created.\n\n  -t --timeout=SEC        Maximum time to wait for the device\n"
-                  "     --initialized=BOOL  Wait for devices being initialized by systemd-udevd\n"
-                  "     --removed           Wait for devices being removed\n"
-                  "     --settle            Also wait for all queued events being processed")
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, WAIT_HELP.format(prog=prog))
     if not o.args:
         raise UsageError("Too few arguments, expected at least one device path or device symlink.")
     deadline = time.monotonic() + timeout
@@ -156,16 +172,8 @@ def lock_main(argv: list[str], prog: str = "udevadm") -> int:
                 return error(f"Failed to find whole block device for '{val}': {e}")
         elif opt in ("-t", "--timeout"):
             timeout = parse_seconds(val)
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(f"{prog} lock [OPTIONS...] COMMAND\n{prog} lock [OPTIONS...] --print\n\n"
-                  "Lock a block device and run a command.\n\n  -d --device=DEVICE  Block device to lock\n"
-                  "  -b --backing=FILE   File whose backing block device to lock\n"
-                  "  -t --timeout=SECS   Block at most the specified time waiting for lock\n"
-                  "  -p --print          Only show which block device the lock would be taken on")
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, LOCK_HELP.format(prog=prog))
     if print_only:
         if o.args:
             raise UsageError("No arguments expected")

@@ -6,7 +6,7 @@ import socket
 import sys
 import time
 
-from sysmasterd.cli.devctl_common import parse
+from sysmasterd.cli.devctl_common import VERSION_OR_HELP, parse, version_or_help
 from sysmasterd.devmaster.framework import netlink
 from sysmasterd.devmaster.framework.message import MessageError
 from sysmasterd.devmaster.framework.socket_filter import attach_filter, build_filter
@@ -54,12 +54,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             subsystems.append((sub, devtype or None))
         elif opt in ("-t", "--tag-match"):
             tags.append(val)
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(HELP.format(prog=prog))
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, HELP.format(prog=prog))
     if not kernel and not udev:
         kernel = udev = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -3,7 +3,7 @@
 import os
 import time
 
-from sysmasterd.cli.devctl_common import UsageError, error, parse, parse_seconds
+from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
 from sysmasterd.devmaster.framework import control
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
 
@@ -30,12 +30,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
                 raise UsageError(f"Failed to parse timeout value '{val}': Invalid argument") from None
         elif opt in ("-E", "--exit-if-exists"):
             exists = val
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(HELP.format(prog=prog))
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, HELP.format(prog=prog))
     if os.getuid() == 0:
         try:
             control.send([ControlMessage(ControlType.PING)], max(5.0, timeout))

@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from sysmasterd.cli.devctl_common import UsageError, error, find_device, parse
+from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, find_device, parse, version_or_help
 from sysmasterd.devmaster.builtin.registry import DESCRIPTIONS, lookup, run_builtin
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.event import EventSettings, UdevEvent
@@ -59,12 +59,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             if val not in ("early", "late", "never"):
                 raise UsageError("--resolve-names= takes \"early\", \"late\" or \"never\"")
             resolve = val
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(HELP_TEST.format(prog=prog))
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, HELP_TEST.format(prog=prog))
     if not o.args:
         raise UsageError("syspath parameter missing.")
     _setup_logging()
@@ -103,13 +99,9 @@ def builtin_main(argv: list[str], prog: str = "udevadm") -> int:
             if chosen is None:
                 return 0
             action = chosen
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
+        elif opt in VERSION_OR_HELP:
             commands = "\n".join(f"  {k:<14} {v}" for k, v in DESCRIPTIONS.items())
-            print(HELP_BUILTIN.format(prog=prog, commands=commands))
-            return 0
+            return version_or_help(opt, HELP_BUILTIN.format(prog=prog, commands=commands))
     if len(o.args) < 1:
         raise UsageError("command missing.")
     if len(o.args) < 2:

@@ -8,7 +8,15 @@ import sys
 import time
 import uuid
 
-from sysmasterd.cli.devctl_common import UsageError, error, find_device, parse, parse_seconds
+from sysmasterd.cli.devctl_common import (
+    VERSION_OR_HELP,
+    UsageError,
+    error,
+    find_device,
+    parse,
+    parse_seconds,
+    version_or_help,
+)
 from sysmasterd.devmaster import enumerate as enum
 from sysmasterd.devmaster.device import DeviceNotFound
 from sysmasterd.devmaster.framework import control, netlink
@@ -158,12 +166,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             show_uuid = True
         elif opt == "--prioritized-subsystem":
             prioritized += [s for s in val.split(",") if s]
-        elif opt in ("-V", "--version"):
-            print("252")
-            return 0
-        elif opt in ("-h", "--help"):
-            print(HELP.format(prog=prog))
-            return 0
+        elif opt in VERSION_OR_HELP:
+            return version_or_help(opt, HELP.format(prog=prog))
     for arg in o.args:
         try:
             explicit.append(find_device(arg).syspath)
