@@ -118,12 +118,8 @@ class Installer:
         refused too unless `follow_config_aliases` (systemd checks names with it, then applies
         without it); an alias shipped in a vendor directory stands for the unit it names.
         """
-        if not unitname.is_valid(name):
-            raise InstallError(f"Unit name {name} is not valid.", "invalid")
+        fragment = self._fragment_of(name)
         umap = self.loader.map
-        fragment, _ = umap.find_fragment(name)
-        if fragment is None:
-            raise InstallError(f"Unit file {name} does not exist.", "not-found")
         if is_masked_path(fragment):
             raise InstallError(f"Unit file {name} is masked.", "masked")
         own = umap.entries.get(name)
@@ -274,16 +270,21 @@ class Installer:
             self._refresh()
         return result.finish()
 
-    def _collect_disable(self, name: str, remove: set[str], seen: set[str], result: InstallResult) -> None:
-        """The names whose symlinks disabling `name` removes; refuses unknown units up front."""
-        if name in seen:
-            return
-        seen.add(name)
+    def _fragment_of(self, name: str) -> str:
+        """The unit file behind `name`; an invalid or unknown name is refused, as systemctl does."""
         if not unitname.is_valid(name):
             raise InstallError(f"Unit name {name} is not valid.", "invalid")
         fragment, _ = self.loader.map.find_fragment(name)
         if fragment is None:
             raise InstallError(f"Unit file {name} does not exist.", "not-found")
+        return fragment
+
+    def _collect_disable(self, name: str, remove: set[str], seen: set[str], result: InstallResult) -> None:
+        """The names whose symlinks disabling `name` removes; refuses unknown units up front."""
+        if name in seen:
+            return
+        seen.add(name)
+        fragment = self._fragment_of(name)
         if is_masked_path(fragment):
             result.warnings.append(f"Unit {fragment} is masked, ignoring.")
             return
@@ -462,11 +463,7 @@ class Installer:
         result = InstallResult()
         names = list(names)
         for name in names:
-            if not unitname.is_valid(name):
-                raise InstallError(f"Unit name {name} is not valid.", "invalid")
-            fragment, _ = self.loader.map.find_fragment(name)
-            if fragment is None:
-                raise InstallError(f"Unit file {name} does not exist.", "not-found")
+            fragment = self._fragment_of(name)
             if is_masked_path(fragment):
                 raise InstallError(f"Unit {fragment} is masked.", "masked")
         for name in names:

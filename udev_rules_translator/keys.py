@@ -247,29 +247,32 @@ class LineBuilder:
             remove_trailing_whitespace=bool(p.value) and p.value[-1] not in C_SPACE,
         )
 
-    def key_attr(self, p: Pair) -> bool:
+    def _attr_key_op(self, p: Pair) -> Operator | None:
+        """ATTR{}/SYSCTL{}: the operator to use, None when the line is refused."""
         if not self.check_attr(p.key, p.attr):
+            return None
+        if p.op is Operator.REMOVE:
+            self.invalid_op(p.key)
+            return None
+        if p.op in (Operator.ADD, Operator.ASSIGN_FINAL):
+            return self.coerce(p.key, "'==', '!=', or '='")
+        return p.op
+
+    def key_attr(self, p: Pair) -> bool:
+        op = self._attr_key_op(p)
+        if op is None:
             return False
         assert p.attr is not None
-        op = p.op
-        if op is Operator.REMOVE:
-            return self.invalid_op(p.key)
-        if op in (Operator.ADD, Operator.ASSIGN_FINAL):
-            op = self.coerce(p.key, "'==', '!=', or '='")
         if op in MATCH_OPS:
             return self._attr_match(T.M_ATTR, Pair(p.key, p.attr, op, p.value))
         self.check_value(p.key, p.value)
         return self.assign(T.A_ATTR, op, p.value, attr=p.attr, attr_ref=parse_subsys_ref(p.attr))
 
     def key_sysctl(self, p: Pair) -> bool:
-        if not self.check_attr(p.key, p.attr):
+        op = self._attr_key_op(p)
+        if op is None:
             return False
         assert p.attr is not None
-        op = p.op
-        if op is Operator.REMOVE:
-            return self.invalid_op(p.key)
-        if op in (Operator.ADD, Operator.ASSIGN_FINAL):
-            op = self.coerce(p.key, "'==', '!=', or '='")
         attr_template = template.parse(p.attr)
         if op in MATCH_OPS:
             return self.add(T.M_SYSCTL, op, p.value, attr=p.attr, attr_template=attr_template)

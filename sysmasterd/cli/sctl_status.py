@@ -7,17 +7,10 @@ from typing import Any
 
 from sysmasterd.cli.sctl_format import UINT64_MAX, format_bytes, format_relative, format_span, format_timestamp, paint
 from sysmasterd.cli.sctl_show import describe_exit
+from sysmasterd.core.cgroup import process_name
 
 _EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
                "ExecStopPost")
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def _cmdline(pid: int) -> str:
@@ -113,7 +106,7 @@ def render(p: dict[str, Any], processes: list[list[Any]]) -> list[str]:
                 outcome = paint(outcome, "red")
             field("Process", f"{pid} {kind}={' '.join(argv) or path} {outcome}")
     if main_pid:
-        comm = _comm(main_pid)
+        comm = process_name(main_pid)
         field("Main PID", f"{main_pid}" + (f" ({comm})" if comm else ""))
     elif exec_main and p.get("ExecMainCode"):
         field("Main PID", f"{exec_main} ({describe_exit(p['ExecMainCode'], p['ExecMainStatus'])})")

@@ -176,6 +176,15 @@ def send_signal(pid: int, signo: int) -> bool:
         return False
 
 
+def process_name(pid: int) -> str:
+    """/proc/PID/comm ("" when the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def process_start_time(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (clock ticks since boot): tells a PID from its reuse."""
     try:

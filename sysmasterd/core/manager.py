@@ -20,7 +20,7 @@ from compat import unitname
 from compat.model import CollectMode, EmergencyAction, ExecCommand, ExecFlag, JobMode, Scope, StdOutput, UnitKind
 from sysmasterd.core import errors
 from sysmasterd.core.busnames import BusNames
-from sysmasterd.core.cgroup import CGroups, process_start_time, process_tree, send_signal
+from sysmasterd.core.cgroup import CGroups, process_name, process_start_time, process_tree, send_signal
 from sysmasterd.core.clock import DualTimestamp
 from sysmasterd.core.dependency import PROPAGATE_START_FAILURE, Dep
 from sysmasterd.core.events import ManagerObserver
@@ -754,7 +754,7 @@ class Manager:
 
     def _unit_output(self, u: Unit, ident: str | None, pid: int, line: bytes) -> None:
         text = line.decode("utf-8", "replace").rstrip("\r")
-        name = ident or _comm(pid) or u.id
+        name = ident or process_name(pid) or u.id
         u.log(f"{name}[{pid}]: {text}")
         self.log.info("%s[%d]: %s", name, pid, text)
 
@@ -1067,14 +1067,6 @@ class Manager:
 
 def _dir_settings(u: Unit) -> dict[str, tuple[list[str], int]]:
     return directory_settings(u.config.exec) if u.config else {}
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def _default_environment(scope: Scope, environ: dict[str, str]) -> dict[str, str]:

@@ -124,7 +124,7 @@ def _key_lines(text: str) -> dict[str, int]:
 
 
 def parse_devmaster_conf(path: str, cfg: Config) -> None:
-    text = _read(path)
+    text = read_optional(path)
     if text is None:
         return
     try:
@@ -161,7 +161,8 @@ def parse_kernel_cmdline(cmdline: str, cfg: Config) -> None:
                     _apply(cfg, name, value, "kernel command line")
 
 
-def _read(path: str) -> str | None:
+def read_optional(path: str) -> str | None:
+    """A config file's text; None when it cannot be read (most are optional)."""
     try:
         with open(path) as f:
             return f.read()
@@ -171,7 +172,7 @@ def _read(path: str) -> str | None:
 
 def load(udev_conf: str = UDEV_CONF, devmaster_conf: str = DEVMASTER_CONF) -> Config:
     cfg = Config()
-    text = _read(udev_conf)
+    text = read_optional(udev_conf)
     if text is not None:
         parse_udev_conf(text, cfg, udev_conf)
     parse_devmaster_conf(devmaster_conf, cfg)
@@ -180,7 +181,7 @@ def load(udev_conf: str = UDEV_CONF, devmaster_conf: str = DEVMASTER_CONF) -> Co
 
 def finish(cfg: Config, cmdline_path: str = "/proc/cmdline") -> Config:
     """After argv: the kernel command line wins, then fill in the computed default."""
-    parse_kernel_cmdline(_read(cmdline_path) or "", cfg)
+    parse_kernel_cmdline(read_optional(cmdline_path) or "", cfg)
     if cfg.children_max <= 0:
         cfg.children_max = default_children_max()
     return cfg

@@ -15,6 +15,7 @@ from functools import cache
 
 from sysmasterd.devmaster.builtin.hw_addr import parse_hw_addr
 from sysmasterd.devmaster.builtin.link_conditions import LINK_CONDITIONS, condition_holds, split_words
+from sysmasterd.devmaster.config import read_optional
 from udev_rules_translator.glob import fnmatch
 
 LINK_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/usr/local/lib/systemd/network",
@@ -227,14 +228,6 @@ def _first_per_name(dirs: tuple[str, ...], subdir: str, suffix: str) -> dict[str
     return chosen
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def link_files(dirs: tuple[str, ...] = LINK_DIRS) -> list[tuple[str, list[str]]]:
     """Each .link file in precedence order with its drop-ins (`NAME.link.d/*.conf`)."""
     files = _first_per_name(dirs, "", ".link")
@@ -251,10 +244,10 @@ def _load(stamp: tuple[tuple[str, int], ...], layout: tuple[tuple[str, tuple[str
     configs: list[LinkConfig] = []
     diags: list[str] = []
     for path, dropins in layout:
-        text = _read(path)
+        text = read_optional(path)
         if text is None or os.path.realpath(path) == "/dev/null" or not text.strip():
             continue
-        texts = [(path, text)] + [(d, t) for d in dropins if (t := _read(d)) is not None]
+        texts = [(path, text)] + [(d, t) for d in dropins if (t := read_optional(d)) is not None]
         config, file_diags = parse_link_config(path, texts)
         for diag in file_diags:
             log.warning("%s", diag)

@@ -389,16 +389,21 @@ class RuleExecutor:
                        event.settings.timeout_signal)
         return result.returncode, result.stdout
 
-    def _program(self, event: UdevEvent, token: Token) -> bool:
-        event.program_result = None
+    def _output_of(self, event: UdevEvent, token: Token, what: str) -> str | None:
+        """Run the token's command: its output when it exits 0, None when it fails to."""
         command = self._fmt(event, token)
-        log.debug("%s: Running PROGRAM '%s'", event.dev.sysname, command)
+        log.debug("%s: %s '%s'", event.dev.sysname, what, command)
         try:
             code, out = self._run(event, command)
         except ValueError as e:
             log.warning("%s: %s", event.dev.sysname, e)
-            return token.op is Operator.NOMATCH
-        if code != 0:
+            return None
+        return out if code == 0 else None
+
+    def _program(self, event: UdevEvent, token: Token) -> bool:
+        event.program_result = None
+        out = self._output_of(event, token, "Running PROGRAM")
+        if out is None:
             return token.op is Operator.NOMATCH
         event.program_result = replace_chars(out.rstrip("\n"), ALLOWED_CHARS_INPUT)
         return token.op is Operator.MATCH
@@ -423,13 +428,8 @@ class RuleExecutor:
         return token.op is Operator.MATCH
 
     def _import_program(self, event: UdevEvent, token: Token) -> bool:
-        command = self._fmt(event, token)
-        try:
-            code, out = self._run(event, command)
-        except ValueError as e:
-            log.warning("%s: %s", event.dev.sysname, e)
-            return token.op is Operator.NOMATCH
-        if code != 0:
+        out = self._output_of(event, token, "Importing properties from results of")
+        if out is None:
             return token.op is Operator.NOMATCH
         self._add_lines(event, out)
         return token.op is Operator.MATCH
