@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from procwait import wait_until
 
 from sysmasterd.core.cgroup import V1_MOUNT
 
@@ -59,12 +60,7 @@ class Result:
 
 
 def wait_for(check: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
+    wait_until(check, timeout, what)
 
 
 class Namespace:

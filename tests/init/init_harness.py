@@ -9,10 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from procwait import proc_children, proc_status, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 # "python -m" rather than the console script: works whether or not the package is installed.
@@ -31,33 +32,10 @@ FAST = {
 }
 
 
-def proc_children(pid: int) -> list[int]:
-    kids: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                kids.extend(int(k) for k in f.read().split())
-    return kids
 
 
-def proc_status(pid: int) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
 
 
-def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = pred()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Namespace:
