@@ -583,13 +583,16 @@ class Service:
             return
         self._bus_name_watched = name
         names = self.unit.manager.bus_names
-        self.bus_name_good = names.owner(name) is not None
+        # Unknown is not "unowned": a restored service keeps what the previous core last heard.
+        if names.owner(name) is not None:
+            self.bus_name_good = True
         names.watch(name, self._bus_name_owner_changed)
 
     def _unwatch_bus_name(self) -> None:
         if self._bus_name_watched is not None:
             self.unit.manager.bus_names.unwatch(self._bus_name_watched, self._bus_name_owner_changed)
             self._bus_name_watched = None
+        self.bus_name_good = False
 
     def _bus_name_owner_changed(self, owner: str | None) -> None:
         self.bus_name_good = owner is not None
@@ -943,7 +946,7 @@ class Service:
             "exec_status": {k: [e.to_list() for e in v] for k, v in self.exec_status.items()},
             "main_exec": self.main_exec.to_list(), "status_text": self.status_text,
             "status_errno": self.status_errno, "n_restarts": self.n_restarts, "forbid_restart": self.forbid_restart,
-            "notify_ready": self.notify_state_ready,
+            "notify_ready": self.notify_state_ready, "bus_name_good": self.bus_name_good,
             # CLOCK_MONOTONIC is system-wide: a later core re-arms the same instant (see resume()).
             "timer_deadline": self._timer_deadline_mono if self._timer is not None else 0.0,
         }
@@ -970,6 +973,7 @@ class Service:
         self.n_restarts = int(data.get("n_restarts", 0))
         self.forbid_restart = bool(data.get("forbid_restart", False))
         self.notify_state_ready = bool(data.get("notify_ready", False))
+        self.bus_name_good = bool(data.get("bus_name_good", False))
         self._timer_deadline_mono = float(data.get("timer_deadline", 0.0))
         for key, attr in (("main_pid_start", "main_pid_"), ("control_pid_start", "control_pid_")):
             pid = getattr(self, attr)

@@ -8,7 +8,9 @@ import json
 import os
 import signal
 import sqlite3
+import sys
 import time
+from pathlib import Path
 
 from recovery_harness import (
     MANAGED_UNITS,
@@ -197,3 +199,41 @@ def test_a_start_the_store_did_not_see_finish_is_adopted_not_repeated() -> None:
         assert _main_pid(ns, "daemon.service") == before["daemon.service"][0]
         assert len(ns.sleepers("20009")) == 1  # nothing to adopt: the queued start job ran it again
         assert ns.log.read_text().count("start was interrupted by the core's death") == 2
+
+
+# Takes a bus name and keeps it until SIGUSR1.
+BUS_NAME_HOLDER = """
+import asyncio, os, signal, sys
+from dbus_fast.aio import MessageBus
+
+async def main() -> None:
+    bus = await MessageBus(bus_address=os.environ["DBUS_SESSION_BUS_ADDRESS"]).connect()
+    await bus.request_name(sys.argv[1])
+    released = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, released.set)
+    await released.wait()
+    await bus.release_name(sys.argv[1])
+    await asyncio.sleep(1000)
+
+asyncio.run(main())
+"""
+
+
+def test_a_dbus_service_keeps_running_and_is_still_followed_after_a_core_kill(tmp_path: Path) -> None:
+    script = tmp_path / "holder.py"
+    script.write_text(BUS_NAME_HOLDER)
+    units = {"named.service": service("Type=dbus\nBusName=org.example.Kept\n"
+                                      "Environment=DBUS_SESSION_BUS_ADDRESS=unix:path=@RUN@/../bus\n"
+                                      f"ExecStart={sys.executable} {script} org.example.Kept")}
+    units["boot.target"] = _boot(*units)
+    with namespace(units) as ns:
+        assert ns.settle()["named.service"][:2] == ("active", "running")
+        pid = _main_pid(ns, "named.service")
+        core = ns.kill_core()
+        ns.wait_ready(core)
+        assert ns.settle()["named.service"][:2] == ("active", "running")
+        assert _main_pid(ns, "named.service") == pid
+        # The new core watches the name again: giving it up stops the service.
+        os.kill(pid, signal.SIGUSR1)
+        wait_until(lambda: ns.units_table()["named.service"][:2] == ("inactive", "dead"), 10,
+                   "named.service to stop once its name is gone")
