@@ -24,9 +24,13 @@ class _KmsgHandler(logging.Handler):
             pass
 
 
+def set_level(level: str) -> None:
+    logging.getLogger("sysmasterd").setLevel(LEVELS.get(level, logging.INFO))
+
+
 def setup(level: str, target: str) -> logging.Logger:
+    set_level(level)
     log = logging.getLogger("sysmasterd")
-    log.setLevel(LEVELS.get(level, logging.INFO))
     log.handlers.clear()
     handler: logging.Handler
     if target == "kmsg":

@@ -9,12 +9,15 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from compat.model import Scope
 from sysmasterd.core import log as corelog
+from sysmasterd.core import sysconf
 from sysmasterd.core.dump import dump_units
 from sysmasterd.core.manager import Manager, ManagerSettings
+from sysmasterd.core.sysconf import LOG_LEVELS
 
 if TYPE_CHECKING:
     import asyncio
@@ -36,8 +39,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--unit", metavar="NAME", default=None, help=f"unit to start at boot (default {DEFAULT_TARGET})")
     p.add_argument("--bus-address", metavar="ADDR", help="D-Bus address to serve on instead of the scope's bus")
     p.add_argument("--no-bus", action="store_true", help="do not serve D-Bus (for tests and benchmarks)")
-    p.add_argument("--log-level", default="info",
-                   choices=["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"])
+    p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
+                   help="default: LogLevel= of system.conf/user.conf, else info")
     p.add_argument("--log-target", default="console", metavar="console|kmsg|file:PATH")
     p.add_argument("--test", action="store_true", help="load units and exit without running anything")
     p.add_argument("--dump", action="store_true", help="with --test: print the unit table")
@@ -106,7 +109,7 @@ def run_test_mode(settings: ManagerSettings, target: str, dump: bool) -> int:
     return 0
 
 
-async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int:
+async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argparse.Namespace) -> int:
     # The daemon's modules are imported here, not at the top: --test needs none of them.
     import asyncio
     import hashlib
@@ -115,7 +118,9 @@ async def run_daemon(settings: ManagerSettings, args: argparse.Namespace) -> int
     from sysmasterd.core.store import StateStore
 
     loop = asyncio.get_running_loop()
+    settings = read_settings()
     m = Manager(settings, loop)
+    m.on_reload_settings = read_settings
     # Services start in "/" (system) or the home directory (user) unless told otherwise: being
     # there already lets the posix_spawn() path start them without a chdir (see fastspawn).
     with contextlib.suppress(OSError):
@@ -218,12 +223,22 @@ def main(argv: list[str] | None = None) -> int:
         print("sysmasterd: --dump requires --test", file=sys.stderr)
         return 2
     scope = Scope.USER if args.user else Scope.SYSTEM if (args.system or os.getuid() == 0) else Scope.USER
-    corelog.setup(args.log_level, args.log_target)
-    settings = ManagerSettings(scope=scope, unit_path=unit_path_from(args),
+    corelog.setup(args.log_level or "info", args.log_target)
+
+    def settings() -> ManagerSettings:
+        """The command line plus system.conf/user.conf, read now (at start and at daemon-reload)."""
+        configured, problems = sysconf.load(scope, os.environ)
+        level = configured.pop("log_level", None)
+        if level and not args.log_level:
+            corelog.set_level(level)
+        for problem in problems:
+            logging.getLogger("sysmasterd").warning("%s", problem)
+        return ManagerSettings(scope=scope, unit_path=unit_path_from(args),
                                runtime_dir=os.path.abspath(args.runtime_dir or default_runtime_dir(scope)),
-                               environ=dict(os.environ), test_mode=args.test)
+                               environ=dict(os.environ), test_mode=args.test, **configured)
+
     if args.test:
-        return run_test_mode(settings, args.unit or DEFAULT_TARGET, args.dump)
+        return run_test_mode(settings(), args.unit or DEFAULT_TARGET, args.dump)
     _set_subreaper()
     _raise_fd_limit()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)

@@ -85,6 +85,7 @@ class ManagerSettings:
     default_start_limit_burst: int = 5
     default_standard_output: StdOutput = StdOutput.JOURNAL
     default_standard_error: StdOutput = StdOutput.INHERIT
+    default_environment: dict[str, str] = field(default_factory=dict)  # DefaultEnvironment=
     environ: dict[str, str] = field(default_factory=dict)
     test_mode: bool = False  # --test: load only, never touch processes, cgroups or the store
 
@@ -100,11 +101,11 @@ class Manager:
         self.loop = loop
         self.log = log or logging.getLogger("sysmasterd")
         self.runtime_dir = settings.runtime_dir
-        self.default_timeout_start_usec = settings.default_timeout_start_usec
-        self.default_timeout_stop_usec = settings.default_timeout_stop_usec
-        self.default_start_limit_interval_usec = settings.default_start_limit_interval_usec
-        self.default_start_limit_burst = settings.default_start_limit_burst
         self.environment = _default_environment(settings.scope, settings.environ)
+        self._configured_environment: dict[str, str] = {}
+        self.apply_settings(settings)
+        # daemon-reload re-reads system.conf/user.conf through this, as systemd 252 does.
+        self.on_reload_settings: Callable[[], ManagerSettings] | None = None
         self.loader: UnitLoader = UnitLoader(settings.scope, unit_path=settings.unit_path, environ=settings.environ)
         self._loader_stamp = self._search_path_stamp()
         self.units: dict[str, Unit] = {}
@@ -955,9 +956,27 @@ class Manager:
 
     # -- daemon-reload, daemon-reexec, exit -----------------------------------------------------
 
+    def apply_settings(self, settings: ManagerSettings) -> None:
+        """The defaults units fall back to, at start and again after a daemon-reload."""
+        self.settings = settings
+        self.default_timeout_start_usec = settings.default_timeout_start_usec
+        self.default_timeout_stop_usec = settings.default_timeout_stop_usec
+        self.default_start_limit_interval_usec = settings.default_start_limit_interval_usec
+        self.default_start_limit_burst = settings.default_start_limit_burst
+        # DefaultEnvironment= replaces what the previous configuration set; a value a client
+        # changed since (set-environment) stays.
+        for name, value in self._configured_environment.items():
+            if self.environment.get(name) == value:
+                del self.environment[name]
+        self._configured_environment = dict(settings.default_environment)
+        self.environment.update(settings.default_environment)
+
     def reload(self) -> None:
-        """daemon-reload: re-read every unit file, rebuild dependencies, keep all runtime state."""
+        """daemon-reload: re-read the manager's settings and every unit file, rebuild
+        dependencies, keep all runtime state."""
         self._emit("reloading", True)
+        if self.on_reload_settings is not None:
+            self.apply_settings(self.on_reload_settings())
         self.loader.rescan()
         self._loader_stamp = self._search_path_stamp()
         units = list(self.units_by_id().values())

@@ -81,6 +81,29 @@ def test_daemon_reexec_keeps_services(um: Manager) -> None:
     assert um.systemctl("is-active", "static.service", force_bus=True).out == "active\n"
 
 
+def test_system_conf_is_read_again_at_daemon_reload(um: Manager) -> None:
+    # /etc/systemd is a tmpfs in this namespace: the admin's tuning, as systemd 252 reads it.
+    def write(conf: str) -> None:
+        assert um.ns.run(["sh", "-c", f"printf '{conf}' > /etc/systemd/system.conf"], um.env).rc == 0
+        assert um.systemctl("daemon-reload").rc == 0
+
+    def environment() -> list[str]:
+        return um.systemctl("show", "-P", "Environment").out.split()
+
+    try:
+        write("[Manager]\nDefaultTimeoutStopSec=7s\nDefaultEnvironment=SITE=lab\nDefaultLimitNOFILE=4096\n")
+        assert um.systemctl("show", "-P", "DefaultTimeoutStopUSec").out == "7s\n"
+        assert "SITE=lab" in environment()
+        assert "/etc/systemd/system.conf:4: DefaultLimitNOFILE= is not supported by sysmaster yet, ignoring." in um.log
+        write("[Manager]\nDefaultTimeoutStopSec=8s\n")
+        assert um.systemctl("show", "-P", "DefaultTimeoutStopUSec").out == "8s\n"
+        assert "SITE=lab" not in environment()
+    finally:
+        um.ns.run(["rm", "-f", "/etc/systemd/system.conf"], um.env)
+        assert um.systemctl("daemon-reload").rc == 0
+    assert um.systemctl("show", "-P", "DefaultTimeoutStopUSec").out == "1min 30s\n"
+
+
 def test_sctl_unit_file_verbs_match_systemctl(um: Manager) -> None:
     def prepare(state: str) -> None:
         um.systemctl("unmask", "inst.service")

@@ -1,0 +1,139 @@
+"""The manager's settings files, systemd's own: system.conf (user.conf for --user) and their
+`.conf.d/` drop-ins, [Manager] section, in the unit-file syntax, as systemd 252 reads them.
+
+An admin's tuning (DefaultTimeoutStopSec=, DefaultEnvironment=, ...) carries over unchanged.
+Keys sysmaster uses become ManagerSettings fields; the other keys systemd knows are reported as
+not supported; unknown keys and bad values are reported with file:line and skipped, as systemd
+does. parse_files() is pure; config_files() and load() are the I/O at the edges.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from compat.dropins import conf_files
+from compat.execline import parse_environment
+from compat.model import Diagnostic, Scope, StdOutput
+from compat.syntax import decode, parse
+from compat.values import parse_timespan, parse_unsigned
+
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+def _std_output(value: str) -> StdOutput:
+    try:
+        return StdOutput(value)
+    except ValueError:
+        raise ValueError(value) from None
+
+
+def _log_level(value: str) -> str:
+    if value.isdigit() and int(value) < len(LOG_LEVELS):
+        return LOG_LEVELS[int(value)]
+    if value not in LOG_LEVELS:
+        raise ValueError(value)
+    return value
+
+
+def _environment(value: str) -> dict[str, str]:
+    assignments, problems = parse_environment(value, lambda word: word)
+    if problems:
+        raise ValueError(problems[0])
+    return dict(assignments)
+
+
+# key -> (ManagerSettings field, parser, what a bad value is called in the warning)
+_SUPPORTED: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "DefaultTimeoutStartSec": ("default_timeout_start_usec", parse_timespan, "time span"),
+    "DefaultTimeoutStopSec": ("default_timeout_stop_usec", parse_timespan, "time span"),
+    "DefaultStartLimitIntervalSec": ("default_start_limit_interval_usec", parse_timespan, "time span"),
+    "DefaultStartLimitInterval": ("default_start_limit_interval_usec", parse_timespan, "time span"),
+    "DefaultStartLimitBurst": ("default_start_limit_burst", parse_unsigned, "unsigned integer"),
+    "DefaultStandardOutput": ("default_standard_output", _std_output, "output specifier"),
+    "DefaultStandardError": ("default_standard_error", _std_output, "output specifier"),
+    "DefaultEnvironment": ("default_environment", _environment, "environment"),
+    "LogLevel": ("log_level", _log_level, "log level"),
+}
+
+_KNOWN_UNSUPPORTED = frozenset((
+    "LogTarget", "LogColor", "LogLocation", "LogTime", "DumpCore", "ShowStatus", "CrashChangeVT", "CrashChVT",
+    "CrashShell", "CrashReboot", "CtrlAltDelBurstAction", "CPUAffinity", "NUMAPolicy", "NUMAMask",
+    "RuntimeWatchdogSec", "RuntimeWatchdogPreSec", "RuntimeWatchdogPreGovernor", "RebootWatchdogSec",
+    "ShutdownWatchdogSec", "KExecWatchdogSec", "WatchdogDevice", "CapabilityBoundingSet", "NoNewPrivileges",
+    "SystemCallArchitectures", "TimerSlackNSec", "StatusUnitFormat", "DefaultTimerAccuracySec",
+    "DefaultTimeoutAbortSec", "DefaultDeviceTimeoutSec", "DefaultRestartSec", "DefaultCPUAccounting",
+    "DefaultIOAccounting", "DefaultIPAccounting", "DefaultBlockIOAccounting", "DefaultMemoryAccounting",
+    "DefaultTasksAccounting", "DefaultTasksMax", "DefaultLimitCPU", "DefaultLimitFSIZE", "DefaultLimitDATA",
+    "DefaultLimitSTACK", "DefaultLimitCORE", "DefaultLimitRSS", "DefaultLimitNOFILE", "DefaultLimitAS",
+    "DefaultLimitNPROC", "DefaultLimitMEMLOCK", "DefaultLimitLOCKS", "DefaultLimitSIGPENDING",
+    "DefaultLimitMSGQUEUE", "DefaultLimitNICE", "DefaultLimitRTPRIO", "DefaultLimitRTTIME", "DefaultOOMPolicy",
+    "DefaultOOMScoreAdjust", "DefaultSmackProcessLabel", "ManagerEnvironment",
+))  # fmt: skip
+
+# Where drop-ins live, highest priority first (systemd's CONF_PATHS).
+_DROPIN_BASES = ("/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd")
+
+
+def config_files(scope: Scope, environ: Mapping[str, str], root: str = "/") -> list[str]:
+    """The files systemd 252 reads, in order: the main file(s), then the drop-ins by name."""
+    def under(path: str) -> str:
+        return os.path.join(root, path.lstrip("/"))
+
+    name = "system.conf" if scope is Scope.SYSTEM else "user.conf"
+    mains = [under(f"/etc/systemd/{name}")]
+    bases = [under(b) for b in _DROPIN_BASES]
+    if scope is Scope.USER:
+        config_home = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME", "/"), ".config")
+        mains.append(os.path.join(config_home, "systemd", name))
+        bases.insert(0, os.path.join(config_home, "systemd"))
+    dropins = conf_files([os.path.join(b, name + ".d") for b in bases])
+    return [p for p in mains if os.path.isfile(p)] + dropins
+
+
+def _apply(key: str, value: str, fields: dict[str, Any]) -> str | None:
+    """One assignment into `fields`; the warning when it is not taken."""
+    if key in _KNOWN_UNSUPPORTED:
+        return f"{key}= is not supported by sysmaster yet, ignoring." if value else None
+    if key not in _SUPPORTED:
+        return f"Unknown key '{key}' in section [Manager], ignoring."
+    field, parser, what = _SUPPORTED[key]
+    if key == "DefaultEnvironment" and not value:
+        fields.pop(field, None)
+        return None
+    try:
+        parsed = parser(value)
+    except ValueError:
+        return f"Failed to parse {what} '{value}' for {key}=, ignoring."
+    fields[field] = {**fields.get(field, {}), **parsed} if key == "DefaultEnvironment" else parsed
+    return None
+
+
+def parse_files(files: list[tuple[str, str]]) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """(path, text) in reading order -> (ManagerSettings fields to set, diagnostics). A later
+    file wins; DefaultEnvironment= adds up, and an empty one resets it."""
+    fields: dict[str, Any] = {}
+    diagnostics: list[Diagnostic] = []
+    for path, text in files:
+        parsed = parse(text, path, {"Manager"})
+        found = list(parsed.diagnostics)
+        for a in parsed.assignments:
+            warning = _apply(a.key, a.value, fields)
+            if warning is not None:
+                found.append(Diagnostic(path, a.line, warning))
+        diagnostics += sorted(found, key=lambda d: d.line)  # in file order, as systemd reads
+    return fields, diagnostics
+
+
+def load(scope: Scope, environ: Mapping[str, str], root: str = "/") -> tuple[dict[str, Any], list[Diagnostic]]:
+    files: list[tuple[str, str]] = []
+    diagnostics: list[Diagnostic] = []
+    for path in config_files(scope, environ, root):
+        try:
+            with open(path, "rb") as f:
+                files.append((path, decode(f.read())))
+        except OSError as e:
+            diagnostics.append(Diagnostic(path, 0, f"Failed to read configuration file: {e.strerror}"))
+    fields, more = parse_files(files)
+    return fields, diagnostics + more
