@@ -59,6 +59,8 @@ def _limit_getter(name: str, soft: bool) -> Getter:
     def get(u: Unit) -> int:
         ctx = _exec(u)
         configured = ctx.limits.get(name) if ctx is not None else None
+        if configured is None:  # the manager's DefaultLimit*=, as services get it
+            configured = u.manager.settings.default_limits.get(name)
         if configured is not None:
             value = configured.soft if soft else configured.hard
         else:

@@ -5,7 +5,8 @@ written to `<control dir>/<unit>.d/50-<Name>.conf`, where the control dir is the
 persistent or runtime config dir with `.control` appended (`/etc/systemd/system.control`,
 `/run/systemd/system.control`, `~/.config/systemd/user.control`,
 `$XDG_RUNTIME_DIR/systemd/user.control`). Those dirs are on the default search path, so the
-setting survives daemon-reload. Limits are stored, not enforced (the core does not apply them).
+setting survives daemon-reload. Resource-control settings (CPUWeight=, MemoryMax=, ...) are
+stored, not enforced: the core does not write them to cgroups yet.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import signal
 import struct
 from dataclasses import dataclass, field
 
-from compat.model import ExecCommand, ExecContext, ExecFlag, StdInput, StdOutput
+from compat.model import ExecCommand, ExecContext, ExecFlag, ResourceLimit, StdInput, StdOutput
 from sysmasterd.core.idlepipe import IdleFds, wait_until_idle
 
 EXIT_CHDIR = 200
@@ -96,6 +96,8 @@ class SpawnRequest:
     default_directory: str = "/"
     need_exec_report: bool = False  # Type=exec: the caller waits for execve() to succeed
     idle_fds: IdleFds | None = None  # Type=idle: wait on these before anything else
+    # Resource limits to set: the manager's defaults (DefaultLimit*=) under the unit's Limit*=.
+    limits: dict[str, ResourceLimit] = field(default_factory=dict)
 
 
 @dataclass
@@ -263,7 +265,7 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
             os.sched_setaffinity(0, ctx.cpu_affinity)
         except OSError as e:
             raise _ChildError(EXIT_CPUAFFINITY, f"Failed to set up CPU affinity: {e}") from e
-    for name, lim in ctx.limits.items():
+    for name, lim in req.limits.items():
         try:
             resource.setrlimit(RLIMITS[name], (lim.soft, lim.hard))
         except (OSError, ValueError, KeyError) as e:

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import functools
 import os
+import resource
 import signal
 
 from compat.model import ExecFlag, StdInput, StdOutput
-from sysmasterd.core.execute import EXIT_CGROUP, SpawnRequest
+from sysmasterd.core.execute import EXIT_CGROUP, EXIT_LIMITS, RLIMITS, SpawnRequest
 
 _SHELL = "/bin/sh"
-_JOIN_AND_EXEC = f'echo 0 > "$0" || exit {EXIT_CGROUP}; exec "$@"'
+_JOIN = f'echo 0 > "$0" || exit {EXIT_CGROUP}; '
+_EXEC = 'exec "$@"'
 _PASSIVE_OUTPUTS = (None, StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, StdOutput.JOURNAL_AND_CONSOLE,
                     StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE, StdOutput.NULL, StdOutput.INHERIT)
 _ALL_SIGNALS = frozenset(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
@@ -38,7 +40,9 @@ def possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
         return False
     if req.apply_credentials and (ctx.user or ctx.group or ctx.supplementary_groups):
         return False
-    if (ctx.root_directory or ctx.limits or ctx.nice is not None or ctx.oom_score_adjust is not None
+    if _limits_script(req) is None:
+        return False
+    if (ctx.root_directory or ctx.nice is not None or ctx.oom_score_adjust is not None
             or ctx.io_scheduling_class is not None or ctx.io_scheduling_priority is not None or ctx.cpu_affinity
             or ctx.personality):
         return False
@@ -67,12 +71,29 @@ def spawn(req: SpawnRequest, path: str, argv: list[str], env: dict[str, str]) ->
         actions.append((os.POSIX_SPAWN_DUP2, io.stdout_fd, 1))
     actions.append((os.POSIX_SPAWN_DUP2, io.stderr_fd if io.stderr_fd is not None else 1, 2))
     defaults = _ALL_SIGNALS - {signal.SIGPIPE} if req.context.ignore_sigpipe else _ALL_SIGNALS
-    if req.cgroup_procs:
-        program, args = _SHELL, ["sh", "-c", _JOIN_AND_EXEC, req.cgroup_procs, *argv]
+    # A tiny shell joins the cgroup and lowers limits before the command can fork, then execs it.
+    prefix = (_JOIN if req.cgroup_procs else "") + (_limits_script(req) or "")
+    if prefix:
+        program, args = _SHELL, ["sh", "-c", prefix + _EXEC, req.cgroup_procs or "sh", *argv]
     else:
         program, args = path, argv
     return os.posix_spawn(program, args, env, file_actions=actions, setsid=True, setsigmask=(),
                           setsigdef=defaults)
+
+
+def _limits_script(req: SpawnRequest) -> str | None:
+    """Shell that gives the child `req.limits`: "" when it inherits them from us already, None
+    when a shell cannot. The one difference a default leaves is a lower soft LimitNOFILE (ours is
+    raised for our own fds), and `ulimit -S -n` can lower that."""
+    script = ""
+    for name, lim in req.limits.items():
+        soft, hard = resource.getrlimit(RLIMITS[name])
+        if (lim.soft, lim.hard) == (soft, hard):
+            continue
+        if name != "NOFILE" or lim.hard != hard or lim.soft > soft:
+            return None
+        script += f"ulimit -S -n {lim.soft} || exit {EXIT_LIMITS}; "
+    return script
 
 
 def mark_close_on_exec() -> None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from compat.model import Scope
+from compat.model import ResourceLimit, Scope
 from sysmasterd.core import log as corelog
 from sysmasterd.core import sysconf
 from sysmasterd.core.dump import dump_units
@@ -84,11 +84,28 @@ def _set_subreaper() -> None:
         pass
 
 
-def _raise_fd_limit() -> None:
+# systemd's HIGH_RLIMIT_NOFILE and FD_SETSIZE.
+_SYSTEM_SERVICE_NOFILE_MAX = 512 * 1024
+_SELECT_FD_LIMIT = 1024
+
+
+def _raise_fd_limit(scope: Scope) -> ResourceLimit:
+    """Raise our own NOFILE limit (a log pipe and a pidfd per service add up) and return what
+    services get instead, as systemd 252 does: a soft limit select() copes with, and for system
+    services a hard limit of 512K (or fs.nr_open, if lower)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    if scope is Scope.SYSTEM:
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                nr_open = int(f.read())
+        except (OSError, ValueError):
+            nr_open = hard
+        wanted = min(nr_open, max(hard, _SYSTEM_SERVICE_NOFILE_MAX))
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+    return ResourceLimit(min(soft, _SELECT_FD_LIMIT), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 class _NoLoop:
@@ -224,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scope = Scope.USER if args.user else Scope.SYSTEM if (args.system or os.getuid() == 0) else Scope.USER
     corelog.setup(args.log_level or "info", args.log_target)
+    service_nofile = None if args.test else _raise_fd_limit(scope)
 
     def settings() -> ManagerSettings:
         """The command line plus system.conf/user.conf, read now (at start and at daemon-reload)."""
@@ -233,14 +251,15 @@ def main(argv: list[str] | None = None) -> int:
             corelog.set_level(level)
         for problem in problems:
             logging.getLogger("sysmasterd").warning("%s", problem)
+        limits = {"NOFILE": service_nofile} if service_nofile else {}
+        limits.update(configured.pop("default_limits", {}))
         return ManagerSettings(scope=scope, unit_path=unit_path_from(args),
                                runtime_dir=os.path.abspath(args.runtime_dir or default_runtime_dir(scope)),
-                               environ=dict(os.environ), test_mode=args.test, **configured)
+                               environ=dict(os.environ), test_mode=args.test, default_limits=limits, **configured)
 
     if args.test:
         return run_test_mode(settings(), args.unit or DEFAULT_TARGET, args.dump)
     _set_subreaper()
-    _raise_fd_limit()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     import asyncio
 

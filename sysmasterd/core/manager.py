@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compat import unitname
-from compat.model import CollectMode, EmergencyAction, ExecCommand, ExecFlag, JobMode, Scope, StdOutput, UnitKind
+from compat.model import (
+    CollectMode,
+    EmergencyAction,
+    ExecCommand,
+    ExecFlag,
+    JobMode,
+    ResourceLimit,
+    Scope,
+    StdOutput,
+    UnitKind,
+)
 from sysmasterd.core import errors
 from sysmasterd.core.busnames import BusNames
 from sysmasterd.core.cgroup import CGroups, process_name, process_start_time, process_tree, send_signal
@@ -86,6 +96,7 @@ class ManagerSettings:
     default_standard_output: StdOutput = StdOutput.JOURNAL
     default_standard_error: StdOutput = StdOutput.INHERIT
     default_environment: dict[str, str] = field(default_factory=dict)  # DefaultEnvironment=
+    default_limits: dict[str, ResourceLimit] = field(default_factory=dict)  # DefaultLimit*=
     environ: dict[str, str] = field(default_factory=dict)
     test_mode: bool = False  # --test: load only, never touch processes, cgroups or the store
 
@@ -659,7 +670,8 @@ class Manager:
                            runtime_dirs=self.directory_bases(),
                            default_directory="/" if self.is_system else self.settings.environ.get("HOME", "/"),
                            need_exec_report=wait_exec,
-                           idle_fds=self.idle_pipe.for_child() if idle and self.jobs else None)
+                           idle_fds=self.idle_pipe.for_child() if idle and self.jobs else None,
+                           limits={**self.settings.default_limits, **ctx.limits})
         try:
             spawned = spawn(req)
         except OSError as e:

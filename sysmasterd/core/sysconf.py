@@ -9,15 +9,16 @@ does. parse_files() is pure; config_files() and load() are the I/O at the edges.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from compat.dropins import conf_files
 from compat.execline import parse_environment
-from compat.model import Diagnostic, Scope, StdOutput
+from compat.model import Diagnostic, ResourceLimit, Scope, StdOutput
 from compat.syntax import decode, parse
-from compat.values import parse_timespan, parse_unsigned
+from compat.values import RLIMIT_NAMES, parse_rlimit, parse_timespan, parse_unsigned
 
 LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
@@ -35,6 +36,10 @@ def _log_level(value: str) -> str:
     if value not in LOG_LEVELS:
         raise ValueError(value)
     return value
+
+
+def _limit(resource_name: str, value: str) -> dict[str, ResourceLimit]:
+    return {resource_name: parse_rlimit(resource_name, value)}
 
 
 def _environment(value: str) -> dict[str, str]:
@@ -55,6 +60,7 @@ _SUPPORTED: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "DefaultStandardError": ("default_standard_error", _std_output, "output specifier"),
     "DefaultEnvironment": ("default_environment", _environment, "environment"),
     "LogLevel": ("log_level", _log_level, "log level"),
+    **{f"DefaultLimit{r}": ("default_limits", functools.partial(_limit, r), "resource value") for r in RLIMIT_NAMES},
 }
 
 _KNOWN_UNSUPPORTED = frozenset((
@@ -65,11 +71,8 @@ _KNOWN_UNSUPPORTED = frozenset((
     "SystemCallArchitectures", "TimerSlackNSec", "StatusUnitFormat", "DefaultTimerAccuracySec",
     "DefaultTimeoutAbortSec", "DefaultDeviceTimeoutSec", "DefaultRestartSec", "DefaultCPUAccounting",
     "DefaultIOAccounting", "DefaultIPAccounting", "DefaultBlockIOAccounting", "DefaultMemoryAccounting",
-    "DefaultTasksAccounting", "DefaultTasksMax", "DefaultLimitCPU", "DefaultLimitFSIZE", "DefaultLimitDATA",
-    "DefaultLimitSTACK", "DefaultLimitCORE", "DefaultLimitRSS", "DefaultLimitNOFILE", "DefaultLimitAS",
-    "DefaultLimitNPROC", "DefaultLimitMEMLOCK", "DefaultLimitLOCKS", "DefaultLimitSIGPENDING",
-    "DefaultLimitMSGQUEUE", "DefaultLimitNICE", "DefaultLimitRTPRIO", "DefaultLimitRTTIME", "DefaultOOMPolicy",
-    "DefaultOOMScoreAdjust", "DefaultSmackProcessLabel", "ManagerEnvironment",
+    "DefaultTasksAccounting", "DefaultTasksMax", "DefaultOOMPolicy", "DefaultOOMScoreAdjust",
+    "DefaultSmackProcessLabel", "ManagerEnvironment",
 ))  # fmt: skip
 
 # Where drop-ins live, highest priority first (systemd's CONF_PATHS).
@@ -99,14 +102,18 @@ def _apply(key: str, value: str, fields: dict[str, Any]) -> str | None:
     if key not in _SUPPORTED:
         return f"Unknown key '{key}' in section [Manager], ignoring."
     field, parser, what = _SUPPORTED[key]
-    if key == "DefaultEnvironment" and not value:
+    if not value and key == "DefaultEnvironment":
         fields.pop(field, None)
+        return None
+    if not value and key.startswith("DefaultLimit"):
+        fields.get(field, {}).pop(key.removeprefix("DefaultLimit"), None)
         return None
     try:
         parsed = parser(value)
     except ValueError:
         return f"Failed to parse {what} '{value}' for {key}=, ignoring."
-    fields[field] = {**fields.get(field, {}), **parsed} if key == "DefaultEnvironment" else parsed
+    # DefaultEnvironment= and DefaultLimit*= fill one table each, assignment by assignment.
+    fields[field] = {**fields.get(field, {}), **parsed} if isinstance(parsed, dict) else parsed
     return None
 
 

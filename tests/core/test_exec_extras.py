@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import resource
 import signal
 from pathlib import Path
 
 import pytest
 from core_harness import Harness
 
-from compat.model import JobMode
+from compat.model import JobMode, ResourceLimit
 from sysmasterd.core import errors
 from sysmasterd.core.states import JobResult, JobType
 
@@ -155,3 +157,34 @@ def test_fds_the_core_inherited_do_not_reach_services(tmp_path: Path) -> None:
     finally:
         h.close()
         os.close(leaked)
+
+
+def _nofile(pid: int) -> tuple[str, str]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError("no NOFILE line")
+
+
+def test_default_nofile_limit_reaches_fast_and_forked_services(tmp_path: Path) -> None:
+    """Services get the manager's DefaultLimitNOFILE= (systemd: soft 1024), not the manager's own
+    raised limit, whether posix_spawn or fork starts them; the unit's LimitNOFILE= wins."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    h = Harness(tmp_path)
+    h.settings = dataclasses.replace(h.settings, default_limits={"NOFILE": ResourceLimit(321, hard)})
+    cwd = os.getcwd()
+    h.write("fast.service", f"[Service]\nWorkingDirectory={cwd}\nExecStart=/bin/sleep 1000\n")
+    h.write("slow.service", f"[Service]\nWorkingDirectory={cwd}\nNice=0\nExecStart=/bin/sleep 1000\n")
+    h.write("own.service", f"[Service]\nWorkingDirectory={cwd}\nLimitNOFILE=100:200\nExecStart=/bin/sleep 1000\n")
+    try:
+        got = {}
+        for name in ("fast.service", "slow.service", "own.service"):
+            assert h.start(name) is JobResult.DONE
+            pid = h.unit(name).impl.main_pid()
+            h.wait(lambda pid=pid: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 5, "exec")
+            got[name] = _nofile(pid)
+        assert got == {"fast.service": ("321", str(hard)), "slow.service": ("321", str(hard)),
+                       "own.service": ("100", "200")}
+    finally:
+        h.close()

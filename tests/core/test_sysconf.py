@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core_harness import Harness
 
-from compat.model import Scope, StdOutput
+from compat.model import ResourceLimit, Scope, StdOutput
 from sysmasterd.core.states import JobResult
 from sysmasterd.core.sysconf import config_files, parse_files
 
@@ -25,21 +25,24 @@ DefaultStartLimitBurst=9
 DefaultStandardOutput=kmsg
 DefaultEnvironment=A=1 "B=two words"
 LogLevel=debug
+DefaultLimitNOFILE=2048:8192
+DefaultLimitCORE=infinity
+DefaultLimitCORE=
 """)])
     assert diagnostics == []
     assert fields == {
         "default_timeout_start_usec": 150_000_000, "default_timeout_stop_usec": 7_000_000,
         "default_start_limit_interval_usec": 60_000_000, "default_start_limit_burst": 9,
         "default_standard_output": StdOutput.KMSG, "default_environment": {"A": "1", "B": "two words"},
-        "log_level": "debug",
+        "log_level": "debug", "default_limits": {"NOFILE": ResourceLimit(2048, 8192)},
     }
 
 
 def test_bad_lines_are_reported_with_file_and_line_and_skipped() -> None:
     fields, diagnostics = parse_files([("/etc/systemd/system.conf", """[Manager]
 DefaultTimeoutStopSec=soon
-DefaultLimitNOFILE=4096
-DefaultLimitCORE=
+DefaultTasksMax=100
+DefaultOOMPolicy=
 Bogus=1
 DefaultStartLimitBurst=-1
 [Other]
@@ -48,7 +51,7 @@ X=1
     assert fields == {}
     assert [str(d) for d in diagnostics] == [
         "/etc/systemd/system.conf:2: Failed to parse time span 'soon' for DefaultTimeoutStopSec=, ignoring.",
-        "/etc/systemd/system.conf:3: DefaultLimitNOFILE= is not supported by sysmaster yet, ignoring.",
+        "/etc/systemd/system.conf:3: DefaultTasksMax= is not supported by sysmaster yet, ignoring.",
         "/etc/systemd/system.conf:5: Unknown key 'Bogus' in section [Manager], ignoring.",
         "/etc/systemd/system.conf:6: Failed to parse unsigned integer '-1' for DefaultStartLimitBurst=, ignoring.",
         "/etc/systemd/system.conf:7: Unknown section 'Other'. Ignoring.",
