@@ -162,6 +162,22 @@ class ServiceInterface(Interface):
     def get_processes(self, call: Call, u: Unit) -> list[list[Any]]:
         return unit_processes(u)
 
+    @prop("TimeoutStartUSec")
+    def timeout_start(self, u: Unit) -> int:
+        return self._timeout(u, "start")
+
+    @prop("TimeoutStopUSec")
+    def timeout_stop(self, u: Unit) -> int:
+        return self._timeout(u, "stop")
+
+    @staticmethod
+    def _timeout(u: Unit, which: str) -> int:
+        """What the service waits, with the manager's DefaultTimeout*Sec= filled in; no timeout
+        (0 inside the core) is infinity on the bus, as systemd shows it."""
+        impl = _impl(u)
+        usec = impl.timeout_usec(which) if impl is not None else 0
+        return usec if usec else UINT64_MAX
+
     @prop("Type")
     def type(self, u: Unit) -> str:
         impl = _impl(u)

@@ -139,7 +139,8 @@ class Service:
         cmds: list[ExecCommand] = getattr(self.cfg, attr)
         return cmds
 
-    def _timeout_usec(self, which: str) -> int:
+    def timeout_usec(self, which: str) -> int:
+        """TimeoutStartSec=/TimeoutStopSec=, or the manager's default; 0: none."""
         m = self.unit.manager
         v = getattr(self.cfg, f"timeout_{which}_usec")
         if v is None:
@@ -234,7 +235,7 @@ class Service:
         if self.state not in (S.RUNNING, S.EXITED):
             return OpResult.AGAIN
         self.reload_result = ServiceResult.SUCCESS
-        self._run_control("ExecReload", 0, S.RELOAD, self._timeout_usec("start"))
+        self._run_control("ExecReload", 0, S.RELOAD, self.timeout_usec("start"))
         return OpResult.STARTED
 
     def kill(self, who: KillWho, signo: int) -> list[int]:
@@ -300,13 +301,13 @@ class Service:
 
     def _enter_condition(self) -> None:
         if self.commands("ExecCondition"):
-            self._run_control("ExecCondition", 0, S.CONDITION, self._timeout_usec("start"))
+            self._run_control("ExecCondition", 0, S.CONDITION, self.timeout_usec("start"))
         else:
             self._enter_start_pre()
 
     def _enter_start_pre(self) -> None:
         if self.commands("ExecStartPre"):
-            self._run_control("ExecStartPre", 0, S.START_PRE, self._timeout_usec("start"))
+            self._run_control("ExecStartPre", 0, S.START_PRE, self.timeout_usec("start"))
         else:
             self._enter_start()
 
@@ -321,7 +322,7 @@ class Service:
             self._enter_start_post()
             return
         if self.type is ServiceType.FORKING:
-            self._run_control("ExecStart", 0, S.START, self._timeout_usec("start"))
+            self._run_control("ExecStart", 0, S.START, self.timeout_usec("start"))
             return
         self.main_index = 0
         pid = self._spawn_main(cmds[0])
@@ -333,14 +334,14 @@ class Service:
         elif self.type is ServiceType.DBUS:
             # Ready once BusName= has an owner: maybe already, else when the bus reports it.
             self._set_state(S.START)
-            self._arm_timer(self._timeout_usec("start"), self._on_timeout)
+            self._arm_timer(self.timeout_usec("start"), self._on_timeout)
             self._watch_bus_name()
             if self.bus_name_good and self.state is S.START:
                 self._enter_start_post()
         else:
             # exec waits for the exec() to succeed, notify for READY=1, oneshot for the exit.
             self._set_state(S.START)
-            self._arm_timer(self._timeout_usec("start"), self._on_timeout)
+            self._arm_timer(self.timeout_usec("start"), self._on_timeout)
 
     def exec_succeeded(self, pid: int) -> None:
         """The manager saw the close-on-exec pipe close without a report: execve() worked."""
@@ -349,7 +350,7 @@ class Service:
 
     def _enter_start_post(self) -> None:
         if self.commands("ExecStartPost"):
-            self._run_control("ExecStartPost", 0, S.START_POST, self._timeout_usec("start"))
+            self._run_control("ExecStartPost", 0, S.START_POST, self.timeout_usec("start"))
         else:
             self._enter_running()
 
@@ -371,7 +372,7 @@ class Service:
         if result is not ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
             self._result = result
         if self.commands("ExecStop"):
-            self._run_control("ExecStop", 0, S.STOP, self._timeout_usec("stop"))
+            self._run_control("ExecStop", 0, S.STOP, self.timeout_usec("stop"))
         else:
             self._enter_signal(S.STOP_SIGTERM, ServiceResult.SUCCESS)
 
@@ -391,7 +392,7 @@ class Service:
             self._send_kill(mode, signal.SIGHUP, False)
         if sent:
             self._set_state(state)
-            usec = self._timeout_usec("stop")
+            usec = self.timeout_usec("stop")
             if state in (S.STOP_SIGKILL, S.FINAL_SIGKILL):
                 usec = min(usec, 90_000_000) if usec not in (0, USEC_INFINITY) else 90_000_000
             self._arm_timer(usec, self._on_timeout)
@@ -444,7 +445,7 @@ class Service:
         if result is not ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
             self._result = result
         if self.commands("ExecStopPost"):
-            self._run_control("ExecStopPost", 0, S.STOP_POST, self._timeout_usec("stop"))
+            self._run_control("ExecStopPost", 0, S.STOP_POST, self.timeout_usec("stop"))
         else:
             self._enter_signal(S.FINAL_SIGTERM, ServiceResult.SUCCESS)
 
@@ -905,7 +906,7 @@ class Service:
         if fields.get("STOPPING") == "1" and self.state in (S.RUNNING, S.RELOAD):
             self.forbid_restart = False
             self._set_state(S.STOP_SIGTERM)
-            self._arm_timer(self._timeout_usec("stop"), self._on_timeout)
+            self._arm_timer(self.timeout_usec("stop"), self._on_timeout)
             return
         if changed:
             self.unit.notify_changed()
@@ -1009,9 +1010,9 @@ class Service:
         if self.state is S.AUTO_RESTART:
             return self.cfg.restart_usec
         if self.state in _STARTING or self.state is S.RELOAD:
-            return self._timeout_usec("start")
+            return self.timeout_usec("start")
         if self.state in _STOPPING:
-            return self._timeout_usec("stop")
+            return self.timeout_usec("stop")
         return self.cfg.runtime_max_usec if self.state is S.RUNNING else 0
 
 

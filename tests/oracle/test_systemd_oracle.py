@@ -54,7 +54,14 @@ UNITS = {
 
 PROPS = "-p LoadState -p ActiveState -p SubState -p Result -p ExecMainCode -p ExecMainStatus -p ConditionResult"
 
+# The admin's tuning in ~/.config/systemd/user.conf, which both managers read.
+USER_CONF = ("[Manager]\nDefaultTimeoutStopSec=42s\nDefaultStartLimitBurst=7\nDefaultLimitNOFILE=2000:3000\n"
+             "DefaultTimeoutStartSec=not-a-time\n")
+
 STEPS = [
+    "show -p DefaultTimeoutStopUSec -p DefaultTimeoutStartUSec -p DefaultStartLimitBurst",
+    "show -p LimitNOFILE -p LimitNOFILESoft -p TimeoutStartUSec -p TimeoutStopUSec ok.service",
+    "show -p TimeoutStartUSec -p TimeoutStopUSec fail.service",
     "start ok.service", f"show {PROPS} ok.service",
     "start fail.service", f"show {PROPS} fail.service", "is-failed fail.service",
     "start cond.service", f"show {PROPS} cond.service",
@@ -125,7 +132,8 @@ def run_flavor(tmp: Path, name: str, daemon: list[str]) -> list[tuple[str, str]]
     w = tmp / name
     (w / "units").mkdir(parents=True)
     (w / "xdg").mkdir(mode=0o700)
-    (w / "home").mkdir()
+    (w / "home" / ".config" / "systemd").mkdir(parents=True)
+    (w / "home" / ".config" / "systemd" / "user.conf").write_text(USER_CONF)
     for unit, text in UNITS.items():
         (w / "units" / unit).write_text(text)
     (w / "steps").write_text("\n".join(STEPS) + "\n")
