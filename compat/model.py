@@ -381,7 +381,7 @@ class ServiceSection:
     pid_file: str | None = None
     bus_name: str | None = None
     restart: ServiceRestart = ServiceRestart.NO
-    restart_usec: int = 100_000
+    restart_usec: int | None = None  # None: the manager's DefaultRestartSec= (100ms)
     restart_prevent_exit_status: ExitStatusSet = field(default_factory=ExitStatusSet)
     restart_force_exit_status: ExitStatusSet = field(default_factory=ExitStatusSet)
     success_exit_status: ExitStatusSet = field(default_factory=ExitStatusSet)

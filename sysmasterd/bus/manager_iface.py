@@ -197,7 +197,7 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @prop("DefaultRestartUSec")
     def default_restart(self, m: Manager) -> int:
-        return 100_000
+        return m.settings.default_restart_usec
 
     @prop("DefaultStartLimitIntervalUSec")
     def default_start_limit_interval(self, m: Manager) -> int:

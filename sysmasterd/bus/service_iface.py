@@ -170,6 +170,11 @@ class ServiceInterface(Interface):
     def timeout_stop(self, u: Unit) -> int:
         return self._timeout(u, "stop")
 
+    @prop("RestartUSec")
+    def restart(self, u: Unit) -> int:
+        impl = _impl(u)
+        return impl.restart_usec() if impl is not None else u.manager.settings.default_restart_usec
+
     @staticmethod
     def _timeout(u: Unit, which: str) -> int:
         """What the service waits, with the manager's DefaultTimeout*Sec= filled in; no timeout

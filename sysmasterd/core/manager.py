@@ -93,6 +93,7 @@ class ManagerSettings:
     default_timeout_stop_usec: int = 90_000_000
     default_start_limit_interval_usec: int = 10_000_000
     default_start_limit_burst: int = 5
+    default_restart_usec: int = 100_000
     default_standard_output: StdOutput = StdOutput.JOURNAL
     default_standard_error: StdOutput = StdOutput.INHERIT
     default_environment: dict[str, str] = field(default_factory=dict)  # DefaultEnvironment=

@@ -139,6 +139,11 @@ class Service:
         cmds: list[ExecCommand] = getattr(self.cfg, attr)
         return cmds
 
+    def restart_usec(self) -> int:
+        """RestartSec=, or the manager's DefaultRestartSec=."""
+        usec = self.cfg.restart_usec
+        return usec if usec is not None else self.unit.manager.settings.default_restart_usec
+
     def timeout_usec(self, which: str) -> int:
         """TimeoutStartSec=/TimeoutStopSec=, or the manager's default; 0: none."""
         m = self.unit.manager
@@ -462,7 +467,7 @@ class Service:
         self._set_state(end)
         if restart and self.state is end:
             self._set_state(S.AUTO_RESTART)
-            self._arm_timer(self.cfg.restart_usec, self._on_restart_timer)
+            self._arm_timer(self.restart_usec(), self._on_restart_timer)
             self.unit.manager.store_intent(self.unit, "auto-restart")
 
     def _shall_restart(self) -> bool:
@@ -1008,7 +1013,7 @@ class Service:
 
     def _state_timeout_usec(self) -> int:
         if self.state is S.AUTO_RESTART:
-            return self.cfg.restart_usec
+            return self.restart_usec()
         if self.state in _STARTING or self.state is S.RELOAD:
             return self.timeout_usec("start")
         if self.state in _STOPPING:

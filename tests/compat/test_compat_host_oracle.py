@@ -53,7 +53,8 @@ def ours(config: UnitConfig) -> dict[str, list[str]]:
         "Environment": [f"{name}={value}" for name, value in e.environment.items()],
     }
     sec = 1_000_000
-    fields["RestartSec"] = [format_timespan(s.restart_usec, sec)]
+    if s.restart_usec is not None:
+        fields["RestartSec"] = [format_timespan(s.restart_usec, sec)]
     fields["RuntimeMaxSec"] = [format_timespan(s.runtime_max_usec, sec)]
     fields["WatchdogSec"] = [format_timespan(s.watchdog_usec, sec)]
     # None means "manager default", which the core applies; only set values are comparable.
