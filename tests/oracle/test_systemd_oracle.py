@@ -50,6 +50,11 @@ UNITS = {
     "reload.service": "[Service]\nExecStart=/bin/sleep 1000\nExecReload=/bin/true\n",
     "refuse.service": "[Unit]\nRefuseManualStart=yes\n[Service]\nExecStart=/bin/sleep 1000\n",
     "iso.target": "[Unit]\nDescription=Not isolatable\n",
+    # Type=dbus whose name never appears: a start timeout. (That a taken name makes it ready is
+    # tested in tests/bus: systemd --user only watches bus names once it runs dbus itself.)
+    "nameless.service": "[Service]\nType=dbus\nBusName=org.example.Never\nTimeoutStartSec=1\n"
+                        "ExecStart=/bin/sleep 1000\n",
+    "idle.service": "[Service]\nType=idle\nExecStart=/bin/sleep 1000\n",
 }
 
 PROPS = "-p LoadState -p ActiveState -p SubState -p Result -p ExecMainCode -p ExecMainStatus -p ConditionResult"
@@ -82,6 +87,8 @@ STEPS = [
     "start reload.service", "reload reload.service", "try-restart reload.service", "is-active reload.service",
     "reload ok.service", "try-restart remain.service", "reload-or-restart ok.service", "is-active ok.service",
     "start refuse.service", "isolate iso.target", "status nonexistent.service",
+    "start nameless.service", f"show {PROPS} nameless.service",
+    "start idle.service", f"show {PROPS} idle.service",
 ]
 
 RUNNER = textwrap.dedent("""\
