@@ -278,31 +278,13 @@ def test_resource_accounting(um: Manager) -> None:
     assert "CPU:" not in um.systemctl("status", "burner.service").out
 
 
-# A D-Bus service: connects, takes its name after a delay, gives it up on SIGUSR1.
-NAMED = """
-import asyncio, os, signal, sys
-from dbus_fast.aio import MessageBus
-
-async def main() -> None:
-    bus = await MessageBus(bus_address=os.environ["DBUS_SESSION_BUS_ADDRESS"]).connect()
-    await asyncio.sleep(float(sys.argv[2]))
-    if float(sys.argv[2]) >= 0:
-        await bus.request_name(sys.argv[1])
-    released = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, released.set)
-    await released.wait()
-    await bus.release_name(sys.argv[1])
-    await asyncio.sleep(1000)
-
-asyncio.run(main())
-"""
+# Takes its name after a delay, gives it up on SIGUSR1.
+HOLDER = Path(__file__).resolve().parents[1] / "support" / "bus_name_holder.py"
 
 
 def _named_unit(um: Manager, unit: str, name: str, delay: float, extra: str = "") -> None:
-    script = um.root / "named.py"
-    script.write_text(NAMED)
     um.write_unit(unit, f"[Unit]\nDescription=Named {name}\n[Service]\nType=dbus\nBusName={name}\n{extra}"
-                        f"ExecStart={sys.executable} {script} {name} {delay}\n")
+                        f"ExecStart={sys.executable} {HOLDER} {name} {delay}\n")
     assert um.systemctl("daemon-reload").rc == 0
 
 
@@ -330,10 +312,8 @@ def test_type_dbus_without_its_name_times_out(um: Manager) -> None:
 
 
 def test_bus_name_implies_type_dbus(um: Manager) -> None:
-    script = um.root / "named.py"
-    script.write_text(NAMED)
     um.write_unit("implied.service", "[Service]\nBusName=org.example.Implied\n"
-                  f"ExecStart={sys.executable} {script} org.example.Implied 0\n")
+                  f"ExecStart={sys.executable} {HOLDER} org.example.Implied 0\n")
     assert um.systemctl("daemon-reload").rc == 0
     assert um.systemctl("show", "-p", "Type", "--value", "implied.service").out == "dbus\n"
     assert um.systemctl("start", "implied.service").rc == 0

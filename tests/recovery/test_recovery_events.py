@@ -202,29 +202,13 @@ def test_a_start_the_store_did_not_see_finish_is_adopted_not_repeated() -> None:
 
 
 # Takes a bus name and keeps it until SIGUSR1.
-BUS_NAME_HOLDER = """
-import asyncio, os, signal, sys
-from dbus_fast.aio import MessageBus
-
-async def main() -> None:
-    bus = await MessageBus(bus_address=os.environ["DBUS_SESSION_BUS_ADDRESS"]).connect()
-    await bus.request_name(sys.argv[1])
-    released = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, released.set)
-    await released.wait()
-    await bus.release_name(sys.argv[1])
-    await asyncio.sleep(1000)
-
-asyncio.run(main())
-"""
+HOLDER = Path(__file__).resolve().parents[1] / "support" / "bus_name_holder.py"
 
 
-def test_a_dbus_service_keeps_running_and_is_still_followed_after_a_core_kill(tmp_path: Path) -> None:
-    script = tmp_path / "holder.py"
-    script.write_text(BUS_NAME_HOLDER)
+def test_a_dbus_service_keeps_running_and_is_still_followed_after_a_core_kill() -> None:
     units = {"named.service": service("Type=dbus\nBusName=org.example.Kept\n"
                                       "Environment=DBUS_SESSION_BUS_ADDRESS=unix:path=@RUN@/../bus\n"
-                                      f"ExecStart={sys.executable} {script} org.example.Kept")}
+                                      f"ExecStart={sys.executable} {HOLDER} org.example.Kept")}
     units["boot.target"] = _boot(*units)
     with namespace(units) as ns:
         assert ns.settle()["named.service"][:2] == ("active", "running")
