@@ -193,7 +193,8 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @prop("DefaultTimeoutAbortUSec")
     def default_timeout_abort(self, m: Manager) -> int:
-        return 90_000_000
+        abort = m.settings.default_timeout_abort_usec
+        return abort if abort is not None else m.default_timeout_stop_usec
 
     @prop("DefaultRestartUSec")
     def default_restart(self, m: Manager) -> int:

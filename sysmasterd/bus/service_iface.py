@@ -170,6 +170,10 @@ class ServiceInterface(Interface):
     def timeout_stop(self, u: Unit) -> int:
         return self._timeout(u, "stop")
 
+    @prop("TimeoutAbortUSec")
+    def timeout_abort(self, u: Unit) -> int:
+        return self._timeout(u, "abort")
+
     @prop("RestartUSec")
     def restart(self, u: Unit) -> int:
         impl = _impl(u)

@@ -94,6 +94,7 @@ class ManagerSettings:
     default_start_limit_interval_usec: int = 10_000_000
     default_start_limit_burst: int = 5
     default_restart_usec: int = 100_000
+    default_timeout_abort_usec: int | None = None  # None: as DefaultTimeoutStopSec=
     default_standard_output: StdOutput = StdOutput.JOURNAL
     default_standard_error: StdOutput = StdOutput.INHERIT
     default_environment: dict[str, str] = field(default_factory=dict)  # DefaultEnvironment=

@@ -51,6 +51,7 @@ _ACTIVE_STATE = {
 _STARTING = (S.CONDITION, S.START_PRE, S.START, S.START_POST)
 _STOPPING = (S.STOP, S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL, S.STOP_POST, S.FINAL_WATCHDOG,
              S.FINAL_SIGTERM, S.FINAL_SIGKILL)
+_WATCHDOG_STATES = (S.STOP_WATCHDOG, S.FINAL_WATCHDOG)
 _SIGNAL_STATES = (S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL, S.FINAL_WATCHDOG, S.FINAL_SIGTERM,
                   S.FINAL_SIGKILL)
 # Signals a daemon may die from and still count as a clean exit (systemd's EXIT_CLEAN_DAEMON).
@@ -145,8 +146,14 @@ class Service:
         return usec if usec is not None else self.unit.manager.settings.default_restart_usec
 
     def timeout_usec(self, which: str) -> int:
-        """TimeoutStartSec=/TimeoutStopSec=, or the manager's default; 0: none."""
+        """TimeoutStartSec=/TimeoutStopSec=/TimeoutAbortSec=, or the manager's default; 0: none.
+        Without either abort setting, a watchdog abort waits as long as a stop."""
         m = self.unit.manager
+        if which == "abort":
+            abort = self.cfg.timeout_abort_usec
+            if abort is None:
+                abort = m.settings.default_timeout_abort_usec
+            return int(abort) if abort is not None else self.timeout_usec("stop")
         v = getattr(self.cfg, f"timeout_{which}_usec")
         if v is None:
             v = m.default_timeout_start_usec if which == "start" else m.default_timeout_stop_usec
@@ -397,7 +404,7 @@ class Service:
             self._send_kill(mode, signal.SIGHUP, False)
         if sent:
             self._set_state(state)
-            usec = self.timeout_usec("stop")
+            usec = self.timeout_usec("abort" if state in _WATCHDOG_STATES else "stop")
             if state in (S.STOP_SIGKILL, S.FINAL_SIGKILL):
                 usec = min(usec, 90_000_000) if usec not in (0, USEC_INFINITY) else 90_000_000
             self._arm_timer(usec, self._on_timeout)
@@ -1016,6 +1023,8 @@ class Service:
             return self.restart_usec()
         if self.state in _STARTING or self.state is S.RELOAD:
             return self.timeout_usec("start")
+        if self.state in _WATCHDOG_STATES:
+            return self.timeout_usec("abort")
         if self.state in _STOPPING:
             return self.timeout_usec("stop")
         return self.cfg.runtime_max_usec if self.state is S.RUNNING else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 
 import pytest
 from core_harness import Harness
@@ -122,6 +123,28 @@ def test_watchdog_kills_silent_service(h: Harness) -> None:
     assert h.start("wd.service") is JobResult.DONE
     u = h.unit("wd.service")
     h.wait(lambda: u.active_state.value == "failed", 5, "watchdog")
+    assert u.impl.result() == "watchdog"
+
+
+def test_watchdog_abort_waits_timeout_abort_sec_not_the_stop_timeout(h: Harness) -> None:
+    # The service ignores the watchdog's SIGABRT: it is killed after TimeoutAbortSec=, long
+    # before TimeoutStopSec= would have run out.
+    prog = h.tmp / "stubborn.py"
+    prog.write_text(
+        "import os, signal, socket, time\n"
+        "signal.signal(signal.SIGABRT, signal.SIG_IGN)\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        "s.connect(os.environ['NOTIFY_SOCKET'])\n"
+        "s.send(b'READY=1')\n"
+        "time.sleep(1000)\n")
+    h.write("stubborn.service", "[Service]\nType=notify\nWatchdogSec=0.5\nTimeoutAbortSec=1\nTimeoutStopSec=30\n"
+                                f"ExecStart={sys.executable} {prog}\n")
+    assert h.start("stubborn.service") is JobResult.DONE
+    u = h.unit("stubborn.service")
+    t0 = time.monotonic()
+    h.wait(lambda: u.sub_state == "stop-watchdog", 5, "the watchdog")
+    h.wait(lambda: u.active_state.value == "failed", 5, "the kill after TimeoutAbortSec=")
+    assert time.monotonic() - t0 < 4
     assert u.impl.result() == "watchdog"
 
 

@@ -61,12 +61,13 @@ PROPS = "-p LoadState -p ActiveState -p SubState -p Result -p ExecMainCode -p Ex
 
 # The admin's tuning in ~/.config/systemd/user.conf, which both managers read.
 USER_CONF = ("[Manager]\nDefaultTimeoutStopSec=42s\nDefaultStartLimitBurst=7\nDefaultLimitNOFILE=2000:3000\n"
-             "DefaultTimeoutStartSec=not-a-time\nDefaultRestartSec=3s\n")
+             "DefaultTimeoutStartSec=not-a-time\nDefaultRestartSec=3s\nDefaultTimeoutAbortSec=13s\n")
 
 STEPS = [
-    "show -p DefaultTimeoutStopUSec -p DefaultTimeoutStartUSec -p DefaultStartLimitBurst -p DefaultRestartUSec",
+    "show -p DefaultTimeoutStopUSec -p DefaultTimeoutStartUSec -p DefaultTimeoutAbortUSec -p DefaultStartLimitBurst "
+    "-p DefaultRestartUSec",
     "show -p LimitNOFILE -p LimitNOFILESoft -p TimeoutStartUSec -p TimeoutStopUSec -p RestartUSec ok.service",
-    "show -p TimeoutStartUSec -p TimeoutStopUSec fail.service",
+    "show -p TimeoutStartUSec -p TimeoutStopUSec -p TimeoutAbortUSec fail.service",
     "start ok.service", f"show {PROPS} ok.service",
     "start fail.service", f"show {PROPS} fail.service", "is-failed fail.service",
     "start cond.service", f"show {PROPS} cond.service",
