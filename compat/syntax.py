@@ -100,7 +100,7 @@ def parse(text: str, path: str, sections: Collection[str] | None = None) -> Pars
         if pieces and pieces_len + len(line) > LONG_LINE_MAX:
             return too_long("Continuation line too long", lineno)
         # The previous piece ends in a space, so only this line decides whether it continues.
-        if line.endswith("\\") and _ends_escaped(line):
+        if _ends_escaped(line):
             pieces.append(line[:-1] + " ")
             pieces_len += len(line)
             continue

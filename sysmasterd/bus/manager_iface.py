@@ -185,16 +185,16 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @prop("DefaultTimeoutStartUSec")
     def default_timeout_start(self, m: Manager) -> int:
-        return m.default_timeout_start_usec
+        return m.settings.default_timeout_start_usec
 
     @prop("DefaultTimeoutStopUSec")
     def default_timeout_stop(self, m: Manager) -> int:
-        return m.default_timeout_stop_usec
+        return m.settings.default_timeout_stop_usec
 
     @prop("DefaultTimeoutAbortUSec")
     def default_timeout_abort(self, m: Manager) -> int:
         abort = m.settings.default_timeout_abort_usec
-        return abort if abort is not None else m.default_timeout_stop_usec
+        return abort if abort is not None else m.settings.default_timeout_stop_usec
 
     @prop("DefaultRestartUSec")
     def default_restart(self, m: Manager) -> int:
@@ -202,11 +202,11 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @prop("DefaultStartLimitIntervalUSec")
     def default_start_limit_interval(self, m: Manager) -> int:
-        return m.default_start_limit_interval_usec
+        return m.settings.default_start_limit_interval_usec
 
     @prop("DefaultStartLimitBurst")
     def default_start_limit_burst(self, m: Manager) -> int:
-        return m.default_start_limit_burst
+        return m.settings.default_start_limit_burst
 
     # --- units ---------------------------------------------------------------------------------
 

@@ -4,16 +4,13 @@ for, as the bus daemon reports them (a match on NameOwnerChanged, then GetNameOw
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from dbus_fast import Message, MessageType
 
 from sysmasterd.bus.apibus import bus_call
 from sysmasterd.bus.connection import Connection
-from sysmasterd.bus.subscriptions import match_call, owner_rule
+from sysmasterd.bus.subscriptions import match_call, name_owner_change, owner_rule
 from sysmasterd.core.busnames import BusNames
-
-log = logging.getLogger(__name__)
 
 
 class NameOwners:
@@ -41,9 +38,9 @@ class NameOwners:
         self.names.owner_changed(name, str(reply.body[0]) if owned else None)
 
     def on_signal(self, conn: Connection, msg: Message) -> None:
-        if msg.member == "NameOwnerChanged" and msg.sender == "org.freedesktop.DBus" and len(msg.body) == 3:
-            name, _old, new = msg.body
-            self.names.owner_changed(name, new or None)
+        change = name_owner_change(msg)
+        if change is not None:
+            self.names.owner_changed(*change)
 
     def close(self) -> None:
         for task in list(self._queries):

@@ -22,6 +22,14 @@ def owner_rule(name: str) -> str:
             f"member='NameOwnerChanged',arg0='{name}'")
 
 
+def name_owner_change(msg: Message) -> tuple[str, str | None] | None:
+    """(name, new owner or None) of the bus daemon's NameOwnerChanged; None for other signals."""
+    if msg.member == "NameOwnerChanged" and msg.sender == "org.freedesktop.DBus" and len(msg.body) == 3:
+        name, _old, new = msg.body
+        return name, new or None
+    return None
+
+
 class Subscriptions:
     def __init__(self) -> None:
         self._names: set[str] = set()
@@ -41,10 +49,9 @@ class Subscriptions:
             conn.send(match_call("RemoveMatch", owner_rule(sender)))
 
     def on_signal(self, conn: Connection, msg: Message) -> None:
-        if msg.member == "NameOwnerChanged" and msg.sender == "org.freedesktop.DBus" and len(msg.body) == 3:
-            name, _old, new = msg.body
-            if not new and name in self._names:
-                self._names.discard(name)
+        change = name_owner_change(msg)
+        if change is not None and change[1] is None:
+            self._names.discard(change[0])
 
     def reset(self) -> None:
         """The bus connection was lost: its subscribers' names are meaningless on the next one."""

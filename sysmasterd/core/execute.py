@@ -169,8 +169,9 @@ def spawn(req: SpawnRequest) -> Spawned:
     path = find_executable(req.command.path, env)
     argv = list(req.command.argv) if req.command.flags & ExecFlag.NO_ENV_EXPAND else expand_argv(
         req.command.argv, env)
-    if fastspawn.possible(req, path, argv):
-        return Spawned(fastspawn.spawn(req, path, argv, env), -1)
+    prefix = fastspawn.shell_prefix(req, path, argv)
+    if prefix is not None:
+        return Spawned(fastspawn.spawn(req, path, argv, env, prefix), -1)
     return _fork_and_exec(req)
 
 

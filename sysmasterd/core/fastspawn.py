@@ -33,14 +33,22 @@ _PASSIVE_OUTPUTS = (None, StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, S
 _ALL_SIGNALS = frozenset(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
 
 
-def possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
-    """Whether posix_spawn() gives the child exactly what the full set-up would."""
+def shell_prefix(req: SpawnRequest, path: str, argv: list[str]) -> str | None:
+    """None when posix_spawn() cannot give the child exactly what the full set-up would; else
+    what a tiny shell must do first ("": nothing, exec the command directly)."""
+    if not _possible(req, path, argv):
+        return None
+    limits = _limits_script(req)
+    if limits is None:
+        return None
+    return (_JOIN if req.cgroup_procs else "") + limits
+
+
+def _possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
     ctx = req.context
     if req.need_exec_report or req.pass_fds or req.idle_fds or req.command.flags & ExecFlag.ARGV0:
         return False
     if req.apply_credentials and (ctx.user or ctx.group or ctx.supplementary_groups):
-        return False
-    if _limits_script(req) is None:
         return False
     if (ctx.root_directory or ctx.nice is not None or ctx.oom_score_adjust is not None
             or ctx.io_scheduling_class is not None or ctx.io_scheduling_priority is not None or ctx.cpu_affinity
@@ -61,7 +69,8 @@ def possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
     return os.access(path, os.X_OK) and not os.path.isdir(path)
 
 
-def spawn(req: SpawnRequest, path: str, argv: list[str], env: dict[str, str]) -> int:
+def spawn(req: SpawnRequest, path: str, argv: list[str], env: dict[str, str], prefix: str) -> int:
+    """posix_spawn() the command; `prefix` from shell_prefix()."""
     io = req.stdio
     actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
@@ -72,7 +81,6 @@ def spawn(req: SpawnRequest, path: str, argv: list[str], env: dict[str, str]) ->
     actions.append((os.POSIX_SPAWN_DUP2, io.stderr_fd if io.stderr_fd is not None else 1, 2))
     defaults = _ALL_SIGNALS - {signal.SIGPIPE} if req.context.ignore_sigpipe else _ALL_SIGNALS
     # A tiny shell joins the cgroup and lowers limits before the command can fork, then execs it.
-    prefix = (_JOIN if req.cgroup_procs else "") + (_limits_script(req) or "")
     if prefix:
         program, args = _SHELL, ["sh", "-c", prefix + _EXEC, req.cgroup_procs or "sh", *argv]
     else:

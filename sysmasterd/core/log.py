@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+# systemd's level names, in syslog priority order (LogLevel=3 is "err").
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 LEVELS = {"emerg": logging.CRITICAL, "alert": logging.CRITICAL, "crit": logging.CRITICAL, "err": logging.ERROR,
           "warning": logging.WARNING, "notice": logging.INFO, "info": logging.INFO, "debug": logging.DEBUG}
 # kmsg priorities for the <N> prefix.

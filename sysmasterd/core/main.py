@@ -17,7 +17,6 @@ from sysmasterd.core import log as corelog
 from sysmasterd.core import sysconf
 from sysmasterd.core.dump import dump_units
 from sysmasterd.core.manager import Manager, ManagerSettings
-from sysmasterd.core.sysconf import LOG_LEVELS
 
 if TYPE_CHECKING:
     import asyncio
@@ -39,7 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--unit", metavar="NAME", default=None, help=f"unit to start at boot (default {DEFAULT_TARGET})")
     p.add_argument("--bus-address", metavar="ADDR", help="D-Bus address to serve on instead of the scope's bus")
     p.add_argument("--no-bus", action="store_true", help="do not serve D-Bus (for tests and benchmarks)")
-    p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
+    p.add_argument("--log-level", default=None, choices=corelog.LOG_LEVELS,
                    help="default: LogLevel= of system.conf/user.conf, else info")
     p.add_argument("--log-target", default="console", metavar="console|kmsg|file:PATH")
     p.add_argument("--test", action="store_true", help="load units and exit without running anything")
@@ -94,17 +93,16 @@ def _raise_fd_limit(scope: Scope) -> ResourceLimit:
     services get instead, as systemd 252 does: a soft limit select() copes with, and for system
     services a hard limit of 512K (or fs.nr_open, if lower)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard
     if scope is Scope.SYSTEM:
+        with contextlib.suppress(OSError, ValueError), open("/proc/sys/fs/nr_open") as f:
+            wanted = min(int(f.read()), max(hard, _SYSTEM_SERVICE_NOFILE_MAX))
+    for limit in (wanted, hard):  # raising the hard limit needs CAP_SYS_RESOURCE
         try:
-            with open("/proc/sys/fs/nr_open") as f:
-                nr_open = int(f.read())
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+            break
         except (OSError, ValueError):
-            nr_open = hard
-        wanted = min(nr_open, max(hard, _SYSTEM_SERVICE_NOFILE_MAX))
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+            continue
     return ResourceLimit(min(soft, _SELECT_FD_LIMIT), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 

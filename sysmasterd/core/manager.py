@@ -114,9 +114,7 @@ class Manager:
         self.loop = loop
         self.log = log or logging.getLogger("sysmasterd")
         self.runtime_dir = settings.runtime_dir
-        self.environment = _default_environment(settings.scope, settings.environ)
-        self._configured_environment: dict[str, str] = {}
-        self.apply_settings(settings)
+        self.environment = {**_default_environment(settings.scope, settings.environ), **settings.default_environment}
         # daemon-reload re-reads system.conf/user.conf through this, as systemd 252 does.
         self.on_reload_settings: Callable[[], ManagerSettings] | None = None
         self.loader: UnitLoader = UnitLoader(settings.scope, unit_path=settings.unit_path, environ=settings.environ)
@@ -971,19 +969,13 @@ class Manager:
     # -- daemon-reload, daemon-reexec, exit -----------------------------------------------------
 
     def apply_settings(self, settings: ManagerSettings) -> None:
-        """The defaults units fall back to, at start and again after a daemon-reload."""
-        self.settings = settings
-        self.default_timeout_start_usec = settings.default_timeout_start_usec
-        self.default_timeout_stop_usec = settings.default_timeout_stop_usec
-        self.default_start_limit_interval_usec = settings.default_start_limit_interval_usec
-        self.default_start_limit_burst = settings.default_start_limit_burst
-        # DefaultEnvironment= replaces what the previous configuration set; a value a client
-        # changed since (set-environment) stays.
-        for name, value in self._configured_environment.items():
+        """New defaults for units to fall back to (daemon-reload). DefaultEnvironment= replaces
+        what the previous settings set; a value a client changed since (set-environment) stays."""
+        for name, value in self.settings.default_environment.items():
             if self.environment.get(name) == value:
                 del self.environment[name]
-        self._configured_environment = dict(settings.default_environment)
         self.environment.update(settings.default_environment)
+        self.settings = settings
 
     def reload(self) -> None:
         """daemon-reload: re-read the manager's settings and every unit file, rebuild

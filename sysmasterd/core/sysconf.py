@@ -19,15 +19,7 @@ from compat.execline import parse_environment
 from compat.model import Diagnostic, ResourceLimit, Scope, StdOutput
 from compat.syntax import decode, parse
 from compat.values import RLIMIT_NAMES, parse_rlimit, parse_timespan, parse_unsigned
-
-LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-
-
-def _std_output(value: str) -> StdOutput:
-    try:
-        return StdOutput(value)
-    except ValueError:
-        raise ValueError(value) from None
+from sysmasterd.core.log import LOG_LEVELS
 
 
 def _log_level(value: str) -> str:
@@ -58,8 +50,8 @@ _SUPPORTED: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "DefaultStartLimitBurst": ("default_start_limit_burst", parse_unsigned, "unsigned integer"),
     "DefaultRestartSec": ("default_restart_usec", parse_timespan, "time span"),
     "DefaultTimeoutAbortSec": ("default_timeout_abort_usec", parse_timespan, "time span"),
-    "DefaultStandardOutput": ("default_standard_output", _std_output, "output specifier"),
-    "DefaultStandardError": ("default_standard_error", _std_output, "output specifier"),
+    "DefaultStandardOutput": ("default_standard_output", StdOutput, "output specifier"),
+    "DefaultStandardError": ("default_standard_error", StdOutput, "output specifier"),
     "DefaultEnvironment": ("default_environment", _environment, "environment"),
     "LogLevel": ("log_level", _log_level, "log level"),
     **{f"DefaultLimit{r}": ("default_limits", functools.partial(_limit, r), "resource value") for r in RLIMIT_NAMES},
@@ -142,6 +134,8 @@ def load(scope: Scope, environ: Mapping[str, str], root: str = "/") -> tuple[dic
         try:
             with open(path, "rb") as f:
                 files.append((path, decode(f.read())))
+        except FileNotFoundError:
+            continue  # a dangling drop-in link: skipped, as for unit drop-ins
         except OSError as e:
             diagnostics.append(Diagnostic(path, 0, f"Failed to read configuration file: {e.strerror}"))
     fields, more = parse_files(files)

@@ -234,8 +234,8 @@ class Unit:
 
     def test_start_limit(self) -> bool:
         """Record a start; False when StartLimitBurst starts happened within StartLimitIntervalSec."""
-        interval = self.manager.default_start_limit_interval_usec
-        burst = self.manager.default_start_limit_burst
+        interval = self.manager.settings.default_start_limit_interval_usec
+        burst = self.manager.settings.default_start_limit_burst
         if self.config is not None:
             if self.config.unit.start_limit_interval_usec is not None:
                 interval = self.config.unit.start_limit_interval_usec

@@ -156,7 +156,7 @@ class Service:
             return int(abort) if abort is not None else self.timeout_usec("stop")
         v = getattr(self.cfg, f"timeout_{which}_usec")
         if v is None:
-            v = m.default_timeout_start_usec if which == "start" else m.default_timeout_stop_usec
+            v = m.settings.default_timeout_start_usec if which == "start" else m.settings.default_timeout_stop_usec
         if which == "start" and self.type is ServiceType.ONESHOT and self.cfg.timeout_start_usec is None:
             return 0  # oneshot: no start timeout by default
         return int(v)
@@ -340,20 +340,17 @@ class Service:
         pid = self._spawn_main(cmds[0])
         if pid is None:
             return
+        self._set_state(S.START)
         if self.type in (ServiceType.SIMPLE, ServiceType.IDLE):
-            self._set_state(S.START)
             self._enter_start_post()
-        elif self.type is ServiceType.DBUS:
-            # Ready once BusName= has an owner: maybe already, else when the bus reports it.
-            self._set_state(S.START)
-            self._arm_timer(self.timeout_usec("start"), self._on_timeout)
+            return
+        # exec waits for the exec() to succeed, notify for READY=1, oneshot for the exit, dbus
+        # for its BusName= to have an owner (maybe already, else when the bus reports it).
+        self._arm_timer(self.timeout_usec("start"), self._on_timeout)
+        if self.type is ServiceType.DBUS:
             self._watch_bus_name()
             if self.bus_name_good and self.state is S.START:
                 self._enter_start_post()
-        else:
-            # exec waits for the exec() to succeed, notify for READY=1, oneshot for the exit.
-            self._set_state(S.START)
-            self._arm_timer(self.timeout_usec("start"), self._on_timeout)
 
     def exec_succeeded(self, pid: int) -> None:
         """The manager saw the close-on-exec pipe close without a report: execve() worked."""
