@@ -114,7 +114,3 @@ class BusFace:
             if self.api.connection is not None:
                 self.api.connection.close()
 
-
-async def start_bus(manager: Manager, scope: Scope | str, bus_address: str | None) -> None:
-    """Serve org.freedesktop.systemd1 for `manager` until cancelled."""
-    await BusFace(manager, Scope(scope), bus_address).run()

@@ -1,4 +1,5 @@
-"""Interface descriptions read from the introspection XML kept in the repository's dbus/ directory.
+"""Interface descriptions read from the introspection XML (the repository's dbus/ directory, shipped
+in the wheel as the resource package ``sysmasterd.dbusdata``).
 
 The XML is the single source of wire facts (member names, signatures, change annotations); the
 Python interface classes only supply values and behaviour.
@@ -7,17 +8,19 @@ Python interface classes only supply values and behaviour.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 EMITS_ANNOTATION = "org.freedesktop.DBus.Property.EmitsChangedSignal"
+DATA_PACKAGE = "sysmasterd.dbusdata"
 
-_DATA_DIRS = (
-    Path(__file__).resolve().parents[2] / "dbus",
-    Path("/usr/share/sysmaster/dbus"),
-)
+
+class InterfaceDataError(RuntimeError):
+    """The shipped introspection XML is missing or broken: the D-Bus face cannot exist."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,12 @@ class InterfaceSpec:
     signals: dict[str, str] = field(default_factory=dict)
 
 
-def data_dir() -> Path:
+def data_dir() -> Traversable:
+    """$SYSMASTER_DBUS_DIR if set, else the data installed with the package (wheel or checkout)."""
     override = os.environ.get("SYSMASTER_DBUS_DIR")
     if override:
         return Path(override)
-    for candidate in _DATA_DIRS:
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("introspection data not found (set SYSMASTER_DBUS_DIR)")
+    return importlib.resources.files(DATA_PACKAGE)
 
 
 def _args(element: ET.Element, direction: str) -> str:
@@ -82,9 +83,18 @@ def parse_interface(xml: str) -> InterfaceSpec:
     return spec
 
 
+def interface_names() -> list[str]:
+    """Every interface the data describes (file names without .xml)."""
+    return sorted(f.name.removesuffix(".xml") for f in data_dir().iterdir() if f.name.endswith(".xml"))
+
+
 @functools.cache
 def interface(name: str) -> InterfaceSpec:
-    return parse_interface((data_dir() / f"{name}.xml").read_text())
+    source = data_dir() / f"{name}.xml"
+    try:
+        return parse_interface(source.read_text())
+    except (OSError, ET.ParseError) as e:
+        raise InterfaceDataError(f"introspection data of {name} unusable ({source}): {e}") from e
 
 
 def node_xml(interfaces: list[str], children: tuple[str, ...] = ()) -> str:

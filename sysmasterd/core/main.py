@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from compat.model import ResourceLimit, Scope
+from sysmasterd.bus.spec import InterfaceDataError
 from sysmasterd.core import log as corelog
 from sysmasterd.core import sysconf
 from sysmasterd.core.dump import dump_units
@@ -20,6 +21,8 @@ from sysmasterd.core.manager import Manager, ManagerSettings
 
 if TYPE_CHECKING:
     import asyncio
+
+    from sysmasterd.bus.service import BusFace
 
 PR_SET_CHILD_SUBREAPER = 36
 DEFAULT_TARGET = "default.target"
@@ -141,6 +144,12 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     with contextlib.suppress(OSError):
         os.chdir("/" if settings.scope is Scope.SYSTEM else settings.environ.get("HOME", "/"))
     instance = "sysmaster." + settings.scope.value + "-" + hashlib.sha1(settings.runtime_dir.encode()).hexdigest()[:8]
+    face: BusFace | None = None
+    if not args.no_bus:
+        from sysmasterd.bus.service import BusFace
+
+        # Built before anything runs: broken introspection data ends the start here, loudly.
+        face = BusFace(m, settings.scope, args.bus_address)
     cgroups = CGroups(detect(instance))
     os.makedirs(settings.runtime_dir, exist_ok=True)
     store = StateStore(os.path.join(settings.runtime_dir, "state.db"))
@@ -183,10 +192,19 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     link.attach()
 
     bus_task: asyncio.Task[None] | None = None
-    if not args.no_bus:
-        from sysmasterd.bus.service import start_bus
+    if face is not None:
+        from sysmasterd.core.tasks import supervised
 
-        bus_task = asyncio.create_task(start_bus(m, settings.scope, args.bus_address))
+        def bus_failed(exc: BaseException) -> None:
+            """Without its D-Bus face the manager is unreachable: crash-only under init (a new core
+            takes over), otherwise stop the units and exit with a failure."""
+            nonlocal exit_code
+            if link.enabled:
+                os._exit(70)
+            exit_code = 1
+            request_exit()
+
+        bus_task = supervised(face.run(), "D-Bus face", bus_failed)
     if restored:
         m.log.info("Recovered runtime state of %d units from the previous core.", restored)
         m.startup_finished_emitted = True
@@ -265,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_daemon(settings, args))
     except KeyboardInterrupt:
         return 130
-    except OSError as e:
+    except (OSError, InterfaceDataError) as e:
         logging.getLogger("sysmasterd").error("fatal: %s", e)
         return 1
 
