@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from compat.install import Installer
 from compat.model import Scope
+from sysmasterd import __version__
 from sysmasterd.cli import sctl_analyze, sctl_units
 from sysmasterd.cli.sctl_bus import CallError, Client
 from sysmasterd.cli.sctl_format import table
@@ -183,6 +184,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("-l", "--full", action="store_true", help="accepted for compatibility")
     p.add_argument("--after", action="store_true", help="with list-jobs: show the jobs each job waits for")
     p.add_argument("--before", action="store_true", help="with list-jobs: show the jobs waiting for each job")
+    # systemctl's first line is "systemd <N> (...)"; scripts read the number from field 2.
+    p.add_argument("--version", action="version", version=f"systemd 252 (sysmaster-py {__version__})",
+                   help="show the systemd version this is compatible with, and sysmaster-py's")
     p.add_argument("verb", nargs="?", default="list-units")
     p.add_argument("args", nargs="*")
     return p
