@@ -15,8 +15,8 @@ import sysmasterd
 
 BIN = Path(sys.executable).parent
 INSTALLED = "site-packages" in sysmasterd.__file__
-pytestmark = pytest.mark.skipif(not INSTALLED, reason="checks an installed wheel: tests/install/test_installed_wheel.py "
-                                                      "builds one and runs this file under it")
+pytestmark = pytest.mark.skipif(not INSTALLED, reason="checks an installed wheel: test_installed_wheel.py builds "
+                                                      "one and runs this file under it")
 
 
 def run(*argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
