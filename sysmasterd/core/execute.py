@@ -249,11 +249,7 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
             raise _ChildError(EXIT_CGROUP, f"Failed to attach to cgroup {req.cgroup_procs}: {e}") from e
     _setup_stdio(req, stdin_pipe)
     if ctx.oom_score_adjust is not None:
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(ctx.oom_score_adjust))
-        except OSError as e:
-            raise _ChildError(EXIT_OOM_ADJUST, f"Failed to adjust OOM setting: {e}") from e
+        _set_oom_score_adjust(ctx.oom_score_adjust)
     if ctx.nice is not None:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, ctx.nice)
@@ -268,9 +264,9 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
             raise _ChildError(EXIT_CPUAFFINITY, f"Failed to set up CPU affinity: {e}") from e
     for name, lim in req.limits.items():
         try:
-            resource.setrlimit(RLIMITS[name], (lim.soft, lim.hard))
+            setrlimit_closest(RLIMITS[name], lim)
         except (OSError, ValueError, KeyError) as e:
-            raise _ChildError(EXIT_LIMITS, f"Failed to adjust resource limit Limit{name}=: {e}") from e
+            raise _ChildError(EXIT_LIMITS, f"Failed to adjust resource limit RLIMIT_{name}: {e}") from e
     if ctx.personality:
         _set_personality(ctx.personality)
 
@@ -299,6 +295,51 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
         os.execve(path, argv or [path], env)
     except OSError as e:
         raise _ChildError(EXIT_EXEC, f"Failed to execute {path}: {os.strerror(e.errno or errno.ENOEXEC)}") from e
+
+
+def _set_oom_score_adjust(value: int) -> None:
+    """A value the kernel refuses for lack of privilege (lowering it without CAP_SYS_RESOURCE, as
+    in a container or a user namespace) is skipped, as systemd 252 does; other errors are fatal.
+    A refused write of the value already in place counts as done (systemd verifies on failure)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.EACCES):
+            return
+        try:
+            with open("/proc/self/oom_score_adj") as f:
+                if int(f.read()) == value:
+                    return
+        except (OSError, ValueError):
+            pass
+        raise _ChildError(EXIT_OOM_ADJUST, f"Failed to adjust OOM setting: {e}") from e
+
+
+def setrlimit_closest(which: int, lim: ResourceLimit) -> None:
+    """Set a limit, or when that is not permitted (a hard limit above ours without
+    CAP_SYS_RESOURCE, or NOFILE above fs.nr_open) come as close as the current hard limit allows,
+    as systemd's setrlimit_closest() does. An unbounded hard limit means the refusal had another
+    cause, so the error stands."""
+    try:
+        resource.prlimit(0, which, (lim.soft, lim.hard))
+        return
+    except PermissionError:
+        _, hard = resource.getrlimit(which)
+        if hard == resource.RLIM_INFINITY:
+            raise
+    fixed = (_rlim_min(lim.soft, hard), _rlim_min(lim.hard, hard))
+    if fixed != resource.getrlimit(which):
+        resource.prlimit(0, which, fixed)
+
+
+def _rlim_min(a: int, b: int) -> int:
+    """min() where RLIM_INFINITY (-1 in Python's resource module) is the largest value."""
+    if a == resource.RLIM_INFINITY:
+        return b
+    if b == resource.RLIM_INFINITY:
+        return a
+    return min(a, b)
 
 
 def _fd_limit() -> int:
