@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from compat.model import USEC_PER_SEC
+from compat.model import USEC_PER_SEC, DirectorySetting
 
 Section = Callable[[Any], Any]  # target -> config section dataclass (or None)
 
@@ -48,9 +48,21 @@ def _wire(value: Any, signature: str) -> Any:
         return value
     if signature == "ay" and isinstance(value, bytes):
         return value
-    if signature == "as" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(value)
+    if signature == "as" and isinstance(value, (list, tuple)):
+        words = [_word(v) for v in value]
+        if all(isinstance(w, str) for w in words):
+            return words
     raise TypeError(f"cannot present {type(value).__name__} as '{signature}'")
+
+
+def _word(item: Any) -> str | None:
+    """One element of an 'as' list: compat keeps some list settings as small records (each
+    RuntimeDirectory= entry, for one) whose wire form is their path."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, DirectorySetting):
+        return item.path
+    return None
 
 
 def config_getter(
