@@ -8,10 +8,12 @@ it does nothing and succeeds.
 import logging
 
 from sysmasterd.devmaster.event import UdevEvent
+from sysmasterd.devmaster.gaps import NOOP_BUILTINS
+from udev_rules_translator.model import Builtin
 
 log = logging.getLogger("devmaster")
 
 
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
-    log.debug("%s: uaccess: no logind, no ACLs applied", event.dev.sysname)
+    log.debug("%s: uaccess %s", event.dev.sysname, NOOP_BUILTINS[Builtin.UACCESS])
     return 0

@@ -19,6 +19,7 @@ from sysmasterd.devmaster.config import python_log_level
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import UdevEvent
 from sysmasterd.devmaster.framework import db
+from sysmasterd.devmaster.gaps import NOT_APPLIED_TOKENS
 from sysmasterd.devmaster.node import apply_static_node
 from sysmasterd.devmaster.rules.format import (
     ALLOWED_CHARS_INPUT,
@@ -520,7 +521,7 @@ class RuleExecutor:
             if token.op is Operator.ASSIGN:
                 event.seclabels.clear()
             event.seclabels[token.attr or ""] = label
-            log.debug("%s: SECLABEL{%s}='%s' not applied: no SELinux/SMACK support", dev.sysname, token.attr, label)
+            log.debug("%s: SECLABEL{%s}='%s' %s", dev.sysname, token.attr, label, NOT_APPLIED_TOKENS[T.A_SECLABEL])
         elif kind is T.A_ENV:
             self._assign_env(event, dev, token)
         elif kind is T.A_TAG:
