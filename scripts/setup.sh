@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_pkgs=(dbus-daemon systemd udev libdbus-1-dev libglib2.0-dev pkg-config iproute2 util-linux
-          procps kmod supervisor python3-venv linux-libc-dev rpm systemd-container)
+          procps kmod supervisor python3-venv linux-libc-dev rpm help2man systemd-container)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,4 +25,4 @@ if [ ! -x .venv/bin/python ]; then
     "$py" -m venv .venv
 fi
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test]' wheel

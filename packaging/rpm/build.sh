@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the RPMs from an sdist of this checkout: sdist -> rpmbuild -bb in a temporary topdir.
+# Prints the path of each built rpm, one a line, and nothing else on stdout.
+#
+#   packaging/rpm/build.sh [OUTDIR]      (default OUTDIR: dist/rpm)
+#
+# On openEuler the distribution's python-rpm-macros are used and rpmbuild checks BuildRequires.
+# Where they are missing (Debian's rpm package, as in CI) debian-ci.macros stands in for them,
+# with $PYTHON (default: the project's .venv python) as the build interpreter, and --nodeps
+# because such a host has no rpm database to check BuildRequires against.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+out=${1:-$repo/dist/rpm}
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x "$repo/.venv/bin/python" ]; then PYTHON=$repo/.venv/bin/python; else PYTHON=python3; fi
+fi
+command -v rpmbuild >/dev/null || { echo "build.sh: rpmbuild not found (dnf/apt-get install rpm-build/rpm)" >&2; exit 1; }
+
+top=$(mktemp -d "${TMPDIR:-/tmp}/sysmaster-rpm.XXXXXX")
+trap 'rm -rf "$top"' EXIT
+mkdir -p "$top"/{SOURCES,SPECS,BUILD,BUILDROOT,RPMS,SRPMS} "$out"
+
+# egg_info goes to the temp dir so the shared checkout is left as it was.
+(cd "$repo" && "$PYTHON" setup.py -q egg_info --egg-base "$top" sdist --dist-dir "$top/SOURCES") \
+    >"$top/sdist.log" 2>&1 || { cat "$top/sdist.log" >&2; exit 1; }
+sdist=$(basename "$(ls "$top"/SOURCES/*.tar.gz)" .tar.gz)
+cp "$here/sysmaster.spec" "$top/SPECS/"
+
+args=(-bb --define "_topdir $top" --define "sdist_name $sdist")
+if [ "$(rpm --eval '%{?pyproject_wheel:1}')" != 1 ]; then
+    args+=(--nodeps --define "__python3 $PYTHON" --load "$here/debian-ci.macros")
+fi
+rpmbuild "${args[@]}" "$top/SPECS/sysmaster.spec" >"$top/rpmbuild.log" 2>&1 || {
+    tail -n 60 "$top/rpmbuild.log" >&2; echo "build.sh: rpmbuild failed" >&2; exit 1; }
+
+for rpm in "$top"/RPMS/*/*.rpm; do
+    cp "$rpm" "$out/"
+    echo "$out/$(basename "$rpm")"
+done
