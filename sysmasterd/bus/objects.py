@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from compat import unitname
-from compat.model import UnitKind
 from sysmasterd.bus.iface import Interface
 from sysmasterd.bus.logcontrol_iface import LOG_PATH
 from sysmasterd.bus.paths import JOB_PREFIX, MANAGER_PATH, UNIT_PREFIX, job_id_from_path, unit_name_from_path
@@ -23,20 +22,21 @@ class ObjectTree:
         manager: Manager,
         manager_iface: Interface,
         unit_iface: Interface,
-        type_ifaces: dict[UnitKind, Interface],
+        type_ifaces: list[Interface],
         job_iface: Interface,
         log_iface: Interface,
     ) -> None:
         self.manager = manager
         self._manager_obj = BusObject(manager, [manager_iface], ("unit", "job"))
         self._unit_iface = unit_iface
-        self._type_ifaces = type_ifaces
+        self._type_ifaces = {i.name: i for i in type_ifaces}
         self._job_iface = job_iface
         self._log_obj = BusObject(None, [log_iface])
 
     def unit_interfaces(self, unit: Unit) -> list[Interface]:
         # systemd lists the type's interface first; `systemctl show` prints in this order.
-        typed = self._type_ifaces.get(unit.kind)
+        name = unit.type.interface
+        typed = self._type_ifaces.get(name) if name else None
         return [typed, self._unit_iface] if typed is not None else [self._unit_iface]
 
     @property

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from dbus_fast import Message
 
-from compat.model import Scope, UnitKind
+from compat.model import Scope
 from sysmasterd.bus.apibus import ApiBus
 from sysmasterd.bus.connection import Connection
 from sysmasterd.bus.job_iface import JobInterface
@@ -66,7 +66,7 @@ class BusFace:
             manager,
             self.manager_iface,
             UnitInterface(self.manager_iface),
-            {UnitKind.SERVICE: ServiceInterface(), UnitKind.TARGET: TargetInterface()},
+            [ServiceInterface(), TargetInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

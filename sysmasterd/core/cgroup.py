@@ -185,6 +185,16 @@ def process_name(pid: int) -> str:
         return ""
 
 
+def process_alive(pid: int) -> bool:
+    """Running, not a zombie: a zombie only waits for its reaper."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return data[data.rfind(b")") + 2:data.rfind(b")") + 3] != b"Z"
+    except OSError:
+        return False
+
+
 def process_start_time(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (clock ticks since boot): tells a PID from its reuse."""
     try:

@@ -26,7 +26,6 @@ from compat.model import (
     ResourceLimit,
     Scope,
     StdOutput,
-    UnitKind,
 )
 from sysmasterd.core import errors
 from sysmasterd.core.busnames import BusNames
@@ -300,11 +299,12 @@ class Manager:
         self._referrers[other.id].add(u.id)
 
     def _add_target_dependencies(self, u: Unit) -> None:
-        """Targets order themselves after what they pull in (systemd's default target dependency)."""
+        """Targets (types that say so) order themselves after what they pull in (systemd's default
+        target dependency)."""
         pairs: list[tuple[Unit, Unit]] = []
         for dep in (Dep.REQUIRED_BY, Dep.WANTED_BY, Dep.BOUND_BY, Dep.REQUISITE_OF):
-            pairs += [(u, t) for t in u.dep_units(dep) if t.kind is UnitKind.TARGET]
-        if u.kind is UnitKind.TARGET:
+            pairs += [(u, t) for t in u.dep_units(dep) if t.type.orders_after_pulled_in]
+        if u.type.orders_after_pulled_in:
             for dep in (Dep.REQUIRES, Dep.WANTS, Dep.BINDS_TO, Dep.REQUISITE):
                 pairs += [(o, u) for o in u.dep_units(dep)]
         for other, target in pairs:
@@ -491,7 +491,7 @@ class Manager:
         collect_failed = u.config is not None and u.config.unit.collect_mode is CollectMode.INACTIVE_OR_FAILED
         if not (state is ActiveState.INACTIVE or (state is ActiveState.FAILED and collect_failed)):
             return False
-        if u.impl is not None and (u.impl.main_pid() or u.impl.control_pid()):
+        if u.impl is not None and any(u.impl.pids().values()):
             return False
         return not any(r in self.units for r in self._referrers.get(u.id, ()) if r not in u.names)
 
@@ -780,9 +780,8 @@ class Manager:
         os.close(fd)
         report = parse_report(data)
         if report is None:
-            impl = u.impl
-            if impl is not None and hasattr(impl, "exec_succeeded"):
-                impl.exec_succeeded(pid)
+            if u.impl is not None:
+                u.impl.exec_succeeded(pid)
             return
         _code, message = report
         self.log.error("%s: %s", u.id, message)
@@ -890,7 +889,7 @@ class Manager:
         if pid in self.watched:
             return self.watched[pid]
         for u in self.units_by_id().values():
-            if u.impl is not None and pid in (u.impl.main_pid(), u.impl.control_pid()) and pid:
+            if u.impl is not None and pid and pid in u.impl.pids().values():
                 return u
         if self.cgroups is not None:
             name = self.cgroups.unit_of_pid(pid)
@@ -905,15 +904,13 @@ class Manager:
             for fd in fds:
                 os.close(fd)
             return
-        check = getattr(u.impl, "accepts_notify_from", None)
-        if check is not None:
-            in_unit = self.cgroups is not None and self.cgroups.unit_of_pid(pid) == u.id
-            why = check(pid, in_unit)
-            if why:
-                self.log.warning("%s: %s", u.id, why)
-                for fd in fds:
-                    os.close(fd)
-                return
+        in_unit = self.cgroups is not None and self.cgroups.unit_of_pid(pid) == u.id
+        why = u.impl.accepts_notify_from(pid, in_unit)
+        if why:
+            self.log.warning("%s: %s", u.id, why)
+            for fd in fds:
+                os.close(fd)
+            return
         u.impl.notify_message(pid, fields, fds)
 
     # -- persistence hooks used by unit types ---------------------------------------------------
@@ -941,10 +938,9 @@ class Manager:
             u = self.load_unit(uid)
             u.deserialize(data)
             n += 1
-            impl = u.impl
-            if impl is None:
+            if u.impl is None:
                 continue
-            for pid in (impl.main_pid(), impl.control_pid()):
+            for pid in u.impl.pids().values():
                 if pid:
                     self.watch_pid(pid, u)
         self._next_job_id = max(int(self.store.get_meta("next_job_id", 1) or 1), self._next_job_id)

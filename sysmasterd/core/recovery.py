@@ -18,24 +18,17 @@ reaches are the ones the old core would have reported.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sysmasterd.core import errors
-from sysmasterd.core.cgroup import process_start_time
+from sysmasterd.core.cgroup import process_alive, process_start_time
 from sysmasterd.init.protocol import ChildExit
-from sysmasterd.units.service import _alive  # a zombie is not alive: it only waits for its reaper
 
 if TYPE_CHECKING:
     from sysmasterd.core.manager import Manager
     from sysmasterd.core.unit import Unit
-
-# Where such a service stands once its main process is known to run.
-_STATE_WITH_MAIN = {"simple": "running", "exec": "running", "idle": "running", "dbus": "start",
-                    "notify": "start", "oneshot": "start"}
-
 
 @dataclass
 class RecoveryReport:
@@ -67,9 +60,7 @@ def adopt_interrupted_starts(m: Manager, saved: dict[str, dict[str, Any]]) -> in
     adopted = 0
     # Every intent, not only those of saved units: a unit unloaded while inactive has no record
     # left, yet its start may have forked before the first one was written.
-    rows = m.store.db.execute("SELECT k, v FROM meta WHERE k LIKE 'intent:%'").fetchall()
-    for key, value in rows:
-        uid, intent = key.removeprefix("intent:"), json.loads(value)
+    for uid, intent in m.store.meta_with_prefix("intent:").items():
         data = saved.get(uid, {})
         if not intent or intent.get("what") != "start" or intent.get("invocation") == data.get("invocation_id"):
             continue
@@ -77,53 +68,24 @@ def adopt_interrupted_starts(m: Manager, saved: dict[str, dict[str, Any]]) -> in
             u = m.load_unit(uid)
         except errors.ManagerError:  # not a valid unit name any more: nothing to adopt into
             continue
-        patched = _adopted_state(m, u, data, intent["invocation"])
+        patched = u.impl.adopt_interrupted_start(data, intent["invocation"]) if u.impl is not None else None
         if patched is not None:
             saved[uid] = patched
             adopted += 1
     return adopted
 
 
-def _adopted_state(m: Manager, u: Unit, data: dict[str, Any], invocation: str) -> dict[str, Any] | None:
-    service_type = getattr(u.impl, "type", None)
-    if service_type is None:
-        return None  # only services fork a main process
-    kind = service_type.value
-    impl = dict(data.get("impl", {}))
-    impl.update(result="success", main_index=0, control_index=0, timer_deadline=0.0, forbid_restart=False,
-                main_pid=0, main_pid_start=None, main_pid_known=False, main_pid_alien=False, control_pid=0,
-                control_pid_start=None)
-    if kind == "forking":
-        pid, start = _pid_from_file(m, u)
-        if pid:  # the daemon is up: its PID file names it
-            impl.update(state="running", main_pid=pid, main_pid_start=start, main_pid_known=True,
-                        main_pid_alien=True)
-        else:  # ExecStart= still runs: let it finish as the control process it is
-            pid, start = _oldest_in_cgroup(m, u)
-            impl.update(state="start", control_pid=pid, control_pid_start=start, control_kind="ExecStart")
-    else:
-        pid, start = _stored_main_pid(m, u)
-        if not pid:
-            pid, start = _oldest_in_cgroup(m, u)
-        impl.update(state=_STATE_WITH_MAIN.get(kind, "running"), main_pid=pid, main_pid_start=start,
-                    main_pid_known=True)
-    if not pid:
-        return None  # nothing runs: the restored job (if any) starts it afresh
-    m.log.info("%s: start was interrupted by the core's death; adopting PID %d.", u.id, pid)
-    return {**data, "invocation_id": invocation, "impl": impl}
-
-
-def _stored_main_pid(m: Manager, u: Unit) -> tuple[int, int | None]:
+def stored_main_pid(m: Manager, u: Unit) -> tuple[int, int | None]:
     """The main PID written down when it was forked, if it is still that process."""
     stored = (m.store.get_meta(f"mainpid:{u.id}") if m.store is not None else None) or {}
     pid = int(stored.get("pid") or 0)
-    if pid and _alive(pid) and process_start_time(pid) == stored.get("start"):
+    if pid and process_alive(pid) and process_start_time(pid) == stored.get("start"):
         return pid, stored.get("start")
     return 0, None
 
 
-def _pid_from_file(m: Manager, u: Unit) -> tuple[int, int | None]:
-    path = getattr(getattr(u.impl, "cfg", None), "pid_file", None)
+def pid_from_file(m: Manager, u: Unit, path: str | None) -> tuple[int, int | None]:
+    """The live PID a PID file names, if it belongs to the unit."""
     if not path:
         return 0, None
     try:
@@ -132,14 +94,14 @@ def _pid_from_file(m: Manager, u: Unit) -> tuple[int, int | None]:
     except (OSError, ValueError, IndexError):
         return 0, None
     in_unit = m.cgroups is None or not m.cgroups.enabled or pid in m.cgroups.pids(u.id)
-    return (pid, process_start_time(pid)) if pid > 1 and in_unit and _alive(pid) else (0, None)
+    return (pid, process_start_time(pid)) if pid > 1 and in_unit and process_alive(pid) else (0, None)
 
 
-def _oldest_in_cgroup(m: Manager, u: Unit) -> tuple[int, int | None]:
+def oldest_in_cgroup(m: Manager, u: Unit) -> tuple[int, int | None]:
     """Cgroup membership tells which processes are the unit's; the oldest is the one forked first."""
     if m.cgroups is None or not m.cgroups.enabled:
         return 0, None
-    live = [(process_start_time(p) or 0, p) for p in m.cgroups.pids(u.id) if _alive(p)]
+    live = [(process_start_time(p) or 0, p) for p in m.cgroups.pids(u.id) if process_alive(p)]
     if not live:
         return 0, None
     start, pid = min(live)
@@ -149,29 +111,29 @@ def _oldest_in_cgroup(m: Manager, u: Unit) -> tuple[int, int | None]:
 def reconcile(m: Manager, saved: Mapping[str, dict[str, Any]], reports: Mapping[int, ChildExit]) -> RecoveryReport:
     """After deserializing and restoring jobs: apply deaths, re-arm timers."""
     report = RecoveryReport()
-    deaths: list[tuple[int, int, Unit, str, int]] = []  # (time, order, unit, attribute, pid)
+    deaths: list[tuple[int, int, Unit, str, int]] = []  # (time, order, unit, role, pid)
     for uid, data in saved.items():
         u = m.units.get(uid)
         impl = u.impl if u is not None else None
         if u is None or impl is None:
             continue
-        stored = data.get("impl", {})
-        for key in ("main_pid", "control_pid"):
-            pid = int(stored.get(key) or 0)
+        live = impl.pids()
+        for role, pid in impl.stored_pids(data.get("impl", {})).items():
             if not pid:
                 continue
-            if pid == getattr(impl, key + "_", None):
+            if pid == live.get(role):
                 report.adopted += 1
                 continue
             got = reports.get(pid)
-            deaths.append((got.time_usec if got is not None else 1 << 62, len(deaths), u, key + "_", pid))
+            deaths.append((got.time_usec if got is not None else 1 << 62, len(deaths), u, role, pid))
     # Deaths first, in the order they happened, so each unit's state machine sees them as it would
     # have; then the timers of whatever state each unit is in now. Every dead PID is given back
     # before any is fed: the unit knew them all, and a transition caused by one exit may make
     # another irrelevant (the unit then ignores it, as it would have).
     deaths.sort(key=lambda d: (d[0], d[1]))
-    for _t, _i, u, attr, pid in deaths:
-        setattr(u.impl, attr, pid)
+    for _t, _i, u, role, pid in deaths:
+        assert u.impl is not None
+        u.impl.give_back_pid(role, pid)
         m.watched[pid] = u
     for _t, _i, u, _attr, pid in deaths:
         got = reports.get(pid)
@@ -184,9 +146,8 @@ def reconcile(m: Manager, saved: Mapping[str, dict[str, Any]], reports: Mapping[
             m.log.warning("%s: PID %d ended while no core ran; its exit status is lost.", u.id, pid)
         m.report_exit(pid, wait_status(got) if got is not None else 0)
     for u in list(m.units_by_id().values()):
-        resume = getattr(u.impl, "resume", None)
         try:
-            if resume is not None and resume():
+            if u.impl is not None and u.impl.resume():
                 report.timers += 1
         except Exception:  # one unit's bug must not cost the others their recovery
             m.log.exception("%s: resuming after restore failed", u.id)

@@ -54,6 +54,11 @@ class StateStore:
         row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
 
+    def meta_with_prefix(self, prefix: str) -> dict[str, Any]:
+        """Every meta entry whose key starts with ``prefix``, by the rest of the key."""
+        rows = self.db.execute("SELECT k, v FROM meta WHERE substr(k, 1, ?) = ?", (len(prefix), prefix))
+        return {k[len(prefix):]: json.loads(v) for k, v in rows}
+
     def units(self) -> dict[str, dict[str, Any]]:
         return {uid: json.loads(d) for uid, d in self.db.execute("SELECT id, data FROM unit")}
 

@@ -17,7 +17,7 @@ from sysmasterd.core.clock import DualTimestamp, now_monotonic_usec
 from sysmasterd.core.conditions import ConditionOutcome, evaluate
 from sysmasterd.core.dependency import CONFIG_DEPS, Dep
 from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType, LoadState
-from sysmasterd.core.unittype import KillWho, OpResult, UnitType
+from sysmasterd.core.unittype import KillWho, OpResult, TypeDescriptor, UnitType
 
 if TYPE_CHECKING:
     from compat.loader import LoadedUnit
@@ -70,7 +70,8 @@ class Unit:
 
     def apply_load(self, loaded: LoadedUnit) -> None:
         """Take the result of compat's loader: config, paths, names, dependencies from the files."""
-        from sysmasterd.units import impl_class
+        from sysmasterd.units import descriptor
+        from sysmasterd.units.unsupported import Unsupported
 
         self.load_state = LoadState(loaded.load_state)
         self.load_error = loaded.load_error
@@ -84,7 +85,7 @@ class Unit:
             self.kind = self.config.kind
             self.source_path = self.config.unit.source_path
         # A unit whose file vanished keeps its running processes (and type) until stopped.
-        cls = impl_class(self.kind, self.load_state is LoadState.LOADED)
+        cls = descriptor(self.kind).impl if self.load_state is LoadState.LOADED else Unsupported
         if self.impl is None or (self.load_state is LoadState.LOADED and type(self.impl) is not cls):
             self.impl = cls(self)
 
@@ -130,6 +131,12 @@ class Unit:
     @property
     def sub_state(self) -> str:
         return self.impl.sub_state() if self.impl is not None else "dead"
+
+    @property
+    def type(self) -> TypeDescriptor:
+        from sysmasterd.units import descriptor
+
+        return descriptor(self.kind)
 
     @property
     def description(self) -> str:

@@ -7,8 +7,11 @@ target, socket, timer, ... are peers and nothing switches on the type.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
+from compat.config import TYPE_SECTION
+from compat.model import UnitKind
 from sysmasterd.core.states import ActiveState
 
 if TYPE_CHECKING:
@@ -34,17 +37,26 @@ class KillWho(enum.Enum):
 
 
 class UnitType(Protocol):
-    """Per-type behaviour. One instance per unit, created by the unit once its config is loaded."""
+    """Per-type behaviour. One instance per unit, created by the unit once its config is loaded.
+
+    The manager, the job engine and recovery talk to a unit's type only through these methods;
+    units.base.TypeBase gives the answers of a type that runs no processes."""
 
     unit: Unit
-    # Whether the type runs processes (has Exec*/KillMode/cgroup): service yes, target no.
-    has_processes: ClassVar[bool]
+
+    # -- state ---------------------------------------------------------------------------------
 
     def active_state(self) -> ActiveState: ...
 
     def sub_state(self) -> str: ...
 
+    def result(self) -> str: ...
+
+    # -- loading -------------------------------------------------------------------------------
+
     def add_default_dependencies(self) -> None: ...
+
+    # -- operations (the job engine calls these) -----------------------------------------------
 
     def start(self) -> OpResult: ...
 
@@ -59,18 +71,71 @@ class UnitType(Protocol):
 
     def reset_failed(self) -> None: ...
 
+    # -- processes (the exec runtime calls these) ----------------------------------------------
+
+    def pids(self) -> dict[str, int]:
+        """The processes the type tracks by role ("main", "control"); 0 or absent: none."""
+
     def child_exited(self, pid: int, status: int) -> bool:
         """A watched PID exited (raw wait status). True if the type owned it."""
 
+    def exec_succeeded(self, pid: int) -> None:
+        """A spawned process got past execve() (its close-on-exec report pipe closed empty)."""
+
+    def accepts_notify_from(self, pid: int, in_unit: bool) -> str | None:
+        """None if the PID may send sd_notify messages for this unit, else why not."""
+
     def notify_message(self, pid: int, fields: dict[str, str], fds: list[int]) -> None: ...
 
-    def main_pid(self) -> int: ...
-
-    def control_pid(self) -> int: ...
+    # -- persistence and recovery --------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]: ...
 
     def deserialize(self, data: dict[str, Any]) -> None:
         """Restore runtime state written by serialize() (after a core restart)."""
 
-    def result(self) -> str: ...
+    def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
+        """The PIDs by role that serialize() wrote into ``data``."""
+
+    def give_back_pid(self, role: str, pid: int) -> None:
+        """Recovery: a PID of this role died while no core ran; track it again so that its exit,
+        fed next, reaches the state machine as if seen live."""
+
+    def adopt_interrupted_start(self, data: dict[str, Any], invocation: str) -> dict[str, Any] | None:
+        """Recovery: a start was under way when the core died (its intent is stored, the new state
+        is not). Returns ``data`` rewritten to the state with the process found, or None."""
+
+    def resume(self) -> bool:
+        """After a restore: re-arm timers and watches of the restored state. True if a timer was armed."""
+
+
+class ImplFactory(Protocol):
+    def __call__(self, unit: Unit) -> UnitType: ...
+
+
+class Context(enum.Flag):
+    """The settings blocks a type has, as systemd's UnitVTable offsets say (exec_context_offset,
+    kill_context_offset, cgroup_context_offset): the D-Bus face shows their properties."""
+
+    NONE = 0
+    EXEC = enum.auto()
+    KILL = enum.auto()
+    CGROUP = enum.auto()
+
+
+@dataclass(frozen=True)
+class TypeDescriptor:
+    """Everything that makes a unit type, in one place (systemd's UnitVTable and unit_types table)."""
+
+    kind: UnitKind
+    impl: ImplFactory
+    # The type's own D-Bus interface (the unit answers on it before org.freedesktop.systemd1.Unit).
+    interface: str | None
+    contexts: Context = Context.NONE
+    # Targets order themselves after what they pull in (systemd's default target dependency).
+    orders_after_pulled_in: bool = False
+
+    @property
+    def section(self) -> str | None:
+        """The unit file section of the type's own settings; compat parses it."""
+        return TYPE_SECTION[self.kind]

@@ -1,29 +1,17 @@
-"""Unit types, one module each, peers behind the UnitType interface (sysmasterd.core.unittype)."""
+"""Unit types, one module each, peers behind the UnitType interface (sysmasterd.core.unittype).
+
+Each module declares its type in a TypeDescriptor; TYPES lists them. Adding a type is a module
+here plus the pieces its descriptor names (see docs/core.md, "Adding a unit type")."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
-
 from compat.model import UnitKind
+from sysmasterd.core.unittype import TypeDescriptor
+from sysmasterd.units import service, slice, target, unsupported
 
-if TYPE_CHECKING:
-    from sysmasterd.core.unit import Unit
-    from sysmasterd.core.unittype import UnitType
-
-
-class ImplFactory(Protocol):
-    def __call__(self, unit: Unit) -> UnitType: ...
+TYPES: dict[UnitKind, TypeDescriptor] = {d.kind: d for d in (service.TYPE, target.TYPE, slice.TYPE)}
 
 
-def impl_class(kind: UnitKind, loaded: bool) -> ImplFactory:
-    """The type implementation for a unit kind; units that did not load get the inert one."""
-    from sysmasterd.units.service import Service
-    from sysmasterd.units.slice import Slice
-    from sysmasterd.units.target import Target
-    from sysmasterd.units.unsupported import Unsupported
-
-    if not loaded:
-        return Unsupported
-    table: dict[UnitKind, ImplFactory] = {UnitKind.SERVICE: Service, UnitKind.TARGET: Target,
-                                          UnitKind.SLICE: Slice}
-    return table.get(kind, Unsupported)
+def descriptor(kind: UnitKind) -> TypeDescriptor:
+    """The type of a unit kind; kinds not implemented yet get the inert Unsupported type."""
+    return TYPES.get(kind) or unsupported.descriptor_for(kind)

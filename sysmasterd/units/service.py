@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from compat.config_service import effective_type
 from compat.exitstatus import exit_status_name
@@ -23,14 +23,16 @@ from compat.model import (
     ServiceRestart,
     ServiceSection,
     ServiceType,
+    UnitKind,
 )
-from sysmasterd.core.cgroup import process_start_time, send_signal
+from sysmasterd.core.cgroup import process_alive, process_start_time, send_signal
 from sysmasterd.core.clock import DualTimestamp
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.execute import describe_status
 from sysmasterd.core.states import ActiveState, JobType, ServiceResult
 from sysmasterd.core.states import ServiceState as S
-from sysmasterd.core.unittype import KillWho, OpResult
+from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
+from sysmasterd.units.base import TypeBase
 
 if TYPE_CHECKING:
     import asyncio
@@ -60,6 +62,9 @@ CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
 DEFAULT_TIMEOUT_USEC = 90_000_000
 POLL_EMPTY_SEC = 0.05
 
+# Where a service whose start the core's death interrupted stands once its main process is found.
+_STATE_WITH_MAIN = {ServiceType.DBUS: S.START, ServiceType.NOTIFY: S.START, ServiceType.ONESHOT: S.START}
+
 EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
               "ExecStopPost")
 
@@ -82,11 +87,9 @@ class ExecStatus:
         return cls(DualTimestamp(v[0], v[1]), DualTimestamp(v[2], v[3]), v[4], v[5], v[6])
 
 
-class Service:
-    has_processes: ClassVar[bool] = True
-
+class Service(TypeBase):
     def __init__(self, unit: Unit) -> None:
-        self.unit = unit
+        super().__init__(unit)
         self.state = S.DEAD
         self._result = ServiceResult.SUCCESS
         self.reload_result = ServiceResult.SUCCESS
@@ -177,6 +180,9 @@ class Service:
 
     def control_pid(self) -> int:
         return self.control_pid_
+
+    def pids(self) -> dict[str, int]:
+        return {"main": self.main_pid_, "control": self.control_pid_}
 
     def can_reload(self) -> bool:
         return bool(self.cfg.exec_reload)
@@ -703,7 +709,7 @@ class Service:
             try:
                 with open(pid_file) as f:
                     pid = int(f.read().split()[0])
-                if pid > 1 and _alive(pid):
+                if pid > 1 and process_alive(pid):
                     self._set_main_pid(pid, alien=True)
                     return
             except (OSError, ValueError, IndexError):
@@ -866,7 +872,7 @@ class Service:
         if "MAINPID" in fields and self.state in (S.START, S.START_POST, S.RUNNING, S.RELOAD):
             try:
                 new = int(fields["MAINPID"])
-                if new > 1 and new != self.main_pid_ and _alive(new):
+                if new > 1 and new != self.main_pid_ and process_alive(new):
                     self._set_main_pid(new, alien=True)
             except ValueError:
                 m.log.warning("%s: Failed to parse MAINPID=%s field in notification message, ignoring.",
@@ -987,8 +993,44 @@ class Service:
         self._timer_deadline_mono = float(data.get("timer_deadline", 0.0))
         for key, attr in (("main_pid_start", "main_pid_"), ("control_pid_start", "control_pid_")):
             pid = getattr(self, attr)
-            if pid and (not _alive(pid) or process_start_time(pid) != data.get(key)):
+            if pid and (not process_alive(pid) or process_start_time(pid) != data.get(key)):
                 setattr(self, attr, 0)
+
+    def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
+        return {"main": int(data.get("main_pid") or 0), "control": int(data.get("control_pid") or 0)}
+
+    def give_back_pid(self, role: str, pid: int) -> None:
+        if role == "main":
+            self.main_pid_ = pid
+        elif role == "control":
+            self.control_pid_ = pid
+
+    def adopt_interrupted_start(self, data: dict[str, Any], invocation: str) -> dict[str, Any] | None:
+        from sysmasterd.core import recovery
+
+        m, u = self.unit.manager, self.unit
+        impl = dict(data.get("impl", {}))
+        impl.update(result="success", main_index=0, control_index=0, timer_deadline=0.0, forbid_restart=False,
+                    main_pid=0, main_pid_start=None, main_pid_known=False, main_pid_alien=False, control_pid=0,
+                    control_pid_start=None)
+        if self.type is ServiceType.FORKING:
+            pid, start = recovery.pid_from_file(m, u, self.cfg.pid_file)
+            if pid:  # the daemon is up: its PID file names it
+                impl.update(state="running", main_pid=pid, main_pid_start=start, main_pid_known=True,
+                            main_pid_alien=True)
+            else:  # ExecStart= still runs: let it finish as the control process it is
+                pid, start = recovery.oldest_in_cgroup(m, u)
+                impl.update(state="start", control_pid=pid, control_pid_start=start, control_kind="ExecStart")
+        else:
+            pid, start = recovery.stored_main_pid(m, u)
+            if not pid:
+                pid, start = recovery.oldest_in_cgroup(m, u)
+            impl.update(state=_STATE_WITH_MAIN.get(self.type, S.RUNNING).value, main_pid=pid, main_pid_start=start,
+                        main_pid_known=True)
+        if not pid:
+            return None  # nothing runs: the restored job (if any) starts it afresh
+        m.log.info("%s: start was interrupted by the core's death; adopting PID %d.", u.id, pid)
+        return {**data, "invocation_id": invocation, "impl": impl}
 
     def resume(self) -> bool:
         """After a restore: re-arm the state's timer at its stored deadline (time spent without a
@@ -1027,13 +1069,8 @@ class Service:
         return self.cfg.runtime_max_usec if self.state is S.RUNNING else 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-        return data[data.rfind(b")") + 2:data.rfind(b")") + 3] != b"Z"
-    except OSError:
-        return False
+TYPE = TypeDescriptor(UnitKind.SERVICE, Service, "org.freedesktop.systemd1.Service",
+                      Context.EXEC | Context.KILL | Context.CGROUP)
 
 
 def _status_name(status: int) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from compat.model import UnitKind
 from sysmasterd.core.dependency import Dep
+from sysmasterd.core.unittype import Context, TypeDescriptor
 from sysmasterd.units.passive import Passive
 from sysmasterd.units.target import SHUTDOWN_TARGET
 
@@ -18,6 +20,9 @@ class Slice(Passive):
         if parent:
             m.add_dependency(self.unit, Dep.REQUIRES, parent)
             m.add_dependency(self.unit, Dep.AFTER, parent)
+
+
+TYPE = TypeDescriptor(UnitKind.SLICE, Slice, "org.freedesktop.systemd1.Slice", Context.CGROUP)
 
 
 def parent_slice(name: str) -> str | None:

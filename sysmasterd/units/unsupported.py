@@ -6,7 +6,10 @@ pretending to run a socket or mount unit.
 
 from __future__ import annotations
 
-from sysmasterd.core.unittype import OpResult
+import functools
+
+from compat.model import UnitKind
+from sysmasterd.core.unittype import OpResult, TypeDescriptor
 from sysmasterd.units.passive import Passive
 
 
@@ -15,3 +18,8 @@ class Unsupported(Passive):
         self.unit.manager.log.error("%s: unit type '%s' is not supported yet", self.unit.id,
                                     self.unit.kind.value)
         return OpResult.UNSUPPORTED
+
+
+@functools.cache
+def descriptor_for(kind: UnitKind) -> TypeDescriptor:
+    return TypeDescriptor(kind, Unsupported, None)
