@@ -8,6 +8,7 @@ import sys
 
 from compat.loader import UnitLoader
 from compat.model import Scope
+from sysmasterd.core.main import unit_path_from
 from sysmasterd.migrate.model import Report
 from sysmasterd.migrate.render import render_json, render_text
 from sysmasterd.migrate.rules import scan_rules
@@ -55,10 +56,9 @@ def _rooted(root: str, path: str) -> str:
 def build_report(args: argparse.Namespace) -> Report:
     report = Report()
     if not args.no_units:
+        # sysmasterd's default scope: system as root, user otherwise.
         scope = Scope.USER if args.user else Scope.SYSTEM if (args.system or os.getuid() == 0) else Scope.USER
-        # The daemon's own reading of --unit-path (sysmasterd.core.main.unit_path_from).
-        unit_path = ":".join(args.unit_path) if args.unit_path else None
-        loader = UnitLoader(scope, unit_path=unit_path, root_dir=args.root)
+        loader = UnitLoader(scope, unit_path=unit_path_from(args), root_dir=args.root)
         report.scanned_unit_dirs = list(loader.paths.search_path)
         report.units = UnitScanner(loader).scan()
     if not args.no_rules:

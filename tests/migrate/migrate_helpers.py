@@ -94,21 +94,17 @@ def rules_load_messages(doc: dict[str, Any]) -> set[str]:
 
 
 def corpus_units(target: Path) -> list[str]:
-    """The unit seeds laid out as unit files, as tests/compat does: by the fuzzer's reading (first
-    line = unit type) and, for seeds named like units, verbatim."""
+    """The unit seeds as systemd's fuzzer reads them: the first line names the unit type, the rest
+    is the file (seeds whose first line is not a type are left out)."""
     from compat import unitname
 
     names = []
     for seed in sorted(UNIT_CORPUS.iterdir()):
-        data = seed.read_bytes()
-        kind, _, body = data.partition(b"\n")
-        name = f"{seed.name.replace('_', '-')}-seed.{kind.decode(errors='replace').strip()}"
+        kind, _, body = seed.read_bytes().partition(b"\n")
+        name = f"seed-{re.sub(r'[^A-Za-z0-9-]', '-', seed.name)}.{kind.decode(errors='replace').strip()}"
         if unitname.is_valid(name):
             (target / name).write_bytes(body)
             names.append(name)
-        if unitname.is_valid(seed.name):
-            (target / seed.name).write_bytes(data)
-            names.append(seed.name)
     return names
 
 
