@@ -6,7 +6,7 @@
 #
 # On openEuler the distribution's python-rpm-macros are used and rpmbuild checks BuildRequires.
 # Where they are missing (Debian's rpm package, as in CI) debian-ci.macros stands in for them,
-# with $PYTHON (default: the project's .venv python) as the build interpreter, and --nodeps
+# with $PYTHON's packages (default: the project's .venv) serving the build offline, and --nodeps
 # because such a host has no rpm database to check BuildRequires against.
 set -euo pipefail
 
@@ -30,7 +30,15 @@ cp "$here/sysmaster.spec" "$top/SPECS/"
 
 args=(-bb --define "_topdir $top" --define "sdist_name $sdist")
 if [ "$(rpm --eval '%{?pyproject_wheel:1}')" != 1 ]; then
-    args+=(--nodeps --define "__python3 $PYTHON" --load "$here/debian-ci.macros")
+    # The build interpreter sees $PYTHON's packages through a plain path entry, not its
+    # site-packages' .pth hooks: an editable install of this checkout there would otherwise
+    # shadow the buildroot's modules in help2man and %check.
+    "$PYTHON" -m venv --without-pip "$top/python"
+    "$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
+        >"$("$top/python/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/build-deps.pth"
+    # No rpm database to check against: rpm would create an empty one at its default path.
+    args+=(--nodeps --define "_dbpath $top/rpmdb" --define "__python3 $top/python/bin/python"
+           --load "$here/debian-ci.macros")
 fi
 rpmbuild "${args[@]}" "$top/SPECS/sysmaster.spec" >"$top/rpmbuild.log" 2>&1 || {
     tail -n 60 "$top/rpmbuild.log" >&2; echo "build.sh: rpmbuild failed" >&2; exit 1; }
