@@ -119,7 +119,12 @@ class UnitScanner:
             load_name = unitname.try_instantiate(name, TEMPLATE_INSTANCE) if parsed.is_template else name
             if load_name is None:
                 continue
-            unit = self.loader.load(load_name)
+            try:
+                unit = self.loader.load(load_name)
+            except Exception as e:  # compat promises not to raise; the daemon survives a bug there, so do we
+                reports[load_name] = FileReport(name, "")
+                reports[load_name].refuse(f"internal error: {e}")
+                continue
             if unit.name not in reports:
                 reports[unit.name] = self.scan_unit(unit, template=parsed.is_template)
         return sorted(reports.values(), key=lambda r: r.name)
@@ -142,21 +147,22 @@ class UnitScanner:
         if unit.config is None:
             return report
         if not kind_supported(unit.kind):
-            self._unit_type(report, unit.kind, lines)
+            self._unit_type(report, unit.config, lines)
         self._conditions(report, unit.config, lines)
         self._silent(report, unit.config, lines)
         order = {path: i for i, path in enumerate(files)}
         report.entries.sort(key=lambda e: (order.get(e.path, len(order)), e.line))
         return report
 
-    def _unit_type(self, report: FileReport, kind: UnitKind, lines: _Lines) -> None:
+    def _unit_type(self, report: FileReport, config: UnitConfig, lines: _Lines) -> None:
+        kind = config.kind
         report.add(Entry(report.path, 0, f"unit type '{kind.value}' is not supported yet",
                          "the unit loads and can be queried, but starting it fails", Source.UNIT_TYPE))
         report.refuse(f"unit type '{kind.value}' is not supported yet")
         section = TYPE_SECTION.get(kind)
         for (sec, key), assignments in lines.by_key.items():
-            if sec != section:
-                continue
+            if sec != section or key not in config.raw_type_section:
+                continue  # an unknown key already has its load warning
             for a in assignments:
                 report.add(Entry(a.path, a.line, f"{key}= in [{section}] is not read",
                                  f"no effect: {kind.value} units are not supported yet", Source.TYPE_SECTION))
