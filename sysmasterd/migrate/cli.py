@@ -6,17 +6,26 @@ import argparse
 import logging
 import os
 import sys
+from types import ModuleType
 
 from compat.loader import UnitLoader
 from compat.model import Scope
 from sysmasterd.core.main import unit_path_from
 from sysmasterd.migrate.model import Report
 from sysmasterd.migrate.render import render_json, render_text
-from sysmasterd.migrate.rules import scan_rules
 from sysmasterd.migrate.units import UnitScanner
-from udev_rules_translator import DEFAULT_DIRS, ResolveNames
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def rules_scanner() -> ModuleType | None:
+    """The rules half, or None: it needs udev_rules_translator and devmaster, which the rpm puts in
+    sysmaster-py-devmaster, while this command ships with the service manager."""
+    try:
+        from sysmasterd.migrate import rules
+    except ModuleNotFoundError:
+        return None
+    return rules
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -35,11 +44,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="unit search directory instead of the scope's (repeatable; SYSTEMD_UNIT_PATH rules: "
                         "a trailing ':' appends the defaults)")
     r.add_argument("--rules-dir", action="append", default=[], metavar="DIR",
-                   help=f"rules directory instead of udev's (repeatable; default {':'.join(DEFAULT_DIRS)})")
+                   help="rules directory instead of udev's and devmaster's (repeatable)")
     r.add_argument("--root", metavar="DIR", default="/", help="look for everything below this directory")
     r.add_argument("--no-units", action="store_true", help="do not scan unit files")
     r.add_argument("--no-rules", action="store_true", help="do not scan udev rules")
-    r.add_argument("--resolve-names", choices=[m.value for m in ResolveNames], default=ResolveNames.EARLY.value,
+    r.add_argument("--resolve-names", default="early", metavar="early|late|never",
                    help="when OWNER/GROUP names are resolved, as devmaster's resolve_names= (default early)")
     r.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = p.parse_args(argv)
@@ -47,6 +56,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--no-units and --no-rules leave nothing to report")
     if not os.path.isdir(args.root):
         p.error(f"--root {args.root}: not a directory")
+    args.rules = None if args.no_rules else rules_scanner()
+    if args.rules is not None and args.resolve_names not in args.rules.RESOLVE_NAMES:
+        p.error(f"--resolve-names: one of {', '.join(args.rules.RESOLVE_NAMES)}")
+    if args.rules is None and not args.no_rules:
+        if args.rules_dir or args.no_units:
+            p.error("udev rules cannot be checked: devmaster (sysmaster-py-devmaster) is not installed")
+        print("sysmaster-migrate: udev rules not checked: devmaster is not installed", file=sys.stderr)
+        args.no_rules = True
     return args
 
 
@@ -63,9 +80,9 @@ def build_report(args: argparse.Namespace) -> Report:
         report.scanned_unit_dirs = list(loader.paths.search_path)
         report.units = UnitScanner(loader).scan()
     if not args.no_rules:
-        dirs = [_rooted(args.root, d) for d in (args.rules_dir or DEFAULT_DIRS)]
+        dirs = [_rooted(args.root, d) for d in (args.rules_dir or args.rules.DEFAULT_DIRS)]
         report.scanned_rules_dirs = dirs
-        report.rules = scan_rules(dirs, ResolveNames(args.resolve_names))
+        report.rules = args.rules.scan_rules(dirs, args.resolve_names)
     return report
 
 

@@ -13,9 +13,21 @@ from collections.abc import Sequence
 from sysmasterd.devmaster.builtin.registry import NAMES as BUILTIN_NAMES
 from sysmasterd.devmaster.gaps import NOOP_BUILTINS, NOT_APPLIED_TOKENS
 from sysmasterd.migrate.model import Entry, FileReport, Source
-from udev_rules_translator import Builtin, Diagnostic, LoadedRules, ResolveNames, Severity, Token, load_rules
+from udev_rules_translator import (
+    DEFAULT_DIRS,
+    Builtin,
+    Diagnostic,
+    LoadedRules,
+    ResolveNames,
+    Severity,
+    Token,
+    load_rules,
+)
 from udev_rules_translator.files import list_rules_files
 from udev_rules_translator.render import token_source
+
+__all__ = ["DEFAULT_DIRS", "RESOLVE_NAMES", "scan_rules"]
+RESOLVE_NAMES = tuple(m.value for m in ResolveNames)
 
 
 def _load_entry(d: Diagnostic, file_loaded: bool) -> Entry:
@@ -45,10 +57,10 @@ def _token_entry(path: str, line: int, token: Token) -> Entry | None:
     return None
 
 
-def scan_rules(dirs: Sequence[str], resolve_names: ResolveNames = ResolveNames.EARLY) -> list[FileReport]:
+def scan_rules(dirs: Sequence[str], resolve_names: str = ResolveNames.EARLY.value) -> list[FileReport]:
     """One report per rules file that udevd would read from `dirs` (an earlier directory wins for
     a name), in load order. No cache: the report must see the files as they are."""
-    loaded: LoadedRules = load_rules(dirs, cache_path=None, resolve_names=resolve_names)
+    loaded: LoadedRules = load_rules(dirs, cache_path=None, resolve_names=ResolveNames(resolve_names))
     reports: dict[str, FileReport] = {}
     for f in list_rules_files(dirs):
         reports[f.path] = FileReport(f.path, f.path, detail="masked" if f.empty else "")

@@ -120,6 +120,22 @@ def test_console_script(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "usage:" in bad.stderr
 
 
+def test_without_devmaster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The rpm ships this command with the service manager, the rules half with devmaster."""
+    import sysmasterd.migrate
+
+    monkeypatch.setitem(sys.modules, "sysmasterd.migrate.rules", None)
+    monkeypatch.delattr(sysmasterd.migrate, "rules", raising=False)
+    units, rules = _clean_tree(tmp_path)
+    rc, doc = run_json("--unit-path", str(units))
+    assert rc == 0 and "rules" not in doc and doc["units"]["summary"]["supported"] == 2
+    assert "udev rules not checked" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--rules-dir", str(rules)])
+    assert e.value.code == 2
+
+
 # -- what is found ----------------------------------------------------------------------------
 
 
