@@ -19,6 +19,8 @@ from migrate_helpers import (
     run_json,
 )
 
+from udev_rules_translator import DEFAULT_DIRS
+
 HOST_UNITS = Path("/lib/systemd/system")
 HOST_RULES = Path("/lib/udev/rules.d")
 needs_daemon = pytest.mark.skipif(not SYSMASTERD.exists(), reason="sysmasterd console script not installed")
@@ -64,8 +66,10 @@ def test_fuzz_units_agree_with_daemon(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not HOST_RULES.is_dir(), reason="no host rules")
 def test_host_rules_agree_with_devmaster() -> None:
-    _, doc = run_json("--no-units", "--rules-dir", str(HOST_RULES))
-    assert rules_load_messages(doc) == devmaster_rules_warnings([str(HOST_RULES)])
+    """udev's and devmaster's rules directories of this machine, as devmaster reads them by default."""
+    _, doc = run_json("--no-units")
+    assert doc["rules"]["scanned"] == list(DEFAULT_DIRS)
+    assert rules_load_messages(doc) == devmaster_rules_warnings(list(DEFAULT_DIRS))
 
 
 @pytest.mark.skipif(not RULES_CORPUS.is_dir(), reason="fuzz corpus not available")
