@@ -29,7 +29,7 @@ sdist=$(basename "$(ls "$top"/SOURCES/*.tar.gz)" .tar.gz)
 cp "$here/sysmaster.spec" "$top/SPECS/"
 
 args=(-bb --define "_topdir $top" --define "sdist_name $sdist")
-if [ "$(rpm --eval '%{?pyproject_wheel:1}')" != 1 ]; then
+if [ "$(rpm --eval '%{?python3_sitelib:1}')" != 1 ]; then
     # The build interpreter sees $PYTHON's packages through a plain path entry, not its
     # site-packages' .pth hooks: an editable install of this checkout there would otherwise
     # shadow the buildroot's modules in help2man and %check.
