@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, cast
 
 from compat.model import ResourceLimit, Scope
 from sysmasterd.bus.spec import InterfaceDataError
+from sysmasterd.core import generators, sysconf
 from sysmasterd.core import log as corelog
-from sysmasterd.core import sysconf
+from sysmasterd.core.conditions import FIRST_BOOT_FLAG
 from sysmasterd.core.dump import dump_units
 from sysmasterd.core.manager import Manager, ManagerSettings
 
@@ -47,6 +48,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--test", action="store_true", help="load units and exit without running anything")
     p.add_argument("--dump", action="store_true", help="with --test: print the unit table")
     p.add_argument("--fresh", action="store_true", help="ignore runtime state stored by a previous core")
+    p.add_argument("--shared-runtime", action="store_true",
+                   help="act on systemd's shared runtime directories (/run/systemd, or $XDG_RUNTIME_DIR/systemd "
+                        "for --user): run generators into them, mark the system as booted (default: when "
+                        "--runtime-dir is not given, i.e. when this is the scope's manager)")
     return p.parse_args(argv)
 
 
@@ -107,6 +112,26 @@ def _raise_fd_limit(scope: Scope) -> ResourceLimit:
         except (OSError, ValueError):
             continue
     return ResourceLimit(min(soft, _SELECT_FD_LIMIT), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+SYSTEMD_RUN = "/run/systemd"
+
+
+def mark_system_manager(base: str = SYSTEMD_RUN) -> None:
+    """What systemd 252 leaves for clients at start: /run/systemd/system (sd_booted(): systemctl
+    and libraries take it as "booted with systemd"), /run/systemd/container (the container type
+    for tools that cannot read PID 1's environment) and, on a first boot, the flag file
+    ConditionFirstBoot= reads."""
+    try:
+        os.makedirs(os.path.join(base, "system"), mode=0o755, exist_ok=True)
+        container = os.environ.get("container")  # noqa: SIM112 (lowercase by the container interface)
+        if container:
+            with open(os.path.join(base, "container"), "w") as f:
+                f.write(container + "\n")
+        if generators.detect_first_boot():
+            open(os.path.join(base, "first-boot"), "a").close()
+    except OSError as e:
+        logging.getLogger("sysmasterd").warning("Failed to set up %s: %s", base, e)
 
 
 class _NoLoop:
@@ -258,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     scope = Scope.USER if args.user else Scope.SYSTEM if (args.system or os.getuid() == 0) else Scope.USER
     corelog.setup(args.log_level or "info", args.log_target)
     service_nofile = None if args.test else _raise_fd_limit(scope)
+    shared = not args.test and (args.shared_runtime or args.runtime_dir is None)
+    if shared and scope is Scope.SYSTEM:
+        mark_system_manager()
 
     def settings() -> ManagerSettings:
         """The command line plus system.conf/user.conf, read now (at start and at daemon-reload)."""
@@ -269,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("sysmasterd").warning("%s", problem)
         limits = {"NOFILE": service_nofile} if service_nofile else {}
         limits.update(configured.pop("default_limits", {}))
+        if shared:  # before the units load, at start and at daemon-reload, as systemd runs them
+            first_boot = os.path.exists(FIRST_BOOT_FLAG) if scope is Scope.SYSTEM else None
+            generators.run_generators(scope, {**os.environ, **configured.get("default_environment", {})},
+                                      first_boot=first_boot)
         return ManagerSettings(scope=scope, unit_path=unit_path_from(args),
                                runtime_dir=os.path.abspath(args.runtime_dir or default_runtime_dir(scope)),
                                environ=dict(os.environ), test_mode=args.test, default_limits=limits, **configured)
