@@ -1,39 +1,32 @@
 """devctl: udevadm 252's command line for devmaster (also works when invoked as `udevadm`)."""
 
+from __future__ import annotations
+
 import os
 import sys
-from collections.abc import Callable
 
-from sysmasterd.cli import (
-    devctl_control,
-    devctl_info,
-    devctl_misc,
-    devctl_monitor,
-    devctl_settle,
-    devctl_test,
-    devctl_trigger,
-)
-from sysmasterd.cli.devctl_common import VERSION, UsageError
+VERSION = "252"  # udevadm's: scripts compare it
 
-Verb = Callable[[list[str], str], int]
-VERBS: dict[str, tuple[Verb, str]] = {
-    "info": (devctl_info.main, "Query sysfs or the udev database"),
-    "trigger": (devctl_trigger.main, "Request events from the kernel"),
-    "settle": (devctl_settle.main, "Wait for pending udev events"),
-    "control": (devctl_control.main, "Control the udev daemon"),
-    "monitor": (devctl_monitor.main, "Listen to kernel and udev events"),
-    "test": (devctl_test.main, "Test an event run"),
-    "test-builtin": (devctl_test.builtin_main, "Test a built-in command"),
-    "wait": (devctl_misc.wait_main, "Wait for device or device symlink"),
-    "lock": (devctl_misc.lock_main, "Lock a block device"),
-    "hwdb": (devctl_misc.hwdb_main, "Edit hardware database"),
+# verb -> (module under sysmasterd.cli, function, help). Imported when the verb runs: --version must
+# not pay for the rules executor, and info must not pay for the netlink monitor.
+VERBS: dict[str, tuple[str, str, str]] = {
+    "info": ("devctl_info", "main", "Query sysfs or the udev database"),
+    "trigger": ("devctl_trigger", "main", "Request events from the kernel"),
+    "settle": ("devctl_settle", "main", "Wait for pending udev events"),
+    "control": ("devctl_control", "main", "Control the udev daemon"),
+    "monitor": ("devctl_monitor", "main", "Listen to kernel and udev events"),
+    "test": ("devctl_test", "main", "Test an event run"),
+    "test-builtin": ("devctl_test", "builtin_main", "Test a built-in command"),
+    "wait": ("devctl_misc", "wait_main", "Wait for device or device symlink"),
+    "lock": ("devctl_misc", "lock_main", "Lock a block device"),
+    "hwdb": ("devctl_misc", "hwdb_main", "Edit hardware database"),
 }
 
 
 def _help(prog: str) -> None:
     print(f"{prog} [--help] [--version] [--debug] COMMAND [COMMAND OPTIONS]\n\n"
           "Send control commands or test the device manager.\n\nCommands:")
-    for name, (_, text) in VERBS.items():
+    for name, (_module, _function, text) in VERBS.items():
         print(f"  {name:<12}  {text}")
 
 
@@ -69,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     if entry is None:
         print(f"Unknown command verb {verb}.", file=sys.stderr)
         return 1
+    import importlib
+
+    from sysmasterd.cli.devctl_common import UsageError
+
+    run = getattr(importlib.import_module(f"sysmasterd.cli.{entry[0]}"), entry[1])
     try:
-        return entry[0](args, prog)
+        return int(run(args, prog))
     except UsageError as e:
         print(e, file=sys.stderr)
         return 1

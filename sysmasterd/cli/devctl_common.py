@@ -1,22 +1,28 @@
 """Shared pieces of devctl's verbs: GNU getopt with udevadm's messages, device lookup, time parsing."""
 
+from __future__ import annotations
+
 import getopt
 import os
 import sys
-from dataclasses import dataclass
 
-from sysmasterd.devmaster.device import Device, DeviceNotFound
-from sysmasterd.devmaster.framework import db
+from sysmasterd.cli.devctl import VERSION
+
+TYPE_CHECKING = False  # typing's own import costs a verb more than it gains; mypy knows the name
+if TYPE_CHECKING:
+    from sysmasterd.devmaster.device import Device
 
 
 class UsageError(Exception):
     """Bad command line: the message is printed and udevadm's exit status 1 returned."""
 
 
-@dataclass(frozen=True)
 class Options:
-    opts: list[tuple[str, str]]
-    args: list[str]
+    __slots__ = ("args", "opts")
+
+    def __init__(self, opts: list[tuple[str, str]], args: list[str]) -> None:
+        self.opts = opts
+        self.args = args
 
 
 def _optional_args(argv: list[str], optional: dict[str, str]) -> list[str]:
@@ -72,7 +78,6 @@ def parse_seconds(text: str) -> float:
     return value
 
 
-VERSION = "252"  # udevadm's: scripts compare it
 VERSION_OR_HELP = ("-V", "--version", "-h", "--help")
 
 
@@ -89,6 +94,8 @@ def error(message: str) -> int:
 
 def find_device(name: str, prefix: str | None = None) -> Device:
     """udevadm's find_device(): absolute /sys or /dev paths (a prefix is added to relative ones)."""
+    from sysmasterd.devmaster.device import Device, DeviceNotFound
+
     if prefix and not name.startswith(prefix):
         name = os.path.join(prefix, name.lstrip("/"))
     if name.startswith("/sys/"):
@@ -98,8 +105,10 @@ def find_device(name: str, prefix: str | None = None) -> Device:
     raise DeviceNotFound(f'Bad argument "{name}", expected an absolute path in /dev/ or /sys/')
 
 
-def with_db(dev: Device, run_dir: str = db.RUN_UDEV) -> Device:
-    rec = db.read_db(dev.device_id, run_dir)
+def with_db(dev: Device, run_dir: str = "") -> Device:
+    from sysmasterd.devmaster.framework import db
+
+    rec = db.read_db(dev.device_id, run_dir or db.RUN_UDEV)
     if rec is not None:
         db.load_into(dev, rec)
     return dev

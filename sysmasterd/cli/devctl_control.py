@@ -2,9 +2,8 @@
 
 import os
 
+from sysmasterd.cli import udev_control as control
 from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
-from sysmasterd.devmaster.config import parse_log_level
-from sysmasterd.devmaster.framework import control
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
 
 HELP = """{prog} control OPTION
@@ -52,6 +51,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             messages.append(ControlMessage(ControlType.EXIT))
         elif opt in ("-l", "--log-level", "--log-priority"):
             try:
+                from sysmasterd.devmaster.config import parse_log_level  # configobj: only for this option
+
                 messages.append(ControlMessage(ControlType.SET_LOG_LEVEL, parse_log_level(val)))
             except ValueError:
                 raise UsageError(f"Failed to parse log level '{val}': Invalid argument") from None

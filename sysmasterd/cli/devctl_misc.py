@@ -8,8 +8,6 @@ import sys
 import time
 
 from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
-from sysmasterd.devmaster.builtin.hwdb_compile import compile_root
-from sysmasterd.devmaster.builtin.hwdb_trie import HwdbError, open_hwdb
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.framework import db
 
@@ -48,6 +46,8 @@ LOCK_HELP = (
 )
 
 def _write_hwdb(root: str, usr: bool, strict: bool) -> int:
+    from sysmasterd.devmaster.builtin.hwdb_compile import compile_root  # only this verb needs the compiler
+
     data, diagnostics = compile_root(root)
     for diag in diagnostics:
         print(diag, file=sys.stderr)
@@ -96,6 +96,8 @@ def hwdb_main(argv: list[str], prog: str = "udevadm") -> int:
         if rc != 0:
             return rc
     if test is not None:
+        from sysmasterd.devmaster.builtin.hwdb_trie import HwdbError, open_hwdb
+
         try:
             hwdb = open_hwdb()
         except (OSError, HwdbError) as e:

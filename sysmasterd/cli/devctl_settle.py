@@ -3,8 +3,8 @@
 import os
 import time
 
+from sysmasterd.cli import udev_control as control
 from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
-from sysmasterd.devmaster.framework import control
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
 
 QUEUE = "/run/udev/queue"

@@ -1,4 +1,10 @@
-"""devctl test / test-builtin: run the rules or one builtin on a device, in-process."""
+"""devctl test / test-builtin: run the rules or one builtin on a device, in-process.
+
+test-builtin runs one builtin and must not pay for loading the rules: their modules are imported
+by `test` alone.
+"""
+
+from __future__ import annotations
 
 import logging
 import sys
@@ -7,9 +13,10 @@ from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, fin
 from sysmasterd.devmaster.builtin.registry import DESCRIPTIONS, lookup, run_builtin
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.event import EventSettings, UdevEvent
-from sysmasterd.devmaster.framework import processing
-from sysmasterd.devmaster.rules.executor import RuleExecutor
-from sysmasterd.devmaster.rules.loader import load_rules
+
+TYPE_CHECKING = False  # mypy knows the name; typing's import is not needed at run time
+if TYPE_CHECKING:
+    from sysmasterd.devmaster.rules.executor import RuleExecutor
 
 ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
 HELP_TEST = """{prog} test [OPTIONS] DEVPATH
@@ -67,6 +74,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
     print("This program is for debugging only, it does not run any program\n"
           "specified by a RUN key. It may show incorrect results, because\n"
           "some values may be different, or not available at a simulation run.\n", flush=True)
+    from sysmasterd.devmaster.rules.loader import load_rules
+
     rules = load_rules(None, resolve)
     try:
         dev = find_device(o.args[0], "/sys")
@@ -79,6 +88,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
 def simulate(dev: Device, action: str, rules: RuleExecutor) -> UdevEvent:
     """What `udevadm test` does: rules applied, links and db written, RUN only listed."""
     dev.properties["ACTION"] = action
+    from sysmasterd.devmaster.framework import processing
+
     event = UdevEvent(dev, EventSettings(event_timeout=60.0))
     processing.execute_rules(event, rules)
     return event

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 
+from sysmasterd.cli import udev_control as control
 from sysmasterd.cli.devctl_common import (
     VERSION_OR_HELP,
     UsageError,
@@ -19,7 +20,7 @@ from sysmasterd.cli.devctl_common import (
 )
 from sysmasterd.devmaster import enumerate as enum
 from sysmasterd.devmaster.device import DeviceNotFound
-from sysmasterd.devmaster.framework import control, netlink
+from sysmasterd.devmaster.framework import netlink
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
 from sysmasterd.devmaster.framework.message import MessageError
 

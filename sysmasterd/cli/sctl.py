@@ -2,232 +2,220 @@
 
 Installed as `sctl`; a symlink named `systemctl` behaves the same. Talks D-Bus to sysmasterd (the
 private socket when allowed, else the bus), like systemctl does.
+
+Start-up is part of the job: scripts call systemctl in loops. This module imports only what
+parsing the command line needs; a verb's module (and the D-Bus client) is imported when that verb
+runs. tests/cli/test_cli_imports.py holds every verb to a list of modules it must not import.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from compat.install import Installer
-from compat.model import Scope
 from sysmasterd import __version__
-from sysmasterd.cli import sctl_analyze, sctl_units
-from sysmasterd.cli.sctl_bus import CallError, Client
-from sysmasterd.cli.sctl_format import table
-from sysmasterd.cli.sctl_status import NO_PRESET_STATES
-from sysmasterd.cli.sctl_units import EXIT_FAILURE, Options
+from sysmasterd.cli.gnu_getopt import REQUIRED, Opt, UsageError, parse
+from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err
 
-Verb = Callable[[Client, Options, list[str]], Awaitable[int]]
+# verb -> (module under sysmasterd.cli, function, synopsis, help). Every function takes
+# (client, options, verb, operands) and returns the exit status. Headings start with "#".
+VERBS: dict[str, tuple[str, str, str, str]] = {
+    "#Unit Commands": ("", "", "", ""),
+    "list-units": ("sctl_units", "list_units", "[PATTERN...]", "List units currently in memory"),
+    "is-active": ("sctl_units", "is_state", "PATTERN...", "Check whether units are active"),
+    "is-failed": ("sctl_units", "is_state", "PATTERN...", "Check whether units are failed"),
+    "status": ("sctl_status", "status", "[PATTERN...]", "Show runtime status of one or more units"),
+    "show": ("sctl_show", "show", "[PATTERN...]", "Show properties of one or more units or the manager"),
+    "cat": ("sctl_units", "cat", "PATTERN...", "Show files and drop-ins of specified units"),
+    "list-dependencies": ("sctl_units", "list_dependencies", "[UNIT...]",
+                          "Recursively show units which are required or wanted by the units"),
+    "start": ("sctl_units", "job_verb", "UNIT...", "Start (activate) one or more units"),
+    "stop": ("sctl_units", "job_verb", "UNIT...", "Stop (deactivate) one or more units"),
+    "reload": ("sctl_units", "job_verb", "UNIT...", "Reload one or more units"),
+    "restart": ("sctl_units", "job_verb", "UNIT...", "Start or restart one or more units"),
+    "try-restart": ("sctl_units", "job_verb", "UNIT...", "Restart one or more units if active"),
+    "condrestart": ("sctl_units", "job_verb", "UNIT...", "Same as try-restart"),
+    "reload-or-restart": ("sctl_units", "job_verb", "UNIT...",
+                          "Reload one or more units if possible, otherwise start or restart"),
+    "try-reload-or-restart": ("sctl_units", "job_verb", "UNIT...",
+                              "If active, reload one or more units, if supported, otherwise restart"),
+    "force-reload": ("sctl_units", "job_verb", "UNIT...", "Same as try-reload-or-restart"),
+    "isolate": ("sctl_units", "job_verb", "UNIT", "Start one unit and stop all others"),
+    "kill": ("sctl_units", "kill", "UNIT...", "Send signal to processes of a unit"),
+    "reset-failed": ("sctl_units", "reset_failed", "[PATTERN...]",
+                     "Reset failed state for all, one, or more units"),
+    "#Unit File Commands": ("", "", "", ""),
+    "list-unit-files": ("sctl_manager", "list_unit_files", "[PATTERN...]", "List installed unit files"),
+    "enable": ("sctl_manager", "unit_files", "UNIT...", "Enable one or more unit files"),
+    "disable": ("sctl_manager", "unit_files", "UNIT...", "Disable one or more unit files"),
+    "is-enabled": ("sctl_manager", "is_enabled", "UNIT...", "Check whether unit files are enabled"),
+    "mask": ("sctl_manager", "unit_files", "UNIT...", "Mask one or more units"),
+    "unmask": ("sctl_manager", "unit_files", "UNIT...", "Unmask one or more units"),
+    "get-default": ("sctl_manager", "get_default", "", "Get the name of the default target"),
+    "set-default": ("sctl_manager", "unit_files", "TARGET", "Set the default target"),
+    "#Job Commands": ("", "", "", ""),
+    "list-jobs": ("sctl_units", "list_jobs", "[PATTERN...]", "List jobs"),
+    "#Environment Commands": ("", "", "", ""),
+    "show-environment": ("sctl_units", "environment", "", "Dump environment"),
+    "set-environment": ("sctl_units", "environment", "VARIABLE=VALUE...",
+                        "Set one or more environment variables"),
+    "unset-environment": ("sctl_units", "environment", "VARIABLE...", "Unset one or more environment variables"),
+    "#Manager State Commands": ("", "", "", ""),
+    "daemon-reload": ("sctl_manager", "call", "", "Reload the manager's configuration"),
+    "daemon-reexec": ("sctl_manager", "call", "", "Reexecute the manager"),
+    "#System Commands": ("", "", "", ""),
+    "is-system-running": ("sctl_manager", "system_running", "", "Check whether system is fully running"),
+    "halt": ("sctl_manager", "call", "", "Shut down and halt the system"),
+    "poweroff": ("sctl_manager", "call", "", "Shut down and power-off the system"),
+    "reboot": ("sctl_manager", "call", "", "Shut down and reboot the system"),
+    "#Analysis Commands (systemd-analyze's)": ("", "", "", ""),
+    "blame": ("sctl_analyze", "blame", "", "List units by the time they took to start"),
+    "critical-chain": ("sctl_analyze", "critical_chain", "[UNIT]", "Show the chain of units that delayed UNIT"),
+    "plot": ("sctl_analyze", "plot", "", "Print an SVG graphic of unit activation"),
+}
 
-
-# Calls after which the daemon goes away (re-exec, or ends with the machine) and may not answer.
-_DROPS_CONNECTION = ("Reexecute", "PowerOff", "Reboot", "Halt")
-
-
-def _manager_call(member: str, failure: str) -> Verb:
-    async def run(client: Client, opts: Options, args: list[str]) -> int:
-        try:
-            await client.manager(member)
-        except CallError as e:
-            if member in _DROPS_CONNECTION and e.name in ("org.freedesktop.DBus.Error.NoReply", ""):
-                return 0
-            sctl_units.err(f"{failure}: {e.text}")
-            return sctl_units.exit_for(e)
-        except ConnectionError:
-            if member not in _DROPS_CONNECTION:
-                raise
-        return 0
-
-    return run
-
-
-async def _system_running(client: Client, opts: Options, args: list[str]) -> int:
-    state = await client.get("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "SystemState")
-    if not opts.quiet:
-        print(state)
-    return 0 if state == "running" else EXIT_FAILURE
-
-
-async def _get_default(client: Client, opts: Options, args: list[str]) -> int:
-    try:
-        print(await client.manager("GetDefaultTarget"))
-    except CallError as e:
-        sctl_units.err(f"Failed to get default target: {e.text}")
-        return sctl_units.exit_for(e)
-    return 0
-
-
-def _print_changes(changes: list[list[str]]) -> None:
-    for kind, path, source in changes:
-        if kind == "symlink":
-            print(f"Created symlink {path} \u2192 {source}.", file=sys.stderr)
-        elif kind == "unlink":
-            print(f'Removed "{path}".', file=sys.stderr)
-
-
-def _unit_files(member: str, signature: str, failure: str) -> Verb:
-    """enable/disable/mask/unmask/set-default: change files, print what changed, reload like systemctl."""
-
-    async def run(client: Client, opts: Options, args: list[str]) -> int:
-        names = [sctl_units.mangle(a) for a in args]
-        if not names:
-            sctl_units.err("Too few arguments.")
-            return EXIT_FAILURE
-        body: list[object] = {"asbb": [names, False, False], "asb": [names, False], "sb": [names[0], True]}[signature]
-        try:
-            reply = await client.manager(member, signature, body)
-            _print_changes(reply[1] if signature == "asbb" and member == "EnableUnitFiles" else reply)
-            await client.manager("Reload")
-        except CallError as e:
-            sctl_units.err(f"{failure}: {e.text}")
-            return sctl_units.exit_for(e) if e.name == "org.freedesktop.DBus.Error.AccessDenied" else EXIT_FAILURE
-        if opts.now and member in ("EnableUnitFiles", "DisableUnitFiles"):
-            verb = "start" if member == "EnableUnitFiles" else "stop"
-            return await sctl_units.job_verb(client, opts, verb, names)
-        return 0
-
-    return run
-
-
-async def _is_enabled(client: Client, opts: Options, args: list[str]) -> int:
-    enabled = False
-    for name in map(sctl_units.mangle, args):
-        try:
-            state = await client.manager("GetUnitFileState", "s", [name])
-        except CallError as e:
-            sctl_units.err(f"Failed to get unit file state for {name}: {e.text}")
-            return EXIT_FAILURE if e.name != "org.freedesktop.systemd1.NoSuchUnit" else 4
-        if not opts.quiet:
-            print(state)
-        enabled = enabled or state in ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
-    return 0 if enabled else EXIT_FAILURE
-
-
-async def _list_unit_files(client: Client, opts: Options, args: list[str]) -> int:
-    rows = await client.manager("ListUnitFilesByPatterns", "asas", [opts.states, args])
-    # Like systemctl, the preset comes from this host's preset files, read client-side.
-    presets = Installer(Scope.USER if opts.user else Scope.SYSTEM)
-    body = sorted(([name, state, presets.unit_file_preset(name) if state not in NO_PRESET_STATES else "-"]
-                   for name, state in ((os.path.basename(path), state) for path, state in rows)),
-                  key=lambda r: (r[0].rpartition(".")[2].lower(), r[0].lower()))  # by type, then name
-    for line in table(body, None if opts.no_legend else ["UNIT FILE", "STATE", "PRESET"]):
-        print(line)
-    if not opts.no_legend:
-        print(f"\n{len(body)} unit files listed.")
-    return 0
+# (key, short, long, takes an argument, help); key "" means accepted and ignored.
+_OPTIONS: list[tuple[str, str, str, bool, str]] = [
+    ("help", "h", "help", False, "Show this help"),
+    ("version", "", "version", False, "Show package version"),
+    ("system", "", "system", False, "Connect to system manager"),
+    ("user", "", "user", False, "Connect to user service manager"),
+    ("type", "t", "type", True, "List units of a particular type"),
+    ("state", "", "state", True, "List units with particular LOAD or SUB or ACTIVE state"),
+    ("failed", "", "failed", False, "Shortcut for --state=failed"),
+    ("property", "p", "property", True, "Show only properties by this name"),
+    ("P", "P", "", True, "Equivalent to --value --property=NAME"),
+    ("all", "a", "all", False, "Show all properties/all units currently in memory"),
+    ("", "l", "full", False, "Don't ellipsize unit names on output"),
+    ("value", "", "value", False, "When showing properties, only print the value"),
+    ("kill_whom", "", "kill-whom", True, "Whom to send signal to"),
+    ("kill_whom", "", "kill-who", True, ""),
+    ("signal", "s", "signal", True, "Which signal to send"),
+    ("now", "", "now", False, "Start or stop unit after enabling or disabling it"),
+    ("quiet", "q", "quiet", False, "Suppress output"),
+    ("no_block", "", "no-block", False, "Do not wait until operation finished"),
+    ("", "", "no-wall", False, "Don't send wall message before halt/power-off/reboot"),
+    ("legend", "", "legend", True, "Enable/disable the legend (column headers and hints)"),
+    ("no_legend", "", "no-legend", False, ""),
+    ("", "", "no-pager", False, "Do not pipe output into a pager (sctl never pages)"),
+    ("", "", "no-ask-password", False, "Do not ask for system passwords"),
+    ("", "f", "force", False, "Accepted for compatibility"),
+    ("lines", "n", "lines", True, "Number of journal entries to show (sctl shows none)"),
+    ("", "o", "output", True, "Accepted for compatibility"),
+    ("plain", "", "plain", False, "Print unit dependencies as a list instead of a tree"),
+    ("after", "", "after", False, "With list-jobs: show the jobs each job waits for"),
+    ("before", "", "before", False, "With list-jobs: show the jobs waiting for each job"),
+]
+_SPECS = [Opt(key or f"-{long or short}", short, long, REQUIRED if arg else 0) for key, short, long, arg, _ in _OPTIONS]
+_BOOLS = {"1": True, "yes": True, "y": True, "true": True, "t": True, "on": True,
+                 "0": False, "no": False, "n": False, "false": False, "f": False, "off": False}
 
 
-def _verbs() -> dict[str, Verb]:
-    table: dict[str, Verb] = {}
-    for name in sctl_units.JOB_VERBS:
-        table[name] = lambda c, o, a, name=name: sctl_units.job_verb(c, o, name, a)  # type: ignore[misc]
-    table.update({
-        "status": sctl_units.status,
-        "show": sctl_units.show,
-        "is-active": lambda c, o, a: sctl_units.is_state(c, o, a, ("active", "reloading"), 3),
-        "is-failed": lambda c, o, a: sctl_units.is_state(c, o, a, ("failed",), EXIT_FAILURE),
-        "list-units": sctl_units.list_units,
-        "list-jobs": sctl_units.list_jobs,
-        "list-dependencies": sctl_units.list_dependencies,
-        "cat": sctl_units.cat,
-        "kill": sctl_units.kill,
-        "reset-failed": sctl_units.reset_failed,
-        "show-environment": lambda c, o, a: sctl_units.environment(c, o, "show-environment", a),
-        "set-environment": lambda c, o, a: sctl_units.environment(c, o, "set-environment", a),
-        "unset-environment": lambda c, o, a: sctl_units.environment(c, o, "unset-environment", a),
-        "daemon-reload": _manager_call("Reload", "Failed to reload daemon"),
-        "daemon-reexec": _manager_call("Reexecute", "Failed to reexecute daemon"),
-        # There is no logind or poweroff.target on a sysmaster host: these ask the manager directly,
-        # like `systemctl --force poweroff`.
-        "poweroff": _manager_call("PowerOff", "Failed to power off system"),
-        "reboot": _manager_call("Reboot", "Failed to reboot system"),
-        "halt": _manager_call("Halt", "Failed to halt system"),
-        "is-system-running": _system_running,
-        "get-default": _get_default,
-        "set-default": _unit_files("SetDefaultTarget", "sb", "Failed to set default target"),
-        "enable": _unit_files("EnableUnitFiles", "asbb", "Failed to enable unit"),
-        "disable": _unit_files("DisableUnitFiles", "asb", "Failed to disable unit"),
-        "mask": _unit_files("MaskUnitFiles", "asbb", "Failed to mask unit"),
-        "unmask": _unit_files("UnmaskUnitFiles", "asb", "Failed to unmask unit"),
-        "is-enabled": _is_enabled,
-        "list-unit-files": _list_unit_files,
-        "blame": sctl_analyze.blame,
-        "critical-chain": sctl_analyze.critical_chain,
-        "plot": sctl_analyze.plot,
-    })
-    return table
+def _help(prog: str) -> None:
+    out = [f"{prog} [OPTIONS...] COMMAND ...", "", "Query or send control commands to sysmasterd."]
+    for name, (_module, _function, synopsis, text) in VERBS.items():
+        if name.startswith("#"):
+            out += ["", name[1:] + ":"]
+        else:
+            out.append(f"  {name + ' ' + synopsis:<35} {text}")
+    out += ["", "Options:"]
+    for _key, short, long, arg, text in _OPTIONS:
+        if text:
+            names = f"-{short} " if short else "   "
+            names += (f"--{long}" if long else "") + ("=ARG" if arg and long else "")
+            out.append(f"  {names:<22} {text}")
+    out += ["", "Unit names without a type mean a service; options may be given anywhere."]
+    print("\n".join(out))
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Query or send control commands to sysmasterd.")
-    scope = p.add_mutually_exclusive_group()
-    scope.add_argument("--user", action="store_true", help="talk to the user service manager")
-    scope.add_argument("--system", action="store_true", help="talk to the system service manager (default)")
-    p.add_argument("-a", "--all", action="store_true", help="show all units/properties, including inactive/empty")
-    p.add_argument("--state", action="append", default=[], help="list units in these states (comma-separated)")
-    p.add_argument("-t", "--type", action="append", default=[], help="list units of these types")
-    p.add_argument("-p", "--property", action="append", default=[], help="show only these properties")
-    p.add_argument("-P", dest="property_value", action="append", default=[], help="like -p X --value")
-    p.add_argument("--value", action="store_true", help="with show: print values only")
-    p.add_argument("--no-block", action="store_true", help="do not wait for jobs to finish")
-    p.add_argument("--no-legend", action="store_true", help="no column headers and footers")
-    p.add_argument("--no-pager", action="store_true", help="accepted for compatibility (sctl never pages)")
-    p.add_argument("--no-ask-password", action="store_true", help="accepted for compatibility")
-    p.add_argument("--now", action="store_true", help="with enable/disable: also start/stop")
-    p.add_argument("-s", "--signal", default="SIGTERM", help="signal for kill")
-    p.add_argument("--kill-whom", "--kill-who", dest="kill_whom", default="all", choices=["main", "control", "all"])
-    p.add_argument("-q", "--quiet", action="store_true", help="suppress output")
-    p.add_argument("-l", "--full", action="store_true", help="accepted for compatibility")
-    p.add_argument("--after", action="store_true", help="with list-jobs: show the jobs each job waits for")
-    p.add_argument("--before", action="store_true", help="with list-jobs: show the jobs waiting for each job")
-    # systemctl's first line is "systemd <N> (...)"; scripts read the number from field 2.
-    p.add_argument("--version", action="version", version=f"systemd 252 (sysmaster-py {__version__})",
-                   help="show the systemd version this is compatible with, and sysmaster-py's")
-    p.add_argument("verb", nargs="?", default="list-units")
-    p.add_argument("args", nargs="*")
-    return p
+def _split(value: str) -> list[str]:
+    return [v for v in value.split(",") if v]
+
+
+def _options(pairs: list[tuple[str, str | None]]) -> Options | str:
+    """The Options, or the error message for a bad option value."""
+    opts = Options()
+    for key, value in pairs:
+        v = value or ""
+        if key == "user":
+            opts.user = True
+        elif key == "system":
+            opts.user = False
+        elif key == "type":
+            opts.types += _split(v)
+        elif key == "state":
+            opts.states += _split(v)
+        elif key == "failed":
+            opts.states.append("failed")
+        elif key == "property":
+            opts.properties += _split(v)
+        elif key == "P":
+            opts.properties += _split(v)
+            opts.value = True
+        elif key == "legend":
+            if v.lower() not in _BOOLS:
+                return f"Failed to parse --legend= argument '{v}': Invalid argument"
+            opts.no_legend = not _BOOLS[v.lower()]
+        elif key == "lines":
+            if not v.isdigit():
+                return f"Failed to parse lines '{v}'"
+            opts.lines = int(v)
+        elif key in ("signal", "kill_whom"):
+            setattr(opts, key, v)
+        elif not key.startswith("-"):
+            setattr(opts, key, True)
+    return opts
 
 
 def main(argv: list[str] | None = None) -> int:
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "sctl"
-    parser = _parser(prog if prog in ("sctl", "systemctl") else "sctl")
+    prog = prog if prog in ("sctl", "systemctl") else "sctl"
     try:
-        ns = parser.parse_intermixed_args(argv)
-    except SystemExit as e:
-        # systemctl answers option errors with 1, and scripts test for it.
-        return 0 if e.code == 0 else EXIT_FAILURE
-    verbs = _verbs()
-    run = verbs.get(ns.verb)
-    if run is None:
-        print(f"Unknown command verb '{ns.verb}'.", file=sys.stderr)
+        pairs, operands = parse(prog, sys.argv[1:] if argv is None else argv, _SPECS)
+    except UsageError as e:
+        err(str(e))  # systemctl prints getopt's message alone and exits 1; scripts test for it
         return EXIT_FAILURE
+    keys = {key for key, _ in pairs}
+    if "help" in keys:
+        _help(prog)
+        return 0
+    if "version" in keys:
+        # systemctl's first line is "systemd <N> (...)"; scripts read the number from field 2.
+        print(f"systemd 252 (sysmaster-py {__version__})")
+        return 0
+    opts = _options(pairs)
+    if isinstance(opts, str):
+        err(opts)
+        return EXIT_FAILURE
+    verb = operands.pop(0) if operands else "list-units"
+    entry = VERBS.get(verb) if not verb.startswith("#") else None
+    if entry is None:
+        err(f"Unknown command verb '{verb}'.")
+        return EXIT_FAILURE
+    return _run(entry[0], entry[1], opts, verb, operands)
 
-    def split(values: list[str]) -> list[str]:
-        return [v for value in values for v in value.split(",") if v]
 
-    opts = Options(user=ns.user, all=ns.all, states=split(ns.state), properties=split(ns.property) + split(
-        ns.property_value), value=ns.value or bool(ns.property_value), no_block=ns.no_block,
-        no_legend=ns.no_legend, now=ns.now, signal=ns.signal, kill_whom=ns.kill_whom, quiet=ns.quiet,
-        after=ns.after, before=ns.before, types=split(ns.type))
-    return asyncio.run(_run(run, opts, ns.args))
+def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) -> int:
+    import importlib
 
+    from sysmasterd.cli.sctl_bus import CallError, Client
+    from sysmasterd.cli.sctl_common import exit_for
 
-async def _run(run: Verb, opts: Options, args: list[str]) -> int:
+    run: Callable[[Client, Options, str, list[str]], int] = getattr(
+        importlib.import_module(f"sysmasterd.cli.{module}"), function)
     try:
-        client = await Client.connect(opts.user)
-    except (OSError, ConnectionError) as e:
-        print(f"Failed to connect to bus: {e.strerror if isinstance(e, OSError) and e.strerror else e}",
-              file=sys.stderr)
+        client = Client.connect(opts.user)
+    except (OSError, ConnectionError, ValueError, CallError) as e:
+        err(f"Failed to connect to bus: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return EXIT_FAILURE
     try:
-        return await run(client, opts, args)
+        return run(client, opts, verb, args)
     except CallError as e:
-        print(f"Failed: {e.text}", file=sys.stderr)
-        return sctl_units.exit_for(e)
+        err(f"Failed: {e.text}")
+        return exit_for(e)
+    except BrokenPipeError:
+        return 0
     finally:
         client.close()
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sysmasterd.bus.paths import unit_path
 from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, UNIT, Client
+from sysmasterd.cli.sctl_common import Options, mangle
 from sysmasterd.cli.sctl_format import format_span
-from sysmasterd.cli.sctl_units import Options, mangle
 
 MSEC = 1000
 
@@ -26,30 +26,30 @@ class Timing:
         return max(0, end - self.activating) if self.activating and end else 0
 
 
-async def _timings(client: Client) -> list[Timing]:
+def _timings(client: Client) -> list[Timing]:
     out = []
-    for row in await client.manager("ListUnits"):
-        p = await client.get_all(unit_path(row[0]), UNIT)
+    for row in client.manager("ListUnits"):
+        p = client.get_all(unit_path(row[0]), UNIT)
         out.append(Timing(row[0], p["InactiveExitTimestampMonotonic"], p["ActiveEnterTimestampMonotonic"],
                           p["ActiveExitTimestampMonotonic"]))
     return out
 
 
-async def _startup(client: Client) -> int:
-    return int(await client.get(MANAGER_PATH, MANAGER, "UserspaceTimestampMonotonic"))
+def _startup(client: Client) -> int:
+    return int(client.get(MANAGER_PATH, MANAGER, "UserspaceTimestampMonotonic"))
 
 
-async def blame(client: Client, opts: Options, args: list[str]) -> int:
-    rows = sorted((t for t in await _timings(client) if t.time), key=lambda t: t.time, reverse=True)
+def blame(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    rows = sorted((t for t in _timings(client) if t.time), key=lambda t: t.time, reverse=True)
     width = max((len(format_span(t.time, MSEC)) for t in rows), default=0)
     for t in rows:
         print(f"{format_span(t.time, MSEC):>{width}} {t.name}")
     return 0
 
 
-async def critical_chain(client: Client, opts: Options, args: list[str]) -> int:
-    start = await _startup(client)
-    by_name = {t.name: t for t in await _timings(client)}
+def critical_chain(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    start = _startup(client)
+    by_name = {t.name: t for t in _timings(client)}
     print('The time when unit became active or started is printed after the "@" character.\n'
           'The time the unit took to start is printed after the "+" character.\n')
 
@@ -60,19 +60,19 @@ async def critical_chain(client: Client, opts: Options, args: list[str]) -> int:
         took = f" +{format_span(t.time, MSEC)}" if t.time else ""
         return f"{t.name} @{at}{took}"
 
-    async def chain(name: str, depth: int, seen: set[str]) -> None:
+    def chain(name: str, depth: int, seen: set[str]) -> None:
         t = by_name.get(name)
         if t is None:
             return
         print(("  " * (depth - 1) + "└─" if depth else "") + label(t))
-        after = await client.get(unit_path(name), UNIT, "After")
+        after = client.get(unit_path(name), UNIT, "After")
         candidates = [by_name[a] for a in after if a in by_name and by_name[a].activated and a not in seen]
         if candidates:
             nxt = max(candidates, key=lambda c: c.activated)
-            await chain(nxt.name, depth + 1, seen | {nxt.name})
+            chain(nxt.name, depth + 1, seen | {nxt.name})
 
-    root = mangle(args[0]) if args else "default.target"
-    await chain(root, 0, {root})
+    root = mangle(args[0], opts.quiet) if args else "default.target"
+    chain(root, 0, {root})
     return 0
 
 
@@ -80,9 +80,9 @@ def _rect(cls: str, x: float, y: int, width: float, height: int) -> str:
     return f'<rect class="{cls}" x="{x:.1f}" y="{y}" width="{width:.1f}" height="{height}"/>'
 
 
-async def plot(client: Client, opts: Options, args: list[str]) -> int:
-    start = await _startup(client)
-    rows = sorted((t for t in await _timings(client) if t.activating or t.activated),
+def plot(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    start = _startup(client)
+    rows = sorted((t for t in _timings(client) if t.activating or t.activated),
                   key=lambda t: t.activating or t.activated)
     end = max([start + 1, *(max(t.activated, t.deactivated, t.activating) for t in rows)])
     scale = 1000.0 / max(1, end - start)  # 1000 px for the whole boot

@@ -7,10 +7,6 @@ import os
 import sys
 import time
 
-from compat.values import format_timespan as format_span
-
-__all__ = ["format_span"]
-
 UINT64_MAX = (1 << 64) - 1
 
 
@@ -27,6 +23,24 @@ _COLORS = {"red": "\x1b[0;1;31m", "green": "\x1b[0;1;32m", "bold": "\x1b[0;1;39m
 
 def paint(text: str, color: str) -> str:
     return f"{_COLORS[color]}{text}\x1b[0m" if use_colors() else text
+
+
+def dot(active: str) -> str:
+    """The state glyph before a unit's name in status and list-dependencies."""
+    if active == "failed":
+        return paint("×", "red")
+    if active in ("active", "reloading"):
+        return paint("●", "green")
+    if active in ("activating", "deactivating"):
+        return paint("●", "bold")
+    return "○"
+
+
+def format_span(usec: int, accuracy: int = 1) -> str:
+    # compat.values drags in compat.model: pay for it only when a span is printed.
+    from compat.values import format_timespan
+
+    return format_timespan(usec, accuracy)
 
 
 def format_timestamp(usec: int) -> str:

@@ -6,6 +6,8 @@ import signal
 from typing import Any
 
 from compat.exitstatus import exit_status_name
+from sysmasterd.cli.sctl_bus import Client
+from sysmasterd.cli.sctl_common import Options, mangle
 from sysmasterd.cli.sctl_format import UINT64_MAX, format_span, format_timestamp
 
 UINT32_MAX = (1 << 32) - 1
@@ -97,3 +99,13 @@ def show_lines(props: dict[str, tuple[str, Any]], wanted: list[str], value_only:
                 continue
             lines.append(one if value_only else f"{name}={one}")
     return lines
+
+
+def show(client: Client, opts: Options, verb: str, names: list[str]) -> int:
+    targets = [client.unit_path(mangle(n, opts.quiet)) for n in names] if names else ["/org/freedesktop/systemd1"]
+    chunks = []
+    for path in targets:
+        props = client.get_all_typed(path)
+        chunks.append("\n".join(show_lines(props, opts.properties, opts.value, opts.all)))
+    print("\n\n".join(chunks))
+    return 0

@@ -5,30 +5,30 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sysmasterd.cli.sctl_format import UINT64_MAX, format_bytes, format_relative, format_span, format_timestamp, paint
+from sysmasterd.cli.sctl_bus import CallError, Client
+from sysmasterd.cli.sctl_common import EXIT_NO_SUCH_UNIT, EXIT_NOT_RUNNING, Options, err, mangle
+from sysmasterd.cli.sctl_format import (
+    UINT64_MAX,
+    dot,
+    format_bytes,
+    format_relative,
+    format_span,
+    format_timestamp,
+    paint,
+)
 from sysmasterd.cli.sctl_show import describe_exit
-from sysmasterd.core.cgroup import process_name
 
 _EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
                "ExecStopPost")
 
 
-def _cmdline(pid: int) -> str:
+def _proc(pid: int, name: str) -> list[str]:
+    """/proc/PID/<name> split at NULs and the final newline ([] when the process is gone)."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return " ".join(a.decode(errors="replace") for a in f.read().split(b"\0") if a)
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().rstrip(b"\n").split(b"\0") if a]
     except OSError:
-        return ""
-
-
-def dot(active: str) -> str:
-    if active == "failed":
-        return paint("×", "red")
-    if active in ("active", "reloading"):
-        return paint("●", "green")
-    if active in ("activating", "deactivating"):
-        return paint("●", "bold")
-    return "○"
+        return []
 
 
 NO_PRESET_STATES = ("alias", "static", "generated", "transient")  # systemctl: a preset would confuse
@@ -106,7 +106,7 @@ def render(p: dict[str, Any], processes: list[list[Any]]) -> list[str]:
                 outcome = paint(outcome, "red")
             field("Process", f"{pid} {kind}={' '.join(argv) or path} {outcome}")
     if main_pid:
-        comm = process_name(main_pid)
+        comm = "".join(_proc(main_pid, "comm"))
         field("Main PID", f"{main_pid}" + (f" ({comm})" if comm else ""))
     elif exec_main and p.get("ExecMainCode"):
         field("Main PID", f"{exec_main} ({describe_exit(p['ExecMainCode'], p['ExecMainStatus'])})")
@@ -127,5 +127,58 @@ def render(p: dict[str, Any], processes: list[list[Any]]) -> list[str]:
         field("CGroup", cgroup)
         for i, (_cg, pid, cmd) in enumerate(processes):
             branch = "└─" if i == len(processes) - 1 else "├─"
-            lines.append(f"{'':>13}{branch}" + paint(f"{pid} {cmd or _cmdline(pid)}", "grey"))
+            lines.append(f"{'':>13}{branch}" + paint(f"{pid} {cmd or ' '.join(_proc(pid, 'cmdline'))}", "grey"))
     return lines
+
+
+def _unit_props(client: Client, name: str) -> dict[str, Any]:
+    return client.get_all(client.unit_path(name))
+
+
+def status(client: Client, opts: Options, verb: str, names: list[str]) -> int:
+    if not names:
+        return _system_status(client)
+    rc = 0
+    blocks: list[list[str]] = []
+    for name in (mangle(n, opts.quiet) for n in names):
+        try:
+            p = _unit_props(client, name)
+        except CallError as e:
+            err(f"Failed to get properties: {e.text}")
+            rc = rc or EXIT_NO_SUCH_UNIT
+            continue
+        if p["LoadState"] == "not-found" and p["ActiveState"] == "inactive":
+            err(f"Unit {name} could not be found.")
+            rc = rc or EXIT_NO_SUCH_UNIT
+            continue
+        processes: list[list[Any]] = []
+        if name.endswith(".service"):
+            try:
+                processes = client.manager("GetUnitProcesses", "s", [name])
+            except CallError:
+                processes = []
+        blocks.append(render(p, processes))
+        if p["ActiveState"] not in ("active", "reloading") and not rc:
+            rc = EXIT_NOT_RUNNING
+    if blocks:
+        print("\n\n".join("\n".join(b) for b in blocks))
+    return rc
+
+
+def _system_status(client: Client) -> int:
+    m = client.get_all("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager")
+    state = m["SystemState"]
+    # systemctl: a green dot when running, red when degraded, yellow otherwise; the state alike.
+    color = {"running": "green", "degraded": "red"}.get(state, "yellow")
+    lines = [f"{paint('●', color)} {os.uname().nodename}",
+             f"    State: {paint(state, color)}",
+             f"    Units: {m['NNames']} loaded (incl. loaded aliases)",
+             f"     Jobs: {m['NJobs']} queued",
+             f"   Failed: {m['NFailedUnits']} units"]
+    since = m.get("UserspaceTimestamp", 0)
+    if since:
+        lines.append(f"    Since: {format_timestamp(since)}; {format_relative(since)}")
+    lines.append(f"  systemd: {m['Version']}")
+    lines.append(f"   CGroup: {m.get('ControlGroup') or '/'}")
+    print("\n".join(lines))
+    return 0

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import signal
-import socket
 import sys
-from dataclasses import dataclass, field
-from typing import Any
 
-from compat import unitname
-from sysmasterd.bus.paths import unit_path
 from sysmasterd.cli.sctl_bus import UNIT, CallError, Client
-from sysmasterd.cli.sctl_format import format_relative, format_timestamp, paint, table
-from sysmasterd.cli.sctl_show import show_lines
-from sysmasterd.cli.sctl_status import dot, render
-
-EXIT_FAILURE = 1
-EXIT_NOT_RUNNING = 3  # LSB: program is not running
-EXIT_NO_SUCH_UNIT = 4  # LSB status: program or service status is unknown
-EXIT_NOT_INSTALLED = 5
-EXIT_NOT_CONFIGURED = 6
-EXIT_NO_PERMISSION = 4
-EXIT_UNIMPLEMENTED = 3
-
-_ERROR_EXIT = {
-    "org.freedesktop.systemd1.NoSuchUnit": EXIT_NOT_INSTALLED,
-    "org.freedesktop.DBus.Error.AccessDenied": EXIT_NO_PERMISSION,
-    "org.freedesktop.systemd1.OnlyByDependency": EXIT_NO_PERMISSION,
-    "org.freedesktop.systemd1.NoIsolation": EXIT_NO_PERMISSION,
-    "org.freedesktop.systemd1.TransactionIsDestructive": EXIT_NO_PERMISSION,
-    "org.freedesktop.systemd1.JobTypeNotApplicable": EXIT_UNIMPLEMENTED,
-    "org.freedesktop.DBus.Error.NotSupported": EXIT_UNIMPLEMENTED,
-    "org.freedesktop.systemd1.LoadFailed": EXIT_NOT_CONFIGURED,
-}
+from sysmasterd.cli.sctl_common import (
+    EXIT_FAILURE,
+    EXIT_NOT_RUNNING,
+    Options,
+    err,
+    exit_for,
+    mangle,
+)
+from sysmasterd.cli.sctl_format import paint, table
+from sysmasterd.cli.sctl_status import dot
 
 _JOB_VERBS = {
     "start": ("StartUnit", "start"),
@@ -62,45 +44,7 @@ _SERVICE_RESULTS = {
 }
 
 
-@dataclass
-class Options:
-    user: bool = False
-    all: bool = False
-    states: list[str] = field(default_factory=list)
-    properties: list[str] = field(default_factory=list)
-    value: bool = False
-    no_block: bool = False
-    no_legend: bool = False
-    now: bool = False
-    signal: str = "SIGTERM"
-    kill_whom: str = "all"
-    quiet: bool = False
-    after: bool = False
-    before: bool = False
-    types: list[str] = field(default_factory=list)
-
-    @property
-    def scope_flag(self) -> str:
-        return " --user" if self.user else ""
-
-
-def exit_for(err: CallError) -> int:
-    return _ERROR_EXIT.get(err.name, EXIT_FAILURE)
-
-
-def mangle(name: str) -> str:
-    """A bare name means a service, as with systemctl."""
-    if unitname.is_valid(name) or "*" in name or "?" in name or "[" in name:
-        return name
-    mangled = name + ".service"
-    return mangled if unitname.is_valid(mangled) else name
-
-
-def err(text: str) -> None:
-    print(text, file=sys.stderr)
-
-
-async def _job_failure(client: Client, opts: Options, unit: str, result: str) -> None:
+def _job_failure(client: Client, opts: Options, unit: str, result: str) -> None:
     see = (f'See "systemctl{opts.scope_flag} status {unit}" and "journalctl{opts.scope_flag} -xeu {unit}" '
            "for details.")
     if result == "canceled":
@@ -119,7 +63,7 @@ async def _job_failure(client: Client, opts: Options, unit: str, result: str) ->
         why = ""
         if unit.endswith(".service"):
             try:
-                service_result = await client.get(unit_path(unit), "org.freedesktop.systemd1.Service", "Result")
+                service_result = client.get(client.unit_path(unit), "org.freedesktop.systemd1.Service", "Result")
                 why = _SERVICE_RESULTS.get(service_result, "")
             except CallError:
                 why = ""
@@ -129,19 +73,19 @@ async def _job_failure(client: Client, opts: Options, unit: str, result: str) ->
                 f'followed by "systemctl{opts.scope_flag} start {unit}" again.')
 
 
-async def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
+def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     if not names:
         err("Too few arguments.")
         return EXIT_FAILURE
     method, shown = _JOB_VERBS[verb]
     mode = "isolate" if verb == "isolate" else "replace"
     if not opts.no_block:
-        await client.subscribe_jobs()
+        client.subscribe_jobs()
     jobs: dict[str, str] = {}
     rc = 0
-    for name in map(mangle, names):
+    for name in (mangle(n, opts.quiet) for n in names):
         try:
-            jobs[await client.manager(method, "ss", [name, mode])] = name
+            jobs[client.manager(method, "ss", [name, mode])] = name
         except CallError as e:
             err(f"Failed to {shown} {name}: {e.text}")
             if e.name not in _SELF_EXPLAINING:
@@ -150,90 +94,30 @@ async def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -
             rc = rc or exit_for(e)
     if opts.no_block or not jobs:
         return rc
-    results = await client.wait_jobs(list(jobs))
+    results = client.wait_jobs(list(jobs))
     for path, result in results.items():
         if result not in ("done", "skipped"):
-            await _job_failure(client, opts, jobs[path], result)
+            _job_failure(client, opts, jobs[path], result)
             rc = rc or EXIT_FAILURE
     return rc
 
 
-async def _unit_props(client: Client, name: str) -> dict[str, Any]:
-    return await client.get_all(await client.unit_path(name))
-
-
-async def status(client: Client, opts: Options, names: list[str]) -> int:
-    if not names:
-        return await _system_status(client)
-    rc = 0
-    blocks: list[list[str]] = []
-    for name in map(mangle, names):
-        try:
-            p = await _unit_props(client, name)
-        except CallError as e:
-            err(f"Failed to get properties: {e.text}")
-            rc = rc or EXIT_NO_SUCH_UNIT
-            continue
-        if p["LoadState"] == "not-found" and p["ActiveState"] == "inactive":
-            err(f"Unit {name} could not be found.")
-            rc = rc or EXIT_NO_SUCH_UNIT
-            continue
-        processes: list[list[Any]] = []
-        if name.endswith(".service"):
-            try:
-                processes = await client.manager("GetUnitProcesses", "s", [name])
-            except CallError:
-                processes = []
-        blocks.append(render(p, processes))
-        if p["ActiveState"] not in ("active", "reloading") and not rc:
-            rc = EXIT_NOT_RUNNING
-    if blocks:
-        print("\n\n".join("\n".join(b) for b in blocks))
-    return rc
-
-
-async def _system_status(client: Client) -> int:
-    m = await client.get_all("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager")
-    state = m["SystemState"]
-    lines = [f"{dot('active' if state == 'running' else 'failed')} {socket.gethostname()}",
-             f"    State: {paint(state, 'green') if state == 'running' else paint(state, 'red')}",
-             f"    Units: {m['NNames']} loaded (incl. loaded aliases)",
-             f"     Jobs: {m['NJobs']} queued",
-             f"   Failed: {m['NFailedUnits']} units"]
-    since = m.get("UserspaceTimestamp", 0)
-    if since:
-        lines.append(f"    Since: {format_timestamp(since)}; {format_relative(since)}")
-    lines.append(f"  systemd: {m['Version']}")
-    lines.append(f"   CGroup: {m.get('ControlGroup') or '/'}")
-    print("\n".join(lines))
-    return 0
-
-
-async def show(client: Client, opts: Options, names: list[str]) -> int:
-    targets = [await client.unit_path(mangle(n)) for n in names] if names else ["/org/freedesktop/systemd1"]
-    chunks = []
-    for path in targets:
-        props = await client.get_all_typed(path)
-        chunks.append("\n".join(show_lines(props, opts.properties, opts.value, opts.all)))
-    print("\n\n".join(chunks))
-    return 0
-
-
-async def is_state(client: Client, opts: Options, names: list[str], good: tuple[str, ...], miss: int) -> int:
+def is_state(client: Client, opts: Options, verb: str, names: list[str]) -> int:
+    good, miss = (("failed",), EXIT_FAILURE) if verb == "is-failed" else (("active", "reloading"), EXIT_NOT_RUNNING)
     if not names:
         err("Too few arguments.")
         return EXIT_FAILURE
     found = False
-    for name in map(mangle, names):
-        state = await client.get(await client.unit_path(name), UNIT, "ActiveState")
+    for name in (mangle(n, opts.quiet) for n in names):
+        state = client.get(client.unit_path(name), UNIT, "ActiveState")
         if not opts.quiet:
             print(state)
         found = found or state in good
     return 0 if found else miss
 
 
-async def list_units(client: Client, opts: Options, patterns: list[str]) -> int:
-    rows = await client.manager("ListUnitsByPatterns", "asas", [opts.states, list(map(mangle, patterns))])
+def list_units(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
+    rows = client.manager("ListUnitsByPatterns", "asas", [opts.states, [mangle(n, opts.quiet) for n in patterns]])
     if opts.types:
         rows = [r for r in rows if r[0].rsplit(".", 1)[-1] in opts.types]
     if not opts.all and not opts.states:
@@ -263,8 +147,8 @@ async def list_units(client: Client, opts: Options, patterns: list[str]) -> int:
     return 0
 
 
-async def list_jobs(client: Client, opts: Options, patterns: list[str]) -> int:
-    rows = await client.manager("ListJobs")
+def list_jobs(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
+    rows = client.manager("ListJobs")
     rows.sort(key=lambda r: r[0])
     if not rows:
         if not opts.no_legend:
@@ -276,7 +160,7 @@ async def list_jobs(client: Client, opts: Options, patterns: list[str]) -> int:
         for flag, method, label in ((opts.after, "GetAfter", "blocking job"),
                                     (opts.before, "GetBefore", "waiting for job")):
             if flag:
-                (others,) = await client.call(job_path, "org.freedesktop.systemd1.Job", method)
+                (others,) = client.call(job_path, "org.freedesktop.systemd1.Job", method)
                 for other in others:
                     body.append(["└─", f"\t{label} {other[0]} ({other[1]}/{other[2]})", "-", "-"])
     for line in table(body, None if opts.no_legend else ["JOB", "UNIT", "TYPE", "STATE"]):
@@ -286,12 +170,12 @@ async def list_jobs(client: Client, opts: Options, patterns: list[str]) -> int:
     return 0
 
 
-async def cat(client: Client, opts: Options, names: list[str]) -> int:
+def cat(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     rc = 0
     first = True
-    for name in map(mangle, names):
-        path = await client.unit_path(name)
-        props = await client.get_all(path, UNIT)
+    for name in (mangle(n, opts.quiet) for n in names):
+        path = client.unit_path(name)
+        props = client.get_all(path, UNIT)
         files = ([props["FragmentPath"]] if props["FragmentPath"] else []) + list(props["DropInPaths"])
         if not files:
             err(f"No files found for {name}.")
@@ -311,66 +195,68 @@ async def cat(client: Client, opts: Options, names: list[str]) -> int:
     return rc
 
 
-async def kill(client: Client, opts: Options, names: list[str]) -> int:
+def kill(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     sig = opts.signal.upper()
     try:
+        import signal
+
         signo = int(sig) if sig.isdigit() else signal.Signals[sig if sig.startswith("SIG") else "SIG" + sig].value
     except (KeyError, ValueError):
         err(f"Failed to parse signal string {opts.signal}.")
         return EXIT_FAILURE
     rc = 0
-    for name in map(mangle, names):
+    for name in (mangle(n, opts.quiet) for n in names):
         try:
-            await client.manager("KillUnit", "ssi", [name, opts.kill_whom, signo])
+            client.manager("KillUnit", "ssi", [name, opts.kill_whom, signo])
         except CallError as e:
             err(f"Failed to kill unit {name}: {e.text}")
             rc = rc or exit_for(e)
     return rc
 
 
-async def reset_failed(client: Client, opts: Options, names: list[str]) -> int:
+def reset_failed(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     try:
         if not names:
-            await client.manager("ResetFailed")
-        for name in map(mangle, names):
-            await client.manager("ResetFailedUnit", "s", [name])
+            client.manager("ResetFailed")
+        for name in (mangle(n, opts.quiet) for n in names):
+            client.manager("ResetFailedUnit", "s", [name])
     except CallError as e:
         err(f"Failed to reset failed state of unit: {e.text}")
         return exit_for(e)
     return 0
 
 
-async def list_dependencies(client: Client, opts: Options, names: list[str]) -> int:
-    root = mangle(names[0]) if names else "default.target"
+def list_dependencies(client: Client, opts: Options, verb: str, names: list[str]) -> int:
+    root = mangle(names[0], opts.quiet) if names else "default.target"
     print(root)
     seen = {root}
 
-    async def walk(name: str, prefix: str) -> None:
-        props = await client.get_all(await client.unit_path(name), UNIT)
+    def walk(name: str, prefix: str) -> None:
+        props = client.get_all(client.unit_path(name), UNIT)
         deps = sorted(set(props.get("Requires", [])) | set(props.get("Wants", [])) | set(props.get("BindsTo", []))
                       | set(props.get("Requisite", [])) | set(props.get("ConsistsOf", [])))
         for i, dep in enumerate(deps):
             last = i == len(deps) - 1
-            state = await client.get(await client.unit_path(dep), UNIT, "ActiveState")
+            state = client.get(client.unit_path(dep), UNIT, "ActiveState")
             print(f"{prefix}{'└─' if last else '├─'}{dot(state)} {dep}" if state != "inactive"
                   else f"{prefix}{'└─' if last else '├─'}○ {dep}")
             if dep not in seen and (opts.all or dep.endswith(".target")):
                 seen.add(dep)
-                await walk(dep, prefix + ("  " if last else "│ "))
+                walk(dep, prefix + ("  " if last else "│ "))
 
-    await walk(root, "")
+    walk(root, "")
     return 0
 
 
-async def environment(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+def environment(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     try:
         if verb == "show-environment":
-            env = await client.get("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "Environment")
+            env = client.get("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "Environment")
             print("\n".join(env))
         elif verb == "set-environment":
-            await client.manager("SetEnvironment", "as", [args])
+            client.manager("SetEnvironment", "as", [args])
         else:
-            await client.manager("UnsetEnvironment", "as", [args])
+            client.manager("UnsetEnvironment", "as", [args])
     except CallError as e:
         what = {"set-environment": "set", "unset-environment": "unset"}.get(verb, "get")
         err(f"Failed to {what} environment: {e.text}")

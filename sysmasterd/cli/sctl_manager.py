@@ -1,0 +1,127 @@
+"""sctl verbs that talk to the manager itself: reload/reexec/power, environment-free state queries,
+and the unit-file operations (enable, disable, mask, set-default, is-enabled, list-unit-files)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, CallError, Client
+from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, exit_for, mangle
+
+# verb -> (method, what failed): calls that take no arguments and answer nothing worth printing.
+_CALLS = {
+    "daemon-reload": ("Reload", "Failed to reload daemon"),
+    "daemon-reexec": ("Reexecute", "Failed to reexecute daemon"),
+    # There is no logind or poweroff.target on a sysmaster host: these ask the manager directly,
+    # like `systemctl --force poweroff`.
+    "poweroff": ("PowerOff", "Failed to power off system"),
+    "reboot": ("Reboot", "Failed to reboot system"),
+    "halt": ("Halt", "Failed to halt system"),
+}
+# Calls after which the daemon goes away (re-exec, or ends with the machine) and may not answer.
+_DROPS_CONNECTION = ("Reexecute", "PowerOff", "Reboot", "Halt")
+
+
+def call(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    member, failure = _CALLS[verb]
+    try:
+        client.manager(member)
+    except CallError as e:
+        if member in _DROPS_CONNECTION and e.name in ("org.freedesktop.DBus.Error.NoReply", ""):
+            return 0
+        err(f"{failure}: {e.text}")
+        return exit_for(e)
+    except ConnectionError:
+        if member not in _DROPS_CONNECTION:
+            raise
+    return 0
+
+
+def system_running(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    state = client.get(MANAGER_PATH, MANAGER, "SystemState")
+    if not opts.quiet:
+        print(state)
+    return 0 if state == "running" else EXIT_FAILURE
+
+
+def get_default(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    try:
+        print(client.manager("GetDefaultTarget"))
+    except CallError as e:
+        err(f"Failed to get default target: {e.text}")
+        return exit_for(e)
+    return 0
+
+
+def _print_changes(changes: list[list[str]]) -> None:
+    for kind, path, source in changes:
+        if kind == "symlink":
+            print(f"Created symlink {path} \u2192 {source}.", file=sys.stderr)
+        elif kind == "unlink":
+            print(f'Removed "{path}".', file=sys.stderr)
+
+
+# verb -> (method, its signature, what failed)
+_FILE_CALLS = {
+    "set-default": ("SetDefaultTarget", "sb", "Failed to set default target"),
+    "enable": ("EnableUnitFiles", "asbb", "Failed to enable unit"),
+    "disable": ("DisableUnitFiles", "asb", "Failed to disable unit"),
+    "mask": ("MaskUnitFiles", "asbb", "Failed to mask unit"),
+    "unmask": ("UnmaskUnitFiles", "asb", "Failed to unmask unit"),
+}
+
+
+def unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    """enable/disable/mask/unmask/set-default: change files, print what changed, reload like systemctl."""
+    member, signature, failure = _FILE_CALLS[verb]
+    names = [mangle(a, opts.quiet) for a in args]
+    if not names:
+        err("Too few arguments.")
+        return EXIT_FAILURE
+    body: list[object] = {"asbb": [names, False, False], "asb": [names, False], "sb": [names[0], True]}[signature]
+    try:
+        reply = client.manager(member, signature, body)
+        _print_changes(reply[1] if signature == "asbb" and member == "EnableUnitFiles" else reply)
+        client.manager("Reload")
+    except CallError as e:
+        err(f"{failure}: {e.text}")
+        return exit_for(e) if e.name == "org.freedesktop.DBus.Error.AccessDenied" else EXIT_FAILURE
+    if opts.now and verb in ("enable", "disable"):
+        from sysmasterd.cli.sctl_units import job_verb
+
+        return job_verb(client, opts, "start" if verb == "enable" else "stop", names)
+    return 0
+
+
+def is_enabled(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    enabled = False
+    for name in (mangle(a, opts.quiet) for a in args):
+        try:
+            state = client.manager("GetUnitFileState", "s", [name])
+        except CallError as e:
+            err(f"Failed to get unit file state for {name}: {e.text}")
+            return EXIT_FAILURE if e.name != "org.freedesktop.systemd1.NoSuchUnit" else 4
+        if not opts.quiet:
+            print(state)
+        enabled = enabled or state in ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+    return 0 if enabled else EXIT_FAILURE
+
+
+def list_unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    from compat.install import Installer
+    from compat.model import Scope
+    from sysmasterd.cli.sctl_format import table
+    from sysmasterd.cli.sctl_status import NO_PRESET_STATES
+
+    rows = client.manager("ListUnitFilesByPatterns", "asas", [opts.states, args])
+    # Like systemctl, the preset comes from this host's preset files, read client-side.
+    presets = Installer(Scope.USER if opts.user else Scope.SYSTEM)
+    body = sorted(([name, state, presets.unit_file_preset(name) if state not in NO_PRESET_STATES else "-"]
+                   for name, state in ((os.path.basename(path), state) for path, state in rows)),
+                  key=lambda r: (r[0].rpartition(".")[2].lower(), r[0].lower()))  # by type, then name
+    for line in table(body, None if opts.no_legend else ["UNIT FILE", "STATE", "PRESET"]):
+        print(line)
+    if not opts.no_legend:
+        print(f"\n{len(body)} unit files listed.")
+    return 0
