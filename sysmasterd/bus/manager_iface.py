@@ -69,7 +69,7 @@ class ManagerInterface(UnitFileMethods, Interface):
         check_name(name)
         mode_value = job_mode(mode)
         await call.authorize(actions.MANAGE_UNITS)
-        job = self.manager.add_job(name, job_type, mode_value)
+        job = self.manager.engine.add_job(name, job_type, mode_value)
         return job.path
 
     def reload_or(self, u: Unit, job_type: JobType) -> JobType:
@@ -134,7 +134,7 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @prop("NJobs")
     def n_jobs(self, m: Manager) -> int:
-        return len(m.jobs)
+        return len(m.engine.jobs)
 
     @prop("Progress")
     def progress(self, m: Manager) -> float:
@@ -224,7 +224,7 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @method("GetUnitByPID")
     def get_unit_by_pid(self, call: Call, m: Manager, pid: int) -> str:
-        u = m.unit_of_pid(pid or (call.conn.peer_pid or 0))
+        u = m.runtime.unit_of_pid(pid or (call.conn.peer_pid or 0))
         if u is None:
             raise errors.bus_error(errors.NO_UNIT_FOR_PID, f"PID {pid} does not belong to any loaded unit.")
         return unit_path(u.id)
@@ -266,7 +266,7 @@ class ManagerInterface(UnitFileMethods, Interface):
         except ValueError:
             raise errors.invalid_args(f"Job type {job_type} invalid.") from None
         path = await self.enqueue(call, name, jt, mode)
-        job = m.jobs[int(path.rsplit("/", 1)[1])]  # just installed, so present
+        job = m.engine.jobs[int(path.rsplit("/", 1)[1])]  # just installed, so present
         return [job.id, path, job.unit.id, unit_path(job.unit.id), job.type.value, []]
 
     @method("KillUnit")
@@ -327,7 +327,7 @@ class ManagerInterface(UnitFileMethods, Interface):
     # --- jobs ----------------------------------------------------------------------------------
 
     def _job(self, m: Manager, job_id: int) -> Any:
-        job = m.jobs.get(job_id)
+        job = m.engine.jobs.get(job_id)
         if job is None:
             raise errors.bus_error(errors.NO_SUCH_JOB, f"Job {job_id} does not exist.")
         return job
@@ -338,7 +338,7 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @method("ListJobs")
     def list_jobs(self, call: Call, m: Manager) -> list[Any]:
-        return [job_row(j) for j in m.jobs.values()]
+        return [job_row(j) for j in m.engine.jobs.values()]
 
     @method("GetJobAfter")
     def get_job_after(self, call: Call, m: Manager, job_id: int) -> list[Any]:
@@ -352,12 +352,12 @@ class ManagerInterface(UnitFileMethods, Interface):
     async def cancel_job(self, call: Call, m: Manager, job_id: int) -> None:
         self._job(m, job_id)
         await call.authorize(actions.MANAGE_UNITS)
-        m.cancel_job(job_id)
+        m.engine.cancel_job(job_id)
 
     @method("ClearJobs")
     async def clear_jobs(self, call: Call, m: Manager) -> None:
         await call.authorize(actions.MANAGE_UNITS)
-        m.clear_jobs()
+        m.engine.clear_jobs()
 
     # --- manager -------------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ class ObjectTree:
             return BusObject(unit, self.unit_interfaces(unit))
         if path.startswith(JOB_PREFIX):
             job_id = job_id_from_path(path)
-            job = self.manager.jobs.get(job_id) if job_id is not None else None
+            job = self.manager.engine.jobs.get(job_id) if job_id is not None else None
             return BusObject(job, [self._job_iface]) if job is not None else None
         if path in ("/", "/org", "/org/freedesktop"):
             child = {"/": "org", "/org": "freedesktop", "/org/freedesktop": "systemd1"}[path]

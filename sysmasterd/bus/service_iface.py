@@ -22,7 +22,8 @@ from sysmasterd.bus import accounting
 from sysmasterd.bus.configmap import config_getter
 from sysmasterd.bus.defaults import UINT64_MAX
 from sysmasterd.bus.iface import Getter, Interface, method, neutral_value, prop
-from sysmasterd.units.service import EXEC_KINDS, ExecStatus, Service
+from sysmasterd.core.control import ExecStatus
+from sysmasterd.units.service import EXEC_KINDS, Service
 
 if TYPE_CHECKING:
     from sysmasterd.bus.router import Call
@@ -115,7 +116,7 @@ def _pids(u: Unit) -> list[int]:
     roots = [p for p in (impl.main_pid(), impl.control_pid()) if p]
     if not roots and not (u.manager.cgroups is not None and u.manager.cgroups.enabled):
         return []
-    return u.manager.unit_pids(u, roots)
+    return u.manager.runtime.unit_pids(u, roots)
 
 
 def unit_processes(u: Unit) -> list[list[Any]]:

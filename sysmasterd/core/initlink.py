@@ -62,7 +62,7 @@ class InitLink:
             return
         self._dispatch(self.client.handshake(timeout))
         # From now on, including during restore: a foreign PID's exit waits for init's report.
-        self.m.defer_foreign_exit = self._wait_for_report
+        self.m.runtime.defer_foreign_exit = self._wait_for_report
         if self.hello is None:
             self.m.log.warning("sysmaster-init did not answer; running without it.")
         else:
@@ -106,7 +106,7 @@ class InitLink:
         for handle in self._waiting.values():
             handle.cancel()
         self._waiting.clear()
-        self.m.defer_foreign_exit = None
+        self.m.runtime.defer_foreign_exit = None
         if self._fd >= 0:
             self.m.loop.remove_reader(self._fd)
             self._fd = -1
@@ -167,8 +167,8 @@ class InitLink:
         waiting = self._waiting.pop(e.pid, None)
         if waiting is not None:
             waiting.cancel()
-        if e.pid in self.m.watched:
-            self.m.report_exit(e.pid, wait_status(e))
+        if e.pid in self.m.runtime.watched:
+            self.m.runtime.report_exit(e.pid, wait_status(e))
         self.m.flush_store()
         self.client.ack(e.seq)
 
@@ -181,9 +181,9 @@ class InitLink:
 
     def _report_missing(self, pid: int) -> None:
         self._waiting.pop(pid, None)
-        if pid in self.m.watched:
+        if pid in self.m.runtime.watched:
             self.m.log.warning("PID %d is gone but sysmaster-init did not report its status.", pid)
-            self.m.report_exit(pid, 0)
+            self.m.runtime.report_exit(pid, 0)
 
     def _on_stop(self, kind: str) -> None:
         if self._fd >= 0:
@@ -196,8 +196,8 @@ class InitLink:
         waiting = list(self._waiting)
         self.detach()
         for pid in waiting:  # no report will come: their status is lost
-            if pid in self.m.watched:
-                self.m.report_exit(pid, 0)
+            if pid in self.m.runtime.watched:
+                self.m.runtime.report_exit(pid, 0)
 
 
 def open_notify_socket(link: InitLink, path: str, kept_fd: str | None) -> NotifySocket:

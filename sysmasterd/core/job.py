@@ -113,7 +113,7 @@ class Job:
     def _timed_out(self) -> None:
         self._timer = None
         self.manager.log.warning("%s: Job %s/%s timed out.", self.unit.id, self.unit.id, self.type.value)
-        self.manager.finish_job(self, JobResult.TIMEOUT)
+        self.manager.engine.finish_job(self, JobResult.TIMEOUT)
         if self.unit.config is not None:
             self.manager.emergency_action(self.unit.config.unit.job_timeout_action,
                                           f"job {self.unit.id}/{self.type.value} timed out")

@@ -213,7 +213,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     m.attach_runtime(cgroups, store, notify)
     restored = m.restore(link.pending_exits())
     # Children that exited while no handler was installed (across a re-exec) are reaped now.
-    m.reap_now()
+    m.runtime.reap_now()
     link.attach()
 
     bus_task: asyncio.Task[None] | None = None

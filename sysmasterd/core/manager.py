@@ -10,8 +10,6 @@ import collections
 import gc
 import logging
 import os
-import pwd
-import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,8 +18,6 @@ from compat import unitname
 from compat.model import (
     CollectMode,
     EmergencyAction,
-    ExecCommand,
-    ExecFlag,
     JobMode,
     ResourceLimit,
     Scope,
@@ -29,25 +25,20 @@ from compat.model import (
 )
 from sysmasterd.core import errors
 from sysmasterd.core.busnames import BusNames
-from sysmasterd.core.cgroup import CGroups, process_name, process_start_time, process_tree, send_signal
+from sysmasterd.core.cgroup import CGroups, process_start_time
 from sysmasterd.core.clock import DualTimestamp
-from sysmasterd.core.dependency import PROPAGATE_START_FAILURE, Dep
+from sysmasterd.core.dependency import Dep
 from sysmasterd.core.events import ManagerObserver
 from sysmasterd.core.execute import (
     DEFAULT_PATH,
-    SpawnRequest,
-    StdioPlan,
     directory_settings,
-    parse_report,
-    read_environment_file,
-    spawn,
 )
-from sysmasterd.core.idlepipe import IdlePipe
-from sysmasterd.core.job import Job, collapse, merge
+from sysmasterd.core.job import Job
+from sysmasterd.core.jobengine import JobEngine
 from sysmasterd.core.notify import NotifySocket
-from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType, LoadState
-from sysmasterd.core.transaction import Transaction
-from sysmasterd.core.unit import Unit, check_job_allowed
+from sysmasterd.core.runtime import ExecRuntime
+from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
+from sysmasterd.core.unit import Unit
 from sysmasterd.core.unittype import OpResult
 
 if TYPE_CHECKING:
@@ -125,21 +116,14 @@ class Manager:
         self._gc_candidates: set[Unit] = set()
         self._gc_scheduled = False
         self._flush_scheduled = False
-        self.jobs: dict[int, Job] = {}
-        self._next_job_id = 1
         self._load_queue: collections.deque[Unit] = collections.deque()
         self._newly_loaded: list[Unit] = []
-        self._run_queue_scheduled = False
         self._unneeded_scheduled = False
         self.observers: list[ManagerObserver] = []
-        self.watched: dict[int, Unit] = {}
-        self._pidfds: dict[int, int] = {}
         self.cgroups: CGroups | None = None
         self.store: StateStore | None = None
         self.notify: NotifySocket | None = None
-        self.idle_pipe = IdlePipe(loop)
         self.bus_names = BusNames()
-        self.notify_socket_path = os.path.join(self.runtime_dir, "notify") if self.runtime_dir else ""
         self.ts: dict[str, DualTimestamp] = {"initrd": DualTimestamp(), "startup": DualTimestamp.now(),
                                              "finish": DualTimestamp(), "units_load_start": DualTimestamp(),
                                              "units_load_finish": DualTimestamp()}
@@ -150,9 +134,8 @@ class Manager:
         self.on_exit_request: Callable[[], None] | None = None
         self.on_reexec_request: Callable[[], None] | None = None
         self.on_poweroff_request: Callable[[str], None] | None = None
-        # Set by the init link: takes the exit of a PID that is not our child (init reaps it and
-        # reports the real status later); False leaves it to the pidfd's "gone, status unknown".
-        self.defer_foreign_exit: Callable[[int], bool] | None = None
+        self.engine = JobEngine(self)
+        self.runtime = ExecRuntime(self)
 
     # -- observers ------------------------------------------------------------------------------
 
@@ -163,7 +146,7 @@ class Manager:
         if obs in self.observers:
             self.observers.remove(obs)
 
-    def _emit(self, event: str, *args: Any) -> None:
+    def emit(self, event: str, *args: Any) -> None:
         for obs in list(self.observers):
             try:
                 getattr(obs, event)(*args)
@@ -174,28 +157,10 @@ class Manager:
 
     def attach_runtime(self, cgroups: CGroups, store: StateStore, notify: NotifySocket) -> None:
         self.cgroups, self.store, self.notify = cgroups, store, notify
-        from sysmasterd.core.fastspawn import mark_close_on_exec
-
-        mark_close_on_exec()  # what we inherited must not reach the services
-        self.loop.add_reader(notify.fileno(), notify.receive, self._on_notify)
-        self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
-        # A burst of exits may fill asyncio's wakeup pipe; one wakeup is enough, since _reap()
-        # collects every exited child, so the overflow is not worth a warning per signal.
-        fd = signal.set_wakeup_fd(-1)
-        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+        self.runtime.attach(notify)
 
     def detach_runtime(self) -> None:
-        self.idle_pipe.release()
-        if self.notify is not None:
-            self.loop.remove_reader(self.notify.fileno())
-        for fd in self._pidfds.values():
-            self.loop.remove_reader(fd)
-            os.close(fd)
-        self._pidfds.clear()
-        try:
-            self.loop.remove_signal_handler(signal.SIGCHLD)
-        except (ValueError, RuntimeError):
-            pass
+        self.runtime.detach(self.notify)
 
     # -- units ----------------------------------------------------------------------------------
 
@@ -239,7 +204,7 @@ class Manager:
         for u in newly:
             self._add_target_dependencies(u)
         for u in newly:
-            self._emit("unit_new", u)
+            self.emit("unit_new", u)
             self.unit_changed(u)
             self.schedule_gc(u)
 
@@ -324,7 +289,7 @@ class Manager:
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self.loop.call_soon(self.flush_store)
-        self._emit("unit_changed", u)
+        self.emit("unit_changed", u)
 
     def flush_store(self) -> None:
         """Write changed units in one transaction. Runs at the end of the loop turn, and before any
@@ -339,133 +304,11 @@ class Manager:
                 self.store.save_unit(u.id, u.serialize())
 
     def unit_state_changed(self, u: Unit, old: ActiveState, new: ActiveState) -> None:
-        self._schedule_run_queue()
+        self.engine.schedule_run_queue()
         if new.is_inactive_or_failed():
             self.schedule_gc(u)
         if new is ActiveState.INACTIVE and self.cgroups is not None:
             self.cgroups.remove(u.id)
-
-    # -- jobs -----------------------------------------------------------------------------------
-
-    def add_job(self, name: str, job_type: JobType, mode: JobMode, manual: bool = True) -> Job:
-        """Plan and install a transaction for one requested job; returns the anchor job."""
-        if self.shutting_down and job_type is not JobType.STOP:
-            raise errors.ShuttingDown("Refusing to operate on units, shutdown in progress.")
-        u = self.load_unit(name)
-        if manual:
-            check_job_allowed(u, job_type)
-        if mode is JobMode.ISOLATE:
-            if job_type is not JobType.START:
-                raise errors.InvalidArgs("Isolate is only valid for start.")
-            if not (u.config and u.config.unit.allow_isolate):
-                raise errors.NoIsolation("Operation refused, unit may not be isolated.")
-        tr = Transaction(self, mode)
-        tr.add(u, job_type, None, True)
-        if mode is JobMode.ISOLATE:
-            tr.add_isolate_jobs()
-        planned = tr.finalize()
-        if mode is JobMode.FLUSH:
-            for j in list(self.jobs.values()):
-                if j.unit.id not in tr.jobs:
-                    self.finish_job(j, JobResult.CANCELED)
-        anchor: Job | None = None
-        irreversible = mode is JobMode.REPLACE_IRREVERSIBLY
-        for tj in planned:
-            job = self._install(tj.unit, tj.type, irreversible, tr.ignore_order)
-            if tj.anchor:
-                anchor = job
-        assert anchor is not None
-        self._schedule_run_queue()
-        return anchor
-
-    def _install(self, u: Unit, job_type: JobType, irreversible: bool, ignore_order: bool) -> Job:
-        existing = u.job
-        if existing is not None:
-            merged = merge(existing.type, job_type)
-            if merged is not None:
-                merged = collapse(merged, u.active_state)
-                if existing.state is JobState.RUNNING and merged is not existing.type:
-                    existing.state = JobState.WAITING
-                existing.type = merged
-                existing.irreversible = existing.irreversible or irreversible
-                self._emit("job_changed", existing)
-                self._store_job(existing)
-                return existing
-            self.finish_job(existing, JobResult.CANCELED)
-        job = Job(self, self._next_job_id, u, job_type, irreversible, ignore_order)
-        self._next_job_id += 1
-        self.jobs[job.id] = job
-        u.job = job
-        self._store_job(job)
-        self._emit("job_new", job)
-        u.notify_changed()
-        return job
-
-    def _store_job(self, job: Job) -> None:
-        if self.store is not None:
-            self.store.save_job(job.id, job.serialize())
-            self.store.set_meta("next_job_id", self._next_job_id)
-
-    def queue_internal_job(self, u: Unit, job_type: JobType, mode: JobMode = JobMode.REPLACE) -> None:
-        try:
-            self.add_job(u.id, job_type, mode, manual=False)
-        except errors.ManagerError as e:
-            self.log.warning("%s: Failed to enqueue %s job: %s", u.id, job_type.value, e.message)
-
-    def queue_triggered_job(self, target: Unit, trigger: Unit, why: str) -> None:
-        mode = trigger.config.unit.on_failure_job_mode if trigger.config else JobMode.REPLACE
-        self.log.info("%s: Triggering %s= dependencies.", trigger.id, why)
-        self.queue_internal_job(target, JobType.START, mode if why == "OnFailure" else JobMode.REPLACE)
-
-    def cancel_job(self, job_id: int) -> None:
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise errors.NoSuchJob(f"Job {job_id} does not exist.")
-        self.finish_job(job, JobResult.CANCELED)
-
-    def clear_jobs(self) -> None:
-        for job in list(self.jobs.values()):
-            self.finish_job(job, JobResult.CANCELED)
-
-    def finish_job(self, job: Job, result: JobResult) -> None:
-        if self.jobs.get(job.id) is not job:
-            return
-        u = job.unit
-        if job.type is JobType.RESTART and result is JobResult.DONE and job.state is JobState.RUNNING \
-                and not job.reloaded:
-            # The stop half of a restart is done: the same job now starts the unit.
-            job.reloaded = True
-            job.type = JobType.START
-            job.state = JobState.WAITING
-            self._emit("job_changed", job)
-            self._store_job(job)
-            self._schedule_run_queue()
-            return
-        job.disarm()
-        job.result = result
-        del self.jobs[job.id]
-        if u.job is job:
-            u.job = None
-        if self.store is not None:
-            self.store.delete_job(job.id)
-        shown = JobType.START if job.type in (JobType.VERIFY_ACTIVE, JobType.RESTART) else job.type
-        msg = _DONE_MESSAGES.get((shown, result))
-        if msg and not (job.type is JobType.VERIFY_ACTIVE and result is JobResult.DONE):
-            level = logging.INFO if result is JobResult.DONE else logging.ERROR
-            self.log.log(level, "%s", msg.format(u.description))
-            u.log(msg.format(u.description))
-        u.notify_changed()
-        self.flush_store()
-        self._emit("job_removed", job)
-        if result is not JobResult.DONE and job.type in (JobType.START, JobType.VERIFY_ACTIVE):
-            for dep in PROPAGATE_START_FAILURE:
-                for other in u.dep_units(dep):
-                    oj = other.job
-                    if oj is not None and oj.type in (JobType.START, JobType.VERIFY_ACTIVE):
-                        self.finish_job(oj, JobResult.DEPENDENCY)
-        self._schedule_run_queue()
-        self._check_idle()
-        self.schedule_gc(u)
 
     # -- garbage collection ---------------------------------------------------------------------
 
@@ -512,82 +355,7 @@ class Manager:
             self.store.delete_unit(u.id)
         if self.cgroups is not None:
             self.cgroups.remove(u.id)
-        self._emit("unit_removed", u)
-
-    def _schedule_run_queue(self) -> None:
-        if not self._run_queue_scheduled:
-            self._run_queue_scheduled = True
-            self.loop.call_soon(self._dispatch_run_queue)
-
-    def _dispatch_run_queue(self) -> None:
-        self._run_queue_scheduled = False
-        progressed = True
-        while progressed:
-            progressed = False
-            for job in sorted(self.jobs.values(), key=lambda j: j.id):
-                if job.state is not JobState.WAITING or self.jobs.get(job.id) is not job:
-                    continue
-                if not job.is_runnable():
-                    continue
-                if self._run_job(job):
-                    progressed = True
-
-    def _run_job(self, job: Job) -> bool:
-        """Run a waiting job. True if something changed (so other jobs may be runnable now)."""
-        u = job.unit
-        job.state = JobState.RUNNING
-        job.activation_usec = DualTimestamp.now().monotonic
-        t = job.type
-        if t is JobType.NOP:
-            self.finish_job(job, JobResult.DONE)
-            return True
-        if t is JobType.VERIFY_ACTIVE:
-            self.finish_job(job, JobResult.DONE if u.active_state.is_active_or_reloading() else JobResult.DEPENDENCY)
-            return True
-        op = {JobType.START: u.start, JobType.STOP: u.stop, JobType.RESTART: u.stop,
-              JobType.RELOAD: u.reload}.get(t)
-        if op is None:
-            self.finish_job(job, JobResult.INVALID)
-            return True
-        self._emit("job_changed", job)
-        self._store_job(job)
-        try:
-            r = op()
-        except Exception:
-            self.log.exception("%s: %s failed", u.id, t.value)
-            r = OpResult.FAILED
-        if self.jobs.get(job.id) is not job:
-            return True  # finished synchronously through unit.notify()
-        if r is OpResult.AGAIN:
-            job.state = JobState.WAITING
-            return False
-        if job.type is not t:
-            return True  # a restart's stop half completed synchronously and became its start half
-        if r is OpResult.STARTED:
-            if t is JobType.RESTART and u.active_state.is_inactive_or_failed():
-                self.finish_job(job, JobResult.DONE)
-            return True
-        if t is JobType.RESTART and r is OpResult.ALREADY:
-            self.finish_job(job, JobResult.DONE)  # nothing to stop: go on with the start half
-            return True
-        if t is JobType.RELOAD and r is OpResult.FAILED:
-            self.finish_job(job, JobResult.SKIPPED if u.active_state.is_inactive_or_failed() else JobResult.FAILED)
-            return True
-        self.finish_job(job, _OP_RESULTS.get(r, JobResult.FAILED))
-        return True
-
-    def _check_idle(self) -> None:
-        if not self.jobs:
-            self.idle_pipe.release()
-        if not self.jobs and not self.startup_finished_emitted and self.ts["startup"] and not self.shutting_down:
-            self.startup_finished_emitted = True
-            self.ts["finish"] = DualTimestamp.now()
-            took = (self.ts["finish"].monotonic - self.ts["startup"].monotonic) / 1000
-            self.log.info("Startup finished in %.0fms.", took)
-            self._emit("startup_finished")
-        if self.shutting_down and not self.jobs and self.exit_requested is not None:
-            cb, self.exit_requested = self.exit_requested, None
-            self.loop.call_soon(cb)
+        self.emit("unit_removed", u)
 
     def check_unneeded_soon(self) -> None:
         if not self._unneeded_scheduled:
@@ -610,7 +378,7 @@ class Manager:
                         needed = True
             if not needed:
                 self.log.info("%s: Unit not needed anymore. Stopping.", u.id)
-                self.queue_internal_job(u, JobType.STOP)
+                self.engine.queue_internal_job(u, JobType.STOP)
         # Upholds=: an active unit keeps the units it upholds running.
         for u in list(self.units_by_id().values()):
             if not u.deps.get(Dep.UPHOLDS) or not u.active_state.is_active_or_reloading():
@@ -619,7 +387,7 @@ class Manager:
                 if other.active_state.is_inactive_or_failed() and other.job is None \
                         and other.load_state is LoadState.LOADED:
                     self.log.info("%s: Unit is upheld by active unit %s, starting.", other.id, u.id)
-                    self.queue_internal_job(other, JobType.START)
+                    self.engine.queue_internal_job(other, JobType.START)
 
     # -- client operations ----------------------------------------------------------------------
 
@@ -643,275 +411,6 @@ class Manager:
 
     def environ_for_conditions(self) -> dict[str, str]:
         return dict(self.environment)
-
-    # -- processes ------------------------------------------------------------------------------
-
-    def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str], wait_exec: bool = False,
-              idle: bool = False) -> int | None:
-        """Fork/exec a command of a unit; returns the PID, or None if it could not be forked.
-        `idle`: the child waits before exec until no jobs are left (Type=idle)."""
-        assert u.config is not None
-        ctx = u.config.exec
-        env = self._environment_for(u, extra_env)
-        privileged = bool(cmd.flags & (ExecFlag.FULL_PRIVILEGES | ExecFlag.AMBIENT_PRIVILEGES))
-        procs = self.cgroups.create(u.id) if self.cgroups is not None else None
-        out_kind = ctx.standard_output or self.settings.default_standard_output
-        capture = out_kind in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, StdOutput.JOURNAL_AND_CONSOLE,
-                               StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE) or (
-            ctx.standard_error in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG))
-        rfd = wfd = -1
-        if capture:
-            rfd, wfd = os.pipe2(os.O_CLOEXEC)
-        stdio = StdioPlan(stdout_fd=wfd if out_kind not in (StdOutput.NULL,) and capture else None,
-                          stderr_fd=wfd if capture else None, stdin_data=ctx.standard_input_data)
-        if out_kind is StdOutput.INHERIT:
-            stdio.stdout_fd = 1
-        req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
-                           runtime_dirs=self.directory_bases(),
-                           default_directory="/" if self.is_system else self.settings.environ.get("HOME", "/"),
-                           need_exec_report=wait_exec,
-                           idle_fds=self.idle_pipe.for_child() if idle and self.jobs else None,
-                           limits={**self.settings.default_limits, **ctx.limits})
-        try:
-            spawned = spawn(req)
-        except OSError as e:
-            self.log.error("%s: Failed to fork: %s", u.id, e)
-            for fd in (rfd, wfd):
-                if fd >= 0:
-                    os.close(fd)
-            return None
-        if wfd >= 0:
-            os.close(wfd)
-            self._follow_output(u, spawned.pid, rfd)
-        self.watched[spawned.pid] = u
-        if spawned.error_fd >= 0:
-            self.loop.add_reader(spawned.error_fd, self._read_spawn_report, u, spawned.pid, spawned.error_fd)
-        self.log.debug("%s: spawned %s as %d", u.id, cmd.path, spawned.pid)
-        return spawned.pid
-
-    def _environment_for(self, u: Unit, extra: dict[str, str]) -> dict[str, str]:
-        assert u.config is not None
-        ctx = u.config.exec
-        env = dict(self.environment)
-        env["INVOCATION_ID"] = u.invocation_id.hex()
-        if ctx.user:
-            try:
-                pw = pwd.getpwuid(int(ctx.user)) if ctx.user.isdigit() else pwd.getpwnam(ctx.user)
-                env.update(USER=pw.pw_name, LOGNAME=pw.pw_name, HOME=pw.pw_dir, SHELL=pw.pw_shell)
-            except (KeyError, ValueError):
-                pass
-        for kind, (paths, _mode) in _dir_settings(u).items():
-            base = self.directory_bases().get(kind)
-            if paths and base:
-                env[f"{kind.upper()}_DIRECTORY"] = ":".join(os.path.join(base, p) for p in paths)
-        env.update(extra)
-        for name in ctx.pass_environment:
-            if name in self.settings.environ:
-                env[name] = self.settings.environ[name]
-        env.update(ctx.environment)
-        for ef in ctx.environment_files:
-            try:
-                for k, v in read_environment_file(ef.path):
-                    env[k] = v
-            except OSError as e:
-                if not ef.optional:
-                    self.log.error("%s: Failed to load environment files: %s", u.id, e)
-        for name in ctx.unset_environment:
-            if "=" in name:
-                k, v = name.split("=", 1)
-                if env.get(k) == v:
-                    del env[k]
-            else:
-                env.pop(name, None)
-        return env
-
-    def directory_bases(self) -> dict[str, str]:
-        if self.is_system:
-            return {"runtime": "/run", "state": "/var/lib", "cache": "/var/cache", "logs": "/var/log",
-                    "configuration": "/etc"}
-        home = self.settings.environ.get("HOME") or os.path.expanduser("~")
-        config = self.settings.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-        return {"runtime": self.settings.environ.get("XDG_RUNTIME_DIR", ""),
-                "state": config,
-                "cache": self.settings.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"),
-                "logs": os.path.join(config, "log"), "configuration": config}
-
-    def _follow_output(self, u: Unit, pid: int, fd: int) -> None:
-        os.set_blocking(fd, False)
-        buf = bytearray()
-        ident = (u.config.exec.syslog_identifier if u.config else None) or None
-
-        def on_readable() -> None:
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if chunk:
-                buf.extend(chunk)
-                while b"\n" in buf:
-                    line, _, rest = bytes(buf).partition(b"\n")
-                    buf[:] = rest
-                    self._unit_output(u, ident, pid, line)
-                if len(buf) > 8192:
-                    self._unit_output(u, ident, pid, bytes(buf))
-                    buf.clear()
-                return
-            if buf:
-                self._unit_output(u, ident, pid, bytes(buf))
-            self.loop.remove_reader(fd)
-            os.close(fd)
-
-        self.loop.add_reader(fd, on_readable)
-
-    def _unit_output(self, u: Unit, ident: str | None, pid: int, line: bytes) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\r")
-        name = ident or process_name(pid) or u.id
-        u.log(f"{name}[{pid}]: {text}")
-        self.log.info("%s[%d]: %s", name, pid, text)
-
-    def _read_spawn_report(self, u: Unit, pid: int, fd: int) -> None:
-        try:
-            data = os.read(fd, 8192)
-        except OSError:
-            data = b""
-        self.loop.remove_reader(fd)
-        os.close(fd)
-        report = parse_report(data)
-        if report is None:
-            if u.impl is not None:
-                u.impl.exec_succeeded(pid)
-            return
-        _code, message = report
-        self.log.error("%s: %s", u.id, message)
-        u.log(f"{u.id}: {message}")
-
-    def watch_pid(self, pid: int, u: Unit) -> None:
-        """Watch a PID that may not be our child (PIDFile=, MAINPID=, adopted after a restart)."""
-        self.watched[pid] = u
-        if pid in self._pidfds:
-            return
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            return
-        self._pidfds[pid] = fd
-        self.loop.add_reader(fd, self._pidfd_ready, pid)
-
-    def _pidfd_ready(self, pid: int) -> None:
-        fd = self._pidfds.pop(pid, None)
-        if fd is not None:
-            self.loop.remove_reader(fd)
-            os.close(fd)
-        # Our child: SIGCHLD reaps it with the real status. Otherwise we only know it is gone.
-        try:
-            wpid, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            if self.defer_foreign_exit is not None and self.defer_foreign_exit(pid):
-                return
-            wpid, status = pid, 0
-        if wpid == pid:
-            self._child_exited(pid, status)
-
-    def report_exit(self, pid: int, status: int) -> None:
-        """The exit of a watched PID learnt elsewhere (init's exit reports, recovery)."""
-        self._child_exited(pid, status)
-
-    def reap_now(self) -> None:
-        self._reap()
-
-    def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            self._child_exited(pid, status)
-
-    def _child_exited(self, pid: int, status: int) -> None:
-        fd = self._pidfds.pop(pid, None)
-        if fd is not None:
-            self.loop.remove_reader(fd)
-            os.close(fd)
-        u = self.watched.pop(pid, None)
-        if u is None or u.impl is None:
-            return
-        try:
-            u.impl.child_exited(pid, status)
-        except Exception:
-            self.log.exception("%s: handling exit of PID %d failed", u.id, pid)
-        self._schedule_run_queue()
-
-    def unit_pids(self, u: Unit, roots: list[int]) -> list[int]:
-        if self.cgroups is not None and self.cgroups.enabled:
-            return self.cgroups.pids(u.id)
-        out: list[int] = []
-        for r in roots:
-            out += [p for p in process_tree(r) if p not in out]
-        return out
-
-    def cgroups_empty(self, u: Unit) -> bool:
-        if self.cgroups is not None and self.cgroups.enabled:
-            return self.cgroups.is_empty(u.id)
-        return True
-
-    def kill_unit_processes(self, u: Unit, signo: int, exclude: frozenset[int], roots: list[int]) -> list[int]:
-        if self.cgroups is not None and self.cgroups.enabled:
-            return self.cgroups.kill(u.id, signo, exclude)
-        sent = []
-        for pid in self.unit_pids(u, roots):
-            if pid not in exclude and send_signal(pid, signo):
-                sent.append(pid)
-        return sent
-
-    def cgroup_cleanup(self, u: Unit) -> None:
-        """The unit stopped: drop its empty cgroup and RuntimeDirectory= unless preserved."""
-        if self.cgroups is not None and self.cgroups.is_empty(u.id):
-            self.cgroups.remove(u.id)
-        if u.config is None or u.config.exec.runtime_directory_preserve != "no":
-            return
-        base = self.directory_bases().get("runtime")
-        if not base:
-            return
-        import shutil
-
-        for d in u.config.exec.runtime_directory:
-            shutil.rmtree(os.path.join(base, d.path), ignore_errors=True)
-
-    def is_tracked(self, pid: int) -> bool:
-        """Whether the PID is watched and its exit not handled yet."""
-        return pid in self.watched
-
-    def unit_of_pid(self, pid: int) -> Unit | None:
-        if pid in self.watched:
-            return self.watched[pid]
-        for u in self.units_by_id().values():
-            if u.impl is not None and pid and pid in u.impl.pids().values():
-                return u
-        if self.cgroups is not None:
-            name = self.cgroups.unit_of_pid(pid)
-            if name:
-                return self.units.get(name)
-        return None
-
-    def _on_notify(self, pid: int, fields: dict[str, str], fds: list[int]) -> None:
-        u = self.unit_of_pid(pid)
-        if u is None or u.impl is None:
-            self.log.debug("Cannot find unit for notify message of PID %d, ignoring.", pid)
-            for fd in fds:
-                os.close(fd)
-            return
-        in_unit = self.cgroups is not None and self.cgroups.unit_of_pid(pid) == u.id
-        why = u.impl.accepts_notify_from(pid, in_unit)
-        if why:
-            self.log.warning("%s: %s", u.id, why)
-            for fd in fds:
-                os.close(fd)
-            return
-        u.impl.notify_message(pid, fields, fds)
 
     # -- persistence hooks used by unit types ---------------------------------------------------
 
@@ -942,24 +441,19 @@ class Manager:
                 continue
             for pid in u.impl.pids().values():
                 if pid:
-                    self.watch_pid(pid, u)
-        self._next_job_id = max(int(self.store.get_meta("next_job_id", 1) or 1), self._next_job_id)
+                    self.runtime.watch_pid(pid, u)
+        self.engine.restore_next_id(int(self.store.get_meta("next_job_id", 1) or 1))
         for jd in self.store.jobs():
             ju = self.units.get(jd.get("unit", ""))
             if ju is None or ju.job is not None:
                 self.store.delete_job(int(jd["id"]))
                 continue
-            # Same id as before, so clients waiting for its JobRemoved still get it.
-            job = Job(self, int(jd["id"]), ju, JobType(jd["type"]), bool(jd.get("irreversible")),
-                      bool(jd.get("ignore_order")))
-            self.jobs[job.id] = job
-            ju.job = job
-            self._next_job_id = max(self._next_job_id, job.id + 1)
+            self.engine.restore_job(jd, ju)
         report = recovery.reconcile(self, saved, exit_reports or {})
         report.intents = intents
         if saved or intents:
             self.log.info("Recovery: %s.", report.describe())
-        self._schedule_run_queue()
+        self.engine.schedule_run_queue()
         return n
 
     # -- daemon-reload, daemon-reexec, exit -----------------------------------------------------
@@ -976,7 +470,7 @@ class Manager:
     def reload(self) -> None:
         """daemon-reload: re-read the manager's settings and every unit file, rebuild
         dependencies, keep all runtime state."""
-        self._emit("reloading", True)
+        self.emit("reloading", True)
         if self.on_reload_settings is not None:
             self.apply_settings(self.on_reload_settings())
         self.loader.rescan()
@@ -992,9 +486,9 @@ class Manager:
         for u in units:
             self._add_target_dependencies(u)
             self.unit_changed(u)
-        self._emit("reloading", False)
-        self._emit("unit_files_changed")
-        self._schedule_run_queue()
+        self.emit("reloading", False)
+        self.emit("unit_files_changed")
+        self.engine.schedule_run_queue()
 
     def reexecute(self) -> None:
         """daemon-reexec: the state is in the store already; the daemon execs itself in place."""
@@ -1048,11 +542,11 @@ class Manager:
         # forked children from copying) those pages again.
         gc.freeze()
         try:
-            return self.add_job(name, JobType.START, JobMode.ISOLATE if self._allow_isolate(name) else JobMode.REPLACE,
-                                manual=False)
+            mode = JobMode.ISOLATE if self._allow_isolate(name) else JobMode.REPLACE
+            return self.engine.add_job(name, JobType.START, mode, manual=False)
         except errors.ManagerError as e:
             self.log.error("Failed to start %s: %s", name, e.message)
-            self._check_idle()
+            self.engine.check_idle()
             return None
 
     def _allow_isolate(self, name: str) -> bool:
@@ -1062,18 +556,18 @@ class Manager:
     def begin_shutdown(self, on_done: Callable[[], None]) -> None:
         """Stop every unit (in reverse dependency order, through stop jobs), then call on_done."""
         self.shutting_down = True
-        for job in list(self.jobs.values()):
+        for job in list(self.engine.jobs.values()):
             if job.type is not JobType.STOP:
-                self.finish_job(job, JobResult.CANCELED)
+                self.engine.finish_job(job, JobResult.CANCELED)
         for u in list(self.units_by_id().values()):
             if not u.active_state.is_inactive_or_failed() or u.job is not None:
                 try:
-                    self.add_job(u.id, JobType.STOP, JobMode.REPLACE, manual=False)
+                    self.engine.add_job(u.id, JobType.STOP, JobMode.REPLACE, manual=False)
                 except errors.ManagerError as e:
                     self.log.warning("%s: cannot stop: %s", u.id, e.message)
         # Only now: while the cancels above ran, an empty job list did not mean "all stopped".
         self.exit_requested = on_done
-        self._check_idle()
+        self.engine.check_idle()
 
     def n_failed_units(self) -> int:
         return sum(1 for u in self.units_by_id().values() if u.active_state is ActiveState.FAILED)

@@ -134,17 +134,17 @@ def reconcile(m: Manager, saved: Mapping[str, dict[str, Any]], reports: Mapping[
     for _t, _i, u, role, pid in deaths:
         assert u.impl is not None
         u.impl.give_back_pid(role, pid)
-        m.watched[pid] = u
+        m.runtime.watched[pid] = u
     for _t, _i, u, _attr, pid in deaths:
         got = reports.get(pid)
-        if got is None and m.defer_foreign_exit is not None and m.defer_foreign_exit(pid):
+        if got is None and m.runtime.defer_foreign_exit is not None and m.runtime.defer_foreign_exit(pid):
             report.exits_awaited += 1  # died after init's hello: its report is on the way
             continue
         report.exits += 1
         if got is None:
             report.exits_unknown += 1
             m.log.warning("%s: PID %d ended while no core ran; its exit status is lost.", u.id, pid)
-        m.report_exit(pid, wait_status(got) if got is not None else 0)
+        m.runtime.report_exit(pid, wait_status(got) if got is not None else 0)
     for u in list(m.units_by_id().values()):
         try:
             if u.impl is not None and u.impl.resume():

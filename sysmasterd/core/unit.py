@@ -306,24 +306,24 @@ class Unit:
             return not (new is ActiveState.ACTIVATING or new is ActiveState.DEACTIVATING)
         if job.type in (JobType.START, JobType.VERIFY_ACTIVE):
             if new.is_active_or_reloading():
-                m.finish_job(job, JobResult.DONE)
+                m.engine.finish_job(job, JobResult.DONE)
             elif new is not ActiveState.ACTIVATING:
                 unexpected = True
                 if new.is_inactive_or_failed():
-                    m.finish_job(job, JobResult.FAILED if new is ActiveState.FAILED else JobResult.DONE)
+                    m.engine.finish_job(job, JobResult.FAILED if new is ActiveState.FAILED else JobResult.DONE)
         elif job.type in (JobType.RELOAD, JobType.RELOAD_OR_START, JobType.TRY_RELOAD):
             if new is ActiveState.ACTIVE:
-                m.finish_job(job, JobResult.DONE if reload_success else JobResult.FAILED)
+                m.engine.finish_job(job, JobResult.DONE if reload_success else JobResult.FAILED)
             elif new not in (ActiveState.ACTIVATING, ActiveState.RELOADING):
                 unexpected = True
                 if new.is_inactive_or_failed():
-                    m.finish_job(job, JobResult.FAILED)
+                    m.engine.finish_job(job, JobResult.FAILED)
         elif job.type in (JobType.STOP, JobType.RESTART, JobType.TRY_RESTART):
             if new.is_inactive_or_failed():
-                m.finish_job(job, JobResult.DONE)
+                m.engine.finish_job(job, JobResult.DONE)
             elif new is not ActiveState.DEACTIVATING:
                 unexpected = True
-                m.finish_job(job, JobResult.FAILED)
+                m.engine.finish_job(job, JobResult.FAILED)
         return unexpected
 
     def _on_deactivated(self, new: ActiveState, unexpected: bool) -> None:
@@ -331,12 +331,12 @@ class Unit:
         if new is ActiveState.FAILED:
             m.log.warning("%s: Failed with result '%s'.", self.id, self.impl.result() if self.impl else "?")
             for other in self.dep_units(Dep.ON_FAILURE):
-                m.queue_triggered_job(other, self, "OnFailure")
+                m.engine.queue_triggered_job(other, self, "OnFailure")
             if self.config is not None:
                 m.emergency_action(self.config.unit.failure_action, f"unit {self.id} failed")
         else:
             for other in self.dep_units(Dep.ON_SUCCESS):
-                m.queue_triggered_job(other, self, "OnSuccess")
+                m.engine.queue_triggered_job(other, self, "OnSuccess")
             if self.config is not None:
                 m.emergency_action(self.config.unit.success_action, f"unit {self.id} succeeded")
         # BindsTo=: units bound to this one go down with it, job or not.
@@ -344,7 +344,7 @@ class Unit:
             if not other.active_state.is_inactive_or_failed() and (other.job is None
                                                                    or other.job.type is not JobType.STOP):
                 m.log.info("%s: Unit is bound to inactive unit %s. Stopping, too.", other.id, self.id)
-                m.queue_internal_job(other, JobType.STOP)
+                m.engine.queue_internal_job(other, JobType.STOP)
         m.check_unneeded_soon()
 
     # -- persistence ----------------------------------------------------------------------------

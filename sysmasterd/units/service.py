@@ -10,15 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compat.config_service import effective_type
-from compat.exitstatus import exit_status_name
 from compat.model import (
     USEC_INFINITY,
     ExecCommand,
-    KillMode,
     NotifyAccess,
     ServiceRestart,
     ServiceSection,
@@ -27,10 +24,21 @@ from compat.model import (
 )
 from sysmasterd.core.cgroup import process_alive, process_start_time, send_signal
 from sysmasterd.core.clock import DualTimestamp
+from sysmasterd.core.control import (
+    CLD_DUMPED,
+    CLD_EXITED,
+    CLD_KILLED,
+    ExecStatus,
+    describe_exit,
+    exit_environment,
+    is_success,
+)
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.execute import describe_status
+from sysmasterd.core.kill import KillPhase, group_settled, kill_unit
 from sysmasterd.core.states import ActiveState, JobType, ServiceResult
 from sysmasterd.core.states import ServiceState as S
+from sysmasterd.core.statetimer import StateTimer
 from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
 from sysmasterd.units.base import TypeBase
 
@@ -56,9 +64,6 @@ _STOPPING = (S.STOP, S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL, S.STOP_POS
 _WATCHDOG_STATES = (S.STOP_WATCHDOG, S.FINAL_WATCHDOG)
 _SIGNAL_STATES = (S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL, S.FINAL_WATCHDOG, S.FINAL_SIGTERM,
                   S.FINAL_SIGKILL)
-# Signals a daemon may die from and still count as a clean exit (systemd's EXIT_CLEAN_DAEMON).
-_CLEAN_SIGNALS = {signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE}
-CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
 DEFAULT_TIMEOUT_USEC = 90_000_000
 POLL_EMPTY_SEC = 0.05
 
@@ -67,24 +72,6 @@ _STATE_WITH_MAIN = {ServiceType.DBUS: S.START, ServiceType.NOTIFY: S.START, Serv
 
 EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
               "ExecStopPost")
-
-
-@dataclass
-class ExecStatus:
-    """Runtime record of one command, as the Exec*= D-Bus arrays show it."""
-
-    start: DualTimestamp = field(default_factory=DualTimestamp)
-    exit: DualTimestamp = field(default_factory=DualTimestamp)
-    pid: int = 0
-    code: int = 0  # CLD_EXITED / CLD_KILLED / CLD_DUMPED
-    status: int = 0
-
-    def to_list(self) -> list[int]:
-        return [*self.start.to_list(), *self.exit.to_list(), self.pid, self.code, self.status]
-
-    @classmethod
-    def from_list(cls, v: list[int]) -> ExecStatus:
-        return cls(DualTimestamp(v[0], v[1]), DualTimestamp(v[2], v[3]), v[4], v[5], v[6])
 
 
 class Service(TypeBase):
@@ -111,9 +98,8 @@ class Service(TypeBase):
         self._bus_name_watched: str | None = None
         self.watchdog_usec_override = 0
         self.watchdog_last = DualTimestamp()
-        self._timer: asyncio.TimerHandle | None = None
+        self.timer = StateTimer(unit.manager.loop)
         self._watchdog_timer: asyncio.TimerHandle | None = None
-        self._timer_deadline_mono = 0.0
         self._pending_restart = False
         self._pid_starts: dict[int, int | None] = {}
 
@@ -238,7 +224,7 @@ class Service(TypeBase):
         if self.state in _STOPPING:
             return OpResult.STARTED
         if self.state is S.AUTO_RESTART:
-            self._cancel_timer()
+            self.timer.cancel()
             self._set_state(S.DEAD)
             return OpResult.STARTED
         if self.state in (S.CONDITION, S.START_PRE, S.START, S.START_POST, S.RELOAD):
@@ -263,7 +249,7 @@ class Service(TypeBase):
         if who in (KillWho.CONTROL, KillWho.ALL) and self.control_pid_ and send_signal(self.control_pid_, signo):
             sent.append(self.control_pid_)
         if who is KillWho.ALL:
-            sent += self.unit.manager.kill_unit_processes(self.unit, signo, exclude=frozenset(sent),
+            sent += self.unit.manager.runtime.kill_unit_processes(self.unit, signo, exclude=frozenset(sent),
                                                           roots=self._roots())
         return sent
 
@@ -280,42 +266,16 @@ class Service(TypeBase):
         old = self.state
         self.state = state
         if state in (S.DEAD, S.EXITED, S.FAILED, S.CLEANING):  # states without a timeout
-            self._cancel_timer()
+            self.timer.cancel()
         if state not in (S.RUNNING, S.RELOAD, S.START_POST, S.START) or old in _STOPPING:
             self._stop_watchdog()
         if state in (S.DEAD, S.FAILED, S.AUTO_RESTART):
-            self.unit.manager.cgroup_cleanup(self.unit)
+            self.unit.manager.runtime.cgroup_cleanup(self.unit)
             self._unwatch_bus_name()
         if state is S.RUNNING and old is not S.RUNNING:
             self._arm_runtime_max()
             self._start_watchdog()
         self.unit.notify(reload_success)
-
-    def _arm_timer(self, usec: int, callback: Any) -> None:
-        self._cancel_timer()
-        if usec in (0, USEC_INFINITY):
-            return
-        loop = self.unit.manager.loop
-        self._timer_deadline_mono = loop.time() + usec / 1e6
-        self._timer = loop.call_at(self._timer_deadline_mono, callback)
-
-    def _cancel_timer(self) -> None:
-        self._timer_deadline_mono = 0.0  # also forgets a restored deadline the state left behind
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _extend_timer(self, usec: int) -> None:
-        """EXTEND_TIMEOUT_USEC=: push the running timeout out to at least now + usec."""
-        if self._timer is None:
-            return
-        loop = self.unit.manager.loop
-        wanted = loop.time() + usec / 1e6
-        if wanted > self._timer_deadline_mono:
-            cb = self._timer._callback  # type: ignore[attr-defined]
-            self._timer.cancel()
-            self._timer_deadline_mono = wanted
-            self._timer = loop.call_at(wanted, cb)
 
     def _enter_condition(self) -> None:
         if self.commands("ExecCondition"):
@@ -352,7 +312,7 @@ class Service(TypeBase):
             return
         # exec waits for the exec() to succeed, notify for READY=1, oneshot for the exit, dbus
         # for its BusName= to have an owner (maybe already, else when the bus reports it).
-        self._arm_timer(self.timeout_usec("start"), self._on_timeout)
+        self.timer.arm(self.timeout_usec("start"), self._on_timeout)
         if self.type is ServiceType.DBUS:
             self._watch_bus_name()
             if self.bus_name_good and self.state is S.START:
@@ -375,7 +335,7 @@ class Service(TypeBase):
             self._guess_main_pid()
             main_alive = self._main_alive()
         alive = main_alive or (self.type is ServiceType.FORKING and self.main_pid_known is False and
-                               not self.unit.manager.cgroups_empty(self.unit))
+                               not self.unit.manager.runtime.cgroups_empty(self.unit))
         if alive and (self.bus_name_good or self.type is not ServiceType.DBUS):
             self._set_state(S.RUNNING, reload_success)
         elif self.cfg.remain_after_exit:
@@ -394,43 +354,25 @@ class Service(TypeBase):
     def _enter_signal(self, state: S, result: ServiceResult) -> None:
         if result is not ServiceResult.SUCCESS and self._result is ServiceResult.SUCCESS:
             self._result = result
-        kill = self.unit.config.kill if self.unit.config else None
-        mode = kill.kill_mode if kill else KillMode.CONTROL_GROUP
         if state in (S.STOP_SIGTERM, S.FINAL_SIGTERM):
-            signo = kill.kill_signal if kill else signal.SIGTERM
+            phase = KillPhase.TERMINATE
         elif state in (S.STOP_WATCHDOG, S.FINAL_WATCHDOG):
-            signo = kill.watchdog_signal if kill else signal.SIGABRT
+            phase = KillPhase.WATCHDOG
         else:
-            signo = kill.final_kill_signal if kill else signal.SIGKILL
-        sent = self._send_kill(mode, signo, state in (S.STOP_SIGKILL, S.FINAL_SIGKILL))
-        if kill and kill.send_sighup and state in (S.STOP_SIGTERM, S.FINAL_SIGTERM):
-            self._send_kill(mode, signal.SIGHUP, False)
+            phase = KillPhase.KILL
+        sent = kill_unit(self.unit, phase, [p for p in (self.main_pid_, self.control_pid_) if self._running(p)])
         if sent:
             self._set_state(state)
             usec = self.timeout_usec("abort" if state in _WATCHDOG_STATES else "stop")
             if state in (S.STOP_SIGKILL, S.FINAL_SIGKILL):
                 usec = min(usec, 90_000_000) if usec not in (0, USEC_INFINITY) else 90_000_000
-            self._arm_timer(usec, self._on_timeout)
+            self.timer.arm(usec, self._on_timeout)
             self._poll_until_gone()
             return
         if state in (S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL):
             self._enter_stop_post(ServiceResult.SUCCESS)
         else:
             self._enter_dead(ServiceResult.SUCCESS, allow_restart=True)
-
-    def _send_kill(self, mode: KillMode, signo: int, final: bool) -> bool:
-        """Signal per KillMode=; True if anything is left to wait for."""
-        if mode is KillMode.NONE:
-            return self._main_alive() or self._control_alive()
-        targets = {p for p in (self.main_pid_, self.control_pid_) if self._running(p)}
-        for pid in targets:
-            send_signal(pid, signo)
-            if signo not in (signal.SIGKILL, signal.SIGCONT):
-                send_signal(pid, signal.SIGCONT)
-        if mode is KillMode.CONTROL_GROUP or (mode is KillMode.MIXED and final):
-            targets |= set(self.unit.manager.kill_unit_processes(self.unit, signo, exclude=frozenset(targets),
-                                                                 roots=self._roots()))
-        return bool(targets) or (mode is KillMode.CONTROL_GROUP and not self.unit.manager.cgroups_empty(self.unit))
 
     def _roots(self) -> list[int]:
         return [p for p in (self.main_pid_, self.control_pid_) if p]
@@ -439,16 +381,10 @@ class Service(TypeBase):
         """While signalled processes linger, check now and then whether the unit is empty."""
         if self.state not in _SIGNAL_STATES:
             return
-        if not self._main_alive() and not self._control_alive() and self._group_settled():
+        if not self._main_alive() and not self._control_alive() and group_settled(self.unit):
             self._signal_state_done()
             return
         self.unit.manager.loop.call_later(POLL_EMPTY_SEC, self._poll_until_gone)
-
-    def _group_settled(self) -> bool:
-        kill = self.unit.config.kill if self.unit.config else None
-        if kill is not None and kill.kill_mode in (KillMode.PROCESS, KillMode.NONE):
-            return True
-        return self.unit.manager.cgroups_empty(self.unit)
 
     def _signal_state_done(self) -> None:
         if self.state in (S.STOP_WATCHDOG, S.STOP_SIGTERM, S.STOP_SIGKILL):
@@ -477,7 +413,7 @@ class Service(TypeBase):
         self._set_state(end)
         if restart and self.state is end:
             self._set_state(S.AUTO_RESTART)
-            self._arm_timer(self.restart_usec(), self._on_restart_timer)
+            self.timer.arm(self.restart_usec(), self._on_restart_timer)
             self.unit.manager.store_intent(self.unit, "auto-restart")
 
     def _shall_restart(self) -> bool:
@@ -511,17 +447,15 @@ class Service(TypeBase):
         return False
 
     def _on_restart_timer(self) -> None:
-        self._timer = None
         if self.state is not S.AUTO_RESTART:
             return
         self.n_restarts += 1
         self._pending_restart = True
         m = self.unit.manager
         m.log.info("%s: Scheduled restart job, restart counter is at %d.", self.unit.id, self.n_restarts)
-        m.queue_internal_job(self.unit, JobType.RESTART)
+        m.engine.queue_internal_job(self.unit, JobType.RESTART)
 
     def _on_timeout(self) -> None:
-        self._timer = None
         m, uid = self.unit.manager, self.unit.id
         st = self.state
         if st in _STARTING:
@@ -567,7 +501,7 @@ class Service(TypeBase):
 
     def _arm_runtime_max(self) -> None:
         if self.cfg.runtime_max_usec not in (0, USEC_INFINITY):
-            self._arm_timer(self.cfg.runtime_max_usec, self._on_timeout)
+            self.timer.arm(self.cfg.runtime_max_usec, self._on_timeout)
 
     def _watchdog_usec(self) -> int:
         return self.watchdog_usec_override or self.cfg.watchdog_usec
@@ -626,18 +560,15 @@ class Service(TypeBase):
     def _spawn(self, kind: str, cmd: ExecCommand) -> int | None:
         m = self.unit.manager
         env = {"SERVICE_RESULT": self._result.value} if kind in ("ExecStop", "ExecStopPost") else {}
-        if kind in ("ExecStop", "ExecStopPost") and self.main_exec.exit:
-            env["EXIT_CODE"] = {CLD_EXITED: "exited", CLD_KILLED: "killed", CLD_DUMPED: "dumped"}.get(
-                self.main_exec.code, "exited")
-            env["EXIT_STATUS"] = (str(self.main_exec.status) if self.main_exec.code == CLD_EXITED
-                                  else signal.Signals(self.main_exec.status).name.removeprefix("SIG"))
+        if kind in ("ExecStop", "ExecStopPost"):
+            env.update(exit_environment(self.main_exec))
         if self.main_pid_:
             env["MAINPID"] = str(self.main_pid_)
         if self.notify_access is not NotifyAccess.NONE or self.type is ServiceType.NOTIFY:
-            env["NOTIFY_SOCKET"] = m.notify_socket_path
+            env["NOTIFY_SOCKET"] = m.runtime.notify_socket_path
         if self._watchdog_usec() and kind == "ExecStart":
             env["WATCHDOG_USEC"] = str(self._watchdog_usec())
-        pid = m.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC,
+        pid = m.runtime.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC,
                       idle=kind == "ExecStart" and self.type is ServiceType.IDLE)
         if pid is None:
             return None
@@ -662,7 +593,7 @@ class Service(TypeBase):
         self.main_pid_known = True
         self.main_pid_alien = alien
         if alien:
-            self.unit.manager.watch_pid(pid, self.unit)
+            self.unit.manager.runtime.watch_pid(pid, self.unit)
         self.unit.manager.store_main_pid(self.unit, pid)
 
     def _run_control(self, kind: str, index: int, state: S, timeout_usec: int) -> None:
@@ -674,7 +605,7 @@ class Service(TypeBase):
             return
         self.control_pid_ = pid
         if self.state is not state or index == 0:
-            self._arm_timer(timeout_usec, self._on_timeout)
+            self.timer.arm(timeout_usec, self._on_timeout)
         if self.state is not state:
             self._set_state(state)
         else:
@@ -701,7 +632,7 @@ class Service(TypeBase):
     def _running(self, pid: int) -> bool:
         """Not yet seen to exit. A child that died but is not reaped yet still counts: its exit,
         with its status, is about to be handled and must not be missed."""
-        return bool(pid) and self.unit.manager.is_tracked(pid)
+        return bool(pid) and self.unit.manager.runtime.is_tracked(pid)
 
     def _guess_main_pid(self) -> None:
         pid_file = self.cfg.pid_file
@@ -716,7 +647,7 @@ class Service(TypeBase):
                 self.unit.manager.log.warning("%s: Can't open PID file %s (yet?) after start: No such file "
                                               "or directory", self.unit.id, pid_file)
         if self.cfg.guess_main_pid:
-            pids = [p for p in self.unit.manager.unit_pids(self.unit, self._roots()) if p != self.control_pid_]
+            pids = [p for p in self.unit.manager.runtime.unit_pids(self.unit, self._roots()) if p != self.control_pid_]
             if len(pids) == 1:
                 self._set_main_pid(pids[0], alien=True)
 
@@ -742,24 +673,15 @@ class Service(TypeBase):
             if e.pid == pid:
                 e.exit, e.code, e.status = DualTimestamp.now(), code, status
         m = self.unit.manager
-        if code == CLD_EXITED:
-            desc = f"code=exited, status={status}/{_status_name(status)}"
-        else:
-            desc = f"code={'dumped' if code == CLD_DUMPED else 'killed'}, status={status}/{_signal_name(status)}"
         what = "Main process" if kind == "ExecStart" and self.type is not ServiceType.FORKING else "Control process"
-        text = f"{what} exited, {desc}"
+        text = f"{what} exited, {describe_exit(code, status)}"
         clean = self._is_success(code, status, clean_signals=self.type is not ServiceType.ONESHOT)
         m.log.log(logging.DEBUG if clean else logging.WARNING, "%s: %s", self.unit.id, text)
         if not clean:
             self.unit.log(f"{self.unit.id}: {text}")
 
     def _is_success(self, code: int, status: int, clean_signals: bool) -> bool:
-        ok = self.cfg.success_exit_status
-        if code == CLD_EXITED:
-            return status == 0 or status in ok.statuses
-        if clean_signals and status in _CLEAN_SIGNALS:
-            return True
-        return status in ok.signals
+        return is_success(code, status, self.cfg.success_exit_status, clean_signals)
 
     def _failure_result(self, code: int) -> ServiceResult:
         return {CLD_EXITED: ServiceResult.EXIT_CODE, CLD_KILLED: ServiceResult.SIGNAL,
@@ -903,7 +825,7 @@ class Service(TypeBase):
                 pass
         if "EXTEND_TIMEOUT_USEC" in fields:
             try:
-                self._extend_timer(int(fields["EXTEND_TIMEOUT_USEC"]))
+                self.timer.extend(int(fields["EXTEND_TIMEOUT_USEC"]))
             except ValueError:
                 pass
         if fields.get("READY") == "1":
@@ -921,7 +843,7 @@ class Service(TypeBase):
         if fields.get("STOPPING") == "1" and self.state in (S.RUNNING, S.RELOAD):
             self.forbid_restart = False
             self._set_state(S.STOP_SIGTERM)
-            self._arm_timer(self.timeout_usec("stop"), self._on_timeout)
+            self.timer.arm(self.timeout_usec("stop"), self._on_timeout)
             return
         if changed:
             self.unit.notify_changed()
@@ -964,7 +886,7 @@ class Service(TypeBase):
             "status_errno": self.status_errno, "n_restarts": self.n_restarts, "forbid_restart": self.forbid_restart,
             "notify_ready": self.notify_state_ready, "bus_name_good": self.bus_name_good,
             # CLOCK_MONOTONIC is system-wide: a later core re-arms the same instant (see resume()).
-            "timer_deadline": self._timer_deadline_mono if self._timer is not None else 0.0,
+            "timer_deadline": self.timer.deadline if self.timer.armed else 0.0,
         }
 
     def deserialize(self, data: dict[str, Any]) -> None:
@@ -990,7 +912,7 @@ class Service(TypeBase):
         self.forbid_restart = bool(data.get("forbid_restart", False))
         self.notify_state_ready = bool(data.get("notify_ready", False))
         self.bus_name_good = bool(data.get("bus_name_good", False))
-        self._timer_deadline_mono = float(data.get("timer_deadline", 0.0))
+        self.timer.deadline = float(data.get("timer_deadline", 0.0))  # re-armed by resume()
         for key, attr in (("main_pid_start", "main_pid_"), ("control_pid_start", "control_pid_")):
             pid = getattr(self, attr)
             if pid and (not process_alive(pid) or process_start_time(pid) != data.get(key)):
@@ -1036,17 +958,15 @@ class Service(TypeBase):
         """After a restore: re-arm the state's timer at its stored deadline (time spent without a
         core counts), the watchdog, and the wait for a signalled unit to empty. True if armed."""
         loop = self.unit.manager.loop
-        deadline = self._timer_deadline_mono
+        deadline = self.timer.deadline
         usec = self._state_timeout_usec()
         if self.state is not S.AUTO_RESTART and usec in (0, USEC_INFINITY):
             deadline = 0.0  # this state runs no timer
         elif not deadline:
             deadline = loop.time() + usec / 1e6
         armed = False
-        if deadline and self._timer is None:  # an exit fed during recovery may have armed one already
-            self._timer_deadline_mono = deadline
-            self._timer = loop.call_at(deadline, self._on_restart_timer if self.state is S.AUTO_RESTART
-                                       else self._on_timeout)
+        if deadline and not self.timer.armed:  # an exit fed during recovery may have armed one already
+            self.timer.arm_at(deadline, self._on_restart_timer if self.state is S.AUTO_RESTART else self._on_timeout)
             armed = True
         if self.type is ServiceType.DBUS and self.state in (S.START, S.START_POST, S.RUNNING, S.RELOAD):
             self._watch_bus_name()
@@ -1071,17 +991,6 @@ class Service(TypeBase):
 
 TYPE = TypeDescriptor(UnitKind.SERVICE, Service, "org.freedesktop.systemd1.Service",
                       Context.EXEC | Context.KILL | Context.CGROUP)
-
-
-def _status_name(status: int) -> str:
-    return exit_status_name(status) or str(status)
-
-
-def _signal_name(signo: int) -> str:
-    try:
-        return signal.Signals(signo).name.removeprefix("SIG")
-    except ValueError:
-        return str(signo)
 
 
 def _state_verb(st: S) -> str:

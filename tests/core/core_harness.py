@@ -86,7 +86,7 @@ class Harness:
         return self.manager.load_unit(name)
 
     def enqueue(self, name: str, job_type: JobType = JobType.START, mode: JobMode = JobMode.REPLACE) -> Job:
-        return self.manager.add_job(name, job_type, mode)
+        return self.manager.engine.add_job(name, job_type, mode)
 
     def run_job(self, name: str, job_type: JobType = JobType.START, mode: JobMode = JobMode.REPLACE,
                 timeout: float = 10) -> JobResult:

@@ -162,7 +162,7 @@ def test_job_merging_returns_the_same_job(h: Harness) -> None:
     j1 = h.enqueue("slow.service")
     j2 = h.enqueue("slow.service")
     assert j1 is j2
-    h.manager.cancel_job(j1.id)
+    h.manager.engine.cancel_job(j1.id)
     assert h.jobs.removed[j1.id] is JobResult.CANCELED
 
 

@@ -126,7 +126,7 @@ def test_posix_spawn_path_gives_the_same_process_as_fork(h: Harness) -> None:
         pid = h.unit(name).impl.main_pid()
         h.wait(lambda pid=pid: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 5, "exec")
         pids[name] = pid
-        assert h.manager.unit_of_pid(pid) is h.unit(name)  # in the unit's cgroup
+        assert h.manager.runtime.unit_of_pid(pid) is h.unit(name)  # in the unit's cgroup
         assert os.getsid(pid) == pid
         assert os.readlink(f"/proc/{pid}/cwd") == cwd
         assert Path(f"/proc/{pid}/cmdline").read_text() == "/bin/sleep\x001000\x00"

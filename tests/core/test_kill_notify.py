@@ -62,7 +62,7 @@ def test_cgroup_tracks_every_process(h: Harness) -> None:
     pids = set(m.cgroups.pids("cg.service"))
     assert int(pidfile.read_text()) in pids
     assert h.unit("cg.service").impl.main_pid() in pids
-    assert m.unit_of_pid(int(pidfile.read_text())) is h.unit("cg.service")
+    assert m.runtime.unit_of_pid(int(pidfile.read_text())) is h.unit("cg.service")
 
 
 def test_notify_ready_from_main_process(h: Harness) -> None:

@@ -1,0 +1,341 @@
+"""The exec runtime: the processes of units (systemd's execute.c edges in manager.c/unit.c).
+
+It spawns commands with the unit's environment and output, watches PIDs (SIGCHLD for children,
+pidfds for the rest), hands exits and sd_notify messages to the unit's type, and answers what the
+types ask of the cgroup tree."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+from typing import TYPE_CHECKING
+
+from compat.model import ExecCommand, ExecFlag, StdOutput
+from sysmasterd.core.cgroup import process_name, process_tree, send_signal
+from sysmasterd.core.execute import (
+    SpawnRequest,
+    StdioPlan,
+    directory_settings,
+    parse_report,
+    read_environment_file,
+    spawn,
+)
+from sysmasterd.core.idlepipe import IdlePipe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sysmasterd.core.manager import Manager
+    from sysmasterd.core.notify import NotifySocket
+    from sysmasterd.core.unit import Unit
+
+
+class ExecRuntime:
+    def __init__(self, manager: Manager) -> None:
+        self.m = manager
+        self.watched: dict[int, Unit] = {}
+        self._pidfds: dict[int, int] = {}
+        self.idle_pipe = IdlePipe(manager.loop)
+        self.notify_socket_path = os.path.join(manager.runtime_dir, "notify") if manager.runtime_dir else ""
+        # Set by the init link: takes the exit of a PID that is not our child (init reaps it and
+        # reports the real status later); False leaves it to the pidfd's "gone, status unknown".
+        self.defer_foreign_exit: Callable[[int], bool] | None = None
+
+    def attach(self, notify: NotifySocket) -> None:
+        from sysmasterd.core.fastspawn import mark_close_on_exec
+
+        mark_close_on_exec()  # what we inherited must not reach the services
+        loop = self.m.loop
+        loop.add_reader(notify.fileno(), notify.receive, self._on_notify)
+        loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        # A burst of exits may fill asyncio's wakeup pipe; one wakeup is enough, since _reap()
+        # collects every exited child, so the overflow is not worth a warning per signal.
+        fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+
+    def detach(self, notify: NotifySocket | None) -> None:
+        self.idle_pipe.release()
+        loop = self.m.loop
+        if notify is not None:
+            loop.remove_reader(notify.fileno())
+        for fd in self._pidfds.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._pidfds.clear()
+        try:
+            loop.remove_signal_handler(signal.SIGCHLD)
+        except (ValueError, RuntimeError):
+            pass
+
+    def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str], wait_exec: bool = False,
+              idle: bool = False) -> int | None:
+        """Fork/exec a command of a unit; returns the PID, or None if it could not be forked.
+        `idle`: the child waits before exec until no jobs are left (Type=idle)."""
+        assert u.config is not None
+        ctx = u.config.exec
+        env = self._environment_for(u, extra_env)
+        privileged = bool(cmd.flags & (ExecFlag.FULL_PRIVILEGES | ExecFlag.AMBIENT_PRIVILEGES))
+        procs = self.m.cgroups.create(u.id) if self.m.cgroups is not None else None
+        out_kind = ctx.standard_output or self.m.settings.default_standard_output
+        capture = out_kind in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, StdOutput.JOURNAL_AND_CONSOLE,
+                               StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE) or (
+            ctx.standard_error in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG))
+        rfd = wfd = -1
+        if capture:
+            rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        stdio = StdioPlan(stdout_fd=wfd if out_kind not in (StdOutput.NULL,) and capture else None,
+                          stderr_fd=wfd if capture else None, stdin_data=ctx.standard_input_data)
+        if out_kind is StdOutput.INHERIT:
+            stdio.stdout_fd = 1
+        req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
+                           runtime_dirs=self.directory_bases(),
+                           default_directory="/" if self.m.is_system else self.m.settings.environ.get("HOME", "/"),
+                           need_exec_report=wait_exec,
+                           idle_fds=self.idle_pipe.for_child() if idle and self.m.engine.jobs else None,
+                           limits={**self.m.settings.default_limits, **ctx.limits})
+        try:
+            spawned = spawn(req)
+        except OSError as e:
+            self.m.log.error("%s: Failed to fork: %s", u.id, e)
+            for fd in (rfd, wfd):
+                if fd >= 0:
+                    os.close(fd)
+            return None
+        if wfd >= 0:
+            os.close(wfd)
+            self._follow_output(u, spawned.pid, rfd)
+        self.watched[spawned.pid] = u
+        if spawned.error_fd >= 0:
+            self.m.loop.add_reader(spawned.error_fd, self._read_spawn_report, u, spawned.pid, spawned.error_fd)
+        self.m.log.debug("%s: spawned %s as %d", u.id, cmd.path, spawned.pid)
+        return spawned.pid
+
+    def _environment_for(self, u: Unit, extra: dict[str, str]) -> dict[str, str]:
+        assert u.config is not None
+        ctx = u.config.exec
+        env = dict(self.m.environment)
+        env["INVOCATION_ID"] = u.invocation_id.hex()
+        if ctx.user:
+            try:
+                pw = pwd.getpwuid(int(ctx.user)) if ctx.user.isdigit() else pwd.getpwnam(ctx.user)
+                env.update(USER=pw.pw_name, LOGNAME=pw.pw_name, HOME=pw.pw_dir, SHELL=pw.pw_shell)
+            except (KeyError, ValueError):
+                pass
+        for kind, (paths, _mode) in _dir_settings(u).items():
+            base = self.directory_bases().get(kind)
+            if paths and base:
+                env[f"{kind.upper()}_DIRECTORY"] = ":".join(os.path.join(base, p) for p in paths)
+        env.update(extra)
+        for name in ctx.pass_environment:
+            if name in self.m.settings.environ:
+                env[name] = self.m.settings.environ[name]
+        env.update(ctx.environment)
+        for ef in ctx.environment_files:
+            try:
+                for k, v in read_environment_file(ef.path):
+                    env[k] = v
+            except OSError as e:
+                if not ef.optional:
+                    self.m.log.error("%s: Failed to load environment files: %s", u.id, e)
+        for name in ctx.unset_environment:
+            if "=" in name:
+                k, v = name.split("=", 1)
+                if env.get(k) == v:
+                    del env[k]
+            else:
+                env.pop(name, None)
+        return env
+
+    def directory_bases(self) -> dict[str, str]:
+        if self.m.is_system:
+            return {"runtime": "/run", "state": "/var/lib", "cache": "/var/cache", "logs": "/var/log",
+                    "configuration": "/etc"}
+        home = self.m.settings.environ.get("HOME") or os.path.expanduser("~")
+        config = self.m.settings.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        return {"runtime": self.m.settings.environ.get("XDG_RUNTIME_DIR", ""),
+                "state": config,
+                "cache": self.m.settings.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"),
+                "logs": os.path.join(config, "log"), "configuration": config}
+
+    def _follow_output(self, u: Unit, pid: int, fd: int) -> None:
+        os.set_blocking(fd, False)
+        buf = bytearray()
+        ident = (u.config.exec.syslog_identifier if u.config else None) or None
+
+        def on_readable() -> None:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if chunk:
+                buf.extend(chunk)
+                while b"\n" in buf:
+                    line, _, rest = bytes(buf).partition(b"\n")
+                    buf[:] = rest
+                    self._unit_output(u, ident, pid, line)
+                if len(buf) > 8192:
+                    self._unit_output(u, ident, pid, bytes(buf))
+                    buf.clear()
+                return
+            if buf:
+                self._unit_output(u, ident, pid, bytes(buf))
+            self.m.loop.remove_reader(fd)
+            os.close(fd)
+
+        self.m.loop.add_reader(fd, on_readable)
+
+    def _unit_output(self, u: Unit, ident: str | None, pid: int, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        name = ident or process_name(pid) or u.id
+        u.log(f"{name}[{pid}]: {text}")
+        self.m.log.info("%s[%d]: %s", name, pid, text)
+
+    def _read_spawn_report(self, u: Unit, pid: int, fd: int) -> None:
+        try:
+            data = os.read(fd, 8192)
+        except OSError:
+            data = b""
+        self.m.loop.remove_reader(fd)
+        os.close(fd)
+        report = parse_report(data)
+        if report is None:
+            if u.impl is not None:
+                u.impl.exec_succeeded(pid)
+            return
+        _code, message = report
+        self.m.log.error("%s: %s", u.id, message)
+        u.log(f"{u.id}: {message}")
+
+    def watch_pid(self, pid: int, u: Unit) -> None:
+        """Watch a PID that may not be our child (PIDFile=, MAINPID=, adopted after a restart)."""
+        self.watched[pid] = u
+        if pid in self._pidfds:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return
+        self._pidfds[pid] = fd
+        self.m.loop.add_reader(fd, self._pidfd_ready, pid)
+
+    def _pidfd_ready(self, pid: int) -> None:
+        fd = self._pidfds.pop(pid, None)
+        if fd is not None:
+            self.m.loop.remove_reader(fd)
+            os.close(fd)
+        # Our child: SIGCHLD reaps it with the real status. Otherwise we only know it is gone.
+        try:
+            wpid, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            if self.defer_foreign_exit is not None and self.defer_foreign_exit(pid):
+                return
+            wpid, status = pid, 0
+        if wpid == pid:
+            self.child_exited(pid, status)
+
+    def report_exit(self, pid: int, status: int) -> None:
+        """The exit of a watched PID learnt elsewhere (init's exit reports, recovery)."""
+        self.child_exited(pid, status)
+
+    def reap_now(self) -> None:
+        self._reap()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.child_exited(pid, status)
+
+    def child_exited(self, pid: int, status: int) -> None:
+        fd = self._pidfds.pop(pid, None)
+        if fd is not None:
+            self.m.loop.remove_reader(fd)
+            os.close(fd)
+        u = self.watched.pop(pid, None)
+        if u is None or u.impl is None:
+            return
+        try:
+            u.impl.child_exited(pid, status)
+        except Exception:
+            self.m.log.exception("%s: handling exit of PID %d failed", u.id, pid)
+        self.m.engine.schedule_run_queue()
+
+    def unit_pids(self, u: Unit, roots: list[int]) -> list[int]:
+        if self.m.cgroups is not None and self.m.cgroups.enabled:
+            return self.m.cgroups.pids(u.id)
+        out: list[int] = []
+        for r in roots:
+            out += [p for p in process_tree(r) if p not in out]
+        return out
+
+    def cgroups_empty(self, u: Unit) -> bool:
+        if self.m.cgroups is not None and self.m.cgroups.enabled:
+            return self.m.cgroups.is_empty(u.id)
+        return True
+
+    def kill_unit_processes(self, u: Unit, signo: int, exclude: frozenset[int], roots: list[int]) -> list[int]:
+        if self.m.cgroups is not None and self.m.cgroups.enabled:
+            return self.m.cgroups.kill(u.id, signo, exclude)
+        sent = []
+        for pid in self.unit_pids(u, roots):
+            if pid not in exclude and send_signal(pid, signo):
+                sent.append(pid)
+        return sent
+
+    def cgroup_cleanup(self, u: Unit) -> None:
+        """The unit stopped: drop its empty cgroup and RuntimeDirectory= unless preserved."""
+        if self.m.cgroups is not None and self.m.cgroups.is_empty(u.id):
+            self.m.cgroups.remove(u.id)
+        if u.config is None or u.config.exec.runtime_directory_preserve != "no":
+            return
+        base = self.directory_bases().get("runtime")
+        if not base:
+            return
+        import shutil
+
+        for d in u.config.exec.runtime_directory:
+            shutil.rmtree(os.path.join(base, d.path), ignore_errors=True)
+
+    def is_tracked(self, pid: int) -> bool:
+        """Whether the PID is watched and its exit not handled yet."""
+        return pid in self.watched
+
+    def unit_of_pid(self, pid: int) -> Unit | None:
+        if pid in self.watched:
+            return self.watched[pid]
+        for u in self.m.units_by_id().values():
+            if u.impl is not None and pid and pid in u.impl.pids().values():
+                return u
+        if self.m.cgroups is not None:
+            name = self.m.cgroups.unit_of_pid(pid)
+            if name:
+                return self.m.units.get(name)
+        return None
+
+    def _on_notify(self, pid: int, fields: dict[str, str], fds: list[int]) -> None:
+        u = self.unit_of_pid(pid)
+        if u is None or u.impl is None:
+            self.m.log.debug("Cannot find unit for notify message of PID %d, ignoring.", pid)
+            for fd in fds:
+                os.close(fd)
+            return
+        in_unit = self.m.cgroups is not None and self.m.cgroups.unit_of_pid(pid) == u.id
+        why = u.impl.accepts_notify_from(pid, in_unit)
+        if why:
+            self.m.log.warning("%s: %s", u.id, why)
+            for fd in fds:
+                os.close(fd)
+            return
+        u.impl.notify_message(pid, fields, fds)
+
+
+
+def _dir_settings(u: Unit) -> dict[str, tuple[list[str], int]]:
+    return directory_settings(u.config.exec) if u.config else {}
