@@ -12,8 +12,11 @@ from __future__ import annotations
 import _socket
 import os
 import struct
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 METHOD_CALL, METHOD_RETURN, ERROR, SIGNAL = 1, 2, 3, 4
 FLAG_NO_REPLY_EXPECTED = 1

@@ -17,7 +17,6 @@ from sysmasterd.cli.devctl_common import (
     version_or_help,
     with_db,
 )
-from sysmasterd.devmaster import enumerate as enum
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.framework import db
 
@@ -162,6 +161,8 @@ def _draw(devs: list[Device], parent: Device | None, prefix: str) -> None:
 
 
 def _tree(below: Device | None) -> int:
+    from sysmasterd.devmaster import enumerate as enum  # drags in the rules translator's glob
+
     found = enum.devices(enum.Filter()) + [Device.from_syspath(p) for p in enum.subsystem_syspaths()]
     if below is not None:
         found = [d for d in found if d.devpath.startswith(below.devpath + "/")]
@@ -230,6 +231,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         elif opt in ("-t", "--tree"):
             action = "tree"
         elif opt in ("-e", "--export-db"):
+            from sysmasterd.devmaster import enumerate as enum
+
             for dev in enum.devices(enum.Filter()):
                 print_record(with_db(dev))
             return 0

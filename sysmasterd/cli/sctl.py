@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 
 from sysmasterd import __version__
 from sysmasterd.cli.gnu_getopt import REQUIRED, Opt, UsageError, parse
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err
+
+TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # verb -> (module under sysmasterd.cli, function, synopsis, help). Every function takes
 # (client, options, verb, operands) and returns the exit status. Headings start with "#".

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from sysmasterd.bus.paths import unit_path
 from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, UNIT, Client
 from sysmasterd.cli.sctl_common import Options, mangle
 from sysmasterd.cli.sctl_format import format_span
@@ -16,6 +15,7 @@ MSEC = 1000
 @dataclass
 class Timing:
     name: str
+    path: str  # the unit's object path, as ListUnits gave it
     activating: int  # monotonic usec when it left inactive
     activated: int  # when it became active (0: never)
     deactivated: int
@@ -29,8 +29,8 @@ class Timing:
 def _timings(client: Client) -> list[Timing]:
     out = []
     for row in client.manager("ListUnits"):
-        p = client.get_all(unit_path(row[0]), UNIT)
-        out.append(Timing(row[0], p["InactiveExitTimestampMonotonic"], p["ActiveEnterTimestampMonotonic"],
+        p = client.get_all(row[6], UNIT)
+        out.append(Timing(row[0], row[6], p["InactiveExitTimestampMonotonic"], p["ActiveEnterTimestampMonotonic"],
                           p["ActiveExitTimestampMonotonic"]))
     return out
 
@@ -65,7 +65,7 @@ def critical_chain(client: Client, opts: Options, verb: str, args: list[str]) ->
         if t is None:
             return
         print(("  " * (depth - 1) + "└─" if depth else "") + label(t))
-        after = client.get(unit_path(name), UNIT, "After")
+        after = client.get(t.path, UNIT, "After")
         candidates = [by_name[a] for a in after if a in by_name and by_name[a].activated and a not in seen]
         if candidates:
             nxt = max(candidates, key=lambda c: c.activated)

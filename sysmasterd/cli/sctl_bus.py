@@ -7,9 +7,12 @@ loop would cost more to import than the whole command takes otherwise.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from sysmasterd.cli.dbuswire import METHOD_CALL, CallFailed, Connection, Message, Variant
+
+TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
+if TYPE_CHECKING:
+    from typing import Any
 
 DEST = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"

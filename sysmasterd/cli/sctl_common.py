@@ -6,7 +6,10 @@ Kept to the standard library's cheapest modules: every sctl invocation imports t
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+
+TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
+if TYPE_CHECKING:
+    from sysmasterd.cli.dbuswire import CallFailed
 
 EXIT_FAILURE = 1
 EXIT_NOT_RUNNING = 3  # LSB: program is not running
@@ -54,11 +57,7 @@ class Options:
         return " --user" if self.user else ""
 
 
-class _Error(Protocol):
-    name: str
-
-
-def exit_for(err: _Error) -> int:
+def exit_for(err: CallFailed) -> int:
     return _ERROR_EXIT.get(err.name, EXIT_FAILURE)
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import signal
-from typing import Any
 
 from compat.exitstatus import exit_status_name
 from sysmasterd.cli.sctl_bus import Client
 from sysmasterd.cli.sctl_common import Options, mangle
 from sysmasterd.cli.sctl_format import UINT64_MAX, format_span, format_timestamp
+
+TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
+if TYPE_CHECKING:
+    from typing import Any
 
 UINT32_MAX = (1 << 32) - 1
 _NOT_SET = frozenset({"MemoryCurrent", "TasksCurrent", "CPUWeight", "StartupCPUWeight", "CPUShares",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from sysmasterd.cli.sctl_bus import CallError, Client
 from sysmasterd.cli.sctl_common import EXIT_NO_SUCH_UNIT, EXIT_NOT_RUNNING, Options, err, mangle
@@ -17,6 +16,10 @@ from sysmasterd.cli.sctl_format import (
     paint,
 )
 from sysmasterd.cli.sctl_show import describe_exit
+
+TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
                "ExecStopPost")

@@ -13,8 +13,7 @@ from sysmasterd.cli.sctl_common import (
     exit_for,
     mangle,
 )
-from sysmasterd.cli.sctl_format import paint, table
-from sysmasterd.cli.sctl_status import dot
+from sysmasterd.cli.sctl_format import dot, paint, table
 
 _JOB_VERBS = {
     "start": ("StartUnit", "start"),
