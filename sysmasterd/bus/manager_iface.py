@@ -290,7 +290,7 @@ class ManagerInterface(UnitFileMethods, Interface):
 
     @method("GetUnitProcesses")
     def get_unit_processes(self, call: Call, m: Manager, name: str) -> list[Any]:
-        from sysmasterd.bus.service_iface import unit_processes
+        from sysmasterd.bus.context_props import unit_processes
 
         return unit_processes(self.unit(name))
 

@@ -25,6 +25,7 @@ from sysmasterd.bus.private import PrivateServer
 from sysmasterd.bus.router import Router
 from sysmasterd.bus.service_iface import ServiceInterface
 from sysmasterd.bus.signals import SignalEmitter
+from sysmasterd.bus.slice_iface import SliceInterface
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.bus.target_iface import TargetInterface
 from sysmasterd.bus.unit_iface import UnitInterface
@@ -66,7 +67,7 @@ class BusFace:
             manager,
             self.manager_iface,
             UnitInterface(self.manager_iface),
-            [ServiceInterface(), TargetInterface()],
+            [ServiceInterface(), TargetInterface(), SliceInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )
