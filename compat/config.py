@@ -8,7 +8,7 @@ systemd's own "Unknown key" warning. Type sections of types that do not run yet 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from compat import directives
@@ -44,6 +44,23 @@ SERVICE_TABLE: dict[str, Handler] = {
 }
 
 
+@dataclass(frozen=True)
+class TypeConfig:
+    """How compat reads a unit type's own section: its directive table (with the shared context
+    tables it has), the UnitConfig field the parsed section lands in, and the checks systemd
+    applies to a completely read unit of the type."""
+
+    handlers: dict[str, Handler]
+    field: str
+    new_section: Callable[[], object]
+    verify: Callable[[UnitConfig], str | None] | None = None
+
+
+TYPE_CONFIG: dict[UnitKind, TypeConfig] = {
+    UnitKind.SERVICE: TypeConfig(SERVICE_TABLE, "service", ServiceSection, verify_service),
+}
+
+
 def sections_for(kind: UnitKind) -> frozenset[str]:
     section = TYPE_SECTION[kind]
     return frozenset({"Unit", "Install"} | ({section} if section else set()))
@@ -65,9 +82,8 @@ def _table(section: str, kind: UnitKind) -> dict[str, Handler] | None:
         return UNIT_HANDLERS
     if section == "Install":
         return INSTALL_HANDLERS
-    if kind is UnitKind.SERVICE and section == "Service":
-        return SERVICE_TABLE
-    return None
+    typed = TYPE_CONFIG.get(kind)
+    return typed.handlers if typed is not None and section == TYPE_SECTION[kind] else None
 
 
 def _not_supported(cfg: UnitConfig, a: Assignment, ctx: ParseContext) -> None:
@@ -90,8 +106,9 @@ def build_config(
     `verify`: run the per-type checks that systemd applies to a completely read unit.
     """
     cfg = UnitConfig(name=name, kind=kind)
-    if kind is UnitKind.SERVICE:
-        cfg.service = ServiceSection()
+    typed = TYPE_CONFIG.get(kind)
+    if typed is not None:
+        setattr(cfg, typed.field, typed.new_section())
     ctx = ParseContext(name, facts, fragment_path)
     result = BuildResult(cfg, ctx.diagnostics)
     for a in assignments:
@@ -123,8 +140,8 @@ def build_config(
             result.refused_at = a
             return result
     ctx.current = None
-    if verify and cfg.service is not None:
-        reason = verify_service(cfg)
+    if verify and typed is not None and typed.verify is not None:
+        reason = typed.verify(cfg)
         if reason:
             ctx.warn(reason, Severity.ERROR)
             result.refused = reason
