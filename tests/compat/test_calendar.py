@@ -7,6 +7,7 @@ generated corpus, in several timezones and next to their DST changes.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -212,4 +213,42 @@ def test_oracle_dublin_and_auckland() -> None:
     ]
     for tz, base in cases:
         problems += _compare(exprs, tz, base_usec(base))
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.parametrize(
+    ("text", "tz", "after", "expected"),
+    [
+        # Values from systemd's test-calendarspec.c; sub-second ones the oracle cannot show.
+        ("2016-03-27 03:17:00", "Europe/Berlin", 12345, 1459041420000000),
+        ("2016-03-27 03:17:00", "Europe/Kyiv", 12345, None),
+        ("2016-03-27 03:17:00.420000001 UTC", "Europe/Kyiv", 12345, 1459048620420000),
+        ("2016-03-27 03:17:00.4200005 UTC", "Europe/Kyiv", 12345, 1459048620420001),
+        ("2015-11-13 09:11:23.42", "Europe/Kyiv", 12345, 1447398683420000),
+        ("2015-11-13 09:11:23.42/1.77", "Europe/Kyiv", 1447398683420000, 1447398685190000),
+        ("2015-11-13 09:11:23.42/1.77", "Europe/Kyiv", 1447398683419999, 1447398683420000),
+        ("Sun 16:00:00", "Europe/Berlin", 1456041600123456, 1456066800000000),
+        ("Mon 2017-05~07/1 UTC", "UTC", 12345, 1496016000000000),
+        ("2016-12-* 3..21/6:00 UTC", "UTC", 1482613200000001, 1482634800000000),
+        ("2017-09-24 02:30:00 Pacific/Auckland", "UTC", 12345, None),
+        ("2017-04-02 02:30:00 Pacific/Auckland", "UTC", 1491053400000000, None),
+        ("Sun *-*-* 01:00:00 Europe/Dublin", "UTC", 1616412478000000, 1617494400000000),
+    ],
+)
+def test_next_elapse_microseconds(text: str, tz: str, after: int, expected: int | None) -> None:
+    zone = ZoneInfo(tz)
+    assert parse_calendar(text, zone).next_elapse(after, zone) == expected
+
+
+def _garbage(seed: int, count: int) -> list[str]:
+    rng = random.Random(seed)
+    pieces = [*"0123456789*-~:.,/ ", "Mon", "fri", "..", "UTC", "@", "00", "59", "31", "~1", "2024", "Europe/Berlin",
+              "CET", "daily", ".5", "/0.25"]  # fmt: skip
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(count)]
+
+
+@needs_oracle
+def test_oracle_garbage() -> None:
+    """Random strings of calendar tokens: mostly refusals, which must be the same refusals."""
+    problems = _compare(_garbage(5, 1500), "Europe/Berlin", base_usec("2024-10-27 00:10:00"))
     assert not problems, "\n".join(problems[:20])
