@@ -290,6 +290,9 @@ class Unit:
         if new.is_active_or_reloading() and self.deps.get(Dep.UPHOLDS):
             self.manager.check_unneeded_soon()
         self.manager.unit_state_changed(self, old, new)
+        for trigger in self.dep_units(Dep.TRIGGERED_BY):
+            if trigger.impl is not None:
+                trigger.impl.trigger_notify(self)
         self.notify_changed()
 
     def notify_changed(self) -> None:

@@ -87,6 +87,10 @@ class UnitType(Protocol):
 
     def notify_message(self, pid: int, fields: dict[str, str], fds: list[int]) -> None: ...
 
+    def trigger_notify(self, triggered: Unit) -> None:
+        """A unit this one triggers (Triggers=: a socket's service, a timer's or path's unit)
+        changed state; systemd's trigger_notify."""
+
     # -- persistence and recovery --------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]: ...

@@ -50,6 +50,9 @@ class TypeBase:
         for fd in fds:
             os.close(fd)
 
+    def trigger_notify(self, triggered: Unit) -> None:
+        pass
+
     def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
         return {}
 
