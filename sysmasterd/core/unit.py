@@ -100,6 +100,8 @@ class Unit:
                                            self.id, other)
                     continue
                 self.manager.add_dependency(self, dep, other)
+        if self.impl is not None:
+            self.impl.add_implicit_dependencies()
         if section.default_dependencies and self.impl is not None:
             self.impl.add_default_dependencies()
 

@@ -54,6 +54,10 @@ class UnitType(Protocol):
 
     # -- loading -------------------------------------------------------------------------------
 
+    def add_implicit_dependencies(self) -> None:
+        """Dependencies the type adds whatever DefaultDependencies= says (a timer's Triggers= on
+        its unit); systemd adds them in the type's load()."""
+
     def add_default_dependencies(self) -> None: ...
 
     # -- operations (the job engine calls these) -----------------------------------------------

@@ -19,6 +19,9 @@ class TypeBase:
     def result(self) -> str:
         return "success"
 
+    def add_implicit_dependencies(self) -> None:
+        pass
+
     def add_default_dependencies(self) -> None:
         pass
 
