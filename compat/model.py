@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from compat.config_path import PathSection
 
 USEC_INFINITY = (1 << 64) - 1
 USEC_PER_SEC = 1_000_000
@@ -430,5 +434,6 @@ class UnitConfig:
     kill: KillContext = field(default_factory=KillContext)
     cgroup: CGroupContext = field(default_factory=CGroupContext)
     service: ServiceSection | None = None  # set for .service units
+    path: PathSection | None = None  # set for .path units
     # Type sections not run yet (socket/timer/path/mount/...): raw key -> values, kept for later.
     raw_type_section: dict[str, list[str]] = field(default_factory=dict)
