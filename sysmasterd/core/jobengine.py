@@ -151,8 +151,12 @@ class JobEngine:
         if self.m.store is not None:
             self.m.store.delete_job(job.id)
         shown = JobType.START if job.type in (JobType.VERIFY_ACTIVE, JobType.RESTART) else job.type
-        msg = _DONE_MESSAGES.get((shown, result))
-        if msg and not (job.type is JobType.VERIFY_ACTIVE and result is JobResult.DONE):
+        msg = (u.impl.job_done_message(shown, result) if u.impl is not None else None) \
+            or _DONE_MESSAGES.get((shown, result))
+        # A start that did nothing (an unmet condition) gets no message, as in systemd.
+        quiet = result is JobResult.DONE and (job.type is JobType.VERIFY_ACTIVE
+                                              or (shown is JobType.START and not u.condition_result))
+        if msg and not quiet:
             level = logging.INFO if result is JobResult.DONE else logging.ERROR
             self.m.log.log(level, "%s", msg.format(u.description))
             u.log(msg.format(u.description))

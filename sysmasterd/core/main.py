@@ -18,6 +18,7 @@ from sysmasterd.core import generators, sysconf
 from sysmasterd.core import log as corelog
 from sysmasterd.core.conditions import FIRST_BOOT_FLAG
 from sysmasterd.core.dump import dump_units
+from sysmasterd.core.events import NullObserver
 from sysmasterd.core.manager import Manager, ManagerSettings
 
 if TYPE_CHECKING:
@@ -134,6 +135,18 @@ def mark_system_manager(base: str = SYSTEMD_RUN) -> None:
         logging.getLogger("sysmasterd").warning("Failed to set up %s: %s", base, e)
 
 
+class _FirstBootDone(NullObserver):
+    """systemd removes the first-boot flag once the boot transaction is done: later starts of
+    ConditionFirstBoot= units see an ordinary boot."""
+
+    def __init__(self, base: str = SYSTEMD_RUN) -> None:
+        self.flag = os.path.join(base, "first-boot")
+
+    def startup_finished(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.flag)
+
+
 class _NoLoop:
     """--test loads and never runs anything: what the manager schedules is dropped (and asyncio,
     a tenth of --test's time, is not even imported)."""
@@ -164,6 +177,8 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     settings = read_settings()
     m = Manager(settings, loop)
     m.on_reload_settings = read_settings
+    if args.shared_runtime and settings.scope is Scope.SYSTEM:
+        m.add_observer(_FirstBootDone())
     # Services start in "/" (system) or the home directory (user) unless told otherwise: being
     # there already lets the posix_spawn() path start them without a chdir (see fastspawn).
     with contextlib.suppress(OSError):
@@ -283,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     scope = Scope.USER if args.user else Scope.SYSTEM if (args.system or os.getuid() == 0) else Scope.USER
     corelog.setup(args.log_level or "info", args.log_target)
     service_nofile = None if args.test else _raise_fd_limit(scope)
-    shared = not args.test and (args.shared_runtime or args.runtime_dir is None)
+    shared = args.shared_runtime = not args.test and (args.shared_runtime or args.runtime_dir is None)
     if shared and scope is Scope.SYSTEM:
         mark_system_manager()
 

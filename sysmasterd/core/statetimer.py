@@ -32,6 +32,13 @@ class StateTimer:
             return
         self.arm_at(self._loop.time() + usec / 1e6, callback)
 
+    def arm_delay(self, usec: int, callback: Callable[[], None]) -> None:
+        """A delay rather than a timeout (RestartSec=): 0 fires on the next loop turn."""
+        if usec == 0:
+            self.arm_at(self._loop.time(), callback)
+        else:
+            self.arm(usec, callback)
+
     def arm_at(self, deadline: float, callback: Callable[[], None]) -> None:
         if self._handle is not None:
             self._handle.cancel()

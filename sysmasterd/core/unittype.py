@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from compat.config import TYPE_SECTION
 from compat.model import UnitKind
-from sysmasterd.core.states import ActiveState
+from sysmasterd.core.states import ActiveState, JobResult, JobType
 
 if TYPE_CHECKING:
     from sysmasterd.core.unit import Unit
@@ -74,6 +74,9 @@ class UnitType(Protocol):
         """Send a signal; returns the PIDs signalled."""
 
     def reset_failed(self) -> None: ...
+
+    def job_done_message(self, job_type: JobType, result: JobResult) -> str | None:
+        """The type's own wording of a finished job ("Finished {}." for oneshots), else None."""
 
     # -- processes (the exec runtime calls these) ----------------------------------------------
 

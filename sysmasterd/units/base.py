@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from sysmasterd.core.states import JobResult, JobType
 from sysmasterd.core.unittype import KillWho, OpResult
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ class TypeBase:
 
     def reset_failed(self) -> None:
         pass
+
+    def job_done_message(self, job_type: JobType, result: JobResult) -> str | None:
+        return None
 
     def pids(self) -> dict[str, int]:
         return {}

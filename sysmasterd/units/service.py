@@ -36,7 +36,7 @@ from sysmasterd.core.control import (
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.execute import describe_status
 from sysmasterd.core.kill import KillPhase, group_settled, kill_unit
-from sysmasterd.core.states import ActiveState, JobType, ServiceResult
+from sysmasterd.core.states import ActiveState, JobResult, JobType, ServiceResult
 from sysmasterd.core.states import ServiceState as S
 from sysmasterd.core.statetimer import StateTimer
 from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
@@ -170,6 +170,12 @@ class Service(TypeBase):
     def pids(self) -> dict[str, int]:
         return {"main": self.main_pid_, "control": self.control_pid_}
 
+    def job_done_message(self, job_type: JobType, result: JobResult) -> str | None:
+        # A oneshot has finished its work rather than started something.
+        if job_type is JobType.START and result is JobResult.DONE and self.type is ServiceType.ONESHOT:
+            return "Finished {}."
+        return None
+
     def can_reload(self) -> bool:
         return bool(self.cfg.exec_reload)
 
@@ -297,6 +303,9 @@ class Service(TypeBase):
                                             "Type=oneshot services. Refusing.", self.unit.id)
                 self._enter_dead(ServiceResult.RESOURCES, allow_restart=False)
                 return
+            # A state change, as systemd forces one: dead -> dead would never complete the job
+            # nor fire SuccessAction= (systemd-poweroff.service is such a oneshot).
+            self._set_state(S.START)
             self._enter_start_post()
             return
         if self.type is ServiceType.FORKING:
@@ -413,7 +422,7 @@ class Service(TypeBase):
         self._set_state(end)
         if restart and self.state is end:
             self._set_state(S.AUTO_RESTART)
-            self.timer.arm(self.restart_usec(), self._on_restart_timer)
+            self.timer.arm_delay(self.restart_usec(), self._on_restart_timer)
             self.unit.manager.store_intent(self.unit, "auto-restart")
 
     def _shall_restart(self) -> bool:
