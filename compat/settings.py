@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compat import unitname
-from compat.model import Diagnostic, Severity, UnitConfig
+from compat.model import Diagnostic, Severity, UnitConfig, UnitKind
 from compat.specifiers import HostFacts, SpecifierError, expand
 from compat.syntax import Assignment
 from compat.words import Extract, split_words
@@ -229,5 +229,26 @@ def unit_names(get: Getter, attr: str) -> Handler:
                 continue
             if resolved not in target:
                 target.append(resolved)
+
+    return handle
+
+
+def trigger_unit_setting(get: Getter) -> Handler:
+    """Unit= of the types that trigger another unit (config_parse_trigger_unit): one unit, of a
+    known type, not the unit itself; stored in the section's `unit` field."""
+    kinds = frozenset(k.value for k in UnitKind)
+
+    def handle(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+        section = get(cfg)
+        if section.unit is not None:
+            raise Invalid(f"Multiple units to trigger specified, ignoring: {value}", complete=True)
+        name = ctx.name_printf(value, quote="")
+        if "." not in name or name.rpartition(".")[2] not in kinds:
+            raise Invalid(f"Unit type not valid, ignoring: {value}", complete=True)
+        if name == cfg.name:
+            raise Invalid(f"Units cannot trigger themselves, ignoring: {value}", complete=True)
+        if not unitname.is_valid(name):
+            raise Invalid(f"Failed to add trigger on {name}, ignoring: Invalid argument", complete=True)
+        section.unit = name
 
     return handle
