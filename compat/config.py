@@ -15,6 +15,7 @@ from compat import directives
 from compat.config_exec import CGROUP_HANDLERS, EXEC_HANDLERS, KILL_HANDLERS
 from compat.config_path import PATH_HANDLERS, PathSection, verify_path
 from compat.config_service import SERVICE_HANDLERS, verify_service
+from compat.config_socket import SOCKET_HANDLERS, SocketSection, verify_socket
 from compat.config_timer import TIMER_HANDLERS, TimerSection, verify_timer
 from compat.config_unit import INSTALL_HANDLERS, LEGACY_SERVICE_HANDLERS, UNIT_HANDLERS
 from compat.model import Diagnostic, ServiceSection, Severity, UnitConfig, UnitKind
@@ -62,6 +63,8 @@ TYPE_CONFIG: dict[UnitKind, TypeConfig] = {
     UnitKind.SERVICE: TypeConfig(SERVICE_TABLE, "service", ServiceSection, verify_service),
     UnitKind.PATH: TypeConfig(PATH_HANDLERS, "path", PathSection, verify_path),
     UnitKind.TIMER: TypeConfig(TIMER_HANDLERS, "timer", TimerSection, verify_timer),
+    UnitKind.SOCKET: TypeConfig({**EXEC_HANDLERS, **KILL_HANDLERS, **CGROUP_HANDLERS, **SOCKET_HANDLERS}, "socket",
+                                SocketSection, verify_socket),
 }
 
 

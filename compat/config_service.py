@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from compat.execline import parse_exec
 from compat.model import (
     EmergencyAction,
     ExitStatusSet,
@@ -15,7 +14,7 @@ from compat.model import (
     TimeoutFailureMode,
     UnitConfig,
 )
-from compat.settings import Handler, Invalid, ParseContext, Refuse, checked_path, enum_of, plain, setter
+from compat.settings import Handler, Invalid, ParseContext, Refuse, checked_path, enum_of, exec_list, plain, setter
 from compat.values import (
     parse_boolean,
     parse_exit_status_set,
@@ -36,23 +35,7 @@ _sec_fix_0 = plain(parse_sec_fix_0, "Failed to parse sec value")
 
 
 def _exec_list(attr: str) -> Handler:
-    def handle(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
-        target = getattr(_service(cfg), attr)
-        if value == "":
-            target.clear()
-            return
-        a = ctx.current
-        parsed = parse_exec(value, ctx.expand_or_reason, ctx.expand_or_reason, a.path if a else "", a.line if a else 0)
-        target.extend(parsed.commands)
-        for warning in parsed.warnings:
-            ctx.warn(warning)
-        if parsed.problem is None:
-            return
-        if parsed.problem.fatal:
-            raise Refuse(parsed.problem.message)
-        ctx.warn(parsed.problem.message)
-
-    return handle
+    return exec_list(_service, attr)
 
 
 def _timeout(*attrs: str, message: str = "Failed to parse {key}= parameter", reset: bool = False) -> Handler:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from compat.config_path import PathSection
+    from compat.config_socket import SocketSection
     from compat.config_timer import TimerSection
 
 USEC_INFINITY = (1 << 64) - 1
@@ -437,5 +438,6 @@ class UnitConfig:
     service: ServiceSection | None = None  # set for .service units
     path: PathSection | None = None  # set for .path units
     timer: TimerSection | None = None  # set for .timer units
+    socket: SocketSection | None = None  # set for .socket units
     # Type sections not run yet (socket/timer/path/mount/...): raw key -> values, kept for later.
     raw_type_section: dict[str, list[str]] = field(default_factory=dict)

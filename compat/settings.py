@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compat import unitname
+from compat.execline import parse_exec
 from compat.model import Diagnostic, Severity, UnitConfig, UnitKind
 from compat.specifiers import HostFacts, SpecifierError, expand
 from compat.syntax import Assignment
@@ -250,5 +251,27 @@ def trigger_unit_setting(get: Getter) -> Handler:
         if not unitname.is_valid(name):
             raise Invalid(f"Failed to add trigger on {name}, ignoring: Invalid argument", complete=True)
         section.unit = name
+
+    return handle
+
+
+def exec_list(get: Getter, attr: str) -> Handler:
+    """An Exec*= list of any type's section: commands appended, an empty value resets the list, a
+    fatal problem of the command line refuses the unit (config_parse_exec)."""
+    def handle(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+        target = getattr(get(cfg), attr)
+        if value == "":
+            target.clear()
+            return
+        a = ctx.current
+        parsed = parse_exec(value, ctx.expand_or_reason, ctx.expand_or_reason, a.path if a else "", a.line if a else 0)
+        target.extend(parsed.commands)
+        for warning in parsed.warnings:
+            ctx.warn(warning)
+        if parsed.problem is None:
+            return
+        if parsed.problem.fatal:
+            raise Refuse(parsed.problem.message)
+        ctx.warn(parsed.problem.message)
 
     return handle
