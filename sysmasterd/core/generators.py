@@ -94,7 +94,8 @@ def output_dirs(scope: Scope, environ: Mapping[str, str]) -> OutputDirs | None:
     return OutputDirs(normal=normal, early=early, late=late)
 
 
-def _hidden_or_backup(name: str) -> bool:
+def hidden_or_backup_file(name: str) -> bool:
+    """Names systemd skips in configuration directories (and DirectoryNotEmpty= ignores)."""
     if name.startswith(".") or name.endswith("~") or name in _SKIPPED_NAMES:
         return True
     return "." in name and name.rsplit(".", 1)[1] in _BACKUP_SUFFIXES
@@ -118,7 +119,7 @@ def find_generators(directories: Sequence[str]) -> list[str]:
             continue
         for entry in entries:
             name = entry.name
-            if _hidden_or_backup(name) or name in chosen or name in masked:
+            if hidden_or_backup_file(name) or name in chosen or name in masked:
                 continue
             try:
                 st = os.stat(entry.path)

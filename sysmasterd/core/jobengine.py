@@ -161,6 +161,9 @@ class JobEngine:
             self.m.log.log(level, "%s", msg.format(u.description))
             u.log(msg.format(u.description))
         u.notify_changed()
+        # A start that ended without a state change (a condition failed) must reach the triggering
+        # path or timer too, or it would wait for the unit forever.
+        u.notify_triggers()
         self.m.flush_store()
         self.m.emit("job_removed", job)
         if result is not JobResult.DONE and job.type in (JobType.START, JobType.VERIFY_ACTIVE):

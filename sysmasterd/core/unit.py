@@ -292,10 +292,15 @@ class Unit:
         if new.is_active_or_reloading() and self.deps.get(Dep.UPHOLDS):
             self.manager.check_unneeded_soon()
         self.manager.unit_state_changed(self, old, new)
+        self.notify_triggers()
+        self.notify_changed()
+
+    def notify_triggers(self) -> None:
+        """Tell the units that trigger this one (a path's or timer's unit) that its state or job
+        changed (systemd's unit_trigger_notify())."""
         for trigger in self.dep_units(Dep.TRIGGERED_BY):
             if trigger.impl is not None:
                 trigger.impl.trigger_notify(self)
-        self.notify_changed()
 
     def notify_changed(self) -> None:
         self.manager.unit_changed(self)

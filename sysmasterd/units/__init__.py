@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from compat.model import UnitKind
 from sysmasterd.core.unittype import TypeDescriptor
-from sysmasterd.units import service, slice, target, unsupported
+from sysmasterd.units import service, slice, target, timer, unsupported
 
-TYPES: dict[UnitKind, TypeDescriptor] = {d.kind: d for d in (service.TYPE, target.TYPE, slice.TYPE)}
+TYPES: dict[UnitKind, TypeDescriptor] = {d.kind: d for d in (service.TYPE, target.TYPE, slice.TYPE, timer.TYPE)}
 
 
 def descriptor(kind: UnitKind) -> TypeDescriptor:
