@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from compat.model import UnitKind
 from sysmasterd.core.unittype import TypeDescriptor
-from sysmasterd.units import service, slice, target, timer, unsupported
+from sysmasterd.units import path, service, slice, target, timer, unsupported
 
-TYPES: dict[UnitKind, TypeDescriptor] = {d.kind: d for d in (service.TYPE, target.TYPE, slice.TYPE, timer.TYPE)}
+TYPES: dict[UnitKind, TypeDescriptor] = {d.kind: d for d in (
+    service.TYPE, target.TYPE, slice.TYPE, path.TYPE, timer.TYPE)}
 
 
 def descriptor(kind: UnitKind) -> TypeDescriptor:
