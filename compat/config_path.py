@@ -35,7 +35,9 @@ class PathSpec:
 
 @dataclass
 class PathSection:
-    specs: list[PathSpec] = field(default_factory=list)  # in file order, as systemd checks them
+    # Last setting first, as systemd keeps them (it prepends each): the order of the checks and
+    # of the Paths property.
+    specs: list[PathSpec] = field(default_factory=list)
     unit: str | None = None  # Unit=; None: the .service of the same name
     make_directory: bool = False
     directory_mode: int = 0o755
@@ -54,7 +56,7 @@ def _spec(kind: PathKind) -> Handler:
         if value == "":
             section.specs.clear()
             return
-        section.specs.append(PathSpec(kind, checked_path(ctx.printf(value), kind.value)))
+        section.specs.insert(0, PathSpec(kind, checked_path(ctx.printf(value), kind.value)))
 
     return handle
 

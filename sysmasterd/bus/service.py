@@ -20,6 +20,7 @@ from sysmasterd.bus.logcontrol_iface import LogControlInterface
 from sysmasterd.bus.manager_iface import ManagerInterface
 from sysmasterd.bus.nameowners import NameOwners
 from sysmasterd.bus.objects import ObjectTree
+from sysmasterd.bus.path_iface import PathInterface
 from sysmasterd.bus.polkit import Authorizer
 from sysmasterd.bus.private import PrivateServer
 from sysmasterd.bus.router import Router
@@ -67,7 +68,7 @@ class BusFace:
             manager,
             self.manager_iface,
             UnitInterface(self.manager_iface),
-            [ServiceInterface(), TargetInterface(), SliceInterface()],
+            [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )
