@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 
-from compat.model import CGroupContext, ExecContext, KillContext
+from compat.model import CGroupContext, ExecCommand, ExecContext, ExecFlag, KillContext
 from sysmasterd.bus import accounting
 from sysmasterd.bus.configmap import config_getter
 from sysmasterd.bus.defaults import UINT64_MAX
 from sysmasterd.bus.iface import Getter, Interface, method, neutral_value, prop
+from sysmasterd.core.control import ExecStatus
 
 if TYPE_CHECKING:
     from sysmasterd.bus.router import Call
@@ -73,6 +74,22 @@ def _limit_getter(name: str, soft: bool) -> Getter:
         return UINT64_MAX if value == resource.RLIM_INFINITY else value
 
     return get
+
+
+_FLAG_WORDS = ((ExecFlag.IGNORE_FAILURE, "ignore-failure"), (ExecFlag.FULL_PRIVILEGES, "privileged"),
+               (ExecFlag.NO_SETUID, "no-setuid"), (ExecFlag.AMBIENT_PRIVILEGES, "ambient"),
+               (ExecFlag.NO_ENV_EXPAND, "no-env-expand"))
+
+
+def exec_command_rows(cmds: list[ExecCommand], runs: list[ExecStatus], extended: bool) -> list[list[Any]]:
+    """An Exec*= property, a(sasbttttuii) (or a(sasasttttuii) for its *Ex twin): each command with
+    the runtime record of its last run, as every type with commands shows them."""
+    rows = []
+    for i, cmd in enumerate(cmds):
+        rt = runs[i] if i < len(runs) else ExecStatus()
+        flags: Any = [word for flag, word in _FLAG_WORDS if cmd.flags & flag] if extended else cmd.ignore_failure
+        rows.append([cmd.path, list(cmd.argv), flags, *rt.to_list()])
+    return rows
 
 
 class ExecProperties(ConfigInterface):

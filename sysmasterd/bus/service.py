@@ -27,6 +27,7 @@ from sysmasterd.bus.router import Router
 from sysmasterd.bus.service_iface import ServiceInterface
 from sysmasterd.bus.signals import SignalEmitter
 from sysmasterd.bus.slice_iface import SliceInterface
+from sysmasterd.bus.socket_iface import SocketInterface
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.bus.target_iface import TargetInterface
 from sysmasterd.bus.unit_iface import UnitInterface
@@ -68,7 +69,7 @@ class BusFace:
             manager,
             self.manager_iface,
             UnitInterface(self.manager_iface),
-            [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface()],
+            [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from compat.model import ExecCommand, ExecFlag, ExitStatusSet, ServiceSection, ServiceType
-from sysmasterd.bus.context_props import CGroupProperties, ExecProperties, KillProperties, Sections
+from compat.model import ExitStatusSet, ServiceSection, ServiceType
+from sysmasterd.bus.context_props import (
+    CGroupProperties,
+    ExecProperties,
+    KillProperties,
+    Sections,
+    exec_command_rows,
+)
 from sysmasterd.bus.defaults import UINT64_MAX
 from sysmasterd.bus.iface import Getter, prop
-from sysmasterd.core.control import ExecStatus
 from sysmasterd.units.service import EXEC_KINDS, Service
 
 if TYPE_CHECKING:
     from sysmasterd.core.unit import Unit
-
-_FLAG_WORDS = ((ExecFlag.IGNORE_FAILURE, "ignore-failure"), (ExecFlag.FULL_PRIVILEGES, "privileged"),
-               (ExecFlag.NO_SETUID, "no-setuid"), (ExecFlag.AMBIENT_PRIVILEGES, "ambient"),
-               (ExecFlag.NO_ENV_EXPAND, "no-env-expand"))
-
 
 def _impl(u: Unit) -> Service | None:
     return u.impl if isinstance(u.impl, Service) else None
@@ -31,29 +31,13 @@ def _exit_status_set(s: ExitStatusSet) -> list[list[int]]:
     return [sorted(s.statuses), sorted(s.signals)]
 
 
-def _runtime(impl: Service | None, kind: str, index: int) -> ExecStatus:
-    if impl is None:
-        return ExecStatus()
-    runs = impl.exec_status.get(kind, [])
-    return runs[index] if index < len(runs) else ExecStatus()
-
-
 def _exec_rows(u: Unit, kind: str, extended: bool) -> list[list[Any]]:
     impl = _impl(u)
     section = _service(u)
     if section is None:
         return []
-    cmds: list[ExecCommand] = getattr(section, _EXEC_FIELDS[kind])
-    rows = []
-    for i, cmd in enumerate(cmds):
-        rt = _runtime(impl, kind, i)
-        flags: Any
-        if extended:
-            flags = [word for flag, word in _FLAG_WORDS if cmd.flags & flag]
-        else:
-            flags = cmd.ignore_failure
-        rows.append([cmd.path, list(cmd.argv), flags, *rt.to_list()])
-    return rows
+    runs = impl.exec_status.get(kind, []) if impl is not None else []
+    return exec_command_rows(getattr(section, _EXEC_FIELDS[kind]), runs, extended)
 
 
 _EXEC_FIELDS = {k: "exec_" + k[4:].lower().replace("startpre", "start_pre").replace("startpost", "start_post")

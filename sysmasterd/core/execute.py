@@ -83,6 +83,16 @@ class StdioPlan:
 
 
 @dataclass
+class PassedFds:
+    """What socket activation and the fd store hand a service: fds in order, with their names
+    (LISTEN_FDNAMES). With StandardInput=socket the one fd becomes stdin/stdout instead."""
+
+    fds: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)  # REMOTE_ADDR= and REMOTE_PORT=
+
+
+@dataclass
 class SpawnRequest:
     command: ExecCommand
     context: ExecContext
@@ -92,6 +102,9 @@ class SpawnRequest:
     apply_credentials: bool = True  # False for "+" commands
     runtime_dirs: dict[str, str] = field(default_factory=dict)  # kind -> base dir (e.g. /run)
     pass_fds: list[int] = field(default_factory=list)
+    # Socket activation: these land on fds 3, 4, ... in order, and LISTEN_PID names the child.
+    listen_fds: list[int] = field(default_factory=list)
+    listen_nonblocking: bool = False  # NonBlocking=: O_NONBLOCK on them, else cleared (as systemd)
     # Without WorkingDirectory=: "/" for the system manager, the user's home for a user manager.
     default_directory: str = "/"
     need_exec_report: bool = False  # Type=exec: the caller waits for execve() to succeed
@@ -289,8 +302,13 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     argv = list(req.command.argv)
     if not req.command.flags & ExecFlag.NO_ENV_EXPAND:
         argv = expand_argv(req.command.argv, env)
+    kept = list(req.pass_fds)
+    if req.listen_fds:
+        env["LISTEN_PID"] = str(os.getpid())
+        report_fd = _install_listen_fds(req.listen_fds, report_fd, req.listen_nonblocking)
+        kept += range(3, 3 + len(req.listen_fds))
     # The report pipe stays (it is close-on-exec) so a failing execve() can still be reported.
-    _close_all_but(req.pass_fds, report_fd)
+    _close_all_but(kept, report_fd)
     try:
         os.execve(path, argv or [path], env)
     except OSError as e:
@@ -347,6 +365,22 @@ def _fd_limit() -> int:
         return min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 20)
     except (OSError, ValueError):
         return 1024
+
+
+def _install_listen_fds(fds: list[int], report_fd: int, nonblocking: bool) -> int:
+    """Put ``fds`` on 3, 4, ... (sd_listen_fds' SD_LISTEN_FDS_START); returns where the report
+    pipe went. Everything is first moved above the range so that no dup2() hits a source still
+    to be moved."""
+    import fcntl
+
+    floor = max(*fds, report_fd, 3 + len(fds)) + 1
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in fds]
+    report_fd = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    for i, fd in enumerate(high):
+        os.dup2(fd, 3 + i)
+        os.set_blocking(3 + i, not nonblocking)
+        os.close(fd)
+    return report_fd
 
 
 def _close_all_but(passed: list[int], report_fd: int) -> None:

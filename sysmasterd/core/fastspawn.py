@@ -46,7 +46,7 @@ def shell_prefix(req: SpawnRequest, path: str, argv: list[str]) -> str | None:
 
 def _possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
     ctx = req.context
-    if req.need_exec_report or req.pass_fds or req.idle_fds or req.command.flags & ExecFlag.ARGV0:
+    if req.need_exec_report or req.pass_fds or req.listen_fds or req.idle_fds or req.command.flags & ExecFlag.ARGV0:
         return False
     if req.apply_credentials and (ctx.user or ctx.group or ctx.supplementary_groups):
         return False

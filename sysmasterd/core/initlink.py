@@ -63,6 +63,7 @@ class InitLink:
         self._dispatch(self.client.handshake(timeout))
         # From now on, including during restore: a foreign PID's exit waits for init's report.
         self.m.runtime.defer_foreign_exit = self._wait_for_report
+        self.m.runtime.fd_holder = self
         if self.hello is None:
             self.m.log.warning("sysmaster-init did not answer; running without it.")
         else:
@@ -74,6 +75,17 @@ class InitLink:
 
     def store_fds(self, name: str, fds: list[int]) -> None:
         self.client.store_fds(name, fds)
+
+    def remove_fds(self, name: str) -> None:
+        self.client.remove_fds(name)
+
+    def drop_unclaimed(self, prefix: str) -> None:
+        """After the restore: fds kept for units that no longer hold any (stopped, or gone while no
+        core ran) are closed here and at init."""
+        for name in [n for n in self._fds if n.startswith(prefix)]:
+            for fd in self._fds.pop(name):
+                os.close(fd)
+            self.client.remove_fds(name)
 
     def pending_exits(self) -> Mapping[int, ChildExit]:
         return exits_by_pid(self._early_exits)

@@ -227,6 +227,9 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     # Last, so the SIGCHLD handler it installs is the one that quiets asyncio's wakeup pipe.
     m.attach_runtime(cgroups, store, notify)
     restored = m.restore(link.pending_exits())
+    from sysmasterd.units.socket import FD_STORE_PREFIX
+
+    link.drop_unclaimed(FD_STORE_PREFIX)
     # Children that exited while no handler was installed (across a re-exec) are reaped now.
     m.runtime.reap_now()
     link.attach()

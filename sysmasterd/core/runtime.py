@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import pwd
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from compat.model import ExecCommand, ExecFlag, StdOutput
+from compat.model import ExecCommand, ExecFlag, StdInput, StdOutput
 from sysmasterd.core.cgroup import process_name, process_tree, send_signal
 from sysmasterd.core.execute import (
+    PassedFds,
     SpawnRequest,
     StdioPlan,
     directory_settings,
@@ -31,6 +32,16 @@ if TYPE_CHECKING:
     from sysmasterd.core.unit import Unit
 
 
+class FdHolder(Protocol):
+    """Keeps named sets of fds for the next core (sysmaster-init does, see core/initlink.py)."""
+
+    def take_fds(self, name: str) -> list[int]: ...
+
+    def store_fds(self, name: str, fds: list[int]) -> None: ...
+
+    def remove_fds(self, name: str) -> None: ...
+
+
 class ExecRuntime:
     def __init__(self, manager: Manager) -> None:
         self.m = manager
@@ -41,6 +52,8 @@ class ExecRuntime:
         # Set by the init link: takes the exit of a PID that is not our child (init reaps it and
         # reports the real status later); False leaves it to the pidfd's "gone, status unknown".
         self.defer_foreign_exit: Callable[[int], bool] | None = None
+        # Who keeps fds across a core restart (sysmaster-init through the init link), if anyone.
+        self.fd_holder: FdHolder | None = None
 
     def attach(self, notify: NotifySocket) -> None:
         from sysmasterd.core.fastspawn import mark_close_on_exec
@@ -69,15 +82,36 @@ class ExecRuntime:
             pass
 
     def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str], wait_exec: bool = False,
-              idle: bool = False) -> int | None:
+              idle: bool = False, passed: PassedFds | None = None, nonblocking: bool = False) -> int | None:
         """Fork/exec a command of a unit; returns the PID, or None if it could not be forked.
-        `idle`: the child waits before exec until no jobs are left (Type=idle)."""
+        `idle`: the child waits before exec until no jobs are left (Type=idle). `passed`: socket
+        activation's fds (LISTEN_FDS=, or stdin/stdout with StandardInput=socket)."""
         assert u.config is not None
         ctx = u.config.exec
+        socket_stdio = StdInput.SOCKET in (ctx.standard_input,) or StdOutput.SOCKET in (ctx.standard_output,
+                                                                                        ctx.standard_error)
+        connection = -1
+        listen: list[int] = []
+        if passed is not None and passed.fds:
+            extra_env = {**extra_env, **passed.environment}
+            if socket_stdio:
+                if len(passed.fds) > 1:
+                    self.m.log.error("%s: Got more than one socket.", u.id)
+                    return None
+                connection = passed.fds[0]
+                os.set_blocking(connection, True)  # inetd-style programs expect a blocking stdin
+            else:
+                listen = passed.fds
+                extra_env = {**extra_env, "LISTEN_FDS": str(len(listen)), "LISTEN_FDNAMES": ":".join(passed.names)}
+        elif socket_stdio:
+            self.m.log.error("%s: Got no socket.", u.id)
+            return None
         env = self._environment_for(u, extra_env)
         privileged = bool(cmd.flags & (ExecFlag.FULL_PRIVILEGES | ExecFlag.AMBIENT_PRIVILEGES))
         procs = self.m.cgroups.create(u.id) if self.m.cgroups is not None else None
-        out_kind = ctx.standard_output or self.m.settings.default_standard_output
+        # systemd: with StandardInput=socket, output defaults to the same socket ("inherit").
+        out_kind = ctx.standard_output or (StdOutput.INHERIT if connection >= 0 else
+                                           self.m.settings.default_standard_output)
         capture = out_kind in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, StdOutput.JOURNAL_AND_CONSOLE,
                                StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE) or (
             ctx.standard_error in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG))
@@ -88,7 +122,15 @@ class ExecRuntime:
                           stderr_fd=wfd if capture else None, stdin_data=ctx.standard_input_data)
         if out_kind is StdOutput.INHERIT:
             stdio.stdout_fd = 1
+        if connection >= 0:
+            if ctx.standard_input is StdInput.SOCKET:
+                stdio.stdin_fd = connection
+            if out_kind in (StdOutput.SOCKET, StdOutput.INHERIT):
+                stdio.stdout_fd = connection
+            if ctx.standard_error is StdOutput.SOCKET:
+                stdio.stderr_fd = connection
         req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
+                           listen_fds=listen, listen_nonblocking=nonblocking,
                            runtime_dirs=self.directory_bases(),
                            default_directory="/" if self.m.is_system else self.m.settings.environ.get("HOME", "/"),
                            need_exec_report=wait_exec,

@@ -41,6 +41,7 @@ from sysmasterd.core.states import ServiceState as S
 from sysmasterd.core.statetimer import StateTimer
 from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
 from sysmasterd.units.base import TypeBase
+from sysmasterd.units.socket import passed_fds
 
 if TYPE_CHECKING:
     import asyncio
@@ -578,7 +579,8 @@ class Service(TypeBase):
         if self._watchdog_usec() and kind == "ExecStart":
             env["WATCHDOG_USEC"] = str(self._watchdog_usec())
         pid = m.runtime.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC,
-                      idle=kind == "ExecStart" and self.type is ServiceType.IDLE)
+                      idle=kind == "ExecStart" and self.type is ServiceType.IDLE,
+                      passed=passed_fds(self.unit, main=kind == "ExecStart"), nonblocking=self.cfg.non_blocking)
         if pid is None:
             return None
         st = ExecStatus(start=DualTimestamp.now(), pid=pid)
