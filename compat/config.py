@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from compat import directives
 from compat.config_exec import CGROUP_HANDLERS, EXEC_HANDLERS, KILL_HANDLERS
+from compat.config_mount import MOUNT_HANDLERS, MountSection, init_mount, verify_mount
 from compat.config_path import PATH_HANDLERS, PathSection, verify_path
 from compat.config_service import SERVICE_HANDLERS, verify_service
 from compat.config_socket import SOCKET_HANDLERS, SocketSection, verify_socket
@@ -57,6 +58,8 @@ class TypeConfig:
     field: str
     new_section: Callable[[], object]
     verify: Callable[[UnitConfig], str | None] | None = None
+    # Defaults the type sets before the files are read (systemd's init() of the type).
+    init: Callable[[UnitConfig], None] | None = None
 
 
 TYPE_CONFIG: dict[UnitKind, TypeConfig] = {
@@ -65,6 +68,8 @@ TYPE_CONFIG: dict[UnitKind, TypeConfig] = {
     UnitKind.TIMER: TypeConfig(TIMER_HANDLERS, "timer", TimerSection, verify_timer),
     UnitKind.SOCKET: TypeConfig({**EXEC_HANDLERS, **KILL_HANDLERS, **CGROUP_HANDLERS, **SOCKET_HANDLERS}, "socket",
                                 SocketSection, verify_socket),
+    UnitKind.MOUNT: TypeConfig({**EXEC_HANDLERS, **KILL_HANDLERS, **CGROUP_HANDLERS, **MOUNT_HANDLERS}, "mount",
+                               MountSection, verify_mount, init_mount),
 }
 
 
@@ -116,6 +121,8 @@ def build_config(
     typed = TYPE_CONFIG.get(kind)
     if typed is not None:
         setattr(cfg, typed.field, typed.new_section())
+        if typed.init is not None:
+            typed.init(cfg)
     ctx = ParseContext(name, facts, fragment_path)
     result = BuildResult(cfg, ctx.diagnostics)
     for a in assignments:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from compat.config_mount import MountSection
     from compat.config_path import PathSection
     from compat.config_socket import SocketSection
     from compat.config_timer import TimerSection
@@ -439,5 +440,6 @@ class UnitConfig:
     path: PathSection | None = None  # set for .path units
     timer: TimerSection | None = None  # set for .timer units
     socket: SocketSection | None = None  # set for .socket units
+    mount: MountSection | None = None  # set for .mount units
     # Type sections not run yet (socket/timer/path/mount/...): raw key -> values, kept for later.
     raw_type_section: dict[str, list[str]] = field(default_factory=dict)
