@@ -30,7 +30,6 @@ from sysmasterd.bus.slice_iface import SliceInterface
 from sysmasterd.bus.socket_iface import SocketInterface
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.bus.target_iface import TargetInterface
-from sysmasterd.bus.timer_iface import TimerInterface
 from sysmasterd.bus.unit_iface import UnitInterface
 
 if TYPE_CHECKING:
@@ -70,8 +69,7 @@ class BusFace:
             manager,
             self.manager_iface,
             UnitInterface(self.manager_iface),
-            [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface(),
-             TimerInterface()],
+            [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

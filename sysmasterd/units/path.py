@@ -7,8 +7,8 @@ path_spec_watch() does. While the triggered unit runs nothing is watched; when i
 notify), the settings are checked again: a file that still exists triggers again.
 
 Watches are not serialized: after a daemon-reload or a core restart they are made anew and the
-settings re-checked (systemd's coldplug), with PathChanged=/PathModified='s last seen existence
-kept so that a change while no core ran is not mistaken for none.
+settings re-checked (systemd's coldplug). That re-check counts as the initial one, as in systemd:
+a file that appeared while no core ran fires PathExists= and friends, but is no PathChanged= event.
 """
 
 from __future__ import annotations

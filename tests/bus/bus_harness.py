@@ -215,9 +215,11 @@ def remove_cgroups(log: str) -> None:
                     time.sleep(0.02)
 
 
-def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool = False) -> Iterator[Manager]:
+def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool = False,
+                 private_run: bool = False) -> Iterator[Manager]:
     """A manager on `units` (plus, with config_dir, the scope's control dirs, where set-property
-    writes, and its config dirs, where enable/mask/set-default write, in front, in systemd's order)."""
+    writes, and its config dirs, where enable/mask/set-default write, in front, in systemd's order).
+    With private_run, all of /run is a tmpfs of the namespace (for units that work below /run)."""
     ns = Namespace()
     try:
         m = Manager(ns, tmp, scope, tmp / "units")
@@ -247,7 +249,8 @@ def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool 
             xdg.mkdir(mode=0o700)
             m.env["XDG_RUNTIME_DIR"] = str(xdg)
         # "Booted with systemd" is /run/systemd/system/ existing; a tmpfs in our mount namespace.
-        setup = [["mount", "-t", "tmpfs", "tmpfs", "/run/systemd"], ["mkdir", "/run/systemd/system"]]
+        setup = [["mount", "-t", "tmpfs", "tmpfs", "/run"], ["mkdir", "/run/systemd"]] if private_run else []
+        setup += [["mount", "-t", "tmpfs", "tmpfs", "/run/systemd"], ["mkdir", "/run/systemd/system"]]
         if config_dir and scope == "system":  # /etc/systemd, private to the namespace
             setup += [["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"], ["mkdir", "/etc/systemd/system"]]
         for cmd in setup:
