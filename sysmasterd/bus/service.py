@@ -30,6 +30,7 @@ from sysmasterd.bus.slice_iface import SliceInterface
 from sysmasterd.bus.socket_iface import SocketInterface
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.bus.target_iface import TargetInterface
+from sysmasterd.bus.timer_iface import TimerInterface
 from sysmasterd.bus.unit_iface import UnitInterface
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ class BusFace:
             manager,
             self.manager_iface,
             UnitInterface(self.manager_iface),
-            [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface()],
+            [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface(),
+             TimerInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

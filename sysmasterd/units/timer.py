@@ -105,7 +105,7 @@ class Timer(TypeBase):
     def _values(self) -> list[TimerValue]:
         values = self.cfg.values
         if len(self.value_next) != len(values):
-            self.value_next = [USEC_INFINITY] * len(values)
+            self.value_next = [0] * len(values)
             self.disabled = [False] * len(values)
         return values
 
