@@ -56,7 +56,7 @@ def _spec(kind: PathKind) -> Handler:
         if value == "":
             section.specs.clear()
             return
-        section.specs.insert(0, PathSpec(kind, checked_path(ctx.printf(value), kind.value)))
+        section.specs.insert(0, PathSpec(kind, checked_path(ctx.printf(value, quote=""), kind.value)))
 
     return handle
 
@@ -66,10 +66,12 @@ def _trigger_unit(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
     if section.unit is not None:
         raise Invalid(f"Multiple units to trigger specified, ignoring: {value}", complete=True)
     name = ctx.name_printf(value, quote="")
-    if not unitname.is_valid(name, template=False) or unitname.kind_of(name) is None:
+    if not unitname.is_valid(name) or unitname.kind_of(name) is None:
         raise Invalid(f"Unit type not valid, ignoring: {value}", complete=True)
     if name == cfg.name:
         raise Invalid(f"Units cannot trigger themselves, ignoring: {value}", complete=True)
+    if unitname.is_valid(name, plain=False, instance=False):
+        return  # a template cannot be loaded: systemd drops it without a word
     section.unit = name
 
 
