@@ -212,3 +212,28 @@ def path_unescape(text: str) -> str:
         raise ValueError(f"escaped path is not normalized: {text}")
     return "/" + body
 
+
+def from_path(path: str, suffix: str) -> str | None:
+    """systemd's unit_name_from_path(): `/dev/sda1` + `device` -> `dev-sda1.device`; None when the
+    path is not normalized or the name would be too long."""
+    try:
+        name = f"{path_escape(path)}.{suffix}"
+    except ValueError:
+        return None
+    return name if is_valid(name, template=False, instance=False) else None
+
+
+def mangle(text: str) -> str | None:
+    """systemd's unit_name_mangle() without globs: a valid name stays, a /dev or /sys path becomes
+    its .device unit and another absolute path its .mount unit, anything else is escaped and gets
+    `.service` unless it ends in a unit type. None when nothing valid comes out."""
+    if is_valid(text):
+        return text
+    if text.startswith("/"):
+        named = from_path(text, "device" if text.startswith(("/dev/", "/sys/")) else "mount")
+        if named is not None:
+            return named
+    escaped = "".join("-" if c == "/" else c if c in _VALID_WITH_AT else _escape_char(c) for c in text)
+    if kind_of(escaped) is None:
+        escaped += ".service"
+    return escaped if is_valid(escaped) else None
