@@ -5,6 +5,7 @@ trigger limit, and what status/show/list-sockets print."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -39,6 +40,10 @@ def units(tmp: Path) -> dict[str, str]:
         "acc@.service": "[Service]\nExecStart=/bin/sh -c 'echo $0 $REMOTE_ADDR; exec cat' %i\nStandardInput=socket\n",
         "storm.socket": f"[Socket]\nListenStream={tmp}/storm.sock\nTriggerLimitBurst=3\n",
         "storm.service": "[Service]\nExecStart=/bin/true\n",
+        # Debian's user dbus.service, on a socket of our own: dbus-daemon takes it with sd_listen_fds().
+        "peerbus.socket": f"[Socket]\nListenStream={tmp}/peerbus\n",
+        "peerbus.service": "[Service]\nExecStart=/usr/bin/dbus-daemon --session --address=systemd: --nofork "
+                           "--nopidfile --systemd-activation --syslog-only\n",
     }
 
 
@@ -127,3 +132,12 @@ def test_trigger_storm_stops_the_socket(sm: Manager) -> None:
     result = sm.systemctl("show", "-p", "Result", "--value", "storm.socket").out.strip()
     assert result in ("trigger-limit-hit", "service-start-limit-hit")
     sm.systemctl("reset-failed", "storm.socket", "storm.service")
+
+
+def test_real_dbus_daemon_is_socket_activated(sm: Manager) -> None:
+    assert sm.systemctl("start", "peerbus.socket").rc == 0
+    r = subprocess.run(["busctl", f"--address=unix:path={sm.root}/peerbus", "list", "--no-pager"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "org.freedesktop.DBus" in r.stdout, r.stderr
+    assert _sub(sm, "peerbus.service") == "running" and _sub(sm, "peerbus.socket") == "running"
+    assert sm.systemctl("stop", "peerbus.socket", "peerbus.service").rc == 0
