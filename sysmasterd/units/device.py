@@ -230,8 +230,7 @@ class Device(TypeBase):
                 other = m.get_unit(old)
                 if other is not None:
                     other.deps[Dep.WANTED_BY].discard(u.id)
-        for name in names:
-            m.add_dependency(u, Dep.WANTS, name)
+        self._add_wants(names)
         if self.state is not DeviceState.DEAD:
             # The property changed while the device is up (rules added it at a later
             # coldplug): what was listed already and runs stays, the rest starts now. A device
@@ -245,6 +244,13 @@ class Device(TypeBase):
                 except errors.ManagerError as e:
                     m.log.warning("%s: Failed to enqueue udev wants job, ignoring: %s", u.id, e.message)
         self.wants_property = names
+
+    def _add_wants(self, names: list[str]) -> None:
+        m = self.unit.manager
+        for name in names:
+            # Loaded now, not left a stub in the load queue: a job may be queued on it at once.
+            m.load_unit(name)
+            m.add_dependency(self.unit, Dep.WANTS, name)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -315,8 +321,7 @@ class Device(TypeBase):
         self.found = _found_from_list(list(data.get("found", [])))
         self.path = self.path or str(data.get("path", ""))
         self.wants_property = [str(n) for n in data.get("wants", [])]
-        for name in self.wants_property:
-            self.unit.manager.add_dependency(self.unit, Dep.WANTS, name)
+        self._add_wants(self.wants_property)
         if self.state is not DeviceState.DEAD:
             self.set_sysfs(str(data.get("sysfs", "")))
         self.set_description(str(data.get("description", "")))
