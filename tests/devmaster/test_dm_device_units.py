@@ -139,6 +139,11 @@ def test_loop_device_units(devbox: Sandbox) -> None:
         status = m.systemctl("status", node_unit).stdout
         assert f"{node_unit} - {dev}" in status and "(plugged)" in status, status
         assert m.systemctl("show", "-P", "SysFSPath", node_unit).stdout.strip() == f"/sys/devices/virtual/block/{name}"
+        # The node's unit follows the sysfs one: list-units shows only the latter, unless --all.
+        assert m.systemctl("show", "-P", "Following", node_unit).stdout.strip() == sys_unit
+        listed = m.systemctl("list-units", "--type=device").stdout
+        assert sys_unit in listed and node_unit not in listed, listed
+        assert node_unit in m.systemctl("list-units", "--type=device", "--all").stdout
         devbox.write(f"{UNITS}/loop-bound.service",
                      f"[Unit]\nDefaultDependencies=no\nBindsTo={node_unit}\nAfter={node_unit}\n"
                      "[Service]\nExecStart=/bin/sleep infinity\n")
