@@ -27,6 +27,11 @@ from compat.unitmap import UnitMap, is_masked_path
 _FRAGMENT_REQUIRED = frozenset(
     {UnitKind.SERVICE, UnitKind.TARGET, UnitKind.SOCKET, UnitKind.TIMER, UnitKind.PATH, UnitKind.AUTOMOUNT}
 )
+# Slices and devices exist whether a file describes them or not (system-getty.slice, app.slice,
+# dev-sda.device): systemd's slice_load() and device_load() do not require a fragment.
+_NEVER_NOT_FOUND = frozenset({UnitKind.SLICE, UnitKind.DEVICE})
+# Units every manager has, made by the manager itself (systemd's perpetual init.scope).
+_PERPETUAL_WITHOUT_FILE = frozenset({"init.scope"})
 # Dependency directories and the [Unit] list they extend.
 _DEP_DIRS = ((".wants", "wants"), (".requires", "requires"), (".upholds", "upholds"))
 _DROPIN_SUFFIXES = (".d", *(suffix for suffix, _attr in _DEP_DIRS))
@@ -155,7 +160,8 @@ class UnitLoader:
             return unit
         dirs = dropin_dirs_by_suffix(self.map, names, _DROPIN_SUFFIXES)
         unit.dropin_paths = conf_files(dirs[".d"])
-        if fragment is None and (parsed.kind in _FRAGMENT_REQUIRED or not unit.dropin_paths):
+        exists_anyway = parsed.kind in _NEVER_NOT_FOUND or unit_id in _PERPETUAL_WITHOUT_FILE
+        if fragment is None and (parsed.kind in _FRAGMENT_REQUIRED or (not unit.dropin_paths and not exists_anyway)):
             unit.load_state = "not-found"
             unit.load_error = f"Unit {name} not found."
             unit.fragment_path = None

@@ -32,7 +32,7 @@ def cgroup_dir(u: Unit) -> str | None:
     cgroups = u.manager.cgroups
     if cgroups is None or cgroups.root.mode != "v2":
         return None
-    path = cgroups.root.unit_dir(u.id)
+    path = cgroups.unit_dir(u.id)
     return path if os.path.isdir(path) else None
 
 

@@ -167,9 +167,9 @@ def unit_processes(u: Unit) -> list[list[Any]]:
 def control_group(u: Unit) -> str:
     """The unit's cgroup while it exists (systemd reports none for a unit that never ran)."""
     cgroups = u.manager.cgroups
-    if cgroups is None or not cgroups.enabled or not os.path.isdir(cgroups.root.unit_dir(u.id)):
+    if cgroups is None or not cgroups.enabled or not os.path.isdir(cgroups.unit_dir(u.id)):
         return ""
-    return cgroups.root.unit_path(u.id)
+    return cgroups.unit_path(u.id)
 
 
 class CGroupProperties(ConfigInterface):
@@ -185,8 +185,7 @@ class CGroupProperties(ConfigInterface):
 
     @prop("Slice")
     def slice(self, u: Unit) -> str:
-        c = _cgroup(u)
-        return c.slice if c is not None and c.slice else ""
+        return u.slice_name() or ""
 
     @prop("MemoryCurrent")
     def memory_current(self, u: Unit) -> int:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 V2_MOUNTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 V1_MOUNT = "/sys/fs/cgroup/systemd"
+INIT_SCOPE = "init.scope"
 
 
 def _own_cgroup(hierarchy: str) -> str | None:
@@ -43,25 +45,30 @@ class CGroupRoot:
     mount: str  # filesystem path of the hierarchy's root
     base: str  # our subtree, relative to the hierarchy root, e.g. "/sysmaster.user-1a2b"
 
-    def unit_dir(self, unit: str) -> str:
-        return self.mount + self.base + "/" + unit
+    def unit_dir(self, path: str) -> str:
+        """The directory of a cgroup given relative to our subtree ("system.slice/foo.service")."""
+        return self.mount + self.unit_path(path)
 
-    def unit_path(self, unit: str) -> str:
+    def unit_path(self, path: str) -> str:
         """The cgroup path as ControlGroup= shows it (relative to the hierarchy root)."""
-        return self.base + "/" + unit if self.mode != "none" else ""
+        if self.mode == "none":
+            return ""
+        return _join(self.base, path) if path else self.base or "/"
 
 
-def detect(instance: str) -> CGroupRoot:
-    """Pick a hierarchy and the subtree `<own cgroup>/<instance>` for our units."""
-    for mount in V2_MOUNTS:
-        if _is_cgroup2(mount):
-            own = _own_cgroup("v2")
-            if own is not None and _try_make(mount + _join(own, instance)):
-                return CGroupRoot("v2", mount, _join(own, instance))
-    if os.path.isdir(V1_MOUNT) and os.access(V1_MOUNT, os.W_OK):
-        own = _own_cgroup("name=systemd")
-        if own is not None and _try_make(V1_MOUNT + _join(own, instance)):
-            return CGroupRoot("v1", V1_MOUNT, _join(own, instance))
+def detect(instance: str | None) -> CGroupRoot:
+    """Pick a hierarchy and the subtree for our units: `<own cgroup>/<instance>`, or with no
+    instance our own cgroup itself (the scope's real manager, whose tree it is), less the
+    init.scope a previous core moved the manager into."""
+    for mode, mount, hierarchy in [*(("v2", m, "v2") for m in V2_MOUNTS if _is_cgroup2(m)),
+                                   *([("v1", V1_MOUNT, "name=systemd")]
+                                     if os.path.isdir(V1_MOUNT) and os.access(V1_MOUNT, os.W_OK) else [])]:
+        own = _own_cgroup(hierarchy)
+        if own is None:
+            continue
+        base = _join(own, instance) if instance else (own.removesuffix("/" + INIT_SCOPE) or "/")
+        if _try_make(mount + base):
+            return CGroupRoot(mode, mount, base)
     return CGroupRoot("none", "", "")
 
 
@@ -78,8 +85,18 @@ def _try_make(path: str) -> bool:
 
 
 class CGroups:
-    def __init__(self, root: CGroupRoot) -> None:
+    """The cgroups of units, by unit name; ``path_of`` places a unit in the tree (its slices),
+    as systemd lays it out, relative to our subtree."""
+
+    def __init__(self, root: CGroupRoot, path_of: Callable[[str], str] = str) -> None:
         self.root = root
+        self.path_of = path_of
+
+    def unit_dir(self, unit: str) -> str:
+        return self.root.unit_dir(self.path_of(unit))
+
+    def unit_path(self, unit: str) -> str:
+        return self.root.unit_path(self.path_of(unit))
 
     @property
     def enabled(self) -> bool:
@@ -89,7 +106,7 @@ class CGroups:
         """Make the unit's cgroup; returns the cgroup.procs path a child writes itself into."""
         if not self.enabled:
             return None
-        d = self.root.unit_dir(unit)
+        d = self.unit_dir(unit)
         try:
             os.makedirs(d, exist_ok=True)
         except OSError:
@@ -100,7 +117,7 @@ class CGroups:
         if not self.enabled:
             return []
         out: list[int] = []
-        for dirpath, _dirs, _files in os.walk(self.root.unit_dir(unit)):
+        for dirpath, _dirs, _files in os.walk(self.unit_dir(unit)):
             try:
                 with open(os.path.join(dirpath, "cgroup.procs")) as f:
                     out.extend(int(x) for x in f.read().split())
@@ -125,7 +142,7 @@ class CGroups:
     def remove(self, unit: str) -> None:
         if not self.enabled:
             return
-        top = self.root.unit_dir(unit)
+        top = self.unit_dir(unit)
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
             try:
                 os.rmdir(dirpath)
@@ -133,11 +150,14 @@ class CGroups:
                 pass
 
     def remove_base(self) -> None:
-        if self.enabled:
-            try:
-                os.rmdir(self.root.mount + self.root.base)
-            except OSError:
-                pass
+        """Our subtree, with the slice directories left in it, once everything in it stopped."""
+        if self.enabled and self.root.base not in ("", "/"):  # never the hierarchy's root itself
+            top = self.root.mount + self.root.base
+            for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
 
     def unit_of_pid(self, pid: int) -> str | None:
         """Which of our units' cgroups holds the PID (for GetUnitByPID and notify messages)."""
@@ -149,11 +169,21 @@ class CGroups:
                 for line in f:
                     idx, controllers, path = line.rstrip("\n").split(":", 2)
                     ok = (idx == "0" and controllers == "") if hierarchy == "v2" else hierarchy in controllers
-                    if ok and path.startswith(self.root.base + "/"):
-                        return path[len(self.root.base) + 1:].split("/", 1)[0]
+                    if ok and path.startswith(self.root.base.rstrip("/") + "/"):
+                        return unit_of_path(path[len(self.root.base.rstrip("/")) + 1:])
         except OSError:
             pass
         return None
+
+
+def unit_of_path(path: str) -> str | None:
+    """The unit a cgroup path (relative to our subtree) belongs to: the first component that is
+    not a slice, or the innermost slice (systemd's cg_path_get_unit)."""
+    parts = [p for p in path.split("/") if p]
+    for part in parts:
+        if not part.endswith(".slice"):
+            return part
+    return parts[-1] if parts else None
 
 
 def process_tree(pid: int) -> list[int]:

@@ -190,7 +190,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
 
         # Built before anything runs: broken introspection data ends the start here, loudly.
         face = BusFace(m, settings.scope, args.bus_address)
-    cgroups = CGroups(detect(instance))
+    cgroups = CGroups(detect(None if settings.owns_cgroup_root else instance))
     os.makedirs(settings.runtime_dir, exist_ok=True)
     store = StateStore(os.path.join(settings.runtime_dir, "state.db"))
     if args.fresh:
@@ -226,6 +226,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     m.on_reexec_request = request_reexec
     # Last, so the SIGCHLD handler it installs is the one that quiets asyncio's wakeup pipe.
     m.attach_runtime(cgroups, store, notify)
+    m.enumerate()
     restored = m.restore(link.pending_exits())
     from sysmasterd.units.socket import FD_STORE_PREFIX
 
@@ -321,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                                       first_boot=first_boot)
         return ManagerSettings(scope=scope, unit_path=unit_path_from(args),
                                runtime_dir=os.path.abspath(args.runtime_dir or default_runtime_dir(scope)),
-                               environ=dict(os.environ), test_mode=args.test, default_limits=limits, **configured)
+                               environ=dict(os.environ), test_mode=args.test, default_limits=limits,
+                               owns_cgroup_root=shared, **configured)
 
     if args.test:
         return run_test_mode(settings(), args.unit or DEFAULT_TARGET, args.dump)

@@ -91,6 +91,9 @@ class ManagerSettings:
     default_limits: dict[str, ResourceLimit] = field(default_factory=dict)  # DefaultLimit*=
     environ: dict[str, str] = field(default_factory=dict)
     test_mode: bool = False  # --test: load only, never touch processes, cgroups or the store
+    # The scope's real manager: its cgroup subtree is the root of the tree it lays out (init.scope,
+    # system.slice, ...) rather than a private corner of someone else's.
+    owns_cgroup_root: bool = False
 
 
 class Manager:
@@ -157,12 +160,26 @@ class Manager:
 
     def attach_runtime(self, cgroups: CGroups, store: StateStore, notify: NotifySocket) -> None:
         self.cgroups, self.store, self.notify = cgroups, store, notify
+        cgroups.path_of = self.cgroup_path_of
         self.runtime.attach(notify)
 
     def detach_runtime(self) -> None:
         self.runtime.detach(self.notify)
 
     # -- units ----------------------------------------------------------------------------------
+
+    def cgroup_path_of(self, name: str) -> str:
+        u = self.units.get(name)
+        return u.cgroup_path() if u is not None else name
+
+    def enumerate(self) -> None:
+        """Units that exist without unit files, at start (systemd's manager_enumerate_perpetual
+        and manager_enumerate): each type's enumerate hook."""
+        from sysmasterd.units import TYPES
+
+        for descriptor in TYPES.values():
+            if descriptor.enumerate is not None:
+                descriptor.enumerate(self)
 
     def get_unit(self, name: str) -> Unit | None:
         return self.units.get(name)
@@ -328,7 +345,7 @@ class Manager:
                 self._collect(u)
 
     def _may_gc(self, u: Unit) -> bool:
-        if self.units.get(u.id) is not u or u.job is not None or u.transient or self.shutting_down:
+        if self.units.get(u.id) is not u or u.job is not None or u.transient or u.perpetual or self.shutting_down:
             return False
         state = u.active_state
         collect_failed = u.config is not None and u.config.unit.collect_mode is CollectMode.INACTIVE_OR_FAILED
@@ -560,6 +577,8 @@ class Manager:
             if job.type is not JobType.STOP:
                 self.engine.finish_job(job, JobResult.CANCELED)
         for u in list(self.units_by_id().values()):
+            if u.perpetual or (u.impl is not None and u.impl.is_extrinsic()):
+                continue
             if not u.active_state.is_inactive_or_failed() or u.job is not None:
                 try:
                     self.engine.add_job(u.id, JobType.STOP, JobMode.REPLACE, manual=False)

@@ -49,6 +49,8 @@ class Transaction:
         if job_type is not JobType.STOP:
             unit.check_loaded_for_job()
         job_type = collapse(job_type, unit.active_state)
+        if unit.perpetual and job_type in (JobType.STOP, JobType.RESTART):
+            raise errors.JobTypeNotApplicable(f"Job type {job_type.value} is not applicable for unit {unit.id}.")
         if job_type is JobType.RELOAD and not unit.can_reload():
             raise errors.JobTypeNotApplicable(f"Job type reload is not applicable for unit {unit.id}.")
         for existing in self.jobs.get(unit.id, []):
@@ -104,7 +106,10 @@ class Transaction:
                 continue
             if unit.active_state.is_inactive_or_failed():
                 continue
-            self.add(unit, JobType.STOP, self.anchor, False)
+            try:
+                self.add(unit, JobType.STOP, self.anchor, False)
+            except errors.ManagerError as e:  # e.g. a perpetual unit: it stays, as in systemd
+                self.manager.log.warning("%s: Cannot add isolate job, ignoring: %s", unit.id, e.message)
 
     # -- checking -------------------------------------------------------------------------------
 

@@ -11,13 +11,13 @@ import collections
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from compat.model import ConditionKind, UnitConfig, UnitKind
+from compat.model import ConditionKind, JobMode, UnitConfig, UnitKind
 from sysmasterd.core import errors
 from sysmasterd.core.clock import DualTimestamp, now_monotonic_usec
 from sysmasterd.core.conditions import ConditionOutcome, evaluate
 from sysmasterd.core.dependency import CONFIG_DEPS, Dep
 from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType, LoadState
-from sysmasterd.core.unittype import KillWho, OpResult, TypeDescriptor, UnitType
+from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor, UnitType
 
 if TYPE_CHECKING:
     from compat.loader import LoadedUnit
@@ -65,6 +65,8 @@ class Unit:
         self.log_lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
         self._last_state = ActiveState.INACTIVE
         self.transient = False
+        # Always there and never stopped (-.slice, init.scope, system.slice in the system manager).
+        self.perpetual = False
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -81,6 +83,12 @@ class Unit:
         self.diagnostics = [str(d) for d in loaded.diagnostics]
         self.config = loaded.config
         self.names |= set(loaded.names)
+        fileless = descriptor(self.kind).loads_without_file
+        if self.load_state is LoadState.NOT_FOUND and fileless is not None and fileless(self):
+            from compat.config import build_config
+
+            self.load_state, self.load_error = LoadState.LOADED, None
+            self.config = build_config(self.id, self.kind, [], self.manager.loader.facts, verify=False).config
         if self.config is not None:
             self.kind = self.config.kind
             self.source_path = self.config.unit.source_path
@@ -102,8 +110,40 @@ class Unit:
                 self.manager.add_dependency(self, dep, other)
         if self.impl is not None:
             self.impl.add_implicit_dependencies()
+        slice_name = self.slice_name()
+        if slice_name:  # whatever DefaultDependencies= says, as systemd's unit_add_slice_dependencies
+            self.manager.add_dependency(self, Dep.REQUIRES, slice_name)
+            self.manager.add_dependency(self, Dep.AFTER, slice_name)
         if section.default_dependencies and self.impl is not None:
             self.impl.add_default_dependencies()
+
+    def make_perpetual(self) -> None:
+        """Mark the unit as always there, and start it unless it runs (a restore may say so)."""
+        self.perpetual = True
+        if self.impl is not None and self.active_state.is_inactive_or_failed():
+            self.impl.start()
+
+    def slice_name(self) -> str | None:
+        """The slice the unit's cgroup lives in: a slice's parent, Slice=, or the default."""
+        from sysmasterd.units.slice import default_slice, parent_slice
+
+        if not self.type.contexts & Context.CGROUP:
+            return None
+        if self.kind is UnitKind.SLICE:
+            return parent_slice(self.id)
+        configured = self.config.cgroup.slice if self.config is not None else ""
+        return configured or default_slice(self)
+
+    def cgroup_path(self) -> str:
+        """The unit's cgroup below the manager's subtree, as systemd lays it out
+        ("system.slice/foo.service"; a slice is its own nesting)."""
+        from sysmasterd.units.slice import slice_path
+
+        if self.kind is UnitKind.SLICE:
+            return slice_path(self.id)
+        slice_name = self.slice_name()
+        prefix = slice_path(slice_name) if slice_name else ""
+        return f"{prefix}/{self.id}" if prefix else self.id
 
     def check_loaded_for_job(self) -> None:
         from sysmasterd.core.transaction import unit_load_error
@@ -150,7 +190,7 @@ class Unit:
         return self.impl is not None and self.impl.can_reload()
 
     def ignore_on_isolate(self) -> bool:
-        return self.config is not None and self.config.unit.ignore_on_isolate
+        return self.type.ignored_on_isolate or (self.config is not None and self.config.unit.ignore_on_isolate)
 
     def refuse_manual(self, job_type: JobType) -> bool:
         if self.config is None:
@@ -289,6 +329,8 @@ class Unit:
         unexpected = self._update_job(old, new, reload_success)
         if new.is_inactive_or_failed() and not old.is_inactive_or_failed():
             self._on_deactivated(new, unexpected)
+        if unexpected and old.is_inactive_or_failed() and new.is_active_or_activating():
+            self._retroactively_start_dependencies()
         if new.is_active_or_reloading() and self.deps.get(Dep.UPHOLDS):
             self.manager.check_unneeded_soon()
         self.manager.unit_state_changed(self, old, new)
@@ -335,6 +377,22 @@ class Unit:
                 unexpected = True
                 m.engine.finish_job(job, JobResult.FAILED)
         return unexpected
+
+    def _retroactively_start_dependencies(self) -> None:
+        """Up without a job asking (a device plugged, a mount seen): what the unit requires or
+        wants starts now, what it conflicts with stops, as if a start job had pulled them in
+        (systemd's retroactively_start_dependencies)."""
+        engine = self.manager.engine
+        after = self.deps.get(Dep.AFTER, set())
+        for dep, mode in ((Dep.REQUIRES, JobMode.REPLACE), (Dep.BINDS_TO, JobMode.REPLACE),
+                          (Dep.UPHOLDS, JobMode.REPLACE), (Dep.WANTS, JobMode.FAIL)):
+            for other in self.dep_units(dep):
+                if other.id not in after and not other.active_state.is_active_or_activating():
+                    engine.queue_internal_job(other, JobType.START, mode)
+        for dep in (Dep.CONFLICTS, Dep.CONFLICTED_BY):
+            for other in self.dep_units(dep):
+                if other.active_state not in (ActiveState.INACTIVE, ActiveState.FAILED, ActiveState.DEACTIVATING):
+                    engine.queue_internal_job(other, JobType.STOP)
 
     def _on_deactivated(self, new: ActiveState, unexpected: bool) -> None:
         m = self.manager

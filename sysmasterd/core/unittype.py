@@ -15,6 +15,9 @@ from compat.model import UnitKind
 from sysmasterd.core.states import ActiveState, JobResult, JobType
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sysmasterd.core.manager import Manager
     from sysmasterd.core.unit import Unit
 
 
@@ -60,6 +63,10 @@ class UnitType(Protocol):
 
     def add_default_dependencies(self) -> None: ...
 
+    def is_extrinsic(self) -> bool:
+        """Managed outside the dependency logic, so the manager's shut-down leaves it alone
+        (systemd's is_extrinsic: mounts of a user manager, /, API file systems)."""
+
     # -- operations (the job engine calls these) -----------------------------------------------
 
     def start(self) -> OpResult: ...
@@ -93,6 +100,10 @@ class UnitType(Protocol):
         """None if the PID may send sd_notify messages for this unit, else why not."""
 
     def notify_message(self, pid: int, fields: dict[str, str], fds: list[int]) -> None: ...
+
+    def following(self) -> Unit | None:
+        """The unit whose state this one mirrors (a device's node or alias unit follows the one
+        named after its sysfs path); systemd's `following`, shown as Following=."""
 
     def trigger_notify(self, triggered: Unit) -> None:
         """A unit this one triggers (Triggers=: a socket's service, a timer's or path's unit)
@@ -145,6 +156,14 @@ class TypeDescriptor:
     contexts: Context = Context.NONE
     # Targets order themselves after what they pull in (systemd's default target dependency).
     orders_after_pulled_in: bool = False
+    # Called once when the manager starts (before restored state): units that exist without
+    # unit files (perpetual ones, what the kernel reports), as systemd's enumerate/perpetual hooks.
+    enumerate: Callable[[Manager], None] | None = None
+    # Isolating to another target leaves units of the type alone (slices, scopes, devices).
+    ignored_on_isolate: bool = False
+    # Units of the type that need no unit file when this says so (systemd's mount_load(): a mount
+    # point the kernel reports); asked when the loader found none.
+    loads_without_file: Callable[[Unit], bool] | None = None
 
     @property
     def section(self) -> str | None:

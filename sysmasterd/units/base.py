@@ -26,6 +26,9 @@ class TypeBase:
     def add_default_dependencies(self) -> None:
         pass
 
+    def is_extrinsic(self) -> bool:
+        return False
+
     def reload(self) -> OpResult:
         return OpResult.UNSUPPORTED
 
@@ -56,6 +59,9 @@ class TypeBase:
     def notify_message(self, pid: int, fields: dict[str, str], fds: list[int]) -> None:
         for fd in fds:
             os.close(fd)
+
+    def following(self) -> Unit | None:
+        return None
 
     def trigger_notify(self, triggered: Unit) -> None:
         pass

@@ -1,14 +1,26 @@
-"""Slice units: nodes of the cgroup tree. Active while started; resource settings come later."""
+"""Slice units: nodes of the cgroup tree. Active while started; resource settings come later.
+
+Every unit with a cgroup lives in a slice (Slice=, or the default systemd picks); the slice
+names its place in the tree: foo-bar.slice is foo.slice/foo-bar.slice below -.slice, the root."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from compat import unitname
 from compat.model import UnitKind
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.unittype import Context, TypeDescriptor
 from sysmasterd.units.passive import Passive
 from sysmasterd.units.target import SHUTDOWN_TARGET
 
+if TYPE_CHECKING:
+    from sysmasterd.core.manager import Manager
+    from sysmasterd.core.unit import Unit
+
 ROOT_SLICE = "-.slice"
+SYSTEM_SLICE = "system.slice"
+APP_SLICE = "app.slice"
 
 
 class Slice(Passive):
@@ -16,13 +28,6 @@ class Slice(Passive):
         m = self.unit.manager
         m.add_dependency(self.unit, Dep.CONFLICTS, SHUTDOWN_TARGET)
         m.add_dependency(self.unit, Dep.BEFORE, SHUTDOWN_TARGET)
-        parent = parent_slice(self.unit.id)
-        if parent:
-            m.add_dependency(self.unit, Dep.REQUIRES, parent)
-            m.add_dependency(self.unit, Dep.AFTER, parent)
-
-
-TYPE = TypeDescriptor(UnitKind.SLICE, Slice, "org.freedesktop.systemd1.Slice", Context.CGROUP)
 
 
 def parent_slice(name: str) -> str | None:
@@ -31,3 +36,35 @@ def parent_slice(name: str) -> str | None:
         return None
     stem = name.removesuffix(".slice")
     return stem.rsplit("-", 1)[0] + ".slice" if "-" in stem else ROOT_SLICE
+
+
+def slice_path(name: str) -> str:
+    """The cgroup path of a slice below the root: a-b.slice -> a.slice/a-b.slice, -.slice -> ""."""
+    parts: list[str] = []
+    current: str | None = name
+    while current is not None and current != ROOT_SLICE:
+        parts.append(current)
+        current = parent_slice(current)
+    return "/".join(reversed(parts))
+
+
+def default_slice(u: Unit) -> str:
+    """The slice systemd 252 puts a unit in when Slice= does not say (unit_set_default_slice):
+    instances of a template share a slice named for it, other units go to system.slice (app.slice
+    in a user manager); perpetual units stay in the root."""
+    if u.perpetual:
+        return ROOT_SLICE
+    parsed = unitname.parse(u.id)
+    if parsed is not None and parsed.instance is not None:
+        return ("system-" if u.manager.is_system else "app-") + unitname.escape(parsed.prefix) + ".slice"
+    return SYSTEM_SLICE if u.manager.is_system else APP_SLICE
+
+
+def make_perpetual_slices(m: Manager) -> None:
+    """-.slice always exists and is active; so does system.slice in the system manager."""
+    for name in [ROOT_SLICE, *([SYSTEM_SLICE] if m.is_system else [])]:
+        m.load_unit(name).make_perpetual()
+
+
+TYPE = TypeDescriptor(UnitKind.SLICE, Slice, "org.freedesktop.systemd1.Slice", Context.CGROUP,
+                      enumerate=make_perpetual_slices, ignored_on_isolate=True)

@@ -22,6 +22,7 @@ from compat.model import (
     StdInput,
     StdOutput,
     UnitConfig,
+    UnitKind,
 )
 
 
@@ -194,11 +195,15 @@ Nice=
 
 
 def test_other_unit_types_keep_their_section_raw(units: Callable[..., Path], tmp_path: Path) -> None:
-    c = load(units, tmp_path, "[Unit]\nDescription=s\n[Socket]\nListenStream=/run/x.sock\nListenStream=\n"
-             "Accept=yes\n[Install]\nWantedBy=sockets.target\n", name="x.socket")
+    from compat.config import TYPE_CONFIG
+
+    if UnitKind.SWAP in TYPE_CONFIG:
+        pytest.skip("swap units have their own section now; no type is left raw")
+    c = load(units, tmp_path, "[Unit]\nDescription=s\n[Swap]\nWhat=/dev/x\nOptions=\n"
+             "Priority=5\n[Install]\nWantedBy=swap.target\n", name="dev-x.swap")
     assert c.unit.description == "s"
-    assert c.raw_type_section == {"ListenStream": ["/run/x.sock", ""], "Accept": ["yes"]}
-    assert c.install.wanted_by == ["sockets.target"]
+    assert c.raw_type_section == {"What": ["/dev/x"], "Options": [""], "Priority": ["5"]}
+    assert c.install.wanted_by == ["swap.target"]
     assert c.service is None
 
 
