@@ -28,7 +28,7 @@ def unit_row(u: Unit) -> list[Any]:
         u.load_state._value_,
         u.active_state._value_,
         u.sub_state,
-        "",
+        following.id if u.impl is not None and (following := u.impl.following()) is not None else "",
         unit_path(u.id),
         job.id if job is not None else 0,
         job.type._value_ if job is not None else "",

@@ -94,6 +94,11 @@ class UnitInterface(Interface):
     def names(self, u: Unit) -> list[str]:
         return [u.id, *sorted(n for n in u.names if n != u.id)]
 
+    @prop("Following")
+    def following(self, u: Unit) -> str:
+        other = u.impl.following() if u.impl is not None else None
+        return other.id if other is not None else ""
+
     @prop("Description")
     def description(self, u: Unit) -> str:
         return u.description
