@@ -15,6 +15,7 @@ from dbus_fast import Message
 from compat.model import Scope
 from sysmasterd.bus.apibus import ApiBus
 from sysmasterd.bus.connection import Connection
+from sysmasterd.bus.device_iface import DeviceInterface
 from sysmasterd.bus.job_iface import JobInterface
 from sysmasterd.bus.logcontrol_iface import LogControlInterface
 from sysmasterd.bus.manager_iface import ManagerInterface
@@ -71,7 +72,7 @@ class BusFace:
             self.manager_iface,
             UnitInterface(self.manager_iface),
             [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface(),
-             TimerInterface()],
+             TimerInterface(), DeviceInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )
