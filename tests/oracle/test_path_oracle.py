@@ -52,6 +52,8 @@ STEPS = [
     "start orphan.path", f"show {STATE} orphan.path",
     "start running.path", "RUN touch $W/running", "SLEEP 1", f"show {STATE} running.path",
     "status running.path", "stop running.service", "SLEEP 1", f"show {STATE} running.path",
+    "start watch.path", "daemon-reload", f"show {STATE} watch.path", "RUN touch $W/flag", "SLEEP 1",
+    f"show {STATE} watch.path", "RUN cat $W/log",
 ]
 
 RUNNER = textwrap.dedent("""\
