@@ -13,6 +13,7 @@ is sysmasterd.core.devices; this module is the state machine and the names' book
 from __future__ import annotations
 
 import enum
+import os
 import shlex
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -330,7 +331,18 @@ class Device(TypeBase):
 def _enumerate(m: Manager) -> None:
     from sysmasterd.core.devices import DeviceSource
 
+    if not devices_supported():
+        m.log.debug("/sys is read-only (a container): no device units, as in systemd.")
+        return
     DeviceSource.start(m)
+
+
+def devices_supported(sys_path: str = "/sys") -> bool:
+    """systemd's device_supported(): with /sys read-only (containers) nothing reports devices."""
+    try:
+        return not os.statvfs(sys_path).f_flag & os.ST_RDONLY
+    except OSError:
+        return False
 
 
 TYPE = TypeDescriptor(UnitKind.DEVICE, Device, "org.freedesktop.systemd1.Device", enumerate=_enumerate,

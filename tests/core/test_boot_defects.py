@@ -58,3 +58,10 @@ def test_first_boot_flag_goes_when_startup_finishes(tmp_path: Path) -> None:
     _FirstBootDone(str(tmp_path)).startup_finished()
     assert not (tmp_path / "first-boot").exists()
     _FirstBootDone(str(tmp_path)).startup_finished()  # gone already: nothing to do
+
+
+def test_no_device_units_where_sys_is_read_only(tmp_path: Path) -> None:
+    from sysmasterd.units.device import devices_supported
+
+    assert devices_supported("/proc/self")  # any writable mount is "supported"
+    assert not devices_supported(str(tmp_path / "missing"))
