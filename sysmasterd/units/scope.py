@@ -36,7 +36,7 @@ def make_init_scope(m: Manager) -> None:
     """init.scope, in the root slice, holding the manager: when the manager owns its cgroup tree
     (it is the scope's real manager), init and the core move into it, as systemd's PID 1 does."""
     u = m.load_unit(INIT_SCOPE)
-    u.make_perpetual()
+    u.make_perpetual("System and Service Manager")
     if m.cgroups is not None and m.cgroups.enabled and m.settings.owns_cgroup_root:
         procs = m.cgroups.create(INIT_SCOPE)
         for pid in {1, os.getpid()} if m.is_system else {os.getpid()}:

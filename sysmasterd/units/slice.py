@@ -26,6 +26,8 @@ APP_SLICE = "app.slice"
 class Slice(Passive):
     def add_default_dependencies(self) -> None:
         m = self.unit.manager
+        if self.unit.id in _perpetual(m):
+            return  # systemd synthesizes these without default dependencies: nothing stops them
         m.add_dependency(self.unit, Dep.CONFLICTS, SHUTDOWN_TARGET)
         m.add_dependency(self.unit, Dep.BEFORE, SHUTDOWN_TARGET)
 
@@ -60,10 +62,14 @@ def default_slice(u: Unit) -> str:
     return SYSTEM_SLICE if u.manager.is_system else APP_SLICE
 
 
-def make_perpetual_slices(m: Manager) -> None:
+def _perpetual(m: Manager) -> dict[str, str]:
     """-.slice always exists and is active; so does system.slice in the system manager."""
-    for name in [ROOT_SLICE, *([SYSTEM_SLICE] if m.is_system else [])]:
-        m.load_unit(name).make_perpetual()
+    return {ROOT_SLICE: "Root Slice", **({SYSTEM_SLICE: "System Slice"} if m.is_system else {})}
+
+
+def make_perpetual_slices(m: Manager) -> None:
+    for name, description in _perpetual(m).items():
+        m.load_unit(name).make_perpetual(description)
 
 
 TYPE = TypeDescriptor(UnitKind.SLICE, Slice, "org.freedesktop.systemd1.Slice", Context.CGROUP,

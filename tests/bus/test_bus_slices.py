@@ -42,6 +42,10 @@ def test_perpetual_units_are_active_and_cannot_be_stopped(sm: Manager) -> None:
     for unit, sub in (("-.slice", "active"), ("system.slice", "active"), ("init.scope", "running")):
         got = _show(sm, unit, "ActiveState", "SubState", "LoadState")
         assert (got["LoadState"], got["ActiveState"], got["SubState"]) == ("loaded", "active", sub), unit
+    # Synthesized as systemd does: no default dependencies, so a shutdown transaction never
+    # conflicts with the slice every service requires.
+    got = _show(sm, "system.slice", "Description", "Conflicts")
+    assert got == {"Description": "System Slice", "Conflicts": ""}
     r = sm.systemctl("stop", "--", "-.slice")
     assert r.rc != 0 and "not applicable" in r.err
     assert _show(sm, "-.slice", "ActiveState")["ActiveState"] == "active"
