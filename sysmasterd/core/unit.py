@@ -120,13 +120,13 @@ class Unit:
     def make_perpetual(self, description: str) -> None:
         """Mark the unit as always there, and start it unless it runs (a restore may say so)."""
         self.perpetual = True
+        if self.config is not None and not self.config.unit.description:
+            self.config.unit.description = description
         if self.impl is not None and self.active_state.is_inactive_or_failed():
             self.impl.start()
 
     def slice_name(self) -> str | None:
         """The slice the unit's cgroup lives in: a slice's parent, Slice=, or the default."""
-        if self.config is not None and not self.config.unit.description:
-            self.config.unit.description = description
         from sysmasterd.units.slice import default_slice, parent_slice
 
         if not self.type.contexts & Context.CGROUP:
