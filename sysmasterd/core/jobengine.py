@@ -12,7 +12,7 @@ from sysmasterd.core import errors
 from sysmasterd.core.clock import DualTimestamp
 from sysmasterd.core.dependency import PROPAGATE_START_FAILURE
 from sysmasterd.core.job import Job, collapse, merge
-from sysmasterd.core.states import JobResult, JobState, JobType
+from sysmasterd.core.states import ActiveState, JobResult, JobState, JobType
 from sysmasterd.core.transaction import Transaction
 from sysmasterd.core.unit import check_job_allowed
 from sysmasterd.core.unittype import OpResult
@@ -36,6 +36,8 @@ _DONE_MESSAGES: dict[tuple[JobType, JobResult], str] = {
     (JobType.RELOAD, JobResult.TIMEOUT): "Timed out reloading {}.",
     (JobType.RESTART, JobResult.DONE): "Started {}.",
 }
+
+_UNDER_WAY = (ActiveState.ACTIVATING, ActiveState.DEACTIVATING, ActiveState.RELOADING)
 
 _OP_RESULTS = {OpResult.ALREADY: JobResult.DONE, OpResult.CONDITION_FAILED: JobResult.DONE,
                OpResult.ASSERT_FAILED: JobResult.ASSERT, OpResult.UNSUPPORTED: JobResult.UNSUPPORTED,
@@ -256,6 +258,10 @@ class JobEngine:
         """A job of the previous core, with its id, so clients waiting for its JobRemoved get it."""
         job = Job(self.m, int(str(data["id"])), u, JobType(data["type"]), bool(data.get("irreversible")),
                   bool(data.get("ignore_order")))
+        if data.get("state") == JobState.RUNNING.value and u.active_state in _UNDER_WAY:
+            # The unit is half-way through what the job asked for: its next state change completes
+            # the job, as it would have; running the job again would start a oneshot twice.
+            job.state = JobState.RUNNING
         self.jobs[job.id] = job
         u.job = job
         self._next_job_id = max(self._next_job_id, job.id + 1)
