@@ -185,6 +185,10 @@ class EventClock:
             self._sources.remove(source)
             self._rearm()
 
+    def close(self) -> None:
+        self._sources.clear()
+        self._rearm()
+
     def _rearm(self) -> None:
         if not self._sources:
             if self._fd is not None:

@@ -519,4 +519,14 @@ def _watchers(m: Manager) -> _Watchers:
     return w
 
 
+def release(m: Manager) -> None:
+    """Close the timerfds of a manager that is gone while its loop runs on (a test's previous
+    core), so that its timers cannot fire into the loop."""
+    for clock in _CLOCKS.pop(m, {}).values():
+        clock.close()
+    w = _WATCHERS.pop(m, None)
+    if w is not None and w.watch is not None:
+        w.watch.close()
+
+
 TYPE = TypeDescriptor(UnitKind.TIMER, Timer, "org.freedesktop.systemd1.Timer")
