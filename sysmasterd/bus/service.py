@@ -19,6 +19,7 @@ from sysmasterd.bus.device_iface import DeviceInterface
 from sysmasterd.bus.job_iface import JobInterface
 from sysmasterd.bus.logcontrol_iface import LogControlInterface
 from sysmasterd.bus.manager_iface import ManagerInterface
+from sysmasterd.bus.mount_iface import MountInterface
 from sysmasterd.bus.nameowners import NameOwners
 from sysmasterd.bus.objects import ObjectTree
 from sysmasterd.bus.path_iface import PathInterface
@@ -72,7 +73,7 @@ class BusFace:
             self.manager_iface,
             UnitInterface(self.manager_iface),
             [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface(),
-             TimerInterface(), DeviceInterface()],
+             TimerInterface(), DeviceInterface(), MountInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

@@ -46,7 +46,7 @@ def is_success(code: int, status: int, success: ExitStatusSet, clean_signals: bo
 def describe_exit(code: int, status: int) -> str:
     """"code=exited, status=203/EXEC" or "code=killed, status=15/TERM", as systemd logs it."""
     if code == CLD_EXITED:
-        return f"code=exited, status={status}/{exit_status_name(status) or status}"
+        return f"code=exited, status={status}/{exit_status_name(status) or 'n/a'}"
     return f"code={'dumped' if code == CLD_DUMPED else 'killed'}, status={status}/{signal_name(status)}"
 
 

@@ -108,6 +108,11 @@ class Unit:
                                            self.id, other)
                     continue
                 self.manager.add_dependency(self, dep, other)
+        if section.requires_mounts_for:
+            from sysmasterd.units.mount import require_mounts_for
+
+            for path in section.requires_mounts_for:
+                require_mounts_for(self, path)
         if self.impl is not None:
             self.impl.add_implicit_dependencies()
         slice_name = self.slice_name()
