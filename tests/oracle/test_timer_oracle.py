@@ -54,7 +54,7 @@ def normalize(text: str) -> list[list[str]]:
     rows = []
     for line in text.splitlines():
         line = _STAMP.sub(lambda m: m.group(0) if m.group(1) == "04:00:00" or
-                          m.group(0).split()[1].endswith("-01") and m.group(1) == "00:00:00" else "<T>", line)
+                          (m.group(0).split()[1].endswith("-01") and m.group(1) == "00:00:00") else "<T>", line)
         line = _RELATIVE.sub(lambda m: "<rel> " + m.group(5), line)
         line = re.sub(r"^(LastTriggerUSec=).+", r"\1<T>", line)
         key, eq, value = line.partition("=")
