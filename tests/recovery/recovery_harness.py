@@ -92,8 +92,12 @@ class Namespace:
                 "restart_tries": 1000, "restart_backoff": 0.05, "restart_backoff_max": 0.2, "shutdown_timeout": 10,
                 "kill_timeout": 2, **self.init_conf}
         (self.tmp / "init.conf").write_text("".join(f"{k} = {v}\n" for k, v in conf.items()))
-        argv = ["unshare", "--pid", "--fork", "--mount-proc", *INIT, "--config", str(self.tmp / "init.conf"), "--",
-                "-m", CORE_MODULE, "--system", "--unit-path", str(unit_dir), "--runtime-dir", str(self.run),
+        # A system-scope core serves /run/systemd/private: a tmpfs of the namespace's own keeps it
+        # off the host (the shell execs init, which stays PID 1).
+        private_run = ["sh", "-c", 'mount --make-rprivate / && mount -t tmpfs tmpfs /run/systemd && exec "$@"', "sh"]
+        argv = ["unshare", "--pid", "--fork", "--mount-proc", *private_run, *INIT,
+                "--config", str(self.tmp / "init.conf"), "--", "-m", CORE_MODULE, "--system",
+                "--unit-path", str(unit_dir), "--runtime-dir", str(self.run),
                 "--bus-address", self.address, "--unit", self.boot_unit]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
