@@ -24,6 +24,14 @@ _TRUE = frozenset({"1", "yes", "y", "true", "t", "on"})
 _FALSE = frozenset({"0", "no", "n", "false", "f", "off"})
 
 
+def boolean_or_none(text: str) -> bool | None:
+    """parse_boolean() for places where a bad word means "not said" (environment, kernel command line)."""
+    try:
+        return parse_boolean(text.strip())
+    except ValueError:
+        return None
+
+
 def parse_boolean(text: str) -> bool:
     lowered = text.lower()
     if lowered in _TRUE:

@@ -16,7 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from compat.model import Condition, ConditionKind
+from compat.values import boolean_or_none
 from sysmasterd.core.clock import now_realtime_usec
+from sysmasterd.core.cmdline import switch as cmdline_switch
 
 log = logging.getLogger("sysmasterd")
 
@@ -190,7 +192,7 @@ def _check_virtualization(p: str) -> bool:
     if p == "private-users":
         return running_in_userns()
     kind, name = detect_virtualization()
-    wanted = _boolean(p)
+    wanted = boolean_or_none(p)
     if wanted is not None:
         return wanted == (name != "none")
     if p in ("vm", "container"):
@@ -263,18 +265,41 @@ FIRST_BOOT_FLAG = "/run/systemd/first-boot"
 def _check_first_boot(p: str) -> bool:
     """The system manager leaves FIRST_BOOT_FLAG while a first boot is under way; every manager
     (and systemd-analyze) reads that file, as systemd 252 does."""
-    wanted = _boolean(p)
+    wanted = boolean_or_none(p)
     if wanted is None:
         raise Undetermined(f"invalid boolean {p!r}")
     return os.path.exists(FIRST_BOOT_FLAG) == wanted
 
 
 def _check_needs_update(p: str) -> bool:
-    # /etc or /var older than /usr means an offline update of /usr happened.
-    try:
-        return os.stat("/usr").st_mtime > os.stat(p).st_mtime
-    except OSError:
+    """/usr changed since the tools that refresh /etc (or /var) last ran and stamped p/.updated:
+    an offline update happened. Whatever cannot be checked says yes, as systemd 252 does, so that
+    update tools rather run once too often."""
+    forced = cmdline_switch("systemd.condition-needs-update")
+    if forced is not None:
+        return forced
+    if os.path.exists("/etc/initrd-release"):
+        return False  # no updates from the initrd
+    if not os.path.isabs(p):
+        return True
+    if not _path_is_read_write(p):
         return False
+    stamp = os.path.join(p, ".updated")
+    try:
+        updated, usr = os.lstat(stamp), os.lstat("/usr/")
+    except OSError:
+        return True
+    if usr.st_mtime_ns // 10**9 != updated.st_mtime_ns // 10**9:
+        return usr.st_mtime_ns > updated.st_mtime_ns
+    if usr.st_mtime_ns % 10**9 == 0 or updated.st_mtime_ns % 10**9 > 0:
+        return usr.st_mtime_ns % 10**9 > updated.st_mtime_ns % 10**9
+    # A file system without nanoseconds: the stamp's content says when it was written.
+    try:
+        with open(stamp) as f:
+            fields = dict(line.strip().split("=", 1) for line in f if "=" in line)
+        return usr.st_mtime_ns > int(fields["TIMESTAMP_NSEC"])
+    except (OSError, KeyError, ValueError):
+        return True
 
 
 # uname's machine -> systemd's architecture name (architecture.c), where they differ.
@@ -394,7 +419,7 @@ def _tpm2() -> bool:
 _SECURITY: dict[str, Callable[[], bool]] = {
     "selinux": _selinux,
     "smack": lambda: os.path.exists("/sys/fs/smackfs/"),
-    "apparmor": lambda: _boolean(_read_line("/sys/module/apparmor/parameters/enabled") or "") is True,
+    "apparmor": lambda: boolean_or_none(_read_line("/sys/module/apparmor/parameters/enabled") or "") is True,
     "audit": _audit,
     "ima": lambda: os.path.exists("/sys/kernel/security/ima/"),
     "tomoyo": lambda: os.path.exists("/sys/kernel/security/tomoyo/version"),
@@ -428,15 +453,6 @@ def _check_credential(p: str, environ: Mapping[str, str]) -> bool:
         if directory is not None and os.path.lexists(os.path.join(directory, p)):
             return True
     return False
-
-
-def _boolean(text: str) -> bool | None:
-    word = text.strip().lower()
-    if word in ("1", "yes", "y", "true", "t", "on"):
-        return True
-    if word in ("0", "no", "n", "false", "f", "off"):
-        return False
-    return None
 
 
 _SIMPLE: dict[str, Callable[[str], bool]] = {

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from compat.model import Scope
 from compat.search_path import lookup_paths
+from compat.values import boolean_or_none
+from sysmasterd.core.cmdline import switch as cmdline_switch
 from sysmasterd.core.conditions import architecture, detect_virtualization
 
 log = logging.getLogger("sysmasterd")
@@ -133,39 +135,21 @@ def find_generators(directories: Sequence[str]) -> list[str]:
 
 
 def in_initrd(environ: Mapping[str, str]) -> bool:
-    forced = _bool(environ.get("SYSTEMD_IN_INITRD", ""))
+    forced = boolean_or_none(environ.get("SYSTEMD_IN_INITRD", ""))
     return forced if forced is not None else os.path.exists("/etc/initrd-release")
 
 
 def detect_first_boot(cmdline: str | None = None) -> bool:
     """systemd's start-up rule: systemd.condition-first-boot= on the kernel command line decides;
     else a missing or "uninitialized" /etc/machine-id means first boot."""
-    if cmdline is None:
-        try:
-            with open("/proc/cmdline") as f:
-                cmdline = f.read()
-        except OSError:
-            cmdline = ""
-    for word in cmdline.split():
-        key, _, value = word.partition("=")
-        if key == "systemd.condition-first-boot":
-            forced = _bool(value) if value else True
-            if forced is not None:
-                return forced
+    forced = cmdline_switch("systemd.condition-first-boot", cmdline)
+    if forced is not None:
+        return forced
     try:
         with open("/etc/machine-id") as f:
             return f.readline().strip() == "uninitialized"
     except OSError:
         return True
-
-
-def _bool(text: str) -> bool | None:
-    word = text.strip().lower()
-    if word in ("1", "yes", "y", "true", "t", "on"):
-        return True
-    if word in ("0", "no", "n", "false", "f", "off"):
-        return False
-    return None
 
 
 def generator_environment(scope: Scope, environ: Mapping[str, str], first_boot: bool | None) -> dict[str, str]:

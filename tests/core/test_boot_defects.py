@@ -65,3 +65,27 @@ def test_no_device_units_where_sys_is_read_only(tmp_path: Path) -> None:
 
     assert devices_supported("/proc/self")  # any writable mount is "supported"
     assert not devices_supported(str(tmp_path / "missing"))
+
+
+def _analyze_condition(text: str) -> bool:
+    import subprocess
+
+    r = subprocess.run(["systemd-analyze", "condition", text], capture_output=True, text=True, timeout=30)
+    return r.returncode == 0
+
+
+@pytest.mark.parametrize("stamp_age", [None, -3600, 3600])
+def test_needs_update_reads_the_updated_stamp_like_systemd(tmp_path: Path, stamp_age: int | None) -> None:
+    import os
+
+    from compat.model import Condition, ConditionKind
+    from sysmasterd.core.conditions import evaluate_one
+
+    if stamp_age is not None:  # the stamp written before (-) or after (+) /usr last changed
+        stamp = tmp_path / ".updated"
+        stamp.write_text("")
+        when = os.stat("/usr").st_mtime + stamp_age
+        os.utime(stamp, (when, when))
+    ours = evaluate_one(Condition(ConditionKind.CONDITION, "NeedsUpdate", str(tmp_path)), {}).result
+    assert ours == _analyze_condition(f"ConditionNeedsUpdate={tmp_path}")
+    assert ours == (stamp_age is None or stamp_age < 0)
