@@ -660,7 +660,16 @@ def group_differences(rows: list[dict[str, str]]) -> dict[str, list[str]]:
     return dict(sorted(groups.items()))
 
 
-def build_report(inner: dict[str, Any], leftovers: list[str], started: float) -> dict[str, Any]:
+def harness_mounts(binds: list[str]) -> frozenset[str]:
+    """The mount units of the paths the harness binds into our container only (the venv, the
+    checkout): systemd's container has no such mounts, so they are no difference."""
+    from compat.unitname import from_path
+
+    return frozenset(n for n in (from_path(os.path.normpath(b), "mount") for b in binds) if n)
+
+
+def build_report(inner: dict[str, Any], leftovers: list[str], started: float,
+                 ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
     boots = {k: BootResult(**{**v, "units": {n: UnitState(**u) for n, u in v["units"].items()},
                               "ops": [OpResult(**o) for o in v["ops"]]})
              for k, v in inner.get("boots", {}).items()}
@@ -673,7 +682,8 @@ def build_report(inner: dict[str, Any], leftovers: list[str], started: float) ->
     }
     sd, sm = boots.get("systemd"), boots.get("sysmaster")
     if sd and sm and sd.answers and sm.answers:
-        rows, counts = compare(sd.units, sm.units, sd.conditions)
+        rows, counts = compare({n: u for n, u in sd.units.items() if n not in ignore},
+                               {n: u for n, u in sm.units.items() if n not in ignore}, sd.conditions)
         counts["is_system_running"] = {"systemd": sd.system_state, "sysmaster": sm.system_state,
                                        "agree": sd.system_state == sm.system_state}
         report["table"] = rows
@@ -822,7 +832,7 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
         if tmp.exists():
             leftovers.append(f"{tmp} not removed")
     leftovers += [f"cgroup {p}" for p in cgroup_leftovers(f"boot-compare.{inner_proc.pid}")]
-    rep = build_report(inner, leftovers, started)
+    rep = build_report(inner, leftovers, started, harness_mounts(binds))
     if args.json == "-":
         json.dump(rep, sys.stdout, indent=1)
         sys.stdout.write("\n")
