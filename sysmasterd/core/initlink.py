@@ -15,14 +15,22 @@ import asyncio
 import os
 from collections.abc import Callable, Mapping
 
+from compat.model import JobMode
+from sysmasterd.core.errors import ManagerError
 from sysmasterd.core.manager import Manager
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.recovery import exits_by_pid, wait_status
+from sysmasterd.core.states import JobType
 from sysmasterd.init import protocol
 from sysmasterd.init.client import Disconnected, Event, InitClient
-from sysmasterd.init.protocol import ChildExit, Hello, InitError, StopRequest, StoredFds
+from sysmasterd.init.protocol import SHUTDOWN_KINDS, ActionRequest, ChildExit, Hello, InitError, StoredFds
 
 NOTIFY_FDS = "notify"
+_ACTION_JOBS = {
+    **{kind: (f"{kind}.target", JobMode.REPLACE_IRREVERSIBLY) for kind in ("halt", "poweroff", "reboot", "kexec")},
+    "ctrl-alt-del": ("ctrl-alt-del.target", JobMode.REPLACE_IRREVERSIBLY),
+    **{target: (f"{target}.target", JobMode.ISOLATE) for target in ("default", "rescue", "emergency")},
+}
 # How long the exit of an adopted process (no longer our child) waits for init's report with its
 # real status before it is taken as a clean exit. Init reports within a loop turn of the reap.
 REPORT_WAIT_SEC = 2.0
@@ -36,7 +44,7 @@ class InitLink:
         self.hello: Hello | None = None
         self._fds: dict[str, list[int]] = {}
         self._early_exits: list[ChildExit] = []
-        self._stop_kind: str | None = None
+        self._pending_action: str | None = None
         self._beat: asyncio.TimerHandle | None = None
         self._waiting: dict[int, asyncio.TimerHandle] = {}
         self._fd = -1  # watched on the loop once attached
@@ -107,8 +115,8 @@ class InitLink:
             self.client.ack(max(e.seq for e in self._early_exits))
             self._early_exits = []
         self.client.send_ready()
-        if self._stop_kind is not None:
-            self.poweroff(self._stop_kind)
+        if self._pending_action is not None:
+            self.act(self._pending_action)
 
     def detach(self) -> None:
         """Before the daemon execs itself or ends: leave the channel open, stop using it."""
@@ -165,8 +173,8 @@ class InitLink:
                 self._fds[e.name] = list(e.fds)
             elif isinstance(e, ChildExit):
                 self._on_exit_report(e)
-            elif isinstance(e, StopRequest):
-                self._on_stop(e.kind)
+            elif isinstance(e, ActionRequest):
+                self._on_action(e.kind)
             elif isinstance(e, InitError):
                 self.m.log.warning("sysmaster-init refused a request: %s", e.message)
             elif isinstance(e, Disconnected):
@@ -197,11 +205,27 @@ class InitLink:
             self.m.log.warning("PID %d is gone but sysmaster-init did not report its status.", pid)
             self.m.runtime.report_exit(pid, 0)
 
-    def _on_stop(self, kind: str) -> None:
+    def _on_action(self, action: str) -> None:
         if self._fd >= 0:
-            self.poweroff(kind)
+            self.act(action)
         else:
-            self._stop_kind = kind  # during the handshake: acted on once the state is restored
+            self._pending_action = action  # during the handshake: acted on once the state is restored
+
+    def act(self, action: str) -> None:
+        """What systemd's PID 1 does on the signal init received: start or isolate the target,
+        or re-execute; a shutdown whose target cannot start stops the units directly."""
+        m = self.m
+        if action == "reexec":
+            m.log.info("Re-executing on SIGTERM.")
+            m.reexecute()
+            return
+        target, mode = _ACTION_JOBS[action]
+        try:
+            m.engine.add_job(target, JobType.START, mode, manual=False)
+        except ManagerError as e:
+            m.log.error("Failed to start %s: %s", target, e.message)
+            if action in (*SHUTDOWN_KINDS, "kexec"):
+                self.poweroff("reboot" if action == "kexec" else action)
 
     def _on_disconnected(self) -> None:
         self.m.log.error("sysmaster-init closed the channel; carrying on without it.")

@@ -11,7 +11,7 @@ Usage from the asyncio core::
         # a core silent for interval x misses, default 5 s x 3), and init.flush()
         # whenever init.wants_write (rare: init's queue full)
 
-Events returned: Hello, StoredFds, ChildExit (call ack(seq) once committed), StopRequest,
+Events returned: Hello, StoredFds, ChildExit (call ack(seq) once committed), ActionRequest,
 InitError, and Disconnected when init closed the channel.
 """
 
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from sysmasterd.init import protocol
 from sysmasterd.init.protocol import (
+    ActionRequest,
     ChildExit,
     Hello,
     InitError,
-    StopRequest,
     StoredFds,
 )
 
@@ -39,8 +39,8 @@ class Disconnected:
     """Init closed its end; nothing more will arrive."""
 
 
-Event = Hello | StoredFds | ChildExit | StopRequest | InitError | Disconnected
-_EVENT_TYPES = (Hello, StoredFds, ChildExit, StopRequest, InitError)
+Event = Hello | StoredFds | ChildExit | ActionRequest | InitError | Disconnected
+_EVENT_TYPES = (Hello, StoredFds, ChildExit, ActionRequest, InitError)
 
 
 class InitClient:

@@ -28,7 +28,9 @@ init -> core (on ``connect``: ``hello``, one ``fds`` per stored set, the unackno
                                     reports are sent again to the next core; ``seq`` grows
                                     monotonically for the life of the machine, so core can drop
                                     duplicates.
-  ``stop`` kind                     init was asked to shut down: stop the units, then ``shutdown``.
+  ``act`` kind                      init got one of the signals systemd's PID 1 acts on (systemd(1)):
+                                    ``kind`` is what to do (ACTIONS); for halt, poweroff, reboot and
+                                    kexec core stops the units through the target, then ``shutdown``.
   ``error`` message                 a request init could not honour.
 """
 
@@ -47,6 +49,9 @@ VERSION = 1
 MAX_PACKET = 65536
 MAX_FDS = 253  # SCM_MAX_FD
 SHUTDOWN_KINDS = ("poweroff", "reboot", "halt")
+# What systemd's PID 1 does on a signal (systemd(1), "Signals"): start a target, isolate one, or
+# re-execute the manager.
+ACTIONS = ("halt", "poweroff", "reboot", "kexec", "ctrl-alt-del", "default", "rescue", "emergency", "reexec")
 
 
 class ProtocolError(ValueError):
@@ -113,7 +118,7 @@ class ChildExit:
 
 
 @dataclass(frozen=True)
-class StopRequest:
+class ActionRequest:
     kind: str
 
 
@@ -124,13 +129,13 @@ class InitError:
 
 Message = (
     Connect | Heartbeat | Ready | StoreFds | RemoveFds | Ack | ShutdownRequest | Hello | StoredFds | ChildExit
-    | StopRequest | InitError
+    | ActionRequest | InitError
 )
 
 _TYPES: dict[str, type[Message]] = {
     "connect": Connect, "heartbeat": Heartbeat, "ready": Ready, "store": StoreFds, "remove": RemoveFds, "ack": Ack,
     "shutdown": ShutdownRequest, "hello": Hello, "fds": StoredFds, "exit": ChildExit,
-    "stop": StopRequest, "error": InitError,
+    "act": ActionRequest, "error": InitError,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 _CARRIES_FDS = (StoreFds, StoredFds)

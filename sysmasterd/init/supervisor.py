@@ -1,8 +1,8 @@
 """The init loop: start and watch core, reap everything, keep fds, shut down. No asyncio.
 
 One thread, one selector over two fds (the signal wake-up pipe and core's channel) and a list of
-deadlines. Signals: SIGCHLD reap; SIGUSR1 re-exec init in place; SIGTERM or SIGRTMIN+4 poweroff,
-SIGINT (ctrl-alt-del) or SIGRTMIN+5 reboot, SIGRTMIN+3 halt.
+deadlines. Signals: SIGCHLD reap; SIGUSR1 re-exec init in place; the others as systemd(1) lists
+them for PID 1 (SIGNAL_ACTIONS go to core, IMMEDIATE_SIGNALS shut down at once).
 """
 
 from __future__ import annotations
@@ -26,14 +26,26 @@ from sysmasterd.init.state import CoreProcess, InitState, write_memfd
 MAX_PENDING_EXITS = 4096
 MAX_STORED_FDS = 1024
 FINAL_KILL_WAIT = 5.0
-SHUTDOWN_SIGNALS: dict[int, str] = {
-    signal.SIGTERM: "poweroff",
-    signal.SIGINT: "reboot",
+# systemd(1)'s table: what PID 1 asks the manager to do on a signal ...
+SIGNAL_ACTIONS: dict[int, str] = {
+    signal.SIGTERM: "reexec",
+    signal.SIGINT: "ctrl-alt-del",
+    signal.SIGRTMIN + 0: "default",
+    signal.SIGRTMIN + 1: "rescue",
+    signal.SIGRTMIN + 2: "emergency",
     signal.SIGRTMIN + 3: "halt",
     signal.SIGRTMIN + 4: "poweroff",
     signal.SIGRTMIN + 5: "reboot",
+    signal.SIGRTMIN + 6: "kexec",
 }
-HANDLED_SIGNALS = {signal.SIGCHLD, signal.SIGUSR1, *SHUTDOWN_SIGNALS}
+# ... and what it does at once, without stopping units first.
+IMMEDIATE_SIGNALS: dict[int, str] = {
+    signal.SIGRTMIN + 13: "halt",
+    signal.SIGRTMIN + 14: "poweroff",
+    signal.SIGRTMIN + 15: "reboot",
+    signal.SIGRTMIN + 16: "reboot",  # kexec: reboot(2) without a loaded kernel image
+}
+HANDLED_SIGNALS = {signal.SIGCHLD, signal.SIGUSR1, *SIGNAL_ACTIONS, *IMMEDIATE_SIGNALS}
 IGNORED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE, signal.SIGUSR2, signal.SIGTSTP,
                    signal.SIGTTIN, signal.SIGTTOU)
 # Children start with every disposition at default, whatever init ignores or handles.
@@ -89,8 +101,10 @@ class Init:
             return
         self.reap()  # whether or not SIGCHLD is among them: one lost to a full pipe costs nothing
         for signum in dict.fromkeys(data):  # once per kind is enough
-            if signum in SHUTDOWN_SIGNALS:
-                self.begin_shutdown(SHUTDOWN_SIGNALS[signum], from_core=False)
+            if signum in IMMEDIATE_SIGNALS:
+                self.begin_shutdown(IMMEDIATE_SIGNALS[signum], from_core=True)
+            elif signum in SIGNAL_ACTIONS:
+                self.act(SIGNAL_ACTIONS[signum])
         if signal.SIGUSR1 in data:
             self.reexec()  # last: the rest of this batch would not survive the exec
 
@@ -336,8 +350,8 @@ class Init:
             return protocol.StoredFds(args[0], fds) if fds is not None else None
         if kind == "exit":
             return st.exits.get(int(args[0]))
-        if kind == "stop":
-            return protocol.StopRequest(args[0])
+        if kind == "act":
+            return protocol.ActionRequest(args[0])
         return protocol.InitError(args[0])
 
     def _flush(self) -> None:
@@ -393,6 +407,16 @@ class Init:
 
     # -- shutdown --------------------------------------------------------------------------
 
+    def act(self, action: str) -> None:
+        """Hand a signal's action to core; a shutdown also starts init's own deadline for it."""
+        if action in (*protocol.SHUTDOWN_KINDS, "kexec"):
+            self.begin_shutdown(action, from_core=False)
+        elif self.sock is not None:
+            log(f"{action} requested by signal")
+            self._queue(("act", action))
+        else:
+            log(f"{action} requested by signal, but no core runs: ignored")
+
     def begin_shutdown(self, kind: str, *, from_core: bool) -> None:
         if self.shutdown_phase == "stopping" and from_core:
             self.shutdown_kind = kind
@@ -405,7 +429,7 @@ class Init:
         if not from_core and self.sock is not None:
             self.shutdown_phase = "stopping"
             self.shutdown_deadline = time.monotonic() + self.config.shutdown_timeout
-            self._queue(("stop", kind))
+            self._queue(("act", kind))
         else:
             self._start_killing()
 

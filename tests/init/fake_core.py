@@ -16,7 +16,7 @@ DIR/events.log and takes commands as datagrams on DIR/control:
   exit CODE             exit with CODE
   shutdown KIND         ask init to poweroff/reboot/halt
 
-At start it exits with status 3 when DIR/crash-at-start exists; it answers init's "stop" with
+At start it exits with status 3 when DIR/crash-at-start exists; it answers init's "act" with
 "shutdown" unless DIR/ignore-stop exists.
 """
 
@@ -31,7 +31,7 @@ import sys
 import time
 
 from sysmasterd.init.client import Disconnected, Event, InitClient
-from sysmasterd.init.protocol import ChildExit, Hello, StopRequest, StoredFds
+from sysmasterd.init.protocol import ActionRequest, ChildExit, Hello, StoredFds
 
 
 class FakeCore:
@@ -59,8 +59,8 @@ class FakeCore:
                 self.log("exit", seq=ev.seq, child=ev.pid, code=ev.code, status=ev.status)
                 if self.acking:
                     self.init.ack(ev.seq)
-            elif isinstance(ev, StopRequest):
-                self.log("stop", kind=ev.kind)
+            elif isinstance(ev, ActionRequest):
+                self.log("act", kind=ev.kind)
                 if not os.path.exists(os.path.join(self.dir, "ignore-stop")):
                     self.init.request_shutdown(ev.kind)
             elif isinstance(ev, Disconnected):

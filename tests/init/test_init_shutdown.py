@@ -24,14 +24,33 @@ def test_reboot_requested_by_core_kills_the_rest_and_ends_the_namespace(short_tm
         assert "sending SIGKILL to all processes" in log
 
 
-@pytest.mark.parametrize("sig", [signal.SIGRTMIN + 4, signal.SIGTERM])
-def test_poweroff_signal_asks_core_to_stop_units_first(short_tmp: Path, sig: int) -> None:
+def test_poweroff_signal_asks_core_to_stop_units_first(short_tmp: Path) -> None:
+    with namespace(short_tmp) as ns:
+        ns.wait_event("ready")
+        ns.signal_init(signal.SIGRTMIN + 4)
+        assert ns.wait_event("act")[0]["kind"] == "poweroff"
+        assert ns.wait() == -signal.SIGINT
+        assert "sending SIGKILL" not in ns.init_log()  # everyone left on SIGTERM
+
+
+@pytest.mark.parametrize(("sig", "action"), [(signal.SIGTERM, "reexec"), (signal.SIGINT, "ctrl-alt-del"),
+                                             (signal.SIGRTMIN + 1, "rescue")])
+def test_other_signals_go_to_core_as_systemd_lists_them(short_tmp: Path, sig: int, action: str) -> None:
+    (short_tmp / "ignore-stop").touch()  # the fake core only logs what it was asked
     with namespace(short_tmp) as ns:
         ns.wait_event("ready")
         ns.signal_init(sig)
-        assert ns.wait_event("stop")[0]["kind"] == "poweroff"
+        assert ns.wait_event("act")[0]["kind"] == action
+        assert "requested by signal" in ns.init_log()
+
+
+def test_immediate_poweroff_signal_does_not_wait_for_core(short_tmp: Path) -> None:
+    (short_tmp / "ignore-stop").touch()
+    with namespace(short_tmp) as ns:
+        ns.wait_event("ready")
+        ns.signal_init(signal.SIGRTMIN + 14)
         assert ns.wait() == -signal.SIGINT
-        assert "sending SIGKILL" not in ns.init_log()  # everyone left on SIGTERM
+        assert "did not stop the units in time" not in ns.init_log()
 
 
 def test_halt_goes_on_when_core_does_not_answer(short_tmp: Path) -> None:
@@ -39,7 +58,7 @@ def test_halt_goes_on_when_core_does_not_answer(short_tmp: Path) -> None:
     with namespace(short_tmp, {"shutdown_timeout": 0.5}) as ns:
         ns.wait_event("ready")
         ns.signal_init(signal.SIGRTMIN + 3)
-        ns.wait_event("stop", kind="halt")
+        ns.wait_event("act", kind="halt")
         assert ns.wait() == -signal.SIGINT
         assert "did not stop the units in time" in ns.init_log()
 

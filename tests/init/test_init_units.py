@@ -32,7 +32,7 @@ messages = st.one_of(
     st.builds(protocol.RemoveFds, texts),
     st.builds(protocol.Ack, ints), st.builds(protocol.ShutdownRequest, texts),
     st.builds(Hello, ints, ints, ints, st.lists(texts, max_size=5)),
-    st.builds(ChildExit, ints, ints, texts, ints, ints), st.builds(protocol.StopRequest, texts),
+    st.builds(ChildExit, ints, ints, texts, ints, ints), st.builds(protocol.ActionRequest, texts),
     st.builds(protocol.InitError, texts),
 )
 
