@@ -266,7 +266,7 @@ class Init:
             except OSError:
                 got = None
             if got is None:
-                if self.st.core is not None:
+                if self.st.core is not None and not self.shutdown_phase:  # at shutdown it is the end
                     log("core closed its channel to init while still running")
                 self._detach()
                 return
