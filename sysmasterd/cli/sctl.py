@@ -15,7 +15,7 @@ import sys
 
 from sysmasterd import __version__
 from sysmasterd.cli.gnu_getopt import REQUIRED, Opt, UsageError, parse
-from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err
+from sysmasterd.cli.sctl_common import EXIT_FAILURE, OUTPUT_MODES, Options, err
 
 TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
 if TYPE_CHECKING:
@@ -25,13 +25,17 @@ if TYPE_CHECKING:
 # (client, options, verb, operands) and returns the exit status. Headings start with "#".
 VERBS: dict[str, tuple[str, str, str, str]] = {
     "#Unit Commands": ("", "", "", ""),
-    "list-units": ("sctl_units", "list_units", "[PATTERN...]", "List units currently in memory"),
+    "list-units": ("sctl_lists", "list_units", "[PATTERN...]", "List units currently in memory"),
+    "list-sockets": ("sctl_lists", "list_sockets", "[PATTERN...]",
+                     "List socket units currently in memory, ordered by address"),
+    "list-timers": ("sctl_lists", "list_timers", "[PATTERN...]",
+                    "List timer units currently in memory, ordered by next elapse"),
     "is-active": ("sctl_units", "is_state", "PATTERN...", "Check whether units are active"),
     "is-failed": ("sctl_units", "is_state", "PATTERN...", "Check whether units are failed"),
     "status": ("sctl_status", "status", "[PATTERN...]", "Show runtime status of one or more units"),
     "show": ("sctl_show", "show", "[PATTERN...]", "Show properties of one or more units or the manager"),
     "cat": ("sctl_units", "cat", "PATTERN...", "Show files and drop-ins of specified units"),
-    "list-dependencies": ("sctl_units", "list_dependencies", "[UNIT...]",
+    "list-dependencies": ("sctl_lists", "list_dependencies", "[UNIT...]",
                           "Recursively show units which are required or wanted by the units"),
     "start": ("sctl_units", "job_verb", "UNIT...", "Start (activate) one or more units"),
     "stop": ("sctl_units", "job_verb", "UNIT...", "Stop (deactivate) one or more units"),
@@ -90,29 +94,51 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("property", "p", "property", True, "Show only properties by this name"),
     ("P", "P", "", True, "Equivalent to --value --property=NAME"),
     ("all", "a", "all", False, "Show all properties/all units currently in memory"),
-    ("", "l", "full", False, "Don't ellipsize unit names on output"),
+    ("full", "l", "full", False, "Don't ellipsize unit names on output"),
+    ("recursive", "r", "recursive", False, "Show unit list of host and local containers"),
+    ("reverse", "", "reverse", False, "Show reverse dependencies with 'list-dependencies'"),
+    ("with_dependencies", "", "with-dependencies", False, "Show unit dependencies with 'status', 'cat', "
+     "'list-units', and 'list-unit-files'"),
+    ("job_mode", "", "job-mode", True, "Specify how to deal with already queued jobs, when queueing a new job"),
+    ("-fail", "", "fail", False, ""),
+    ("-irreversible", "", "irreversible", False, ""),
+    ("-ignore-dependencies", "", "ignore-dependencies", False, ""),
+    ("show_types", "", "show-types", False, "When showing sockets, explicitly show their type"),
     ("value", "", "value", False, "When showing properties, only print the value"),
     ("kill_whom", "", "kill-whom", True, "Whom to send signal to"),
     ("kill_whom", "", "kill-who", True, ""),
     ("signal", "s", "signal", True, "Which signal to send"),
     ("now", "", "now", False, "Start or stop unit after enabling or disabling it"),
+    ("wait", "", "wait", False, "For (re)start, wait until service stopped again"),
     ("quiet", "q", "quiet", False, "Suppress output"),
     ("no_block", "", "no-block", False, "Do not wait until operation finished"),
     ("", "", "no-wall", False, "Don't send wall message before halt/power-off/reboot"),
+    ("no_reload", "", "no-reload", False, "Don't reload daemon after en-/dis-abling unit files"),
     ("legend", "", "legend", True, "Enable/disable the legend (column headers and hints)"),
     ("no_legend", "", "no-legend", False, ""),
-    ("", "", "no-pager", False, "Do not pipe output into a pager (sctl never pages)"),
+    ("no_pager", "", "no-pager", False, "Do not pipe output into a pager"),
     ("", "", "no-ask-password", False, "Do not ask for system passwords"),
-    ("", "f", "force", False, "Accepted for compatibility"),
-    ("lines", "n", "lines", True, "Number of journal entries to show (sctl shows none)"),
-    ("", "o", "output", True, "Accepted for compatibility"),
+    ("", "i", "", False, ""),
+    ("runtime", "", "runtime", False, "Enable/disable/mask unit files temporarily until next reboot"),
+    ("force", "f", "force", False, "When enabling unit files, override existing symlinks"),
+    ("root", "", "root", True, "Edit unit files in the specified root directory"),
+    ("lines", "n", "lines", True, "Number of journal entries to show"),
+    ("output", "o", "output", True, "Change journal output mode (short, short-precise, short-iso, "
+     "short-iso-precise, short-full, short-monotonic, short-unix, verbose, export, json, json-pretty, "
+     "json-sse, cat)"),
     ("plain", "", "plain", False, "Print unit dependencies as a list instead of a tree"),
-    ("after", "", "after", False, "With list-jobs: show the jobs each job waits for"),
-    ("before", "", "before", False, "With list-jobs: show the jobs waiting for each job"),
+    ("after", "", "after", False, "Show units ordered after with 'list-dependencies'"),
+    ("before", "", "before", False, "Show units ordered before with 'list-dependencies'"),
 ]
 _SPECS = [Opt(key or f"-{long or short}", short, long, REQUIRED if arg else 0) for key, short, long, arg, _ in _OPTIONS]
 _BOOLS = {"1": True, "yes": True, "y": True, "true": True, "t": True, "on": True,
                  "0": False, "no": False, "n": False, "false": False, "f": False, "off": False}
+_UNIT_TYPES = ("service", "mount", "swap", "socket", "target", "device", "automount", "timer", "path", "slice",
+               "scope")
+_LOAD_STATES = ("stub", "loaded", "not-found", "bad-setting", "error", "merged", "masked")
+_JOB_MODES = {"-fail": "fail", "-irreversible": "replace-irreversibly", "-ignore-dependencies": "ignore-dependencies"}
+_FLAGS = frozenset(("all", "value", "now", "quiet", "no_block", "plain", "show_types", "full", "wait", "runtime",
+                    "no_reload", "with_dependencies", "no_pager"))
 
 
 def _help(prog: str) -> None:
@@ -136,44 +162,77 @@ def _split(value: str) -> list[str]:
     return [v for v in value.split(",") if v]
 
 
-def _options(pairs: list[tuple[str, str | None]]) -> Options | str:
-    """The Options, or the error message for a bad option value."""
+def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
+    """The Options, or the error lines for a bad option value."""
     opts = Options()
+    legend: bool | None = None
     for key, value in pairs:
         v = value or ""
-        if key == "user":
-            opts.user = True
-        elif key == "system":
-            opts.user = False
+        if key in _FLAGS:
+            setattr(opts, key, True)
+        elif key in ("user", "system"):
+            opts.user = key == "user"
         elif key == "type":
-            opts.types += _split(v)
+            if not v:
+                return ["--type= requires arguments."]
+            for t in _split(v):
+                if t in _UNIT_TYPES:
+                    opts.types.append(t)
+                elif t in _LOAD_STATES:
+                    opts.states.append(t)
+                else:
+                    return [f"Unknown unit type or load state '{t}'.", "Use -t help to see a list of allowed values."]
         elif key == "state":
+            if not v:
+                return ["--state= requires arguments."]
             opts.states += _split(v)
         elif key == "failed":
             opts.states.append("failed")
-        elif key == "property":
+        elif key in ("property", "P"):
             opts.properties += _split(v)
-        elif key == "P":
-            opts.properties += _split(v)
-            opts.value = True
-        elif key == "legend":
-            if v.lower() not in _BOOLS:
-                return f"Failed to parse --legend= argument '{v}': Invalid argument"
-            opts.no_legend = not _BOOLS[v.lower()]
+            opts.value = opts.value or key == "P"
+        elif key == "legend" and v.lower() not in _BOOLS:
+            return [f"Failed to parse --legend= argument '{v}': Invalid argument"]
+        elif key in ("legend", "no_legend"):
+            legend = key == "legend" and _BOOLS[v.lower()]
         elif key == "lines":
             if not v.isdigit():
-                return f"Failed to parse lines '{v}'"
+                return [f"Failed to parse lines '{v}'"]
             opts.lines = int(v)
+        elif key == "output":
+            if v not in OUTPUT_MODES:
+                return [f"Unknown output '{v}'."]
+            opts.output = v
+            if v.startswith("json"):
+                legend, opts.plain = False, True
+        elif key in ("reverse", "after", "before"):
+            opts.dependency = key
+            setattr(opts, key, key != "reverse")
+        elif key == "job_mode":
+            opts.job_mode = v
+        elif key in _JOB_MODES:
+            opts.job_mode = _JOB_MODES[key]
+        elif key == "force":
+            opts.force += 1
+        elif key == "recursive":
+            if os.geteuid() != 0:
+                return ["--recursive requires root privileges."]
+            opts.recursive = True
+        elif key == "root":
+            opts.root = os.path.abspath(v)
         elif key in ("signal", "kill_whom"):
             setattr(opts, key, v)
-        elif not key.startswith("-"):
-            setattr(opts, key, True)
+        if key == "quiet" and legend is None:
+            legend = False
+    opts.legend = legend is not False
+    if opts.wait and opts.no_block:
+        return ["--wait may not be combined with --no-block."]
     return opts
 
 
 def main(argv: list[str] | None = None) -> int:
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "sctl"
-    prog = prog if prog in ("sctl", "systemctl") else "sctl"
+    # glibc names the program as it was invoked; `python -m` leaves the module's file there.
+    prog = sys.argv[0] if sys.argv and sys.argv[0] and not sys.argv[0].endswith(".py") else "sctl"
     try:
         pairs, operands = parse(prog, sys.argv[1:] if argv is None else argv, _SPECS)
     except UsageError as e:
@@ -188,13 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"systemd 252 (sysmaster-py {__version__})")
         return 0
     opts = _options(pairs)
-    if isinstance(opts, str):
-        err(opts)
+    if isinstance(opts, list):
+        err("\n".join(opts))
         return EXIT_FAILURE
     verb = operands.pop(0) if operands else "list-units"
     entry = VERBS.get(verb) if not verb.startswith("#") else None
     if entry is None:
-        err(f"Unknown command verb '{verb}'.")
+        err(f"Unknown command verb {verb}.")
         return EXIT_FAILURE
     return _run(entry[0], entry[1], opts, verb, operands)
 

@@ -31,6 +31,12 @@ _ERROR_EXIT = {
 }
 
 
+# systemd's output modes (-o); the json ones print tables as JSON.
+OUTPUT_MODES = ("short", "short-full", "short-iso", "short-iso-precise", "short-precise", "short-monotonic",
+                "short-unix", "short-delta", "verbose", "export", "json", "json-pretty", "json-sse", "json-seq", "cat",
+                "with-unit")
+
+
 class Options:
     """The parsed command line. A plain class: dataclasses costs more to import than sctl may spend."""
 
@@ -41,7 +47,7 @@ class Options:
         self.properties: list[str] = []
         self.value = False
         self.no_block = False
-        self.no_legend = False
+        self.legend = True
         self.now = False
         self.signal = "SIGTERM"
         self.kill_whom = "all"
@@ -51,6 +57,23 @@ class Options:
         self.types: list[str] = []
         self.lines = 10
         self.plain = False
+        self.output = "short"
+        self.show_types = False
+        self.dependency = "forward"  # list-dependencies: forward, reverse, after, before
+        self.full = False
+        self.wait = False
+        self.runtime = False
+        self.force = 0
+        self.no_reload = False
+        self.job_mode = "replace"
+        self.with_dependencies = False
+        self.recursive = False
+        self.root = ""
+        self.no_pager = False
+
+    @property
+    def no_legend(self) -> bool:
+        return not self.legend
 
     @property
     def scope_flag(self) -> str:
@@ -86,7 +109,7 @@ def _is_glob(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
-def mangle(name: str, quiet: bool = False) -> str:
+def mangle(name: str, quiet: bool = False, suffix: str = ".service") -> str:
     """systemctl's unit_name_mangle(): `foo` means foo.service, a path means its .device/.mount unit,
     anything else invalid is escaped (and said so on stderr unless quiet). Globs pass unchanged."""
     if unit_name_is_valid(name) or (_is_glob(name) and all(c in _VALID_GLOB for c in name)):
@@ -103,5 +126,5 @@ def mangle(name: str, quiet: bool = False) -> str:
     if escaped != name and not quiet:
         err(f'Invalid unit name "{name}" escaped as "{escaped}" (maybe you should use systemd-escape?).')
     if escaped.rpartition(".")[2] not in _TYPES or "." not in escaped:
-        escaped += ".service"
+        escaped += suffix
     return escaped

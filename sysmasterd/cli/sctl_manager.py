@@ -101,7 +101,7 @@ def is_enabled(client: Client, opts: Options, verb: str, args: list[str]) -> int
             state = client.manager("GetUnitFileState", "s", [name])
         except CallError as e:
             err(f"Failed to get unit file state for {name}: {e.text}")
-            return EXIT_FAILURE if e.name != "org.freedesktop.systemd1.NoSuchUnit" else 4
+            return EXIT_FAILURE
         if not opts.quiet:
             print(state)
         enabled = enabled or state in ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
@@ -111,17 +111,47 @@ def is_enabled(client: Client, opts: Options, verb: str, args: list[str]) -> int
 def list_unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     from compat.install import Installer
     from compat.model import Scope
-    from sysmasterd.cli.sctl_format import table
     from sysmasterd.cli.sctl_status import NO_PRESET_STATES
+    from sysmasterd.cli.sctl_table import (
+        GREEN,
+        GREEN_UNDERLINE,
+        GREY,
+        GREY_UNDERLINE,
+        RED,
+        RED_UNDERLINE,
+        UNDERLINE,
+        Cell,
+        Table,
+    )
 
+    if opts.with_dependencies:
+        from sysmasterd.cli.sctl_lists import with_dependencies
+
+        args = with_dependencies(client, opts, [mangle(a, opts.quiet) for a in args])
     rows = client.manager("ListUnitFilesByPatterns", "asas", [opts.states, args])
+    names = [(os.path.basename(path), state) for path, state in rows]
+    names = [(n, s) for n, s in names if not opts.types or n.rpartition(".")[2] in opts.types]
+    names.sort(key=lambda r: (r[0].rpartition(".")[2].lower(), r[0].lower()))  # by type, then name
     # Like systemctl, the preset comes from this host's preset files, read client-side.
     presets = Installer(Scope.USER if opts.user else Scope.SYSTEM)
-    body = sorted(([name, state, presets.unit_file_preset(name) if state not in NO_PRESET_STATES else "-"]
-                   for name, state in ((os.path.basename(path), state) for path, state in rows)),
-                  key=lambda r: (r[0].rpartition(".")[2].lower(), r[0].lower()))  # by type, then name
-    for line in table(body, None if opts.no_legend else ["UNIT FILE", "STATE", "PRESET"]):
-        print(line)
-    if not opts.no_legend:
-        print(f"\n{len(body)} unit files listed.")
+    table = Table("unit file", "state", "preset", header=opts.legend)
+    for i, (name, state) in enumerate(names):
+        underline = i + 1 < len(names) and name.rpartition(".")[2] != names[i + 1][0].rpartition(".")[2]
+        plain = UNDERLINE if underline else ""
+        if state in ("masked", "masked-runtime", "disabled", "bad"):
+            on_state = RED_UNDERLINE if underline else RED
+        elif state in ("enabled", "alias"):
+            on_state = GREEN_UNDERLINE if underline else GREEN
+        else:
+            on_state = plain
+        if state in NO_PRESET_STATES:
+            preset = Cell(None, GREY_UNDERLINE if underline else GREY)
+        else:
+            enabled = presets.unit_file_preset(name) == "enabled"
+            color = (GREEN_UNDERLINE if underline else GREEN) if enabled else (RED_UNDERLINE if underline else RED)
+            preset = Cell("enabled" if enabled else "disabled", color)
+        table.add(Cell(name, plain), Cell(state, on_state), preset)
+    table.print(opts.output)
+    if opts.legend:
+        print(f"\n{len(names)} unit files listed.")
     return 0

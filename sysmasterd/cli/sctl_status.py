@@ -96,6 +96,10 @@ def render(p: dict[str, Any], processes: list[list[Any]]) -> list[str]:
     if since:
         colored += f" since {format_timestamp(since)}; {format_relative(since)}"
     field("Active", colored)
+    entered, left = p.get("ActiveEnterTimestamp", 0), p.get("ActiveExitTimestamp", 0)
+    if (since and active in ("inactive", "failed") and not unit_id.endswith(".target")
+            and 0 < entered <= left < UINT64_MAX):
+        field("Duration", format_span(left - entered, 1000))
 
     main_pid = p.get("MainPID", 0)
     exec_main = p.get("ExecMainPID", 0)

@@ -13,7 +13,7 @@ from sysmasterd.cli.sctl_common import (
     exit_for,
     mangle,
 )
-from sysmasterd.cli.sctl_format import dot, paint, table
+from sysmasterd.cli.sctl_format import paint, use_colors
 
 _JOB_VERBS = {
     "start": ("StartUnit", "start"),
@@ -115,57 +115,33 @@ def is_state(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     return 0 if found else miss
 
 
-def list_units(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
-    rows = client.manager("ListUnitsByPatterns", "asas", [opts.states, [mangle(n, opts.quiet) for n in patterns]])
-    if opts.types:
-        rows = [r for r in rows if r[0].rsplit(".", 1)[-1] in opts.types]
-    if not opts.all and not opts.states:
-        rows = [r for r in rows if r[3] != "inactive" or r[7] != 0]
-    rows.sort(key=lambda r: (r[0].rsplit(".", 1)[-1], r[0]))
-    with_job = any(r[7] for r in rows)
-    header = ["UNIT", "LOAD", "ACTIVE", "SUB", *(["JOB"] if with_job else []), "DESCRIPTION"]
-    body = [[r[0], r[2], r[3], r[4], *([r[8]] if with_job else []), r[1]] for r in rows]
-    marks = [paint("●", "red") + " " if r[3] == "failed" or r[2] != "loaded" else "  " for r in rows]
-    if opts.no_legend:
-        for mark, line in zip(marks, table(body, None), strict=True):
-            print(mark + line)
-        return 0
-    for line in table(body, header, marks):
-        print(line)
-    print()
-    print("LOAD   = Reflects whether the unit definition was properly loaded.")
-    print("ACTIVE = The high-level unit activation state, i.e. generalization of SUB.")
-    print("SUB    = The low-level unit activation state, values depend on unit type.")
-    if with_job:
-        print("JOB    = Pending job for the unit.")
-    if opts.all:
-        print(f"{len(rows)} loaded units listed.")
-    else:
-        print(f"{len(rows)} loaded units listed. Pass --all to see loaded but inactive units, too.")
-    print("To show all installed unit files use 'systemctl list-unit-files'.")
-    return 0
-
-
 def list_jobs(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
-    rows = client.manager("ListJobs")
-    rows.sort(key=lambda r: r[0])
+    from sysmasterd.cli.sctl_table import GREEN, HIGHLIGHT, NORMAL, Cell, Table
+
+    rows = sorted(client.manager("ListJobs"), key=lambda r: r[0])
+    if patterns:
+        import fnmatch
+
+        rows = [r for r in rows if any(fnmatch.fnmatchcase(r[1], p) for p in patterns)]
+    colors = use_colors()
     if not rows:
-        if not opts.no_legend:
-            print("No jobs running.")
+        if opts.legend:
+            listed = "listed" if patterns and client.manager("ListJobs") else "running"
+            print(f"{GREEN}No jobs {listed}.{NORMAL}" if colors else f"No jobs {listed}.")
         return 0
-    body: list[list[str]] = []
+    table = Table("job", "unit", "type", "state", header=opts.legend)
     for job_id, unit, job_type, state, job_path, _unit_path in rows:
-        body.append([str(job_id), unit, job_type, state])
+        on = HIGHLIGHT if state == "running" else ""
+        table.add(str(job_id), Cell(unit, on), job_type, Cell(state, on))
         for flag, method, label in ((opts.after, "GetAfter", "blocking job"),
                                     (opts.before, "GetBefore", "waiting for job")):
             if flag:
                 (others,) = client.call(job_path, "org.freedesktop.systemd1.Job", method)
                 for other in others:
-                    body.append(["└─", f"\t{label} {other[0]} ({other[1]}/{other[2]})", "-", "-"])
-    for line in table(body, None if opts.no_legend else ["JOB", "UNIT", "TYPE", "STATE"]):
-        print(line)
-    if not opts.no_legend:
-        print(f"\n{len(rows)} jobs listed.")
+                    table.add("└─", f"\t{label} {other[0]} ({other[1]}/{other[2]})", None, None)
+    table.print()
+    if opts.legend:
+        print(f"\n{HIGHLIGHT}{len(rows)} jobs listed{NORMAL}." if colors else f"\n{len(rows)} jobs listed.")
     return 0
 
 
@@ -222,28 +198,6 @@ def reset_failed(client: Client, opts: Options, verb: str, names: list[str]) -> 
     except CallError as e:
         err(f"Failed to reset failed state of unit: {e.text}")
         return exit_for(e)
-    return 0
-
-
-def list_dependencies(client: Client, opts: Options, verb: str, names: list[str]) -> int:
-    root = mangle(names[0], opts.quiet) if names else "default.target"
-    print(root)
-    seen = {root}
-
-    def walk(name: str, prefix: str) -> None:
-        props = client.get_all(client.unit_path(name), UNIT)
-        deps = sorted(set(props.get("Requires", [])) | set(props.get("Wants", [])) | set(props.get("BindsTo", []))
-                      | set(props.get("Requisite", [])) | set(props.get("ConsistsOf", [])))
-        for i, dep in enumerate(deps):
-            last = i == len(deps) - 1
-            state = client.get(client.unit_path(dep), UNIT, "ActiveState")
-            print(f"{prefix}{'└─' if last else '├─'}{dot(state)} {dep}" if state != "inactive"
-                  else f"{prefix}{'└─' if last else '├─'}○ {dep}")
-            if dep not in seen and (opts.all or dep.endswith(".target")):
-                seen.add(dep)
-                walk(dep, prefix + ("  " if last else "│ "))
-
-    walk(root, "")
     return 0
 
 

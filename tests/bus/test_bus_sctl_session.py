@@ -1,0 +1,202 @@
+"""A scripted session of systemctl commands run twice — through /usr/bin/systemctl against one
+sysmasterd and through sctl against another started the same way — and compared command by
+command: exit code, stdout and stderr, with only timestamps, PIDs and the temp directory masked.
+The two managers live through the same sequence, so state-changing verbs (enable, mask, start,
+kill, reset-failed) leave both in the same state for the next command."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bus_harness import Manager, Result, make_manager, wait_for
+
+
+def units(tmp: Path) -> dict[str, str]:
+    return {
+        "sleepy.service": "[Unit]\nDescription=Sleepy test\n[Service]\nExecStart=/bin/sleep 1000\n"
+                          "[Install]\nWantedBy=default.target\n",
+        "fail.service": "[Unit]\nDescription=Failing\n[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        "quiet.service": "[Unit]\nDescription=Never started\n[Service]\nExecStart=/bin/sleep 1000\n",
+        "helper.service": "[Unit]\nDescription=Helper\nPartOf=sleepy.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        "tick.timer": "[Unit]\nDescription=Tick timer\n[Timer]\nOnActiveSec=1h\n[Install]\nWantedBy=timers.target\n",
+        "tick.service": "[Unit]\nDescription=Tick\n[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        "echo.socket": f"[Unit]\nDescription=Echo socket\n[Socket]\nListenStream={tmp}/echo.sock\n"
+                       f"ListenDatagram={tmp}/echo.dgram\n",
+        "echo.service": "[Unit]\nDescription=Echo\n[Service]\nExecStart=/bin/cat\n",
+        "timers.target": "[Unit]\nDescription=Timers\n",
+        "group.target": "[Unit]\nDescription=Group\nWants=sleepy.service helper.service sub.target\n",
+        "sub.target": "[Unit]\nDescription=Sub\nWants=quiet.service\n",
+    }
+
+
+# One command a line; "SYSTEMD_COLORS=1 list-units" sets the variable for that command only.
+SESSION = """
+--version
+is-system-running
+get-default
+start sleepy.service
+is-active sleepy.service
+is-active quiet.service nope.service
+is-active -q sleepy.service
+is-failed sleepy.service
+status nope.service
+status quiet.service
+status -n0 quiet.service
+start 'bad name'
+start nope.service
+start fail.service
+is-failed fail.service
+list-units
+list-units --plain
+list-units --failed
+--failed
+list-units --state=failed --plain
+list-units --state=failed,inactive --type=service
+list-units --all --no-legend
+list-units --type=service
+list-units --type=service,target --all
+list-units --type=timer --all
+list-units -t socket --all
+list-units sleepy
+list-units 'sl*'
+list-units --type=bogus
+list-units -o json --type=service
+list-units -o json-pretty --state=failed
+list-units -o bogus
+SYSTEMD_COLORS=1 list-units --type=service,target
+SYSTEMD_COLORS=1 list-units --failed
+show -p Id,ActiveState sleepy.service
+show -P SubState sleepy.service
+show -p ActiveState --value fail.service
+reset-failed fail.service
+is-failed fail.service
+reset-failed
+start group.target
+list-dependencies
+list-dependencies group.target
+list-dependencies --plain group.target
+list-dependencies --all group.target
+list-dependencies --reverse sleepy.service
+list-dependencies --reverse --plain quiet.service
+list-dependencies --after sleepy.service
+SYSTEMD_COLORS=1 list-dependencies group.target
+restart sleepy.service
+stop sleepy.service
+is-active sleepy.service
+kill sleepy.service
+kill --signal=SIGHUP quiet.service
+list-jobs
+list-unit-files
+list-unit-files --type=service
+list-unit-files --type=target --no-legend
+list-unit-files 'sl*'
+list-unit-files --state=static
+SYSTEMD_COLORS=1 list-unit-files
+cat sleepy.service
+cat nope.service
+is-enabled sleepy.service
+enable sleepy.service
+is-enabled sleepy.service
+list-dependencies default.target
+disable sleepy.service
+is-enabled sleepy.service
+mask quiet.service
+is-enabled quiet.service
+status quiet.service
+start quiet.service
+unmask quiet.service
+is-enabled quiet.service
+is-enabled nope.service
+daemon-reload
+list-timers
+list-timers --all
+list-sockets
+list-sockets --all
+start tick.timer
+list-timers
+list-timers --no-legend
+list-timers -o json tick
+start echo.socket
+list-sockets
+list-sockets --show-types
+list-sockets -o json
+is-active tick.timer echo.socket
+--bogus
+frobnicate
+start
+--wait --no-block start quiet.service
+"""
+
+# Differences that are right: the version line names this implementation.
+KNOWN = {"--version"}
+
+
+def normalize(text: str, root: Path) -> str:
+    text = text.replace(str(root), "ROOT")
+    text = re.sub(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+", "TIMESTAMP", text)
+    text = re.sub(r"\b\d+(?:\.\d+)?(?:us|ms|s|min|h)(?: \d+(?:us|ms|s|min))? (ago|left)", r"SPAN \1", text)
+    text = re.sub(r'("(?:next|last|left|passed)":)\d+', r"\1USEC", text)
+    text = re.sub(r"(Main PID: |Process: )\d+", r"\1PID", text)
+    text = re.sub(r"(Duration: ).*", r"\1SPAN", text)
+    return re.sub(r"^(\S*systemctl|\S*sctl): ", "PROG: ", text, flags=re.M)
+
+
+def run_session(m: Manager, tool: str) -> list[Result]:
+    results = []
+    for line in SESSION.strip().splitlines():
+        env, args = _split(line)
+        run = m.systemctl if tool == "systemctl" else m.sctl
+        saved = dict(m.env)
+        m.env.update(env)
+        try:
+            r = run(*args)
+        finally:
+            m.env.clear()
+            m.env.update(saved)
+        results.append(Result(r.rc, normalize(r.out, m.root), normalize(r.err, m.root)))
+        if args[:1] == ["start"] and args[1:2] == ["group.target"]:
+            wait_for(lambda: m.systemctl("is-active", "helper.service").rc == 0, "group started")
+    return results
+
+
+def _split(line: str) -> tuple[dict[str, str], list[str]]:
+    words = shlex.split(line)
+    env = {}
+    while words and re.match(r"^[A-Z_]+=", words[0]):
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    return env, words
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Result], list[Result]]]:
+    out = []
+    for tool in ("systemctl", "sctl"):
+        tmp = tmp_path_factory.mktemp("session")  # the same length for both: it widens columns
+        gen = make_manager(tmp, "user", units(tmp), config_dir=True)
+        m = next(gen)
+        try:
+            out.append(run_session(m, tool))
+        finally:
+            for _ in gen:  # runs the harness's clean-up
+                pass
+    yield out[0], out[1]
+
+
+def test_session_same_output(sessions: tuple[list[Result], list[Result]]) -> None:
+    real, ours = sessions
+    diffs = []
+    for line, a, b in zip(SESSION.strip().splitlines(), real, ours, strict=True):
+        if line in KNOWN or (a.rc, a.out, a.err) == (b.rc, b.out, b.err):
+            continue
+        diff = [f"=== {line}: exit {a.rc} (systemctl) vs {b.rc} (sctl)"]
+        for x, y, name in ((a.out, b.out, "stdout"), (a.err, b.err, "stderr")):
+            diff += difflib.unified_diff(x.splitlines(), y.splitlines(), f"systemctl {name}", f"sctl {name}",
+                                         lineterm="", n=1)
+        diffs.append("\n".join(diff))
+    assert not diffs, f"{len(diffs)} of {len(real)} commands differ:\n" + "\n".join(diffs)
