@@ -192,7 +192,7 @@ def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
             opts.properties += _split(v)
             opts.value = opts.value or key == "P"
         elif key == "legend" and v.lower() not in _BOOLS:
-            return [f"Failed to parse --legend= argument '{v}': Invalid argument"]
+            return [f"Failed to parse boolean argument to --legend: {v}."]
         elif key in ("legend", "no_legend"):
             legend = key == "legend" and _BOOLS[v.lower()]
         elif key == "lines":

@@ -79,11 +79,14 @@ def unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int
     if not names:
         err("Too few arguments.")
         return EXIT_FAILURE
-    body: list[object] = {"asbb": [names, False, False], "asb": [names, False], "sb": [names[0], True]}[signature]
+    body: list[object] = {"asbb": [names, opts.runtime, bool(opts.force)], "asb": [names, opts.runtime],
+                          "sb": [names[0], True]}[signature]
     try:
         reply = client.manager(member, signature, body)
-        _print_changes(reply[1] if signature == "asbb" and member == "EnableUnitFiles" else reply)
-        client.manager("Reload")
+        if not opts.quiet:
+            _print_changes(reply[1] if signature == "asbb" and member == "EnableUnitFiles" else reply)
+        if not opts.no_reload:
+            client.manager("Reload")
     except CallError as e:
         err(f"{failure}: {e.text}")
         return exit_for(e) if e.name == "org.freedesktop.DBus.Error.AccessDenied" else EXIT_FAILURE

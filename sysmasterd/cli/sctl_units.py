@@ -76,8 +76,11 @@ def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     if not names:
         err("Too few arguments.")
         return EXIT_FAILURE
+    if opts.wait and verb not in ("start", "restart"):
+        err("--wait may only be used with the 'start' or 'restart' commands.")
+        return EXIT_FAILURE
     method, shown = _JOB_VERBS[verb]
-    mode = "isolate" if verb == "isolate" else "replace"
+    mode = "isolate" if verb == "isolate" else opts.job_mode
     if not opts.no_block:
         client.subscribe_jobs()
     jobs: dict[str, str] = {}
@@ -91,14 +94,32 @@ def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
                 err(f"See {'user' if opts.user else 'system'} logs and 'systemctl{opts.scope_flag} status "
                     f"{name}' for details.")
             rc = rc or exit_for(e)
-    if opts.no_block or not jobs:
-        return rc
-    results = client.wait_jobs(list(jobs))
-    for path, result in results.items():
-        if result not in ("done", "skipped"):
-            _job_failure(client, opts, jobs[path], result)
-            rc = rc or EXIT_FAILURE
+    if not opts.no_block and jobs:
+        results = client.wait_jobs(list(jobs))
+        for path, result in results.items():
+            if result not in ("done", "skipped"):
+                _job_failure(client, opts, jobs[path], result)
+                rc = rc or EXIT_FAILURE
+    if opts.wait and jobs and _wait_stopped(client, list(jobs.values())):
+        rc = rc or EXIT_FAILURE
     return rc
+
+
+def _wait_stopped(client: Client, names: list[str]) -> bool:
+    """--wait: until every unit is inactive or failed with no job left; True when one failed."""
+    import time
+
+    paths = [client.unit_path(n) for n in names]
+    failed = False
+    while paths:
+        for path in list(paths):
+            props = client.get_all(path, UNIT)
+            if props["ActiveState"] in ("inactive", "failed") and not props["Job"][0]:
+                failed = failed or props["ActiveState"] == "failed"
+                paths.remove(path)
+        if paths:
+            time.sleep(0.1)  # a poll, as cheap as the PropertiesChanged match systemctl adds
+    return failed
 
 
 def is_state(client: Client, opts: Options, verb: str, names: list[str]) -> int:

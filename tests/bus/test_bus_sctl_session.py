@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bus_harness import Manager, Result, make_manager, wait_for
+from bus_harness import REPO, Manager, Result, make_manager, wait_for
 
 
 def units(tmp: Path) -> dict[str, str]:
@@ -126,10 +126,26 @@ list-sockets
 list-sockets --show-types
 list-sockets -o json
 is-active tick.timer echo.socket
+enable --runtime tick.timer
+is-enabled tick.timer
+disable --runtime tick.timer
+--no-reload enable sleepy.service
+-q disable sleepy.service
+start --job-mode=fail quiet.service
+--job-mode=bogus start quiet.service
+--fail stop quiet.service
+restart --wait tick.service
+--wait start fail.service
+--wait stop quiet.service
+reset-failed
 --bogus
 frobnicate
 start
 --wait --no-block start quiet.service
+-t bogus list-units
+--state= list-units
+--legend=maybe list-units
+-n x status
 """
 
 # Differences that are right: the version line names this implementation.
@@ -200,3 +216,21 @@ def test_session_same_output(sessions: tuple[list[Result], list[Result]]) -> Non
                                          lineterm="", n=1)
         diffs.append("\n".join(diff))
     assert not diffs, f"{len(diffs)} of {len(real)} commands differ:\n" + "\n".join(diffs)
+
+
+@pytest.mark.parametrize("env", [
+    {"XDG_RUNTIME_DIR": "/nonexistent", "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"},
+    {"XDG_RUNTIME_DIR": "/nonexistent"},
+])
+def test_unreachable_manager(env: dict[str, str]) -> None:
+    """No manager and no bus: the same message and exit code (nothing is started, nothing touched)."""
+    import os
+    import subprocess
+    import sys
+
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO), **env}
+    for args in (["--user", "is-active", "x.service"], ["--user", "list-units"], ["--user", "start", "x"]):
+        real = subprocess.run(["/usr/bin/systemctl", *args], capture_output=True, text=True, env=base)
+        ours = subprocess.run([sys.executable, "-m", "sysmasterd.cli.sctl", *args], capture_output=True, text=True,
+                              env=base)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr), args
