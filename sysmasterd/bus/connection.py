@@ -251,14 +251,18 @@ async def accept_peer(sock: socket.socket, allowed_uids: frozenset[int], label: 
     return conn
 
 
-async def _client_handshake(sock: socket.socket) -> None:
-    # No NEGOTIATE_UNIX_FD: no method we serve takes descriptors, and without them dbus-fast's
-    # reader takes its cheaper recv() path.
+async def _client_handshake(sock: socket.socket) -> bool:
+    """EXTERNAL, then NEGOTIATE_UNIX_FD: StartTransientUnit takes descriptors (systemd-run --pty,
+    StandardInputFileDescriptor=), and a bus that did not agree would refuse such calls to us.
+    True if the bus agreed."""
     uid_hex = str(os.geteuid()).encode().hex()
     await _send_all(sock, f"\0AUTH EXTERNAL {uid_hex}\r\n".encode())
     if not (await read_line(sock)).startswith(b"OK "):
         raise AuthFailed("bus rejected EXTERNAL authentication")
+    await _send_all(sock, b"NEGOTIATE_UNIX_FD\r\n")
+    unix_fd = (await read_line(sock)).startswith(b"AGREE_UNIX_FD")
     await _send_all(sock, b"BEGIN\r\n")
+    return unix_fd
 
 
 async def connect_bus(address: str, label: str) -> Connection:
@@ -267,11 +271,11 @@ async def connect_bus(address: str, label: str) -> Connection:
     try:
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, sock_address(address))
-        await asyncio.wait_for(_client_handshake(sock), AUTH_TIMEOUT)
+        unix_fd = await asyncio.wait_for(_client_handshake(sock), AUTH_TIMEOUT)
     except BaseException:
         sock.close()
         raise
-    return Connection(sock, unix_fd=False, is_bus=True, label=label)
+    return Connection(sock, unix_fd=unix_fd, is_bus=True, label=label)
 
 
 def sock_address(address: str) -> str | bytes:

@@ -15,6 +15,7 @@ from sysmasterd.bus.listing import blocked_by, job_row, matches, unit_row, waiti
 from sysmasterd.bus.logcontrol_iface import LogSettings
 from sysmasterd.bus.paths import unit_path
 from sysmasterd.bus.subscriptions import Subscriptions
+from sysmasterd.bus.transient_methods import TransientMethods
 from sysmasterd.bus.unitfiles import UnitFileMethods
 from sysmasterd.core.dump import dump_units
 from sysmasterd.core.states import JobType
@@ -49,7 +50,7 @@ def check_name(name: str) -> None:
         raise errors.invalid_args(f"Unit name {name} is not valid.")
 
 
-class ManagerInterface(UnitFileMethods, Interface):
+class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
     name = "org.freedesktop.systemd1.Manager"
 
     def __init__(self, manager: Manager, subscriptions: Subscriptions) -> None:
@@ -293,14 +294,6 @@ class ManagerInterface(UnitFileMethods, Interface):
         from sysmasterd.bus.context_props import unit_processes
 
         return unit_processes(self.unit(name))
-
-    @method("RefUnit")
-    def ref_unit(self, call: Call, m: Manager, name: str) -> None:
-        self.unit(name)
-
-    @method("UnrefUnit")
-    def unref_unit(self, call: Call, m: Manager, name: str) -> None:
-        self.unit(name)
 
     @method("ListUnits")
     def list_units(self, call: Call, m: Manager) -> list[Any]:

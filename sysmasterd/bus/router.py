@@ -19,6 +19,8 @@ from dbus_fast import DBusError, Message, MessageFlag, SignatureTree, Variant
 from sysmasterd.bus import errors, spec
 from sysmasterd.bus.connection import Connection
 from sysmasterd.bus.iface import Interface
+from sysmasterd.bus.selfpath import SELF_PATH, UnitPathOfPid, resolve_self
+from sysmasterd.bus.transient_methods import close_message_fds
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,8 @@ class Router:
         self.resolve = resolve
         self._authorize = authorize
         self._tasks: set[asyncio.Task[None]] = set()
+        # The unit path of a PID, for calls on /org/freedesktop/systemd1/unit/self.
+        self.unit_path_of_pid: UnitPathOfPid | None = None
 
     async def authorize(self, call: Call, action: str) -> None:
         await self._authorize(call, action)
@@ -102,18 +106,35 @@ class Router:
     # --- entry point -------------------------------------------------------------------------
 
     def handle(self, conn: Connection, msg: Message) -> None:
+        if msg.path == SELF_PATH and self.unit_path_of_pid is not None:
+            task = asyncio.ensure_future(self._handle_self(conn, msg, self.unit_path_of_pid))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         call = Call(conn, msg, self)
         try:
             result = self._dispatch(call)
         except Exception as exc:
+            close_message_fds(msg)
             self._reply_error(call, exc)
             return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(self._finish(call, result))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        elif result is not None:
+            return
+        close_message_fds(msg)
+        if result is not None:
             self._reply(call, result)
+
+    async def _handle_self(self, conn: Connection, msg: Message, unit_path_of_pid: UnitPathOfPid) -> None:
+        try:
+            await resolve_self(conn, msg, unit_path_of_pid)
+        except Exception as exc:
+            close_message_fds(msg)
+            self._reply_error(Call(conn, msg, self), exc)
+            return
+        self.handle(conn, msg)
 
     async def _finish(self, call: Call, pending: Any) -> None:
         try:
@@ -121,6 +142,8 @@ class Router:
         except Exception as exc:
             self._reply_error(call, exc)
             return
+        finally:
+            close_message_fds(call.msg)
         if reply is not None:
             self._reply(call, reply)
 

@@ -23,6 +23,7 @@ from sysmasterd.bus.mount_iface import MountInterface
 from sysmasterd.bus.nameowners import NameOwners
 from sysmasterd.bus.objects import ObjectTree
 from sysmasterd.bus.path_iface import PathInterface
+from sysmasterd.bus.paths import unit_path
 from sysmasterd.bus.polkit import Authorizer
 from sysmasterd.bus.private import PrivateServer
 from sysmasterd.bus.router import Router
@@ -78,6 +79,7 @@ class BusFace:
             LogControlInterface(self.manager_iface.log),
         )
         self.router = Router(self.tree.resolve, Authorizer(scope is Scope.SYSTEM))
+        self.router.unit_path_of_pid = self._unit_path_of_pid
         self.private = PrivateServer(runtime_dir(scope) / "private", self._adopt)
         self.api = ApiBus(lambda: bus_address or default_bus_address(scope), self._adopt, self._bus_ready,
                           self._bus_lost)
@@ -90,14 +92,20 @@ class BusFace:
             yield self.api.connection
         yield from self.private.peers
 
+    def _unit_path_of_pid(self, pid: int) -> str | None:
+        u = self.manager.runtime.unit_of_pid(pid)
+        return unit_path(u.id) if u is not None else None
+
     def _adopt(self, conn: Connection) -> None:
         conn.on_call = self.router.handle
         if conn.is_bus:
             self.subscriptions.reset()
+            self.manager_iface.client_refs.reset()
             conn.on_signal = self._on_bus_signal
 
     def _on_bus_signal(self, conn: Connection, msg: Message) -> None:
         self.subscriptions.on_signal(conn, msg)
+        self.manager_iface.client_refs.on_signal(conn, msg)
         if self.name_owners is not None and self.name_owners.conn is conn:
             self.name_owners.on_signal(conn, msg)
 

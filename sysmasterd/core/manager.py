@@ -38,6 +38,7 @@ from sysmasterd.core.jobengine import JobEngine
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.runtime import ExecRuntime
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
+from sysmasterd.core.transient import TransientUnits
 from sysmasterd.core.unit import Unit
 from sysmasterd.core.unittype import OpResult
 
@@ -111,6 +112,7 @@ class Manager:
         # daemon-reload re-reads system.conf/user.conf through this, as systemd 252 does.
         self.on_reload_settings: Callable[[], ManagerSettings] | None = None
         self.loader: UnitLoader = UnitLoader(settings.scope, unit_path=settings.unit_path, environ=settings.environ)
+        self.transient = TransientUnits(self)
         self._loader_stamp = self._search_path_stamp()
         self.units: dict[str, Unit] = {}
         self._dirty: set[Unit] = set()
@@ -197,6 +199,23 @@ class Manager:
         u = self._stub(name)
         self._dispatch_load_queue()
         return self.units.get(name, u)
+
+    def rescan_unit_files(self) -> None:
+        """Read the search path again (a transient unit file was written or removed)."""
+        self.loader.rescan()
+        self._loader_stamp = self._search_path_stamp()
+
+    def load_fresh(self, name: str) -> Unit:
+        """Load a unit whose file was just written (a transient unit): the search path is read
+        again and a unit object that answered not-found so far loads the file."""
+        self.rescan_unit_files()
+        u = self.units.get(name)
+        if u is not None and u.load_state is not LoadState.STUB:
+            u.load_state = LoadState.STUB
+            self._load_queue.append(u)
+            self._dispatch_load_queue()
+            return u
+        return self.load_unit(name)
 
     def _stub(self, name: str) -> Unit:
         u = self.units.get(name)
@@ -345,7 +364,8 @@ class Manager:
                 self._collect(u)
 
     def _may_gc(self, u: Unit) -> bool:
-        if self.units.get(u.id) is not u or u.job is not None or u.transient or u.perpetual or self.shutting_down:
+        if (self.units.get(u.id) is not u or u.job is not None or self.transient.pinned(u) or u.perpetual
+                or self.shutting_down):
             return False
         state = u.active_state
         collect_failed = u.config is not None and u.config.unit.collect_mode is CollectMode.INACTIVE_OR_FAILED
@@ -361,6 +381,8 @@ class Manager:
                 other = self.units.get(name)
                 if other is not None:
                     other.deps[dep.inverse].discard(u.id)
+                    # What only this unit kept loaded may go now (a timer's or path's unit).
+                    self.schedule_gc(other)
                 refs = self._referrers.get(name)
                 if refs is not None:
                     refs.discard(u.id)
@@ -372,6 +394,7 @@ class Manager:
             self.store.delete_unit(u.id)
         if self.cgroups is not None:
             self.cgroups.remove(u.id)
+        self.transient.collected(u)
         self.emit("unit_removed", u)
 
     def check_unneeded_soon(self) -> None:

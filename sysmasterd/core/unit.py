@@ -80,6 +80,8 @@ class Unit:
         self.fragment_path = loaded.fragment_path or ""
         self.dropin_paths = list(loaded.dropin_paths)
         self.unit_file_state = loaded.unit_file_state or ""
+        # A file in the transient directory makes the unit transient, after a reload or restart too.
+        self.transient = self.unit_file_state == "transient"
         self.diagnostics = [str(d) for d in loaded.diagnostics]
         self.config = loaded.config
         self.names |= set(loaded.names)
