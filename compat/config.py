@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from compat import directives
+from compat.config_automount import AUTOMOUNT_HANDLERS, AutomountSection, init_automount, verify_automount
 from compat.config_exec import CGROUP_HANDLERS, EXEC_HANDLERS, KILL_HANDLERS
 from compat.config_mount import MOUNT_HANDLERS, MountSection, init_mount, verify_mount
 from compat.config_path import PATH_HANDLERS, PathSection, verify_path
 from compat.config_service import SERVICE_HANDLERS, verify_service
 from compat.config_socket import SOCKET_HANDLERS, SocketSection, verify_socket
+from compat.config_swap import SWAP_HANDLERS, SwapSection, init_swap, verify_swap
 from compat.config_timer import TIMER_HANDLERS, TimerSection, verify_timer
 from compat.config_unit import INSTALL_HANDLERS, LEGACY_SERVICE_HANDLERS, UNIT_HANDLERS
 from compat.model import Diagnostic, ServiceSection, Severity, UnitConfig, UnitKind
@@ -70,6 +72,9 @@ TYPE_CONFIG: dict[UnitKind, TypeConfig] = {
                                 SocketSection, verify_socket),
     UnitKind.MOUNT: TypeConfig({**EXEC_HANDLERS, **KILL_HANDLERS, **CGROUP_HANDLERS, **MOUNT_HANDLERS}, "mount",
                                MountSection, verify_mount, init_mount),
+    UnitKind.SWAP: TypeConfig({**EXEC_HANDLERS, **KILL_HANDLERS, **CGROUP_HANDLERS, **SWAP_HANDLERS}, "swap",
+                              SwapSection, verify_swap, init_swap),
+    UnitKind.AUTOMOUNT: TypeConfig(AUTOMOUNT_HANDLERS, "automount", AutomountSection, verify_automount, init_automount),
 }
 
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from compat.config_automount import AutomountSection
     from compat.config_mount import MountSection
     from compat.config_path import PathSection
     from compat.config_socket import SocketSection
+    from compat.config_swap import SwapSection
     from compat.config_timer import TimerSection
 
 USEC_INFINITY = (1 << 64) - 1
@@ -441,5 +443,7 @@ class UnitConfig:
     timer: TimerSection | None = None  # set for .timer units
     socket: SocketSection | None = None  # set for .socket units
     mount: MountSection | None = None  # set for .mount units
+    swap: SwapSection | None = None  # set for .swap units
+    automount: AutomountSection | None = None  # set for .automount units
     # Type sections not run yet (socket/timer/path/mount/...): raw key -> values, kept for later.
     raw_type_section: dict[str, list[str]] = field(default_factory=dict)

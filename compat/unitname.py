@@ -223,6 +223,14 @@ def from_path(path: str, suffix: str) -> str | None:
     return name if is_valid(name, template=False, instance=False) else None
 
 
+def to_path(name: str) -> str | None:
+    """systemd's unit_name_to_path(): the path a unit name spells (`dev-sda1.swap` -> `/dev/sda1`);
+    None if it spells none."""
+    try:
+        return path_unescape(name.rsplit(".", 1)[0])
+    except ValueError:
+        return None
+
 def mangle(text: str) -> str | None:
     """systemd's unit_name_mangle() without globs: a valid name stays, a /dev or /sys path becomes
     its .device unit and another absolute path its .mount unit, anything else is escaped and gets

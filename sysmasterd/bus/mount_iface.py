@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from compat.config_mount import MountSection
 from sysmasterd.bus.context_props import CGroupProperties, ExecProperties, KillProperties, Sections
@@ -22,9 +22,15 @@ def _mount(u: Unit) -> MountSection | None:
     return u.config.mount if u.config is not None else None
 
 
-def _exec_rows(u: Unit, kind: str) -> list[list[Any]]:
+class ControlRecords(Protocol):
+    """A type that runs control commands and keeps what each Exec* kind last ran (mount, swap)."""
+
+    exec_argv: dict[str, list[str]]
+    exec_status: dict[str, ExecStatus]
+
+
+def exec_rows(impl: ControlRecords | None, kind: str) -> list[list[Any]]:
     """The command a control step last ran, with its runtime (empty until it ran, as systemd's)."""
-    impl = _impl(u)
     if impl is None or kind not in impl.exec_argv:
         return []
     argv = impl.exec_argv[kind]
@@ -38,7 +44,7 @@ class MountInterface(ExecProperties, KillProperties, CGroupProperties):
 
     def fallback_getter(self, name: str, signature: str) -> Getter:
         if name in EXEC_KINDS:
-            return lambda u: _exec_rows(u, name)
+            return lambda u: exec_rows(_impl(u), name)
         return super().fallback_getter(name, signature)
 
     @prop("Where")

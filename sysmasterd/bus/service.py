@@ -32,6 +32,7 @@ from sysmasterd.bus.signals import SignalEmitter
 from sysmasterd.bus.slice_iface import SliceInterface
 from sysmasterd.bus.socket_iface import SocketInterface
 from sysmasterd.bus.subscriptions import Subscriptions
+from sysmasterd.bus.swap_iface import SwapInterface
 from sysmasterd.bus.target_iface import TargetInterface
 from sysmasterd.bus.timer_iface import TimerInterface
 from sysmasterd.bus.unit_iface import UnitInterface
@@ -74,7 +75,7 @@ class BusFace:
             self.manager_iface,
             UnitInterface(self.manager_iface),
             [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface(),
-             TimerInterface(), DeviceInterface(), MountInterface()],
+             TimerInterface(), DeviceInterface(), MountInterface(), SwapInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

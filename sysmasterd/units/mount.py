@@ -134,6 +134,22 @@ def _devices_supported() -> bool:
         return False
 
 
+def add_node_dependency(u: Unit, what: str, dep: Dep) -> None:
+    """unit_add_node_dependency() and unit_add_blockdev_dependency(): `dep` (Wants= in a user
+    manager) and After= on the device unit of a node, After= its blockdev@ target; nothing where
+    device units are not supported."""
+    if not fstab.is_device_path(what) or not _devices_supported():
+        return
+    device = unitname.from_path(what, "device")
+    if device is None:
+        return
+    m = u.manager
+    m.add_dependency(u, dep if m.is_system else Dep.WANTS, device)
+    m.add_dependency(u, Dep.AFTER, device)
+    if what.startswith("/dev/"):
+        m.add_dependency(u, Dep.AFTER, f"blockdev@{unitname.path_escape(what)}.target")
+
+
 def require_mounts_for(u: Unit, path: str) -> None:
     """RequiresMountsFor=PATH: After= every mount unit of a prefix of PATH that is loaded, and
     Requires= those with a unit file (systemd's unit_add_mount_dependencies). A mount unit loaded
@@ -347,24 +363,13 @@ class Mount(TypeBase):
         self._add_device_dependencies()
 
     def _add_device_dependencies(self) -> None:
-        u, m = self.unit, self.unit.manager
         p = self.parameters()
         if p is None or not p.what or fstab.is_bind(p.options, p.fstype) or not fstab.is_device_path(p.what):
             return
-        if p.what in ("/dev/root", "/dev/nfs") or self.where == "/" or not _devices_supported():
+        if p.what in ("/dev/root", "/dev/nfs") or self.where == "/":
             return
-        try:
-            device = unitname.path_escape(p.what) + ".device"
-        except ValueError:
-            return
-        if m.is_system:
-            bound = fstab.test_option(p.options, ("x-systemd.device-bound",))
-            m.add_dependency(u, Dep.BINDS_TO if bound else Dep.REQUIRES, device)
-        else:
-            m.add_dependency(u, Dep.WANTS, device)
-        m.add_dependency(u, Dep.AFTER, device)
-        if p.what.startswith("/dev/"):
-            m.add_dependency(u, Dep.AFTER, f"blockdev@{unitname.path_escape(p.what)}.target")
+        bound = fstab.test_option(p.options, ("x-systemd.device-bound",))
+        add_node_dependency(self.unit, p.what, Dep.BINDS_TO if bound else Dep.REQUIRES)
 
     def add_default_dependencies(self) -> None:
         """mount_add_default_dependencies(): local or remote file system targets, umount.target."""
