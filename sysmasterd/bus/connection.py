@@ -3,7 +3,11 @@
 dbus-fast marshals and unmarshals; this class owns the socket, so it can do the server side of a
 peer-to-peer handshake (dbus-fast is a client library) and keep writing safe: a full socket buffer
 (BlockingIOError) waits for POLLOUT instead of killing the connection, and a peer that stops
-reading first stops being read from, then gets dropped, so the daemon's memory stays bounded.
+reading first stops being read from, so the daemon's memory stays bounded: the replies it can
+owe are limited by the paused reading, and signals wait, coalesced, in the emitter's per-peer outbox
+(sysmasterd.bus.outbox) until the queue is short again. Neither the bus connection nor a private
+peer (root, or the user manager's owner) is ever dropped for someone else's load; the hard limit is
+a last resort against a bug, logged with who the peer was.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -27,8 +32,17 @@ log = logging.getLogger(__name__)
 # Stop reading a peer's requests while this much output waits for it, resume below the low mark.
 HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
-# Output queued beyond this (signals keep coming even when we stop reading) drops the peer.
-HARD_LIMIT = 32 << 20
+# Output queued beyond this drops a peer (never the bus connection). Reading stops at HIGH_WATER
+# and signals wait in an outbox, so only a bug gets here.
+HARD_LIMIT = 64 << 20
+# dbus-daemon's default max_message_size: a bigger message would end our bus connection, so a
+# reply that large is answered with LimitsExceeded instead (as sd-bus refuses to send it).
+MAX_MESSAGE = 32 << 20
+LIMITS_EXCEEDED = "org.freedesktop.DBus.Error.LimitsExceeded"
+# Incoming calls waiting to be handled beyond which the peer is not read from, and the longest
+# stretch of the loop one connection's calls take before others get their turn.
+INBOX_PAUSE = 64
+TURN = 0.002
 AUTH_TIMEOUT = 10.0
 MAX_AUTH_LINE = 16384
 
@@ -50,6 +64,8 @@ class Connection:
         self.peer_pid: int | None = None
         self.on_call: MessageHandler | None = None
         self.on_signal: MessageHandler | None = None
+        # Called when the output queue fell below LOW_WATER: the emitter sends waiting signals.
+        self.on_drained: Callable[[], None] | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._loop = asyncio.get_running_loop()
         self._fd = sock.fileno()
@@ -59,6 +75,8 @@ class Connection:
         self._reading = False
         self._serial = 0
         self._pending: dict[int, asyncio.Future[Message]] = {}
+        self._inbox: deque[Message] = deque()
+        self._handling = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -75,6 +93,7 @@ class Connection:
             self._loop.remove_writer(self._fd)
         self._reading = self._writing = False
         self._out.clear()
+        self._inbox.clear()
         self._queued = 0
         self.sock.close()
         for fut in self._pending.values():
@@ -93,7 +112,8 @@ class Connection:
             self._reading = False
 
     def _resume_reading(self) -> None:
-        if not self._reading and not self.is_closed:
+        if (not self._reading and not self.is_closed and self._queued < HIGH_WATER
+                and len(self._inbox) < INBOX_PAUSE):
             self._loop.add_reader(self._fd, self._reader)
             self._reading = True
 
@@ -106,16 +126,39 @@ class Connection:
 
     def _on_message(self, msg: Message) -> None:
         kind = msg.message_type
-        if kind is MessageType.METHOD_CALL:
-            if self.on_call is not None:
-                self.on_call(self, msg)
-        elif kind is MessageType.SIGNAL:
-            if self.on_signal is not None:
-                self.on_signal(self, msg)
+        if kind is MessageType.METHOD_CALL or kind is MessageType.SIGNAL:
+            # Handled in turns of bounded length: a peer pipelining thousands of calls gets its
+            # share of the loop, not all of it; while its backlog is long it is not read from.
+            self._inbox.append(msg)
+            if not self._handling:
+                self._handling = True
+                self._loop.call_soon(self._handle_inbox)
+            if len(self._inbox) >= INBOX_PAUSE:
+                self._pause_reading()
         else:
             fut = self._pending.pop(msg.reply_serial, None)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
+
+    def _handle_inbox(self) -> None:
+        self._handling = False
+        inbox = self._inbox
+        deadline = time.monotonic() + TURN
+        while inbox and not self.is_closed:
+            msg = inbox.popleft()
+            handler = self.on_call if msg.message_type is MessageType.METHOD_CALL else self.on_signal
+            if handler is not None:
+                try:
+                    handler(self, msg)
+                except Exception:
+                    log.exception("%s: handling %s failed", self.label, msg.member)
+            if time.monotonic() >= deadline:
+                break
+        if inbox and not self.is_closed:
+            self._handling = True
+            self._loop.call_soon(self._handle_inbox)
+        else:
+            self._resume_reading()
 
     # --- outgoing --------------------------------------------------------------------------
 
@@ -123,14 +166,28 @@ class Connection:
         self._serial = self._serial + 1 if self._serial < 0xFFFFFFFF else 1
         return self._serial
 
+    @property
+    def queued(self) -> int:
+        """Bytes of output not yet taken by the peer."""
+        return self._queued
+
+    def describe(self) -> str:
+        who = f" (uid {self.peer_uid}, pid {self.peer_pid})" if self.peer_uid is not None else ""
+        return self.label + who
+
     def send(self, msg: Message) -> None:
         if self.is_closed:
             return
         if not msg.serial:
             msg.serial = self.next_serial()
-        data = msg._marshall(self.unix_fd)
-        if self._queued + len(data) > HARD_LIMIT:
-            log.warning("%s: peer does not read its messages, dropping it", self.label)
+        data: bytes | bytearray = msg._marshall(self.unix_fd)
+        if len(data) > MAX_MESSAGE:
+            data = self._too_large(msg, len(data))
+            if not data:
+                return
+        if self._queued + len(data) > HARD_LIMIT and not self.is_bus:
+            log.error("%s: dropping the peer: %d bytes of output wait for it and it does not read them",
+                      self.describe(), self._queued)
             self.close()
             return
         self._out.append(memoryview(data))
@@ -139,6 +196,18 @@ class Connection:
             self._flush()
         if self._queued > HIGH_WATER:
             self._pause_reading()
+
+    def _too_large(self, msg: Message, size: int) -> bytes:
+        log.warning("%s: not sending a %d-byte %s %s: larger than the %d bytes a bus carries",
+                    self.describe(), size, msg.message_type.name.lower(), msg.member or msg.reply_serial,
+                    MAX_MESSAGE)
+        if msg.message_type is not MessageType.METHOD_RETURN:
+            return b""
+        error = Message(message_type=MessageType.ERROR, error_name=LIMITS_EXCEEDED, reply_serial=msg.reply_serial,
+                        destination=msg.destination, signature="s",
+                        body=[f"Reply of {size} bytes exceeds the maximum message size."],
+                        serial=msg.serial)
+        return bytes(error._marshall(self.unix_fd))
 
     async def call(self, msg: Message) -> Message:
         """Send a method call and wait for its reply (errors come back as ERROR messages)."""
@@ -175,6 +244,8 @@ class Connection:
             self._writing = False
         if self._queued < LOW_WATER:
             self._resume_reading()
+            if self.on_drained is not None:
+                self.on_drained()
 
 
 # --- handshakes ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from compat import unitname
 from compat.model import JobMode
 from sysmasterd.bus import actions, errors, unitprops
+from sysmasterd.bus.fairness import check_items
 from sysmasterd.bus.iface import Getter, Interface, method, prop, setter
 from sysmasterd.bus.listing import blocked_by, job_row, matches, unit_row, waiting_for
 from sysmasterd.bus.logcontrol_iface import LogSettings
@@ -66,10 +67,13 @@ class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
         check_name(name)
         return self.manager.load_unit(name)
 
-    async def enqueue(self, call: Call, name: str, job_type: JobType, mode: str) -> str:
+    async def enqueue(self, call: Call, name: str, job_type: JobType, mode: str, reload_or: bool = False) -> str:
+        """Authorized before the unit is even loaded: a denied caller costs no work."""
         check_name(name)
         mode_value = job_mode(mode)
         await call.authorize(actions.MANAGE_UNITS)
+        if reload_or:
+            job_type = self.reload_or(self.unit(name), job_type)
         job = self.manager.engine.add_job(name, job_type, mode_value)
         return job.path
 
@@ -97,9 +101,10 @@ class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
 
     async def set_unit_properties(self, call: Call, name: str, runtime: bool, props: list[Any]) -> None:
         check_name(name)
+        await call.authorize(actions.MANAGE_UNITS)
+        check_items(len(props), "properties")
         u = self.unit(name)
         assignments = unitprops.check(u, props, self.manager.loader.facts)
-        await call.authorize(actions.MANAGE_UNITS)
         paths = self.manager.loader.paths
         config_dir = paths.runtime_config if runtime else paths.persistent_config
         if config_dir is None:
@@ -252,11 +257,11 @@ class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
 
     @method("ReloadOrRestartUnit")
     async def reload_or_restart_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
-        return await self.enqueue(call, name, self.reload_or(self.unit(name), JobType.RESTART), mode)
+        return await self.enqueue(call, name, JobType.RESTART, mode, reload_or=True)
 
     @method("ReloadOrTryRestartUnit")
     async def reload_or_try_restart_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
-        return await self.enqueue(call, name, self.reload_or(self.unit(name), JobType.TRY_RESTART), mode)
+        return await self.enqueue(call, name, JobType.TRY_RESTART, mode, reload_or=True)
 
     @method("EnqueueUnitJob")
     async def enqueue_unit_job(
@@ -310,11 +315,15 @@ class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
         return [unit_row(u) for u in m.units_by_id().values() if matches(u, states, patterns)]
 
     @method("ListUnitsByNames")
-    def list_units_by_names(self, call: Call, m: Manager, names: list[str]) -> list[Any]:
+    async def list_units_by_names(self, call: Call, m: Manager, names: list[str]) -> list[Any]:
+        # Each name may load a unit: bounded, one such call per user at a time, yielding.
+        check_items(len(names), "unit names")
         rows = []
-        for name in names:
-            if unitname.is_valid(name):
-                rows.append(unit_row(self.unit(name)))
+        async with call.router.fairness.heavy(call.caller_uid) as slices:
+            for name in names:
+                if unitname.is_valid(name):
+                    rows.append(unit_row(self.unit(name)))
+                await slices.tick()
         return rows
 
     # --- jobs ----------------------------------------------------------------------------------

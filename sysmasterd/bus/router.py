@@ -18,6 +18,7 @@ from dbus_fast import DBusError, Message, MessageFlag, SignatureTree, Variant
 
 from sysmasterd.bus import errors, spec
 from sysmasterd.bus.connection import Connection
+from sysmasterd.bus.fairness import Fairness
 from sysmasterd.bus.iface import Interface
 from sysmasterd.bus.selfpath import SELF_PATH, UnitPathOfPid, resolve_self
 from sysmasterd.bus.transient_methods import close_message_fds
@@ -28,6 +29,7 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PEER = "org.freedesktop.DBus.Peer"
 _STANDARD = [PEER, INTROSPECTABLE, PROPERTIES]
+UID_CACHE = 1024
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Call:
         if self._uid is None:
             if self.conn.peer_uid is not None:
                 self._uid = self.conn.peer_uid
+            elif self.msg.sender in self.router.uids:
+                self._uid = self.router.uids[self.msg.sender]
             else:
                 reply = await self.conn.call(
                     Message(
@@ -76,6 +80,7 @@ class Call:
                 if reply.error_name:
                     raise errors.bus_error(errors.ACCESS_DENIED, "Cannot determine the caller.")
                 self._uid = int(reply.body[0])
+                self.router.remember_uid(self.msg.sender, self._uid)
         return self._uid
 
     async def authorize(self, action: str) -> None:
@@ -99,6 +104,14 @@ class Router:
         self._tasks: set[asyncio.Task[None]] = set()
         # The unit path of a PID, for calls on /org/freedesktop/systemd1/unit/self.
         self.unit_path_of_pid: UnitPathOfPid | None = None
+        self.fairness = Fairness()
+        # Unique bus names are never reused, so a name's uid stays true while the name lives.
+        self.uids: dict[str | None, int] = {}
+
+    def remember_uid(self, sender: str | None, uid: int) -> None:
+        if len(self.uids) >= UID_CACHE:
+            del self.uids[next(iter(self.uids))]
+        self.uids[sender] = uid
 
     async def authorize(self, call: Call, action: str) -> None:
         await self._authorize(call, action)

@@ -1,7 +1,14 @@
-"""The manager observer that turns model events into D-Bus signals on every connection.
+"""The manager observer that turns model events into D-Bus signals.
 
-PropertiesChanged is coalesced per object to one signal per event-loop turn: a start moves a unit
-through several states within one callback chain, and clients only need the final values.
+As systemd: every peer of the private socket gets unit and manager signals (it subscribed by
+connecting), the bus only while some client there called Subscribe; job signals go everywhere,
+since the client waiting for JobRemoved (systemctl start) never subscribed.
+
+Unit signals wait in a per-connection outbox (sysmasterd.bus.outbox): coalesced per object, built
+when sent, held back while the peer's output queue is long. A flood of on-demand loads or a peer
+that does not read costs memory bounded by the number of units, and never a dropped connection.
+PropertiesChanged is coalesced per object to one signal per event-loop turn as well: a start moves a
+unit through several states within one callback chain, and clients only need the final values.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbus_fast import Message
 
+from sysmasterd.bus.outbox import Outbox
 from sysmasterd.bus.paths import MANAGER_PATH, unit_path
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.core.events import NullObserver
@@ -44,28 +52,63 @@ class SignalEmitter(NullObserver):
         self._dirty_units: dict[str, Unit] = {}
         self._dirty_jobs: dict[int, Job] = {}
         self._flush_scheduled = False
+        self._outboxes: dict[Connection, Outbox] = {}
 
-    def _emit(self, path: str, interface: str, member: str, signature: str, body: list[Any],
-              always: bool = False) -> None:
-        """To every peer; to the bus only while someone is subscribed (or `always`: job signals,
-        which systemd sends to the job's requester, who never subscribed)."""
+    # --- where signals go --------------------------------------------------------------------
+
+    def _targets(self, always: bool = False) -> Iterable[Connection]:
         for conn in self._connections():
-            if conn.is_bus and not always and not self._subscriptions:
+            if conn.is_closed or (conn.is_bus and not always and not self._subscriptions):
                 continue
+            yield conn
+
+    def _outbox(self, conn: Connection) -> Outbox:
+        box = self._outboxes.get(conn)
+        if box is None:
+            box = self._outboxes[conn] = Outbox(conn)
+            conn.closed.add_done_callback(lambda _: self._outboxes.pop(conn, None))
+        return box
+
+    def outbox_sizes(self) -> dict[str, int]:
+        """Signals waiting, by connection (for tests and the debug log)."""
+        return {conn.label: len(box) for conn, box in self._outboxes.items()}
+
+    def _send(self, path: str, interface: str, member: str, signature: str, body: list[Any],
+              always: bool = False) -> None:
+        for conn in self._targets(always):
             conn.send(Message.new_signal(path, interface, member, signature, body))
 
     def _manager_signal(self, member: str, signature: str = "", body: list[Any] | None = None,
                         always: bool = False) -> None:
-        self._emit(MANAGER_PATH, MANAGER_IFACE, member, signature, body or [], always)
+        self._send(MANAGER_PATH, MANAGER_IFACE, member, signature, body or [], always)
 
     # --- ManagerObserver ---------------------------------------------------------------------
 
     def unit_new(self, unit: Unit) -> None:
-        self._manager_signal("UnitNew", "so", [unit.id, unit_path(unit.id)])
+        name, path = unit.id, unit_path(unit.id)
+
+        def build() -> list[Message]:
+            return [Message.new_signal(MANAGER_PATH, MANAGER_IFACE, "UnitNew", "so", [name, path])]
+
+        for conn in self._targets():
+            box = self._outbox(conn)
+            # Removed and back before the peer heard of the removal: for it, nothing happened.
+            if not box.discard(("removed", name)):
+                box.put(("new", name), build)
 
     def unit_removed(self, unit: Unit) -> None:
         self._dirty_units.pop(unit.id, None)
-        self._manager_signal("UnitRemoved", "so", [unit.id, unit_path(unit.id)])
+        name, path = unit.id, unit_path(unit.id)
+
+        def build() -> list[Message]:
+            return [Message.new_signal(MANAGER_PATH, MANAGER_IFACE, "UnitRemoved", "so", [name, path])]
+
+        for conn in self._targets():
+            box = self._outbox(conn)
+            box.discard(("props", path))
+            # Loaded and collected before the peer heard of it: it needs neither signal.
+            if not box.discard(("new", name)):
+                box.replace(("removed", name), build)
 
     def unit_changed(self, unit: Unit) -> None:
         self._dirty_units[unit.id] = unit
@@ -83,6 +126,10 @@ class SignalEmitter(NullObserver):
         # the unit's final state, as with systemd.
         self._dirty_jobs.pop(job.id, None)
         self.flush()
+        upath = unit_path(job.unit.id)
+        for box in list(self._outboxes.values()):
+            box.discard(("props", job.path))
+            box.send_now(("props", upath))
         result = job.result.value if job.result is not None else "done"
         self._manager_signal("JobRemoved", "uoss", [job.id, job.path, job.unit.id, result], always=True)
 
@@ -105,20 +152,42 @@ class SignalEmitter(NullObserver):
             asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
+        """Hand the objects changed during this loop turn to each connection's outbox."""
         self._flush_scheduled = False
         units, self._dirty_units = self._dirty_units, {}
         jobs, self._dirty_jobs = self._dirty_jobs, {}
-        if not any(True for _ in self._connections()):
+        boxes = [self._outbox(conn) for conn in self._targets()]
+        if not boxes:
             return
         for unit in units.values():
-            path = unit_path(unit.id)
-            for iface in self._unit_interfaces(unit):
-                self._properties_changed(path, iface, unit)
+            build = self._unit_changes(unit.id)
+            for box in boxes:
+                box.put(("props", unit_path(unit.id)), build)
         for job in jobs.values():
-            self._properties_changed(job.path, self._job_interface, job)
+            build = self._job_changes(job)
+            for box in boxes:
+                box.put(("props", job.path), build)
 
-    def _properties_changed(self, path: str, iface: Interface, target: Any) -> None:
+    def _unit_changes(self, name: str) -> Callable[[], list[Message]]:
+        def build() -> list[Message]:
+            # The unit as it is when the signal goes out (collected meanwhile: nothing to say).
+            unit = self._manager.units.get(name)
+            if unit is None or unit.id != name:
+                return []
+            path = unit_path(name)
+            return [m for iface in self._unit_interfaces(unit)
+                    if (m := self._properties_changed(path, iface, unit)) is not None]
+        return build
+
+    def _job_changes(self, job: Job) -> Callable[[], list[Message]]:
+        def build() -> list[Message]:
+            m = self._properties_changed(job.path, self._job_interface, job)
+            return [m] if m is not None else []
+        return build
+
+    @staticmethod
+    def _properties_changed(path: str, iface: Interface, target: Any) -> Message | None:
         if not iface.emitting and not iface.invalidating:
-            return
-        self._emit(path, PROPERTIES_IFACE, "PropertiesChanged", "sa{sv}as",
-                   [iface.name, iface.changed(target), iface.invalidating])
+            return None
+        return Message.new_signal(path, PROPERTIES_IFACE, "PropertiesChanged", "sa{sv}as",
+                                  [iface.name, iface.changed(target), iface.invalidating])
