@@ -14,6 +14,7 @@ from dbus_fast import Message
 
 from compat.model import Scope
 from sysmasterd.bus.apibus import ApiBus
+from sysmasterd.bus.automount_iface import AutomountInterface
 from sysmasterd.bus.connection import Connection
 from sysmasterd.bus.device_iface import DeviceInterface
 from sysmasterd.bus.job_iface import JobInterface
@@ -75,7 +76,8 @@ class BusFace:
             self.manager_iface,
             UnitInterface(self.manager_iface),
             [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface(),
-             TimerInterface(), DeviceInterface(), MountInterface(), SwapInterface()],
+             TimerInterface(), DeviceInterface(), MountInterface(), SwapInterface(),
+             AutomountInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 from compat.model import UnitKind
 from sysmasterd.core.unittype import TypeDescriptor
-from sysmasterd.units import device, mount, path, scope, service, slice, socket, swap, target, timer, unsupported
+from sysmasterd.units import (
+    automount,
+    device,
+    mount,
+    path,
+    scope,
+    service,
+    slice,
+    socket,
+    swap,
+    target,
+    timer,
+    unsupported,
+)
 
 TYPES: dict[UnitKind, TypeDescriptor] = {d.kind: d for d in (
     service.TYPE, target.TYPE, slice.TYPE, path.TYPE, timer.TYPE, socket.TYPE, scope.TYPE, device.TYPE,
-    mount.TYPE, swap.TYPE)}
+    mount.TYPE, swap.TYPE, automount.TYPE)}
 
 
 def descriptor(kind: UnitKind) -> TypeDescriptor:

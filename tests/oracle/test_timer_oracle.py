@@ -21,7 +21,9 @@ UNITS = {
     "mono.service": ONESHOT,
     "quick.timer": "[Timer]\nOnActiveSec=1\nAccuracySec=1us\n",
     "quick.service": ONESHOT,
-    "gone.timer": "[Timer]\nOnActiveSec=1\nAccuracySec=1us\nRemainAfterElapse=no\n",
+    # Half a second after quick.timer: two timers due in the same instant list in whichever order
+    # each manager happened to start them.
+    "gone.timer": "[Timer]\nOnActiveSec=1.5\nAccuracySec=1us\nRemainAfterElapse=no\n",
     "gone.service": ONESHOT,
     "other.timer": "[Timer]\nOnUnitInactiveSec=2h\nUnit=mono.service\nPersistent=yes\nRandomizedDelaySec=5\n",
     "idle.timer": "[Timer]\nOnBootSec=3h\n",
