@@ -20,7 +20,7 @@ from compat.model import UnitKind
 from sysmasterd.bus import actions, errors
 from sysmasterd.bus.iface import method
 from sysmasterd.bus.subscriptions import match_call, name_owner_change, owner_rule
-from sysmasterd.bus.transient_props import TRANSIENT_KINDS, TransientSettings, convert
+from sysmasterd.bus.transient_props import TRANSIENT_KINDS, convert
 from sysmasterd.core.states import ActiveState, JobType
 
 if TYPE_CHECKING:
@@ -79,21 +79,6 @@ def _kind(name: str) -> UnitKind:
     return kind
 
 
-def _take_fds(call: Call, settings: TransientSettings) -> dict[str, int]:
-    """Our own copies of the descriptors a property names (the message's are closed after the call)."""
-    out: dict[str, int] = {}
-    try:
-        for stream, index in settings.fds.items():
-            if not 0 <= index < len(call.msg.unix_fds):
-                raise errors.invalid_args(f"File descriptor index {index} out of range.")
-            out[stream] = os.dup(call.msg.unix_fds[index])
-    except BaseException:
-        for fd in out.values():
-            os.close(fd)
-        raise
-    return out
-
-
 class TransientMethods:
     manager: Manager
     subscriptions: Subscriptions
@@ -116,7 +101,6 @@ class TransientMethods:
         await call.authorize(actions.MANAGE_UNITS)
         for unit_name, _ in units:  # again: the world may have moved while we waited for polkit
             m.transient.check_pristine(unit_name)
-        fds = [_take_fds(call, settings) for _, settings in units]
         written: list[str] = []
         try:
             for unit_name, settings in units:
@@ -126,17 +110,12 @@ class TransientMethods:
         except BaseException as exc:
             for unit_name in written:
                 m.transient.discard(unit_name)
-            for held in fds:
-                for fd in held.values():
-                    os.close(fd)
             if isinstance(exc, OSError):
                 raise errors.bus_error(errors.FAILED, f"Failed to write transient unit: {exc.strerror}") from None
             raise
-        for u, (_, settings), held in zip(loaded, units, fds, strict=True):
+        for u, (_, settings) in zip(loaded, units, strict=True):
             if settings.pids:
                 m.transient.start_pids[u.id] = settings.pids
-            if held:
-                m.transient.stdio_fds[u.id] = held
             if settings.add_ref or not call.conn.is_bus:
                 m.transient.ref(u, self.client_refs.token(call))
         job = m.engine.add_job(name, JobType.START, mode_value)

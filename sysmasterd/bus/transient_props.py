@@ -3,8 +3,7 @@
 systemd applies each property to the unit and records it as a line of the transient unit file
 (`unit_write_settingf()`), so the file alone rebuilds the unit after daemon-reload or a restart.
 Here the file is the only path: the properties become lines, and compat loads the file like any
-other. What a file cannot hold (AddRef, the PIDs of a scope, passed file descriptors) is
-returned beside the lines.
+other. What a file cannot hold (AddRef, the PIDs of a scope) is returned beside the lines.
 
 The wire forms are those systemd-run, systemctl and pystemd send (systemd's bus-unit-util.c):
 most properties carry a directive's own name and a plain value; `*USec` values are the `*Sec=`
@@ -26,9 +25,7 @@ from sysmasterd.bus.defaults import UINT64_MAX
 # The kinds systemd 252 makes transient (can_transient in their vtables) that we run.
 TRANSIENT_KINDS = frozenset({UnitKind.SERVICE, UnitKind.SCOPE, UnitKind.SLICE, UnitKind.TIMER,
                              UnitKind.SOCKET, UnitKind.PATH})
-# Properties only a transient unit's creation takes, kept in memory (no file line holds them).
-_FD_PROPERTIES = {"StandardInputFileDescriptor": "stdin", "StandardOutputFileDescriptor": "stdout",
-                  "StandardErrorFileDescriptor": "stderr"}
+_FD_PROPERTIES = ("StandardInputFileDescriptor", "StandardOutputFileDescriptor", "StandardErrorFileDescriptor")
 _EXEC_FLAG_CHARS = {"ignore-failure": "-", "privileged": "+", "no-setuid": "!", "ambient": "!!",
                     "no-env-expand": ":"}
 _SOCKET_LISTEN = {"Stream", "Datagram", "SequentialPacket", "FIFO", "Special", "Netlink", "MessageQueue",
@@ -45,7 +42,6 @@ class TransientSettings:
     lines: list[tuple[str, str]] = field(default_factory=list)  # (section, line), in order
     add_ref: bool = False
     pids: list[int] = field(default_factory=list)
-    fds: dict[str, int] = field(default_factory=dict)  # stdin/stdout/stderr -> index into the message's fds
 
     def text(self, name: str) -> str:
         """The transient unit file: a header, then each section with its lines in order."""
@@ -187,12 +183,9 @@ def convert(kind: UnitKind, props: list[Any]) -> TransientSettings:
             out.pids += [int(p) for p in value]
             continue
         if name in _FD_PROPERTIES:
-            if kind is not UnitKind.SERVICE:
-                raise _refuse(name)
-            if signature != "h":
-                raise _bad(name, signature)
-            out.fds[_FD_PROPERTIES[name]] = int(value)
-            continue
+            # Honest until the exec runtime can hand them over (and a terminal with TTYPath=).
+            raise errors.bus_error(errors.PROPERTY_READ_ONLY, f"Cannot set property {name}: passing file "
+                                   "descriptors to a transient service is not implemented by sysmasterd yet.")
         lines = _lines_of(kind, name, signature, value, soft_limits, hard_limits)
         if lines is None:
             raise _refuse(name)

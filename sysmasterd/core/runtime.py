@@ -23,6 +23,7 @@ from sysmasterd.core.execute import (
     spawn,
 )
 from sysmasterd.core.idlepipe import IdlePipe
+from sysmasterd.core.journal import open_stream, stream_environment
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from sysmasterd.core.manager import Manager
     from sysmasterd.core.notify import NotifySocket
     from sysmasterd.core.unit import Unit
+
+
+_JOURNALED = (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, StdOutput.JOURNAL_AND_CONSOLE,
+              StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE)
 
 
 class FdHolder(Protocol):
@@ -117,7 +122,13 @@ class ExecRuntime:
             ctx.standard_error in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG))
         rfd = wfd = -1
         if capture:
-            rfd, wfd = os.pipe2(os.O_CLOEXEC)
+            # Where a journald listens, the output goes to it; else to the manager's log.
+            stream = open_stream(u, cmd, out_kind if out_kind in _JOURNALED else ctx.standard_error or out_kind)
+            if stream is not None:
+                wfd = stream
+                env["JOURNAL_STREAM"] = stream_environment(stream)
+            else:
+                rfd, wfd = os.pipe2(os.O_CLOEXEC)
         stdio = StdioPlan(stdout_fd=wfd if out_kind not in (StdOutput.NULL,) and capture else None,
                           stderr_fd=wfd if capture else None, stdin_data=ctx.standard_input_data)
         if out_kind is StdOutput.INHERIT:
@@ -146,6 +157,7 @@ class ExecRuntime:
             return None
         if wfd >= 0:
             os.close(wfd)
+        if rfd >= 0:
             self._follow_output(u, spawned.pid, rfd)
         self.watched[spawned.pid] = u
         if spawned.error_fd >= 0:

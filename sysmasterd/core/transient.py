@@ -4,8 +4,7 @@ A transient unit is a unit file the manager writes to the scope's transient dire
 (/run/systemd/transient, $XDG_RUNTIME_DIR/systemd/transient) and then loads like any other, so
 daemon-reload and a restarted core find it again; the file goes when the unit is collected.
 What a file cannot hold lives here, in memory: the references clients hold (AddRef=, which keep
-the unit from being collected until the client is gone), the PIDs a new scope starts with, and the
-file descriptors a service gets for its standard input and output.
+the unit from being collected until the client is gone) and the PIDs a new scope starts with.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ class TransientUnits:
         # Client references per unit id: a bus name or a private connection (any hashable token).
         self.refs: dict[str, set[object]] = {}
         self.start_pids: dict[str, list[int]] = {}
-        self.stdio_fds: dict[str, dict[str, int]] = {}
         self._lead_search_path()
 
     def _lead_search_path(self) -> None:
@@ -87,9 +85,6 @@ class TransientUnits:
         """The unit is gone (collected, or its creation failed): its file, drop-ins and what we held."""
         self.refs.pop(name, None)
         self.start_pids.pop(name, None)
-        for fd in self.stdio_fds.pop(name, {}).values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
         if self.directory is None:
             return
         with contextlib.suppress(OSError):

@@ -128,3 +128,26 @@ def test_bad_property_refused(um: Manager) -> None:
     r = run(um, "-p", "NoSuchThing=1", "/bin/true")
     assert r.rc != 0
     assert "Unknown assignment" in r.err or "Cannot set property" in r.err
+
+
+def test_file_descriptors_refused_clearly(um: Manager) -> None:
+    r = run(um, "--pipe", "/bin/true")
+    assert r.rc != 0
+    assert "StandardInputFileDescriptor" in r.err and "not implemented" in r.err
+
+
+def test_survives_a_core_crash(um: Manager) -> None:
+    import psutil
+
+    assert run(um, "--unit=durable", "--remain-after-exit", "/bin/true").rc == 0
+    wait_for(lambda: show(um, "durable.service", "SubState")["SubState"] == "exited", "exited")
+    assert um.proc is not None
+    for child in psutil.Process(um.proc.pid).children():
+        child.kill()
+    um.proc.wait(10)
+    um.start()
+    wait_for(lambda: show(um, "durable.service", "ActiveState"), "the new core answers")
+    props = show(um, "durable.service", "ActiveState", "Transient", "UnitFileState")
+    assert props == {"ActiveState": "active", "Transient": "yes", "UnitFileState": "transient"}
+    assert um.systemctl("stop", "durable.service").rc == 0
+    wait_for(lambda: not (transient_dir(um) / "durable.service").exists(), "file removed after stop")
