@@ -7,6 +7,7 @@ import binascii
 import re
 
 from compat import unitname
+from compat.config_sandbox import SANDBOX_HANDLERS
 from compat.execline import env_name_is_valid, env_value_is_valid, parse_environment
 from compat.model import (
     DirectorySetting,
@@ -525,6 +526,7 @@ EXEC_HANDLERS: dict[str, Handler] = {
                            ("Logs", "logs"), ("Configuration", "configuration"))
     },
     "RuntimeDirectoryPreserve": setter(_exec, "runtime_directory_preserve", _preserve),
+    **SANDBOX_HANDLERS,
 }
 
 KILL_HANDLERS: dict[str, Handler] = {

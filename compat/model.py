@@ -248,6 +248,52 @@ class DirectorySetting:
     path: str
 
 
+@dataclass(frozen=True)
+class TmpfsMount:
+    """One TemporaryFileSystem= entry: a tmpfs on `path` with mount options."""
+
+    path: str
+    options: str
+
+
+@dataclass(frozen=True)
+class BindMount:
+    """One BindPaths=/BindReadOnlyPaths= entry."""
+
+    source: str
+    destination: str
+    read_only: bool
+    optional: bool  # "-" prefix: a missing source is skipped
+    recursive: bool = True  # "norbind" turns it off
+
+
+@dataclass
+class SyscallFilter:
+    """SystemCallFilter=: an allow list (everything else denied) or a deny list; names expanded
+    from the @groups, each with its own errno (None: SystemCallErrorNumber=, or kill)."""
+
+    allow: bool
+    calls: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass
+class AddressFamilies:
+    """RestrictAddressFamilies=: the families allowed (allow) or denied (not allow)."""
+
+    allow: bool
+    families: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """LoadCredential=ID[:PATH] (`path` set; relative paths come from the credential store) or
+    SetCredential=ID:DATA (`data` set)."""
+
+    id: str
+    path: str | None = None
+    data: bytes | None = None
+
+
 @dataclass
 class ExecContext:
     working_directory: str | None = None  # "~" kept as "~" to resolve at spawn time
@@ -289,6 +335,43 @@ class ExecContext:
     configuration_directory_mode: int = 0o755
     runtime_directory_preserve: str = "no"  # no | yes | restart
     ignore_sigpipe: bool = True
+    # Sandboxing (systemd.exec(5) "Security", "Sandboxing", "System Call Filtering", "Credentials").
+    # Fields whose D-Bus form is a plain value are named as the property; structured ones are not,
+    # so the mechanical property mapping leaves them to explicit getters.
+    no_new_privileges: bool = False
+    capability_bounding_set: int | None = None  # None: all capabilities
+    ambient_capabilities: int = 0
+    secure_bits: int = 0
+    private_tmp: bool = False
+    private_devices: bool = False
+    private_network: bool = False
+    private_ipc: bool = False
+    private_mounts: bool = False
+    protect_kernel_tunables: bool = False
+    protect_kernel_modules: bool = False
+    protect_kernel_logs: bool = False
+    protect_control_groups: bool = False
+    protect_clock: bool = False
+    protect_hostname: bool = False
+    protect_system: str = "no"  # no | yes | full | strict
+    protect_home: str = "no"  # no | yes | read-only | tmpfs
+    read_write_paths: list[str] = field(default_factory=list)  # "-" (optional) and "+" prefixes kept
+    read_only_paths: list[str] = field(default_factory=list)
+    inaccessible_paths: list[str] = field(default_factory=list)
+    exec_paths: list[str] = field(default_factory=list)
+    no_exec_paths: list[str] = field(default_factory=list)
+    tmpfs_mounts: list[TmpfsMount] = field(default_factory=list)  # TemporaryFileSystem=
+    bind_mounts: list[BindMount] = field(default_factory=list)  # BindPaths=, BindReadOnlyPaths=
+    restrict_suidsgid: bool = False
+    lock_personality: bool = False
+    memory_deny_write_execute: bool = False
+    restrict_realtime: bool = False
+    restrict_namespaces: int | None = None  # the namespace flags allowed; None: no restriction
+    syscall_filter: SyscallFilter | None = None  # SystemCallFilter=
+    syscall_errno: int | None = None  # SystemCallErrorNumber=; None: kill
+    system_call_architectures: list[str] = field(default_factory=list)
+    address_families: AddressFamilies | None = None  # RestrictAddressFamilies=
+    credentials: list[Credential] = field(default_factory=list)  # LoadCredential=, SetCredential=
     # Directives we parse but do not enforce (sandboxing, capabilities, ...): kept so status can
     # show them; each one also produced a "not supported" diagnostic.
     unsupported: dict[str, str] = field(default_factory=dict)

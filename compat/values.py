@@ -235,8 +235,11 @@ _NSIG = signal.NSIG
 
 def signal_from_string(text: str) -> int:
     """`SIGKILL`, `KILL`, `RTMIN+3`, `SIGRTMAX-1` or a number 1..64."""
-    if text.isascii() and text.isdigit():
-        number = int(text)
+    if text.isascii() and text[:1].isdigit():  # safe_atoi(): strtol base 0, so 0x10 and 010 count
+        try:
+            number = c_integer(text)
+        except ValueError:
+            raise ValueError(f"Failed to parse signal '{text}'") from None
         if 0 < number < _NSIG:
             return number
         raise ValueError(f"Failed to parse signal '{text}'")

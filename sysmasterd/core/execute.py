@@ -20,7 +20,9 @@ import struct
 from dataclasses import dataclass, field
 
 from compat.model import ExecCommand, ExecContext, ExecFlag, ResourceLimit, StdInput, StdOutput
+from sysmasterd.core import capabilities
 from sysmasterd.core.idlepipe import IdleFds, wait_until_idle
+from sysmasterd.core.sandbox import SandboxPaths
 
 EXIT_CHDIR = 200
 EXIT_NICE = 201
@@ -33,13 +35,20 @@ EXIT_STDIN = 208
 EXIT_STDOUT = 209
 EXIT_CHROOT = 210
 EXIT_IOPRIO = 211
+EXIT_SECUREBITS = 213
 EXIT_CPUAFFINITY = 215
 EXIT_GROUP = 216
 EXIT_USER = 217
+EXIT_CAPABILITIES = 218
 EXIT_CGROUP = 219
 EXIT_SETSID = 220
 EXIT_STDERR = 222
+EXIT_NETWORK = 225
+EXIT_NAMESPACE = 226
+EXIT_NO_NEW_PRIVILEGES = 227
+EXIT_SECCOMP = 228
 EXIT_PERSONALITY = 230
+EXIT_ADDRESS_FAMILIES = 232
 EXIT_RUNTIME_DIRECTORY = 233
 EXIT_STATE_DIRECTORY = 238
 EXIT_CACHE_DIRECTORY = 239
@@ -111,6 +120,9 @@ class SpawnRequest:
     idle_fds: IdleFds | None = None  # Type=idle: wait on these before anything else
     # Resource limits to set: the manager's defaults (DefaultLimit*=) under the unit's Limit*=.
     limits: dict[str, ResourceLimit] = field(default_factory=dict)
+    # False for "+" commands: no namespaces, capability or seccomp restrictions.
+    sandboxing: bool = True
+    sandbox: SandboxPaths = field(default_factory=SandboxPaths)  # what the parent prepared
 
 
 @dataclass
@@ -286,6 +298,9 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     uid, gid, home, _shell, user_name = _resolve_credentials(ctx) if req.apply_credentials else (
         None, None, None, None, None)
     _make_directories(req, uid, gid)
+    _enter_namespaces(req)
+    if req.sandboxing:
+        _restrict_capabilities(ctx)
     if ctx.root_directory:
         try:
             os.chroot(ctx.root_directory)
@@ -294,7 +309,7 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
             raise _ChildError(EXIT_CHROOT, f"Failed to change root directory: {e}") from e
     os.umask(ctx.umask)
     if req.apply_credentials:
-        _drop_privileges(ctx, uid, gid, user_name)
+        _drop_privileges(ctx, uid, gid, user_name, req.sandboxing)
     _change_directory(ctx, home, req.default_directory)
 
     env = dict(req.environment)
@@ -309,6 +324,8 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
         kept += range(3, 3 + len(req.listen_fds))
     # The report pipe stays (it is close-on-exec) so a failing execve() can still be reported.
     _close_all_but(kept, report_fd)
+    if req.sandboxing:
+        _lock_down(ctx)  # seccomp last: as little of our own code as possible runs under it
     try:
         os.execve(path, argv or [path], env)
     except OSError as e:
@@ -494,7 +511,8 @@ def _resolve_credentials(ctx: ExecContext) -> tuple[int | None, int | None, str 
     return uid, gid, home, shell, name
 
 
-def _drop_privileges(ctx: ExecContext, uid: int | None, gid: int | None, user_name: str | None) -> None:
+def _drop_privileges(ctx: ExecContext, uid: int | None, gid: int | None, user_name: str | None,
+                     sandboxing: bool = False) -> None:
     try:
         extra: list[int] = []
         for g in ctx.supplementary_groups:
@@ -515,10 +533,74 @@ def _drop_privileges(ctx: ExecContext, uid: int | None, gid: int | None, user_na
     except OSError as e:
         raise _ChildError(EXIT_GROUP, f"Failed to change group credentials: {e}") from e
     if uid is not None:
+        ambient = sandboxing and ctx.ambient_capabilities != 0
         try:
+            if ambient and uid != 0:
+                capabilities.keep_caps_across_setuid(ctx.secure_bits)
             os.setresuid(uid, uid, uid)
         except OSError as e:
-            raise _ChildError(EXIT_USER, f"Failed to change user credentials: {e}") from e
+            raise _ChildError(EXIT_USER, f"Failed to change UID to {uid}: {e}") from e
+        if ambient:
+            try:
+                capabilities.apply_ambient(ctx.ambient_capabilities, also_inheritable=False)
+            except OSError as e:
+                raise _ChildError(EXIT_CAPABILITIES,
+                                  f"Failed to apply ambient capabilities (after UID change): {e}") from e
+
+
+def _enter_namespaces(req: SpawnRequest) -> None:
+    from sysmasterd.core import sandbox
+
+    try:
+        sandbox.enter(req.context, req.sandbox, req.sandboxing)
+    except sandbox.SandboxError as e:
+        raise _ChildError(EXIT_NETWORK if e.network else EXIT_NAMESPACE, str(e)) from e
+
+
+def _restrict_capabilities(ctx: ExecContext) -> None:
+    """RestrictRealtime='s RLIMIT_RTPRIO, the bounding set, ambient capabilities (raised once
+    before the user change, and again after it)."""
+    if ctx.restrict_realtime and "RTPRIO" not in ctx.limits:
+        try:
+            resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+        except (OSError, ValueError) as e:
+            raise _ChildError(EXIT_LIMITS, f"Failed to adjust RLIMIT_RTPRIO resource limit: {e}") from e
+    bounding = capabilities.effective_bounding_set(ctx)
+    try:
+        if bounding != capabilities.CAP_ALL_KNOWN:
+            capabilities.drop_bounding_set(bounding)
+    except OSError as e:
+        raise _ChildError(EXIT_CAPABILITIES, f"Failed to drop capabilities: {e}") from e
+    if ctx.ambient_capabilities:
+        try:
+            capabilities.apply_ambient(ctx.ambient_capabilities, also_inheritable=True)
+        except OSError as e:
+            raise _ChildError(EXIT_CAPABILITIES,
+                              f"Failed to apply ambient capabilities (before UID change): {e}") from e
+
+
+def _lock_down(ctx: ExecContext) -> None:
+    """Secure bits, NoNewPrivileges= (implied where a filter is loaded without CAP_SYS_ADMIN),
+    then the seccomp filters."""
+    from sysmasterd.core import seccomp
+
+    try:
+        capabilities.set_secure_bits(ctx.secure_bits)
+    except OSError as e:
+        raise _ChildError(EXIT_SECUREBITS, f"Failed to set process secure bits: {e}") from e
+    filters = seccomp.uses_seccomp(ctx)
+    if ctx.no_new_privileges or (filters and not capabilities.have_effective(capabilities.CAP_SYS_ADMIN)):
+        try:
+            capabilities.no_new_privileges()
+        except OSError as e:
+            raise _ChildError(EXIT_NO_NEW_PRIVILEGES, f"Failed to disable new privileges: {e}") from e
+    if not filters:
+        return
+    try:
+        seccomp.apply_all(ctx)
+    except seccomp.SeccompError as e:
+        code = EXIT_ADDRESS_FAMILIES if "address families" in str(e) else EXIT_SECCOMP
+        raise _ChildError(code, str(e)) from e
 
 
 def _change_directory(ctx: ExecContext, home: str | None, default: str) -> None:

@@ -17,12 +17,13 @@ ones) and mark_close_on_exec() fixes what it inherited, once, when it starts run
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import resource
 import signal
 
-from compat.model import ExecFlag, StdInput, StdOutput
+from compat.model import ExecContext, ExecFlag, StdOutput
 from sysmasterd.core.execute import EXIT_CGROUP, EXIT_LIMITS, RLIMITS, SpawnRequest
 
 _SHELL = "/bin/sh"
@@ -48,16 +49,7 @@ def _possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
     ctx = req.context
     if req.need_exec_report or req.pass_fds or req.listen_fds or req.idle_fds or req.command.flags & ExecFlag.ARGV0:
         return False
-    if req.apply_credentials and (ctx.user or ctx.group or ctx.supplementary_groups):
-        return False
-    if (ctx.root_directory or ctx.nice is not None or ctx.oom_score_adjust is not None
-            or ctx.io_scheduling_class is not None or ctx.io_scheduling_priority is not None or ctx.cpu_affinity
-            or ctx.personality):
-        return False
-    if (ctx.runtime_directory or ctx.state_directory or ctx.cache_directory or ctx.logs_directory
-            or ctx.configuration_directory):
-        return False
-    if ctx.standard_input is not StdInput.NULL or req.stdio.stdin_data:
+    if full_setup_fields(ctx, req.apply_credentials) or req.stdio.stdin_data:
         return False
     if ctx.standard_output not in _PASSIVE_OUTPUTS or ctx.standard_error not in _PASSIVE_OUTPUTS:
         return False
@@ -67,6 +59,31 @@ def _possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
     if not argv or argv[0] != path or not os.path.isabs(path):
         return False
     return os.access(path, os.X_OK) and not os.path.isdir(path)
+
+
+# Exec context fields this path gives the child itself, or that only the parent uses (the
+# environment is computed before spawning). Any other field set away from its default needs the
+# full child set-up: a new field is refused here until someone decides otherwise.
+PARENT_OR_FAST_FIELDS = frozenset({
+    "environment", "environment_files", "pass_environment", "unset_environment", "syslog_identifier",
+    "runtime_directory_preserve", "unsupported", "limits", "ignore_sigpipe", "standard_output", "standard_error",
+    "standard_output_path", "standard_error_path", "working_directory", "umask", "tty_path",
+    "runtime_directory_mode", "state_directory_mode", "cache_directory_mode", "logs_directory_mode",
+    "configuration_directory_mode",
+})
+CREDENTIAL_FIELDS = frozenset({"user", "group", "supplementary_groups"})
+_DEFAULT = ExecContext()
+
+
+def full_setup_fields(ctx: ExecContext, apply_credentials: bool) -> list[str]:
+    """The fields of `ctx` that need the forked child's set-up (empty: posix_spawn() will do)."""
+    out = []
+    for f in dataclasses.fields(ExecContext):
+        if f.name in PARENT_OR_FAST_FIELDS or (not apply_credentials and f.name in CREDENTIAL_FIELDS):
+            continue
+        if getattr(ctx, f.name) != getattr(_DEFAULT, f.name):
+            out.append(f.name)
+    return out
 
 
 def spawn(req: SpawnRequest, path: str, argv: list[str], env: dict[str, str], prefix: str) -> int:

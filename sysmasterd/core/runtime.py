@@ -12,7 +12,9 @@ import signal
 from typing import TYPE_CHECKING, Protocol
 
 from compat.model import ExecCommand, ExecFlag, StdInput, StdOutput
+from sysmasterd.core import credentials, sandbox
 from sysmasterd.core.cgroup import process_name, process_tree, send_signal
+from sysmasterd.core.credentials import CredentialError
 from sysmasterd.core.execute import (
     PassedFds,
     SpawnRequest,
@@ -24,6 +26,7 @@ from sysmasterd.core.execute import (
 )
 from sysmasterd.core.idlepipe import IdlePipe
 from sysmasterd.core.journal import open_stream, stream_environment
+from sysmasterd.core.sandbox import SandboxPaths
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +62,8 @@ class ExecRuntime:
         self.defer_foreign_exit: Callable[[int], bool] | None = None
         # Who keeps fds across a core restart (sysmaster-init through the init link), if anyone.
         self.fd_holder: FdHolder | None = None
+        # PrivateTmp= directories by unit (JoinsNamespaceOf= units share one pair).
+        self.private_tmp: dict[str, tuple[str, str]] = {}
 
     def attach(self, notify: NotifySocket) -> None:
         from sysmasterd.core.fastspawn import mark_close_on_exec
@@ -113,6 +118,11 @@ class ExecRuntime:
             return None
         env = self._environment_for(u, extra_env)
         privileged = bool(cmd.flags & (ExecFlag.FULL_PRIVILEGES | ExecFlag.AMBIENT_PRIVILEGES))
+        try:
+            sandbox_paths = self._prepare_sandbox(u)
+        except (OSError, CredentialError) as e:
+            self.m.log.error("%s: Failed to set up the sandbox: %s", u.id, e)
+            return None
         procs = self.m.cgroups.create(u.id) if self.m.cgroups is not None else None
         # systemd: with StandardInput=socket, output defaults to the same socket ("inherit").
         out_kind = ctx.standard_output or (StdOutput.INHERIT if connection >= 0 else
@@ -146,7 +156,8 @@ class ExecRuntime:
                            default_directory="/" if self.m.is_system else self.m.settings.environ.get("HOME", "/"),
                            need_exec_report=wait_exec,
                            idle_fds=self.idle_pipe.for_child() if idle and self.m.engine.jobs else None,
-                           limits={**self.m.settings.default_limits, **ctx.limits})
+                           limits={**self.m.settings.default_limits, **ctx.limits},
+                           sandboxing=not cmd.flags & ExecFlag.FULL_PRIVILEGES, sandbox=sandbox_paths)
         try:
             spawned = spawn(req)
         except OSError as e:
@@ -180,6 +191,8 @@ class ExecRuntime:
             base = self.directory_bases().get(kind)
             if paths and base:
                 env[f"{kind.upper()}_DIRECTORY"] = ":".join(os.path.join(base, p) for p in paths)
+        if ctx.credentials and self.directory_bases().get("runtime"):
+            env["CREDENTIALS_DIRECTORY"] = credentials.directory(self.directory_bases()["runtime"], u.id)
         env.update(extra)
         for name in ctx.pass_environment:
             if name in self.m.settings.environ:
@@ -200,6 +213,34 @@ class ExecRuntime:
             else:
                 env.pop(name, None)
         return env
+
+    def _prepare_sandbox(self, u: Unit) -> SandboxPaths:
+        """What must exist before the child builds its namespaces: PrivateTmp= directories (shared
+        with a JoinsNamespaceOf= unit that has them), the credentials directory, a staging dir."""
+        assert u.config is not None
+        ctx = u.config.exec
+        paths = SandboxPaths()
+        bases = self.directory_bases()
+        if ctx.credentials and bases.get("runtime"):
+            pw_uid, pw_gid = _owner(ctx.user, ctx.group)
+            credentials.setup(bases["runtime"], u.id, ctx.credentials, pw_uid, pw_gid,
+                              store=self.m.settings.environ.get("CREDENTIALS_DIRECTORY"), may_mount=self.m.is_system)
+        if not sandbox.needs_mount_namespace(ctx):
+            return paths
+        if ctx.private_tmp:
+            dirs = self.private_tmp.get(u.id) or next(
+                (self.private_tmp[o] for o in u.config.unit.joins_namespace_of if o in self.private_tmp), None)
+            if dirs is None:
+                dirs = sandbox.prepare_private_tmp(u.id)
+            self.private_tmp[u.id] = dirs
+            paths.tmp_dir, paths.var_tmp_dir = dirs
+        if self.m.runtime_dir:
+            paths.staging = os.path.join(self.m.runtime_dir, "sandbox")
+            os.makedirs(paths.staging, mode=0o700, exist_ok=True)
+        for kind, (dirs_, _mode) in _dir_settings(u).items():
+            if kind != "configuration" and bases.get(kind):
+                paths.writable += [os.path.join(bases[kind], d) for d in dirs_]
+        return paths
 
     def directory_bases(self) -> dict[str, str]:
         if self.m.is_system:
@@ -347,6 +388,11 @@ class ExecRuntime:
         """The unit stopped: drop its empty cgroup and RuntimeDirectory= unless preserved."""
         if self.m.cgroups is not None and self.m.cgroups.is_empty(u.id):
             self.m.cgroups.remove(u.id)
+        dirs = self.private_tmp.pop(u.id, None)
+        if dirs is not None and dirs not in self.private_tmp.values():
+            sandbox.remove_private_tmp(dirs)
+        if u.config is not None and u.config.exec.credentials and self.directory_bases().get("runtime"):
+            credentials.remove(self.directory_bases()["runtime"], u.id)
         if u.config is None or u.config.exec.runtime_directory_preserve != "no":
             return
         base = self.directory_bases().get("runtime")
@@ -389,6 +435,22 @@ class ExecRuntime:
             return
         u.impl.notify_message(pid, fields, fds)
 
+
+
+def _owner(user: str | None, group: str | None) -> tuple[int | None, int | None]:
+    """The uid and gid of User=/Group= (None where unset or unknown: the child reports those)."""
+    import grp
+
+    uid = gid = None
+    try:
+        if user:
+            pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+            uid, gid = pw.pw_uid, pw.pw_gid
+        if group:
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except (KeyError, ValueError):
+        pass
+    return uid, gid
 
 
 def _dir_settings(u: Unit) -> dict[str, tuple[list[str], int]]:

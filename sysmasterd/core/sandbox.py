@@ -1,0 +1,423 @@
+"""The namespaces of a sandboxed child (systemd 252's namespace.c, in its own words): PrivateTmp=,
+PrivateDevices=, PrivateNetwork=, PrivateIPC=, ProtectHostname=, ProtectSystem=, ProtectHome=,
+ProtectKernelTunables/Modules/Logs=, ProtectControlGroups=, Read{Write,Only}Paths=,
+InaccessiblePaths=, (No)ExecPaths=, TemporaryFileSystem=, BindPaths=/BindReadOnlyPaths=.
+
+The child unshares its mount namespace and then works in two passes over the wanted mounts,
+sorted by path with one entry per path (systemd's precedence decides duplicates):
+1. new content: bind mounts, tmpfs, inaccessible nodes, the private /tmp and /dev; paths that
+   only change flags are bound onto themselves so the flags stop at them;
+2. flags: each entry's read-only/read-write and exec/noexec change is applied to every mount at
+   or below its path, parents first, so a deeper entry (a ReadWritePaths= below ProtectSystem=strict)
+   wins for its subtree.
+
+The parent prepares what must outlive one process (`prepare_private_tmp`): the per-unit /tmp
+and /var/tmp directories, named as systemd names them, shared by JoinsNamespaceOf= units.
+mount(2), umount2(2) and unshare(2) through ctypes: Python 3.11's os module has none of them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import fcntl
+import glob
+import os
+import socket
+import struct
+import tempfile
+from dataclasses import dataclass, field
+
+from compat.model import ExecContext
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+_KEPT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
+
+# Modes in systemd's precedence: for two entries on one path the earlier mode wins.
+INACCESSIBLE, BIND, PRIVATE_TMP, PRIVATE_DEV, READONLY, READWRITE, NOEXEC, EXEC, TMPFS, READWRITE_IMPLICIT = range(10)
+
+
+class SandboxError(Exception):
+    def __init__(self, message: str, network: bool = False) -> None:
+        super().__init__(message)
+        self.network = network
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    mode: int
+    optional: bool = False
+    source: str = ""  # BIND, PRIVATE_TMP
+    read_only: bool = False  # BIND, TMPFS
+    options: str = ""  # TMPFS
+    recursive: bool = True  # BIND
+
+
+@dataclass
+class SandboxPaths:
+    """What the parent prepared: the private /tmp and /var/tmp parents, a directory the child may
+    mount on for staging, and paths that stay writable (RuntimeDirectory= and friends)."""
+
+    tmp_dir: str | None = None
+    var_tmp_dir: str | None = None
+    staging: str | None = None
+    writable: list[str] = field(default_factory=list)
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _lib() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    return _libc
+
+
+def _check(r: int, what: str) -> None:
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_lib().mount(_enc(source), target.encode(), _enc(fstype), flags, _enc(data)), f"mount {target}")
+
+
+def _enc(text: str | None) -> bytes | None:
+    return text.encode() if text is not None else None
+
+
+def umount(target: str, flags: int = 0) -> None:
+    _check(_lib().umount2(target.encode(), flags), f"umount {target}")
+
+
+def unshare(flags: int) -> None:
+    _check(_lib().unshare(flags), "unshare")
+
+
+def needs_mount_namespace(ctx: ExecContext) -> bool:
+    return bool(
+        ctx.private_tmp or ctx.private_devices or ctx.private_mounts or ctx.protect_system != "no"
+        or ctx.protect_home != "no" or ctx.protect_kernel_tunables or ctx.protect_kernel_modules
+        or ctx.protect_kernel_logs or ctx.protect_control_groups or ctx.read_write_paths or ctx.read_only_paths
+        or ctx.inaccessible_paths or ctx.exec_paths or ctx.no_exec_paths or ctx.tmpfs_mounts or ctx.bind_mounts
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent's part
+
+
+def boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip().replace("-", "")
+    except OSError:
+        return "0" * 32
+
+
+def prepare_private_tmp(unit: str) -> tuple[str, str]:
+    """/tmp/systemd-private-<boot id>-<unit>-XXXXXX and the same under /var/tmp, each holding the
+    `tmp` directory (1777) the unit sees; an existing pair (a restarted core) is reused."""
+    out = []
+    for base in ("/tmp", "/var/tmp"):
+        prefix = f"systemd-private-{boot_id()}-{unit}-"
+        found = sorted(glob.glob(os.path.join(glob.escape(base), glob.escape(prefix) + "*")))
+        top = found[0] if found else tempfile.mkdtemp(prefix=prefix, dir=base)
+        inner = os.path.join(top, "tmp")
+        if not os.path.isdir(inner):
+            os.mkdir(inner)
+            os.chmod(inner, 0o1777)
+        out.append(top)
+    return out[0], out[1]
+
+
+def remove_private_tmp(dirs: tuple[str, str]) -> None:
+    import shutil
+
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The child's part
+
+
+def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
+    """The mounts the settings ask for, one per path, sorted parents first."""
+    out: list[Entry] = []
+
+    def listed(items: list[str], mode: int) -> None:
+        for item in items:
+            optional = "-" in item[:2]
+            out.append(Entry(item.lstrip("-+"), mode, optional))
+
+    listed(ctx.read_write_paths, READWRITE)
+    listed(ctx.read_only_paths, READONLY)
+    listed(ctx.inaccessible_paths, INACCESSIBLE)
+    listed(ctx.exec_paths, EXEC)
+    listed(ctx.no_exec_paths, NOEXEC)
+    out += [Entry(p, READWRITE_IMPLICIT) for p in paths.writable]
+    for b in ctx.bind_mounts:
+        out.append(Entry(b.destination, BIND, b.optional, b.source, b.read_only, recursive=b.recursive))
+    for t in ctx.tmpfs_mounts:
+        opts = [o for o in t.options.split(",") if o]
+        ro = "ro" in opts
+        out.append(Entry(t.path, TMPFS, read_only=ro, options=",".join(o for o in opts if o not in ("ro", "rw"))))
+    if ctx.private_tmp and paths.tmp_dir and paths.var_tmp_dir:
+        out.append(Entry("/tmp", PRIVATE_TMP, source=os.path.join(paths.tmp_dir, "tmp")))
+        out.append(Entry("/var/tmp", PRIVATE_TMP, source=os.path.join(paths.var_tmp_dir, "tmp")))
+    if ctx.private_devices:
+        out.append(Entry("/dev", PRIVATE_DEV))
+    if ctx.protect_kernel_tunables:
+        out += [Entry(p, READONLY, True) for p in (
+            "/proc/acpi", "/proc/apm", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/latency_stats",
+            "/proc/mtrr", "/proc/scsi", "/proc/sys", "/proc/sysrq-trigger", "/proc/timer_stats", "/sys/fs/bpf",
+            "/sys/kernel/debug", "/sys/kernel/tracing")]
+        out += [Entry("/proc/kallsyms", INACCESSIBLE, True), Entry("/proc/kcore", INACCESSIBLE, True),
+                Entry("/sys", READONLY), Entry("/sys/fs/cgroup", READWRITE_IMPLICIT),
+                Entry("/sys/fs/selinux", READWRITE_IMPLICIT, True)]
+    if ctx.protect_control_groups:
+        out.append(Entry("/sys/fs/cgroup", READONLY))
+    if ctx.protect_kernel_modules:
+        out += [Entry("/lib/modules", INACCESSIBLE, True), Entry("/usr/lib/modules", INACCESSIBLE, True)]
+    if ctx.protect_kernel_logs:
+        out += [Entry("/proc/kmsg", INACCESSIBLE, True), Entry("/dev/kmsg", INACCESSIBLE, True)]
+    home_dirs = ("/home", "/run/user", "/root")
+    if ctx.protect_home == "yes":
+        out += [Entry(p, INACCESSIBLE, True) for p in home_dirs]
+    elif ctx.protect_home == "read-only":
+        out += [Entry(p, READONLY, True) for p in home_dirs]
+    elif ctx.protect_home == "tmpfs":
+        out += [Entry(p, TMPFS, True, read_only=True, options="mode=0700" if p == "/root" else "mode=0755")
+                for p in home_dirs]
+    if ctx.protect_system in ("yes", "full"):
+        out += [Entry("/usr", READONLY)] + [Entry(p, READONLY, True) for p in (
+            "/boot", "/efi", "/lib", "/lib64", "/bin", "/sbin")]
+        if ctx.protect_system == "full":
+            out.append(Entry("/etc", READONLY))
+    elif ctx.protect_system == "strict":
+        out += [Entry("/", READONLY), Entry("/proc", READWRITE_IMPLICIT), Entry("/sys", READWRITE_IMPLICIT),
+                Entry("/dev", READWRITE_IMPLICIT)]
+        out += [Entry(p, READWRITE_IMPLICIT, True) for p in home_dirs]
+    best: dict[str, Entry] = {}
+    for e in out:
+        path = os.path.normpath(e.path) if e.path != "/" else "/"
+        e = Entry(path, e.mode, e.optional, e.source, e.read_only, e.options, e.recursive)
+        if path not in best or e.mode < best[path].mode:
+            best[path] = e
+    return [best[p] for p in sorted(best, key=lambda p: (p.count("/") if p != "/" else 0, p))]
+
+
+def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: bool) -> None:
+    """Unshare the mount namespace and build the unit's view. Without `sandboxing` (a "+"
+    command) only BindPaths= and TemporaryFileSystem= apply, as in systemd."""
+    unshare(CLONE_NEWNS)
+    mount(None, "/", None, MS_SLAVE | MS_REC)
+    wanted = _resolved(entries(ctx, paths))
+    if not sandboxing:
+        wanted = [e for e in wanted if e.mode in (BIND, TMPFS)]
+    done: list[Entry] = []
+    for e in wanted:
+        if _make_content(e, paths):
+            done.append(e)
+    for e in done:
+        change = _flag_change(e)
+        if change is not None:
+            _remount_tree(e.path, *change)
+    mount(None, "/", None, MS_SHARED | MS_REC)
+
+
+def _resolved(wanted: list[Entry]) -> list[Entry]:
+    """Entries on their symlinks' targets (the kernel mounts there; mountinfo shows those), in
+    path order again."""
+    out = [dataclasses.replace(e, path=os.path.realpath(e.path)) if os.path.lexists(e.path) else e for e in wanted]
+    return sorted(out, key=lambda e: (e.path.count("/") if e.path != "/" else 0, e.path))
+
+
+def _exists(path: str) -> bool:
+    return os.path.lexists(path)
+
+
+def _is_mount_point(path: str) -> bool:
+    return path in _mount_points()
+
+
+def _mount_points() -> list[str]:
+    out = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            raw = line.split()[4].decode("utf-8", "surrogateescape")
+            out.append(raw.encode("latin-1", "surrogateescape").decode("unicode_escape")
+                       if "\\" in raw else raw)
+    return out
+
+
+def _make_content(e: Entry, paths: SandboxPaths) -> bool:
+    """Pass 1 for one entry; False when an optional path is missing."""
+    if e.mode in (BIND, PRIVATE_TMP):
+        if not _exists(e.source):
+            if e.optional:
+                return False
+            raise SandboxError(f"Failed to mount {e.source} to {e.path}: No such file or directory")
+        if not _exists(e.path):
+            _make_mount_point(e.path, os.path.isdir(e.source))
+        mount(e.source, e.path, None, MS_BIND | (MS_REC if e.recursive else 0))
+        return True
+    if e.mode == TMPFS:
+        if not _exists(e.path):
+            if e.optional:
+                return False
+            _make_mount_point(e.path, True)
+        opts = e.options.split(",") if e.options else []
+        flags = MS_NODEV | MS_STRICTATIME
+        for name, bit in (("nosuid", MS_NOSUID), ("noexec", MS_NOEXEC), ("nodev", MS_NODEV),
+                          ("strictatime", MS_STRICTATIME)):
+            if name in opts:
+                flags |= bit
+                opts.remove(name)
+        for name, bit in (("suid", MS_NOSUID), ("exec", MS_NOEXEC), ("dev", MS_NODEV),
+                          ("nostrictatime", MS_STRICTATIME)):
+            if name in opts:
+                flags &= ~bit
+                opts.remove(name)
+        if not any(o.startswith("mode=") for o in opts):
+            opts.insert(0, "mode=0755")
+        mount("tmpfs", e.path, "tmpfs", flags, ",".join(opts))
+        return True
+    if not _exists(e.path):
+        if e.optional:
+            return False
+        raise SandboxError(f"Failed to mount {e.path}: No such file or directory")
+    if e.mode == INACCESSIBLE:
+        if os.path.isdir(e.path) and not os.path.islink(e.path):
+            mount("tmpfs", e.path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000,size=4k")
+        else:
+            mount(_inaccessible_file(paths), e.path, None, MS_BIND)
+        return True
+    if e.mode == PRIVATE_DEV:
+        _private_dev(paths)
+        return True
+    if not _is_mount_point(e.path):
+        mount(e.path, e.path, None, MS_BIND | MS_REC)
+    return True
+
+
+def _make_mount_point(path: str, directory: bool) -> None:
+    os.makedirs(path if directory else os.path.dirname(path), mode=0o755, exist_ok=True)
+    if not directory and not _exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def _inaccessible_file(paths: SandboxPaths) -> str:
+    base = paths.staging or "/run/systemd"
+    path = os.path.join(base, "inaccessible-reg")
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0))
+        os.chmod(path, 0)
+    return path
+
+
+def _flag_change(e: Entry) -> tuple[int, int] | None:
+    """(flags to set, flags to clear) for the subtree of an entry."""
+    if e.mode in (READONLY, INACCESSIBLE) or (e.mode in (BIND, TMPFS) and e.read_only):
+        return MS_RDONLY, 0
+    if e.mode in (READWRITE, READWRITE_IMPLICIT, PRIVATE_TMP, PRIVATE_DEV, BIND, TMPFS):
+        return 0, MS_RDONLY
+    if e.mode == NOEXEC:
+        return MS_NOEXEC, 0
+    if e.mode == EXEC:
+        return 0, MS_NOEXEC
+    return None
+
+
+def _remount_tree(top: str, set_flags: int, clear_flags: int) -> None:
+    prefix = top.rstrip("/") + "/"
+    for mp in _mount_points():
+        if mp != top and not mp.startswith(prefix) and top != "/":
+            continue
+        try:
+            current = os.statvfs(mp).f_flag & _KEPT_FLAGS
+            new = (current | set_flags) & ~clear_flags
+            if new != current:
+                mount(None, mp, None, MS_REMOUNT | MS_BIND | new)
+        except OSError as e:
+            if mp == top:
+                raise SandboxError(f"Failed to re-mount {top}: {e.strerror}") from e
+
+
+def _private_dev(paths: SandboxPaths) -> None:
+    """A fresh /dev with the harmless nodes, a private devpts and shm: built on a staging mount
+    and moved onto /dev in one step."""
+    staging = tempfile.mkdtemp(prefix="namespace-dev-", dir=paths.staging or "/tmp")
+    mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=0755,size=4m")
+    for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+                               ("urandom", 1, 9), ("tty", 5, 0)):
+        node = os.path.join(staging, name)
+        os.mknod(node, 0o666 | 0o020000, os.makedev(major, minor))
+        os.chmod(node, 0o666)
+    os.mkdir(os.path.join(staging, "pts"), 0o755)
+    mount("devpts", os.path.join(staging, "pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+          "newinstance,ptmxmode=0666,mode=620,gid=5")
+    os.symlink("pts/ptmx", os.path.join(staging, "ptmx"))
+    os.mkdir(os.path.join(staging, "shm"), 0o1777)
+    mount("tmpfs", os.path.join(staging, "shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=1777")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2"), ("log", "/run/systemd/journal/dev-log")):
+        os.symlink(target, os.path.join(staging, name))
+    mount(staging, "/dev", None, MS_MOVE)
+    os.rmdir(staging)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other namespaces
+
+
+def private_network() -> None:
+    """A new network namespace with its loopback up (what systemd's loopback_setup() does)."""
+    unshare(CLONE_NEWNET)
+    IFF_UP, IFF_RUNNING, SIOCGIFFLAGS, SIOCSIFFLAGS = 0x1, 0x40, 0x8913, 0x8914
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | IFF_UP | IFF_RUNNING))
+
+
+def enter(ctx: ExecContext, paths: SandboxPaths, sandboxing: bool) -> None:
+    """All namespaces of the child, in exec_child()'s order: network, IPC, mounts, hostname."""
+    if sandboxing and ctx.private_network:
+        try:
+            private_network()
+        except OSError as e:
+            raise SandboxError(f"Failed to set up network namespacing: {e}", network=True) from e
+    try:
+        if sandboxing and ctx.private_ipc:
+            unshare(CLONE_NEWIPC)
+        if needs_mount_namespace(ctx):
+            apply_mount_namespace(ctx, paths, sandboxing)
+        if sandboxing and ctx.protect_hostname:
+            unshare(CLONE_NEWUTS)
+    except OSError as e:
+        raise SandboxError(f"Failed to set up mount namespacing: {e}") from e

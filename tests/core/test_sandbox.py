@@ -1,0 +1,202 @@
+"""The exec sandbox, checked as systemd's test-execute checks it (test/test-execute/exec-*.service
+of systemd 252; our own units, same checks): a oneshot whose command tests the property from
+inside the sandbox, so the start job's result is the verdict. Root is required (namespaces)."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+from core_harness import Harness
+
+from sysmasterd.core import seccomp
+from sysmasterd.core.states import JobResult
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, capabilities)")
+OK, FAILED = JobResult.DONE, JobResult.FAILED
+
+
+def run(h: Harness, name: str, settings: str, *commands: str) -> JobResult:
+    lines = "\n".join(f"ExecStart={c}" for c in commands)
+    h.write(name, f"[Service]\nType=oneshot\nWorkingDirectory=/\n{settings}\n{lines}\n")
+    return h.start(name)
+
+
+STATUS = "/bin/sh -c 'test \"$(grep {} /proc/self/status | cut -f2)\" = {}'"
+BIND_81 = "/usr/bin/python3 -c 'import socket; socket.socket().bind((\"127.0.0.1\", 81))'"
+CASES = {
+    # name: (settings, commands, expected)
+    "privatetmp-yes": ("PrivateTmp=yes", ["/bin/sh -c 'test ! -e {marker} && test -w /tmp && test -w /var/tmp'"], OK),
+    "privatetmp-no": ("PrivateTmp=no", ["/bin/sh -c 'test -e {marker}'"], OK),
+    "protectsystem-strict": ("ProtectSystem=strict", ["/bin/sh -c '! touch /etc/sm-probe && ! touch /var/sm-probe'"],
+                             OK),
+    "protectsystem-full": ("ProtectSystem=full", ["/bin/sh -c '! touch /etc/sm-probe && ! touch /usr/sm-probe'"], OK),
+    "protecthome-tmpfs-vs-strict": ("ProtectHome=tmpfs\nProtectSystem=strict",
+                                    ["/bin/sh -c 'test \"$(stat -fc %%T /home)\" = tmpfs'"], OK),
+    "protecthome-yes": ("ProtectHome=yes", ["/bin/sh -c 'test \"$(stat -c %%a /root)\" = 0'"], OK),
+    "readonlypaths": ("ReadOnlyPaths={tmp}", ["/bin/sh -c '! touch {tmp}/probe'", "+/bin/sh -c 'touch {tmp}/probe'"],
+                      OK),
+    "readwritepaths-under-strict": ("ProtectSystem=strict\nReadWritePaths={tmp}",
+                                    ["/bin/sh -c 'touch {tmp}/rw && ! touch /etc/sm-probe'"], OK),
+    "inaccessiblepaths-sys": ("InaccessiblePaths=/sys", ["/bin/sh -c 'test \"$(stat -c %%a /sys)\" = 0'"], OK),
+    "inaccessiblepaths-missing": ("InaccessiblePaths=/nonexistent-sm", ["/bin/true"], FAILED),
+    "inaccessiblepaths-optional": ("InaccessiblePaths=-/nonexistent-sm", ["/bin/true"], OK),
+    "noexecpaths": ("NoExecPaths=/bin /usr/bin\nExecPaths=/bin/sh /usr/bin/sh",
+                    ["/bin/sh -c '! /bin/true'"], OK),
+    "temporaryfilesystem-ro": ("TemporaryFileSystem=/var:ro,mode=0700",
+                               ["/bin/sh -c 'test -z \"$(ls /var)\" && ! touch /var/x && "
+                                "test \"$(stat -c %%a /var)\" = 700'"],
+                               OK),
+    "bindpaths": ("BindPaths={tmp}/src:{tmp}/dst\nBindReadOnlyPaths={tmp}/src:{tmp}/ro",
+                  ["/bin/sh -c 'touch {tmp}/dst/f && test -f {tmp}/ro/f && ! touch {tmp}/ro/g'"], OK),
+    "privatedevices-yes": ("PrivateDevices=yes",
+                           ["/bin/sh -c 'test -c /dev/null && ! test -e /dev/mem && echo x > /dev/null'"], OK),
+    "privatedevices-no-mknod": ("PrivateDevices=yes",
+                                ["/bin/sh -c '! /sbin/capsh --has-p=cap_mknod 2>/dev/null'"], OK),
+    "privatenetwork-yes": ("PrivateNetwork=yes",
+                           ["/bin/sh -c 'test -x /sbin/ip && ! /sbin/ip -o link | grep -v \": lo:\"'"], OK),
+    "protectkerneltunables": ("ProtectKernelTunables=yes", ["/bin/sh -c '! sh -c \"echo 0 > /proc/sys/kernel/sysrq\"'"],
+                              OK),
+    "protectcontrolgroups": ("ProtectControlGroups=yes", ["/bin/sh -c '! mkdir /sys/fs/cgroup/unified/sm-probe'"], OK),
+    "protectkernelmodules": ("ProtectKernelModules=yes",
+                             ["/bin/sh -c '(test ! -e /lib/modules || test \"$(stat -c %%a /lib/modules)\" = 0) && "
+                              "! /sbin/capsh --has-b=cap_sys_module 2>/dev/null'"], OK),
+    "capabilityboundingset-simple": ("CapabilityBoundingSet=CAP_FOWNER CAP_KILL",
+                                     [STATUS.format("CapBnd", "0000000000000028")],
+                                     OK),
+    "capabilityboundingset-reset": ("CapabilityBoundingSet=CAP_FOWNER CAP_KILL\nCapabilityBoundingSet=",
+                                    [STATUS.format("CapBnd", "0000000000000000")],
+                                    OK),
+    "capabilityboundingset-invert": ("CapabilityBoundingSet=~CAP_CHOWN",
+                                     ["/bin/sh -c '! /sbin/capsh --has-b=cap_chown 2>/dev/null && "
+                                      "/sbin/capsh --has-b=cap_kill'"], OK),
+    "ambientcapabilities-nobody": ("User=nobody\nWorkingDirectory=/\nAmbientCapabilities=CAP_CHOWN\n"
+                                   "AmbientCapabilities=CAP_NET_RAW",
+                                   [STATUS.format("CapAmb", "0000000000002001")],
+                                   OK),
+    "ambient-nonroot-binds-low-port": ("User=nobody\nWorkingDirectory=/\nAmbientCapabilities=CAP_NET_BIND_SERVICE",
+                                       [BIND_81],
+                                       OK),
+    "nonroot-without-ambient": ("User=nobody\nWorkingDirectory=/",
+                                [BIND_81],
+                                FAILED),
+    "nonewprivileges": ("NoNewPrivileges=yes", ["/bin/sh -c 'grep -q \"NoNewPrivs:.1\" /proc/self/status'"], OK),
+    "restrictnamespaces-yes": ("RestrictNamespaces=yes", ["/bin/sh -c '! unshare -m true'"], OK),
+    "restrictnamespaces-merge-and": ("RestrictNamespaces=mnt pid\nRestrictNamespaces=~mnt",
+                                     ["unshare -p -f true", "/bin/sh -c '! unshare -m true'"], OK),
+    "restrictaddressfamilies": ("RestrictAddressFamilies=AF_UNIX",
+                                ["/usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX)\\n"
+                                 "try: socket.socket(socket.AF_INET)\\nexcept OSError as e: sys.exit(e.errno != 97)\\n"
+                                 "sys.exit(1)'"], OK),
+    "systemcallfilter-failing": ("SystemCallFilter=ioperm\nSystemCallFilter=~ioperm\nSystemCallFilter=ioperm\n"
+                                 "LimitCORE=0", ["/bin/sh -c 'echo should not run'"], FAILED),
+    "systemcallfilter-not-failing": ("SystemCallFilter=~ioperm", ["/bin/true"], OK),
+    "systemcallfilter-system-service": ("SystemCallFilter=@system-service", ["/bin/sh -c 'echo ok > /dev/null'"], OK),
+    "systemcallerrornumber": ("SystemCallFilter=~uname\nSystemCallErrorNumber=EACCES",
+                              ["/usr/bin/python3 -c 'import os,sys\\ntry: os.uname()\\nexcept OSError as e: "
+                               "sys.exit(e.errno != 13)\\nsys.exit(1)'"], OK),
+    "systemcallfilter-errno-name": ("SystemCallFilter=~uname:EILSEQ\nSystemCallErrorNumber=EACCES",
+                                    ["/usr/bin/python3 -c 'import os,sys\\ntry: os.uname()\\nexcept OSError as e: "
+                                     "sys.exit(e.errno != 84)\\nsys.exit(1)'"], OK),
+    "memorydenywriteexecute": ("MemoryDenyWriteExecute=yes",
+                               ["/usr/bin/python3 -c 'import mmap,sys\\ntry: mmap.mmap(-1, 4096, "
+                                "prot=mmap.PROT_WRITE|mmap.PROT_EXEC)\\nexcept OSError: sys.exit(0)\\nsys.exit(1)'"],
+                               OK),
+    "restrictsuidsgid": ("RestrictSUIDSGID=yes", ["/bin/sh -c 'touch {tmp}/s && ! chmod u+s {tmp}/s'"], OK),
+    "protecthostname": ("ProtectHostname=yes", ["/bin/sh -c '! hostname sm-probe'"], OK),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_exec_sandbox(h: Harness, case: str) -> None:
+    settings, commands, expected = CASES[case]
+    if "seccomp" and not seccomp.available():
+        pytest.skip("libseccomp is not installed")
+    tmp = h.tmp / "area"
+    (tmp / "src").mkdir(parents=True)
+    marker = "/tmp/sm-sandbox-marker-" + h.tmp.name
+    open(marker, "w").close()
+    try:
+        h.boot()
+        fill = {"tmp": str(tmp), "marker": marker}
+        result = run(h, f"{case}.service", settings.format(**fill), *(c.format(**fill) for c in commands))
+        assert result is expected
+    finally:
+        os.unlink(marker)
+    assert not os.path.exists("/etc/sm-probe")
+
+
+def test_private_tmp_named_and_removed(h: Harness) -> None:
+    h.boot()
+    h.write("pt.service", "[Service]\nPrivateTmp=yes\nExecStart=/bin/sleep 1000\n")
+    assert h.start("pt.service") is OK
+    dirs = glob.glob("/tmp/systemd-private-*-pt.service-*") + glob.glob("/var/tmp/systemd-private-*-pt.service-*")
+    assert len(dirs) == 2
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        assert f.read().strip().replace("-", "") in dirs[0]
+    h.stop("pt.service")
+    assert not any(os.path.exists(d) for d in dirs)
+
+
+def test_joins_namespace_of_shares_tmp(h: Harness) -> None:
+    h.boot()
+    h.write("a.service", "[Service]\nWorkingDirectory=/\nPrivateTmp=yes\n"
+            "ExecStart=/bin/sh -c 'touch /tmp/shared; exec sleep 1000'\n")
+    h.write("b.service", "[Unit]\nJoinsNamespaceOf=a.service\n[Service]\nType=oneshot\nWorkingDirectory=/\n"
+            "PrivateTmp=yes\nExecStart=/bin/sh -c 'sleep 0.3; test -e /tmp/shared'\n")
+    assert h.start("a.service") is OK
+    assert h.start("b.service") is OK
+    h.stop("a.service")
+
+
+def test_credentials(h: Harness) -> None:
+    h.boot()
+    secret = h.tmp / "secret"
+    secret.write_text("top")
+    out = h.tmp / "cred-out"
+    h.write("cred.service", f"""
+        [Service]
+        Type=oneshot
+        RemainAfterExit=yes
+        LoadCredential=one:{secret}
+        SetCredential=two:second\\n
+        SetCredential=one:ignored
+        ExecStart=/bin/sh -c 'cat "$CREDENTIALS_DIRECTORY/one" "$CREDENTIALS_DIRECTORY/two" > {out}; \
+stat -c %%a "$CREDENTIALS_DIRECTORY/one" >> {out}'
+    """)
+    assert h.start("cred.service") is OK
+    assert out.read_text() == "topsecond\n400\n"
+    creds = h.tmp / "credentials" / "cred.service"
+    assert creds.is_dir()
+    h.stop("cred.service")
+    assert not creds.exists()
+
+
+def test_fast_path_refuses_every_sandbox_field() -> None:
+    """Every exec context field set away from its default either is one the posix_spawn() path
+    handles, or makes it refuse."""
+    import dataclasses
+
+    from compat.model import ExecContext
+    from sysmasterd.core import fastspawn
+
+    for f in dataclasses.fields(ExecContext):
+        if f.name in fastspawn.PARENT_OR_FAST_FIELDS:
+            continue
+        ctx = ExecContext()
+        value = getattr(ctx, f.name)
+        changed: object
+        if isinstance(value, bool):
+            changed = not value
+        elif isinstance(value, str):
+            changed = value + "x"
+        elif isinstance(value, int):
+            changed = value + 1
+        elif isinstance(value, (list, dict, bytes)):
+            changed = type(value)([1]) if not isinstance(value, dict) else {"x": 1}
+        else:  # None: anything set
+            changed = 1
+        setattr(ctx, f.name, changed)
+        assert fastspawn.full_setup_fields(ctx, True) == [f.name], f.name
+
