@@ -241,7 +241,15 @@ def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: boo
         wanted = [e for e in wanted if e.mode in (BIND, TMPFS)]
     done: list[Entry] = []
     for e in wanted:
-        if _make_content(e, paths):
+        try:
+            made = _make_content(e, paths)
+        except FileNotFoundError:
+            # Gone between the check and the mount, or over-mounted by a container manager (nspawn
+            # covers /proc/kmsg): for an optional path that is "missing", as systemd takes ENOENT.
+            if not e.optional:
+                raise
+            made = False
+        if made:
             done.append(e)
     for e in done:
         change = _flag_change(e)
