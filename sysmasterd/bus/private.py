@@ -19,6 +19,11 @@ from sysmasterd.bus.connection import AuthFailed, Connection, accept_peer
 log = logging.getLogger(__name__)
 
 MAX_PEERS = 4096
+# After a failed accept() (EMFILE, ENFILE, ENOMEM...): not accepting for this long, doubling up
+# to PAUSE_MAX while it keeps failing; one warning per WARN_INTERVAL.
+PAUSE_FIRST = 0.05
+PAUSE_MAX = 0.5
+WARN_INTERVAL = 10.0
 
 
 class PrivateServer:
@@ -31,6 +36,8 @@ class PrivateServer:
         # systemd lets root in, and the manager's own user (the user manager's owner).
         self._allowed = frozenset({0, os.geteuid()})
         self._counter = 0
+        self._delay = PAUSE_FIRST
+        self._last_warning = -WARN_INTERVAL
 
     @property
     def peers(self) -> set[Connection]:
@@ -65,11 +72,14 @@ class PrivateServer:
         while True:
             try:
                 client, _ = self._sock.accept()
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:
-                log.warning("private socket: accept failed: %s", exc)
+                # Out of descriptors or memory: the listening socket stays readable, so retrying
+                # at once would spin. Stop watching it for a while; waiting clients stay queued.
+                self._pause(exc)
                 return
+            self._delay = PAUSE_FIRST
             if len(self._peers) + len(self._pending) >= MAX_PEERS:
                 client.close()
                 continue
@@ -77,6 +87,22 @@ class PrivateServer:
             task = asyncio.ensure_future(self._handshake(client, f"private#{self._counter}"))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+    def _pause(self, exc: OSError) -> None:
+        assert self._sock is not None
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._sock.fileno())
+        now = loop.time()
+        if now - self._last_warning >= WARN_INTERVAL:
+            self._last_warning = now
+            log.warning("private socket: cannot accept connections (%s); pausing, %d peers connected",
+                        exc.strerror or exc, len(self._peers))
+        loop.call_later(self._delay, self._resume)
+        self._delay = min(self._delay * 2, PAUSE_MAX)
+
+    def _resume(self) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._accept)
 
     async def _handshake(self, client: socket.socket, label: str) -> None:
         try:

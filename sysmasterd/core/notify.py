@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 MAX_MESSAGE = 4096
 MAX_FDS = 768
+BATCH = 64
 
 NotifyHandler = Callable[[int, dict[str, str], list[int]], None]
 
@@ -55,9 +56,11 @@ class NotifySocket:
         return self.sock.fileno()
 
     def receive(self, handler: NotifyHandler) -> None:
-        """Drain pending messages, calling handler(pid, fields, fds) for each."""
+        """Take pending messages, calling handler(pid, fields, fds) for each; at most BATCH per call,
+        so a flood of datagrams (each with hundreds of fds to close) cannot hold the loop: the
+        socket stays readable and the loop comes back after serving others."""
         cmsg_space = socket.CMSG_SPACE(struct.calcsize("3i")) + socket.CMSG_SPACE(MAX_FDS * 4)
-        while True:
+        for _ in range(BATCH):
             try:
                 # fds passed to us (FDSTORE=1) must not leak into services spawned later
                 data, ancdata, _flags, _addr = self.sock.recvmsg(MAX_MESSAGE, cmsg_space, socket.MSG_CMSG_CLOEXEC)

@@ -6,6 +6,7 @@ well-behaved clients beside them. Everything dies with the namespace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -48,6 +49,31 @@ SERVICE = "[Unit]\nDescription={name}\nDefaultDependencies=no\n[Service]\nExecSt
 
 
 class AbuseManager(Manager):
+    prefix: tuple[str, ...] = ()  # a command sysmasterd runs under (prlimit ...)
+
+    def start(self) -> None:
+        paths = [arg for d in self.search_path for arg in ("--unit-path", str(d))]
+        cmd = [*self.prefix, sys.executable, "-m", "sysmasterd.core.main", "--system", *paths,
+               "--runtime-dir", str(self.runtime), "--bus-address", self.bus_address]
+        self.proc = self.ns.popen(cmd, self.env, self.root / "sysmasterd.log")
+        self.wait_ready()
+
+    def core_pid(self) -> int:
+        """sysmasterd's PID as the host sees it."""
+        import psutil
+
+        assert self.proc is not None
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            if "sysmasterd.core.main" in " ".join(child.cmdline()):
+                return child.pid
+        raise AssertionError("no sysmasterd")
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        t = psutil.Process(self.core_pid()).cpu_times()
+        return float(t.user + t.system)
+
     def start_bus(self) -> None:
         name = f"sysmaster-abuse-{os.getpid()}-{self.root.name}"
         conf = self.root / "system.conf"
@@ -59,7 +85,8 @@ class AbuseManager(Manager):
 
     @property
     def runtime(self) -> Path:
-        return self.root / "rt"
+        """The runtime dir, on the namespace's own /run (reachable by the throwaway uid, as on a host)."""
+        return Path("/run/sysmaster")
 
     def peer(self, *args: str, uid: int = ABUSER_UID) -> subprocess.Popen[bytes]:
         """A peers.py process in the namespace (as `uid`), output in the test dir."""
@@ -96,6 +123,19 @@ class AbuseManager(Manager):
         return self.systemctl("is-active", name).out.strip()
 
 
+def stop_peers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Kill peers started with AbuseManager.peer (nsenter's child and setpriv's, too) and reap them."""
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(p.pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+        p.kill()
+        p.wait(10)
+
+
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
@@ -106,14 +146,15 @@ def p50(values: list[float]) -> float:
 
 
 @contextmanager
-def abuse_namespace(tmp: Path, units: dict[str, str] | None = None,
-                    runtime_tmpfs: str | None = None) -> Iterator[AbuseManager]:
+def abuse_namespace(tmp: Path, units: dict[str, str] | None = None, runtime_tmpfs: str | None = None,
+                    prefix: tuple[str, ...] = ()) -> Iterator[AbuseManager]:
     """sysmasterd --system on its own units; with runtime_tmpfs ('1m'), its runtime dir (state store,
     notify socket) is a tmpfs of that size."""
     tmp.chmod(0o755)  # the throwaway uid runs peers.py from the repository, nothing from here
     ns = Namespace()
     try:
         m = AbuseManager(ns, tmp, "system", tmp / "units")
+        m.prefix = prefix
         m.search_path = [m.units]
         m.units.mkdir()
         for name, text in {**BASE_UNITS, **(units or {})}.items():
@@ -122,7 +163,7 @@ def abuse_namespace(tmp: Path, units: dict[str, str] | None = None,
                  "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "PYTHONPATH": str(REPO)}
         setup = [["mount", "-t", "tmpfs", "tmpfs", "/run"], ["mkdir", "-p", "/run/systemd/system"]]
         if runtime_tmpfs:
-            m.runtime.mkdir()
+            setup.append(["mkdir", "-p", str(m.runtime)])
             setup.append(["mount", "-t", "tmpfs", "-o", f"size={runtime_tmpfs}", "tmpfs", str(m.runtime)])
         for cmd in setup:
             r = ns.run(cmd, m.env)

@@ -8,11 +8,16 @@ uid) and the well-behaved client whose latency the tests watch. Blocking, pure-P
     peers.py setprops ADDRESS N             -> SetUnitProperties with N entries
     peers.py noread ADDRESS SECONDS         -> Subscribe (on a bus), then never read
     peers.py reload-or-restart ADDRESS NAME -> ReloadOrRestartUnit of NAME
+    peers.py hog PATH N SECONDS             -> N connections to a stream socket, held
+    peers.py notifyflood PATH SECONDS       -> datagrams with 200 fds each to a notify socket
 """
 
 from __future__ import annotations
 
+import array
 import json
+import os
+import socket
 import struct
 import sys
 import time
@@ -122,6 +127,42 @@ def reload_or_restart(address: str, name: str) -> None:
     print(outcome(conn, manager_call("ReloadOrRestartUnit", "ss", [name, "replace"])), flush=True)
 
 
+def hog(path: str, n: int, seconds: float) -> None:
+    """Connect n times to a stream socket and hold the connections (each one an fd of the server)."""
+    held = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            break
+        held.append(s)
+    print(len(held), flush=True)
+    time.sleep(seconds)
+
+
+def notifyflood(path: str, seconds: float) -> None:
+    """Datagrams carrying 200 fds each to a notify socket, from a process in no unit."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    null = os.open("/dev/null", os.O_RDONLY)
+    fds = array.array("i", [null] * 200)
+    sent, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            sock.sendmsg([b"STATUS=flood"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)], 0, path)
+            sent += 1
+            if sent % 1000 == 0:
+                print(sent, flush=True)
+        except BlockingIOError:
+            time.sleep(0.001)
+    print(sent, flush=True)
+
+
 def main() -> None:
     mode, address, *rest = sys.argv[1:]
     if mode == "probe":
@@ -134,6 +175,10 @@ def main() -> None:
         setprops(address, int(rest[0]))
     elif mode == "noread":
         noread(address, float(rest[0]))
+    elif mode == "hog":
+        hog(address, int(rest[0]), float(rest[1]))
+    elif mode == "notifyflood":
+        notifyflood(address, float(rest[0]))
     elif mode == "reload-or-restart":
         reload_or_restart(address, rest[0])
     else:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from abuse_harness import SERVICE, AbuseManager, abuse_namespace, p99
+from abuse_harness import SERVICE, AbuseManager, abuse_namespace, p99, stop_peers
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -25,13 +25,6 @@ UNITS = {
 def sm(tmp_path: Path) -> Iterator[AbuseManager]:
     with abuse_namespace(tmp_path, UNITS) as m:
         yield m
-
-
-def _finish(procs: list) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.wait(10)
 
 
 def test_list_units_by_names_is_bounded_and_root_keeps_control(sm: AbuseManager) -> None:
@@ -51,7 +44,7 @@ def test_list_units_by_names_is_bounded_and_root_keeps_control(sm: AbuseManager)
         assert p99(latencies) < 1.0, sorted(latencies)[-5:]
         assert sm.owns_name()
     finally:
-        _finish(abusers)
+        stop_peers(abusers)
     assert "dropping the peer" not in sm.log
     assert sm.systemctl("stop", "other.service").rc == 0
     assert sm.active("other.service") == "inactive"
@@ -85,6 +78,6 @@ def test_signal_storm_with_peers_that_never_read(sm: AbuseManager) -> None:
         assert sm.systemctl("start", "second.service").rc == 0
         assert sm.owns_name()
     finally:
-        _finish(abusers)
+        stop_peers(abusers)
     assert "dropping the peer" not in sm.log
     assert sm.systemctl("stop", "other.service", "second.service").rc == 0
