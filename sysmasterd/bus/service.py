@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from dbus_fast import Message
 
 from compat.model import Scope
+from sysmasterd.bus.activator import Activator
 from sysmasterd.bus.apibus import ApiBus
 from sysmasterd.bus.automount_iface import AutomountInterface
 from sysmasterd.bus.connection import Connection
@@ -87,6 +88,7 @@ class BusFace:
         self.api = ApiBus(lambda: bus_address or default_bus_address(scope), self._adopt, self._bus_ready,
                           self._bus_lost)
         self.name_owners: NameOwners | None = None
+        self.activator: Activator | None = None
         self.signals = SignalEmitter(manager, self.subscriptions, self.connections, self.tree.unit_interfaces,
                                      self.tree.job_interface)
 
@@ -111,16 +113,21 @@ class BusFace:
         self.manager_iface.client_refs.on_signal(conn, msg)
         if self.name_owners is not None and self.name_owners.conn is conn:
             self.name_owners.on_signal(conn, msg)
+        if self.activator is not None and self.activator.conn is conn:
+            self.activator.on_signal(msg)
 
     def _bus_ready(self, conn: Connection) -> None:
         self.name_owners = NameOwners(conn, self.manager.bus_names)
         self.manager.bus_names.attach(self.name_owners)
+        self.activator = Activator(conn, self.manager)
 
     def _bus_lost(self, conn: Connection) -> None:
         if self.name_owners is not None and self.name_owners.conn is conn:
             self.manager.bus_names.detach(self.name_owners)
             self.name_owners.close()
             self.name_owners = None
+        if self.activator is not None and self.activator.conn is conn:
+            self.activator = None
 
     async def run(self) -> None:
         self.private.start()

@@ -108,6 +108,7 @@ class Manager:
     proc: subprocess.Popen[bytes] | None = None
     bus_proc: subprocess.Popen[bytes] | None = None
     bus_conf: Path | None = None
+    bus_args: list[str] = field(default_factory=list)  # more dbus-daemon options (--systemd-activation)
 
     @property
     def log(self) -> str:
@@ -138,8 +139,8 @@ class Manager:
 
     def run_bus_daemon(self) -> None:
         assert self.bus_conf is not None
-        self.bus_proc = self.ns.popen(["dbus-daemon", f"--config-file={self.bus_conf}", "--nofork", "--nopidfile"],
-                                      self.env, self.root / "dbus.log")
+        self.bus_proc = self.ns.popen(["dbus-daemon", f"--config-file={self.bus_conf}", "--nofork", "--nopidfile",
+                                       *self.bus_args], self.env, self.root / "dbus.log")
         wait_for(lambda: self.ns.run(["busctl", f"--address={self.bus_address}", "status"], self.env).rc == 0,
                  "bus daemon")
 
