@@ -34,7 +34,8 @@ def um(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Manager]:
             (services / name).write_text(text)
         # The same bus, now with service files and activation through the manager.
         assert m.bus_conf is not None
-        m.bus_conf.write_text(m.bus_conf.read_text().replace("<auth>", f"<servicedir>{services}</servicedir>\n  <auth>"))
+        conf = m.bus_conf.read_text().replace("<auth>", f"<servicedir>{services}</servicedir>\n  <auth>")
+        m.bus_conf.write_text(conf)
         m.bus_args = ["--systemd-activation"]
         m.kill_bus_daemon()
         m.run_bus_daemon()
