@@ -1,8 +1,10 @@
 """Issue 12's acceptance tool: this machine's root booted in systemd-nspawn under systemd and under
 sysmaster-init, side by side (scripts/boot-compare.sh, scripts/boot_compare.py).
 
-The comparison runs once per module (about 30 s). What holds today is asserted; the goals not met
-yet are xfail(strict=False) naming the missing piece, so they turn into XPASS when it lands.
+The comparison runs once per module (about 30 s). Issue 12's acceptance criteria are asserted:
+every unit active under systemd is active under sysmaster-init with the same sub-state, nothing
+runs that systemd skipped, is-system-running agrees, poweroff ends the container in under 2 s,
+and daemon-reload, a restart and daemon-reexec touch nothing else.
 """
 
 from __future__ import annotations
@@ -176,54 +178,43 @@ def test_cleanup_leaves_nothing(report: dict[str, Any]) -> None:
                 assert not bc.pid_alive(pid), f"process {pid} of the {boot['manager']} container is alive"
 
 
-# --- goals not met yet -------------------------------------------------------------------------
+# --- issue 12's acceptance ----------------------------------------------------------------------
 
 
 @pytest.mark.slow
 @pytest.mark.root
-@pytest.mark.xfail(strict=False, reason="mount, socket, timer, path, scope units not implemented; journald, "
-                   "dbus and logind do not come up under sysmasterd")
-def test_goal_every_systemd_active_unit_same(report: dict[str, Any]) -> None:
+def test_acceptance_every_systemd_active_unit_same(report: dict[str, Any]) -> None:
     c = report["counts"]
     assert c["same"] == c["systemd_active"], report["differences"]
 
 
 @pytest.mark.slow
 @pytest.mark.root
-@pytest.mark.xfail(strict=False, reason="a unit whose condition fails ends active/exited instead of "
-                   "inactive/dead (varies with the core's state)")
-def test_goal_nothing_runs_that_systemd_skipped(report: dict[str, Any]) -> None:
+def test_acceptance_nothing_runs_that_systemd_skipped(report: dict[str, Any]) -> None:
     assert report["counts"]["ran_but_systemd_skipped"] == 0, report["differences"]
 
 
 @pytest.mark.slow
 @pytest.mark.root
-@pytest.mark.xfail(strict=False, reason="sysmasterd ends degraded (failed units), systemd running")
-def test_goal_is_system_running_agrees(report: dict[str, Any]) -> None:
+def test_acceptance_is_system_running_agrees(report: dict[str, Any]) -> None:
     assert report["counts"]["is_system_running"]["agree"], report["counts"]["is_system_running"]
 
 
 @pytest.mark.slow
 @pytest.mark.root
-@pytest.mark.xfail(strict=False, reason="poweroff hangs: units stop and final.target is reached, but "
-                   "systemd-poweroff.service (SuccessAction=poweroff-force) never completes, so core "
-                   "never sends `shutdown` to sysmaster-init")
-def test_goal_poweroff_under_2s(report: dict[str, Any]) -> None:
+def test_acceptance_poweroff_under_2s(report: dict[str, Any]) -> None:
     sm = report["boots"]["sysmaster"]
     assert sm["poweroff"] == "ok" and sm["poweroff_seconds"] < 2, (sm["poweroff"], sm["poweroff_left"])
 
 
 @pytest.mark.slow
 @pytest.mark.root
-@pytest.mark.xfail(strict=False, reason="sysmasterd does not create /run/systemd/system (sd_booted() marker); "
-                   "the harness makes it")
-def test_goal_no_harness_workaround(report: dict[str, Any]) -> None:
+def test_acceptance_no_harness_workaround(report: dict[str, Any]) -> None:
     assert not report["boots"]["sysmaster"]["workarounds"]
 
 
 @pytest.mark.slow
 @pytest.mark.root
-@pytest.mark.xfail(strict=False, reason="ops under sysmasterd may touch other units")
-def test_goal_ops_touch_nothing_else(report: dict[str, Any]) -> None:
+def test_acceptance_ops_touch_nothing_else(report: dict[str, Any]) -> None:
     for op in report["boots"]["sysmaster"]["ops"]:
         assert op["ok"] and not op["touched"], op
