@@ -19,6 +19,7 @@ from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlT
 from sysmasterd.devmaster.framework.message import MessageError, encode_udev
 from sysmasterd.devmaster.framework.queue import EventQueue, QueuedEvent
 from sysmasterd.devmaster.framework.worker import RESULT_AGAIN, WorkerHandle, spawn_worker
+from sysmasterd.devmaster.rules.spawn import kill_group
 
 log = logging.getLogger("devmaster")
 IDLE_WORKER_TIMEOUT = 3.0
@@ -34,6 +35,8 @@ PIPELINE_WHILE_YOUNGER = 0.005
 RETRY_INTERVAL = 0.2
 RULES_CHECK_INTERVAL = 3.0
 RETRY_TIMEOUT = 180.0
+# syslog priorities: SET_LOG_LEVEL values with other bits set are ignored, as udevd does
+LOG_PRIMASK = 0x07
 
 
 def sd_notify(state: str) -> None:
@@ -334,6 +337,7 @@ class Manager:
 
     def _kill(self, worker: WorkerHandle, sig: int) -> None:
         worker.killed = True
+        _kill_programs(worker.pid, sig)
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, sig)
             os.kill(worker.pid, signal.SIGCONT)
@@ -426,6 +430,9 @@ class Manager:
     def _on_control(self, msg: ControlMessage) -> None:
         kind = msg.type
         if kind == ControlType.SET_LOG_LEVEL:
+            if msg.intval & ~LOG_PRIMASK:  # as udevd: only syslog priorities 0..7
+                log.debug("udev control: ignoring invalid log level %d", msg.intval)
+                return
             log.info("udev control: set log level %d", msg.intval)
             self.config.log_level = msg.intval
             logging.getLogger().setLevel(python_log_level(msg.intval))
@@ -463,3 +470,19 @@ class Manager:
             self.exit()
         else:
             log.debug("udev control: unknown message type %d", kind)
+
+
+def _kill_programs(worker_pid: int, sig: int) -> None:
+    """The PROGRAM/RUN a worker runs lives in a process group of its own (rules.spawn): a worker
+    killed for its event's timeout takes that whole group with it, not only the program it forked
+    (which its death signal would end, leaving what the program started to init)."""
+    import psutil  # only on a timeout: not worth its import time at every start
+
+    try:
+        children = psutil.Process(worker_pid).children()
+    except psutil.Error:
+        return
+    for child in children:
+        with contextlib.suppress(OSError):
+            if os.getpgid(child.pid) == child.pid:
+                kill_group(child.pid, sig)

@@ -48,6 +48,17 @@ def _die_with_worker() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def kill_group(pgid: int, sig: int) -> None:
+    """Signal a spawned program's process group, continued in case it was stopped."""
+    for signo in (sig, signal.SIGCONT):
+        try:
+            os.killpg(pgid, signo)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            continue
+
+
 @dataclass(frozen=True)
 class SpawnResult:
     returncode: int
@@ -67,6 +78,8 @@ def spawn(cmd: str, env: dict[str, str], timeout: float, kill_signal: int = sign
             argv, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
             stderr=subprocess.PIPE, close_fds=True, preexec_fn=_die_with_worker,
+            # its own process group: a timeout kills what it started too (`sh -c 'a & b'`)
+            process_group=0,
         )
     except OSError as e:
         log.error("%s: failed to execute: %s", argv[0], e.strerror)
@@ -97,7 +110,7 @@ def spawn(cmd: str, env: dict[str, str], timeout: float, kill_signal: int = sign
                         log.info("'%s'(err) '%s'", cmd, line)
         if timed_out:
             log.error("spawned process '%s' [%d] timed out after %.0fs, killing", cmd, proc.pid, timeout)
-            proc.send_signal(kill_signal)
+            kill_group(proc.pid, kill_signal)
         proc.wait()
     finally:
         os.close(pidfd)
