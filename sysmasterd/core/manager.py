@@ -31,7 +31,6 @@ from sysmasterd.core.dependency import Dep
 from sysmasterd.core.events import ManagerObserver
 from sysmasterd.core.execute import (
     DEFAULT_PATH,
-    directory_settings,
 )
 from sysmasterd.core.job import Job
 from sysmasterd.core.jobengine import JobEngine
@@ -40,7 +39,6 @@ from sysmasterd.core.runtime import ExecRuntime
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
 from sysmasterd.core.transient import TransientUnits
 from sysmasterd.core.unit import Unit
-from sysmasterd.core.unittype import OpResult
 
 if TYPE_CHECKING:
     import asyncio
@@ -53,27 +51,6 @@ if TYPE_CHECKING:
 _SANITIZED = ("EXIT_CODE", "EXIT_STATUS", "INVOCATION_ID", "JOURNAL_STREAM", "LISTEN_FDNAMES", "LISTEN_FDS",
               "LISTEN_PID", "MAINPID", "MANAGERPID", "NOTIFY_SOCKET", "PIDFILE", "REMOTE_ADDR", "REMOTE_PORT",
               "SERVICE_RESULT", "WATCHDOG_PID", "WATCHDOG_USEC")
-
-_DONE_MESSAGES: dict[tuple[JobType, JobResult], str] = {
-    (JobType.START, JobResult.DONE): "Started {}.",
-    (JobType.START, JobResult.FAILED): "Failed to start {}.",
-    (JobType.START, JobResult.DEPENDENCY): "Dependency failed for {}.",
-    (JobType.START, JobResult.TIMEOUT): "Timed out starting {}.",
-    (JobType.START, JobResult.ASSERT): "Assertion failed for {}.",
-    (JobType.START, JobResult.UNSUPPORTED): "Starting of {} unsupported.",
-    (JobType.STOP, JobResult.DONE): "Stopped {}.",
-    (JobType.STOP, JobResult.FAILED): "Stopped {} with error.",
-    (JobType.STOP, JobResult.TIMEOUT): "Timed out stopping {}.",
-    (JobType.RELOAD, JobResult.DONE): "Reloaded {}.",
-    (JobType.RELOAD, JobResult.FAILED): "Reload failed for {}.",
-    (JobType.RELOAD, JobResult.TIMEOUT): "Timed out reloading {}.",
-    (JobType.RESTART, JobResult.DONE): "Started {}.",
-}
-
-_OP_RESULTS = {OpResult.ALREADY: JobResult.DONE, OpResult.CONDITION_FAILED: JobResult.DONE,
-               OpResult.ASSERT_FAILED: JobResult.ASSERT, OpResult.UNSUPPORTED: JobResult.UNSUPPORTED,
-               OpResult.FAILED: JobResult.FAILED}
-
 
 @dataclass
 class ManagerSettings:
@@ -620,10 +597,6 @@ class Manager:
         if not self.startup_finished_emitted:
             return "starting"
         return "degraded" if self.n_failed_units() else "running"
-
-
-def _dir_settings(u: Unit) -> dict[str, tuple[list[str], int]]:
-    return directory_settings(u.config.exec) if u.config else {}
 
 
 def _default_environment(scope: Scope, environ: dict[str, str]) -> dict[str, str]:
