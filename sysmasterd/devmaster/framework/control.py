@@ -9,13 +9,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import select
 import socket
 import struct
-import time
 from collections.abc import Callable
 
-from sysmasterd.devmaster.framework.control_wire import WIRE_SIZE, ControlMessage, ControlType, pack, unpack
+from sysmasterd.devmaster.framework.control_wire import WIRE_SIZE, ControlMessage, ControlType, unpack
 
 log = logging.getLogger("devmaster")
 CONTROL_PATH = "/run/udev/control"
@@ -123,33 +121,3 @@ class ControlServer:
             self._handler(msg)
         except Exception:
             log.exception("control message %d failed", msg.type)
-
-
-class ControlError(OSError):
-    pass
-
-
-def send(messages: list[ControlMessage], timeout: float, path: str = CONTROL_PATH) -> None:
-    """Send messages and wait for the daemon to acknowledge by closing (udevadm control)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    try:
-        try:
-            sock.connect(path)
-        except OSError as e:
-            raise ControlError(e.errno, f"Failed to connect to udev daemon: {e.strerror}") from None
-        for msg in [*messages, ControlMessage(ControlType.END_MESSAGES)]:
-            sock.send(pack(msg))
-        deadline = time.monotonic() + timeout if timeout > 0 else None
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise ControlError(110, "Timed out waiting for udev daemon to acknowledge")
-            ready, _, _ = select.select([sock], [], [], left)
-            if ready:
-                try:
-                    if not sock.recv(WIRE_SIZE):
-                        return
-                except ConnectionResetError:
-                    return
-    finally:
-        sock.close()
