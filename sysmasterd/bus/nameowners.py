@@ -4,6 +4,7 @@ for, as the bus daemon reports them (a match on NameOwnerChanged, then GetNameOw
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from dbus_fast import Message, MessageType
 
@@ -11,6 +12,9 @@ from sysmasterd.bus.apibus import bus_call
 from sysmasterd.bus.connection import Connection
 from sysmasterd.bus.subscriptions import match_call, name_owner_change, owner_rule
 from sysmasterd.core.busnames import BusNames
+from sysmasterd.core.tasks import one_shot
+
+log = logging.getLogger(__name__)
 
 
 class NameOwners:
@@ -22,7 +26,7 @@ class NameOwners:
     def watch(self, name: str) -> None:
         # The match first: a change after the query is then reported by a signal after its reply.
         self.conn.send(match_call("AddMatch", owner_rule(name)))
-        task = asyncio.get_running_loop().create_task(self._query(name))
+        task = one_shot(self._query(name), f"name owner query of {name}", log)
         self._queries.add(task)
         task.add_done_callback(self._queries.discard)
 

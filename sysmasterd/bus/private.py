@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sysmasterd.bus.connection import AuthFailed, Connection, accept_peer
+from sysmasterd.core.tasks import one_shot
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ class PrivateServer:
                 client.close()
                 continue
             self._counter += 1
-            task = asyncio.ensure_future(self._handshake(client, f"private#{self._counter}"))
+            label = f"private#{self._counter}"
+            task = one_shot(self._handshake(client, label), f"{label}: handshake", log)
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
@@ -111,7 +113,14 @@ class PrivateServer:
             log.debug("%s: refused: %s", label, exc)
             client.close()
             return
+        except BaseException:
+            client.close()
+            raise
         self._peers.add(conn)
         conn.closed.add_done_callback(lambda _: self._peers.discard(conn))
-        self._on_connection(conn)
-        conn.start()
+        try:
+            self._on_connection(conn)
+            conn.start()
+        except BaseException:
+            conn.close()
+            raise

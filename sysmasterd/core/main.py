@@ -201,7 +201,11 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     link = InitLink.from_environ(m, lambda: done.set())
     link.handshake()
     if link.enabled:
-        loop.set_exception_handler(_die_for_init)
+        # Under sysmaster-init a bug in a callback ends this core at once (crash-only): init starts
+        # a new one, which recovers from the store, rather than this one going on in an unknown state.
+        from sysmasterd.core.tasks import crash_on_loop_exception
+
+        loop.set_exception_handler(crash_on_loop_exception(logging.getLogger("sysmasterd")))
     notify = open_notify_socket(link, notify_path, os.environ.pop(NOTIFY_FD_ENV, None))
     m.log.info("sysmasterd starting (%s scope, cgroup %s%s)", settings.scope.value, cgroups.root.mode,
                " " + cgroups.root.base if cgroups.enabled else "")
@@ -274,15 +278,6 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     notify.close()
     cgroups.remove_base()
     return exit_code
-
-
-def _die_for_init(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-    """Under sysmaster-init a bug in a callback ends this core at once (crash-only): init starts a
-    new one, which recovers from the store, rather than this one going on in an unknown state."""
-    exc = context.get("exception")
-    logging.getLogger("sysmasterd").critical("unhandled exception in the event loop: %s", context.get("message"),
-                                             exc_info=exc if isinstance(exc, BaseException) else None)
-    os._exit(70)
 
 
 def reexec_in_place(notify_fd: int) -> None:

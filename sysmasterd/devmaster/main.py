@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from sysmasterd.core.tasks import crash_on_loop_exception
 from sysmasterd.devmaster import config as configmod
 from sysmasterd.devmaster.framework.manager import Manager
 from sysmasterd.devmaster.rules.loader import load_rules
@@ -64,8 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     manager = Manager(cfg, lambda: load_rules(cfg.rules_dirs, cfg.resolve_names))
     if args.daemon:
         _daemonize()
-    asyncio.run(manager.run())
+    asyncio.run(_serve(manager))
     return 0
+
+
+async def _serve(manager: Manager) -> None:
+    # A callback that fails (a reader, the watchdog timer) would otherwise be logged and lost,
+    # leaving devmaster running without it: end instead, for the service manager to restart us.
+    asyncio.get_running_loop().set_exception_handler(crash_on_loop_exception(logging.getLogger("devmaster")))
+    await manager.run()
 
 
 if __name__ == "__main__":
