@@ -115,9 +115,9 @@ class AbuseManager(Manager):
         return r.rc, time.monotonic() - t
 
     def rss_kib(self) -> int:
-        r = self.ns.run(["sh", "-c", "for p in /proc/[0-9]*; do grep -q sysmasterd.core.main $p/cmdline 2>/dev/null "
-                         "&& grep VmRSS $p/status; done"], self.env)
-        return int(r.out.split()[1]) if r.out.split() else 0
+        import psutil
+
+        return int(psutil.Process(self.core_pid()).memory_info().rss // 1024)
 
     def active(self, name: str) -> str:
         return self.systemctl("is-active", name).out.strip()
