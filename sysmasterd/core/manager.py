@@ -37,6 +37,7 @@ from sysmasterd.core.jobengine import JobEngine
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.runtime import ExecRuntime
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
+from sysmasterd.core.timezone import TimezoneWatch
 from sysmasterd.core.transient import TransientUnits
 from sysmasterd.core.unit import Unit
 
@@ -105,6 +106,7 @@ class Manager:
         self.cgroups: CGroups | None = None
         self.store: StateStore | None = None
         self.notify: NotifySocket | None = None
+        self.timezone_watch: TimezoneWatch | None = None
         self.bus_names = BusNames()
         self.ts: dict[str, DualTimestamp] = {"initrd": DualTimestamp(), "startup": DualTimestamp.now(),
                                              "finish": DualTimestamp(), "units_load_start": DualTimestamp(),
@@ -141,9 +143,18 @@ class Manager:
         self.cgroups, self.store, self.notify = cgroups, store, notify
         cgroups.path_of = self.cgroup_path_of
         self.runtime.attach(notify)
+        self.timezone_watch = TimezoneWatch(self.loop, self._timezone_changed, self.log)
 
     def detach_runtime(self) -> None:
         self.runtime.detach(self.notify)
+        if self.timezone_watch is not None:
+            self.timezone_watch.close()
+            self.timezone_watch = None
+
+    def _timezone_changed(self) -> None:
+        for u in list(self.units_by_id().values()):
+            if u.impl is not None:
+                u.impl.timezone_change()
 
     # -- units ----------------------------------------------------------------------------------
 

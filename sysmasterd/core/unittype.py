@@ -109,6 +109,9 @@ class UnitType(Protocol):
         """A unit this one triggers (Triggers=: a socket's service, a timer's or path's unit)
         changed state; systemd's trigger_notify."""
 
+    def timezone_change(self) -> None:
+        """/etc/localtime changed (core/timezone.py noticed); systemd's timezone_change."""
+
     # -- persistence and recovery --------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]: ...

@@ -66,6 +66,9 @@ class TypeBase:
     def trigger_notify(self, triggered: Unit) -> None:
         pass
 
+    def timezone_change(self) -> None:
+        pass
+
     def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
         return {}
 

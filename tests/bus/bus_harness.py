@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,10 +217,11 @@ def remove_cgroups(log: str) -> None:
 
 
 def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool = False,
-                 private_run: bool = False) -> Iterator[Manager]:
+                 private_run: bool = False, setup: Sequence[list[str]] = ()) -> Iterator[Manager]:
     """A manager on `units` (plus, with config_dir, the scope's control dirs, where set-property
     writes, and its config dirs, where enable/mask/set-default write, in front, in systemd's order).
-    With private_run, all of /run is a tmpfs of the namespace (for units that work below /run)."""
+    With private_run, all of /run is a tmpfs of the namespace (for units that work below /run).
+    `setup`: more commands run in the namespace before the daemon starts (private mounts)."""
     ns = Namespace()
     try:
         m = Manager(ns, tmp, scope, tmp / "units")
@@ -250,11 +251,11 @@ def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool 
             xdg.mkdir(mode=0o700)
             m.env["XDG_RUNTIME_DIR"] = str(xdg)
         # "Booted with systemd" is /run/systemd/system/ existing; a tmpfs in our mount namespace.
-        setup = [["mount", "-t", "tmpfs", "tmpfs", "/run"], ["mkdir", "/run/systemd"]] if private_run else []
-        setup += [["mount", "-t", "tmpfs", "tmpfs", "/run/systemd"], ["mkdir", "/run/systemd/system"]]
+        mounts = [["mount", "-t", "tmpfs", "tmpfs", "/run"], ["mkdir", "/run/systemd"]] if private_run else []
+        mounts += [["mount", "-t", "tmpfs", "tmpfs", "/run/systemd"], ["mkdir", "/run/systemd/system"]]
         if config_dir and scope == "system":  # /etc/systemd, private to the namespace
-            setup += [["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"], ["mkdir", "/etc/systemd/system"]]
-        for cmd in setup:
+            mounts += [["mount", "-t", "tmpfs", "tmpfs", "/etc/systemd"], ["mkdir", "/etc/systemd/system"]]
+        for cmd in [*mounts, *setup]:
             r = ns.run(cmd, m.env)
             assert r.rc == 0, r.err
         m.start_bus()
