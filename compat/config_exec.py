@@ -349,7 +349,7 @@ def _oom_score_adjust(value: str, ctx: ParseContext) -> int:
     )
 
 
-def _io_class(value: str, ctx: ParseContext) -> IOSchedulingClass:
+def _io_class_value(value: str, ctx: ParseContext) -> IOSchedulingClass:
     names = {"none": 0, "realtime": 1, "best-effort": 2, "idle": 3}
     number = names.get(value)
     if number is None and value.isascii() and value.isdigit() and int(value) <= 3:
@@ -357,6 +357,19 @@ def _io_class(value: str, ctx: ParseContext) -> IOSchedulingClass:
     if number is None:
         raise Invalid("Failed to parse IO scheduling class")
     return IOSchedulingClass(number)
+
+
+def _io_class(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+    ex = cfg.exec
+    if value == "":
+        ex.io_scheduling_class = ex.io_scheduling_priority = None
+        return
+    cls = _io_class_value(value, ctx)
+    if cls is IOSchedulingClass.NONE:
+        # "none" means the kernel's default, best-effort at level 4, as systemd normalizes it; the
+        # kernel refuses class none with any level set.
+        cls, ex.io_scheduling_priority = IOSchedulingClass.BEST_EFFORT, 4
+    ex.io_scheduling_class = cls
 
 
 def _io_priority(value: str, ctx: ParseContext) -> int:
@@ -509,7 +522,7 @@ EXEC_HANDLERS: dict[str, Handler] = {
     "SyslogIdentifier": setter(_exec, "syslog_identifier", string, reset=True),
     "Nice": setter(_exec, "nice", _nice, reset=True),
     "OOMScoreAdjust": setter(_exec, "oom_score_adjust", _oom_score_adjust, reset=True),
-    "IOSchedulingClass": setter(_exec, "io_scheduling_class", _io_class, reset=True),
+    "IOSchedulingClass": _io_class,
     "IOSchedulingPriority": setter(_exec, "io_scheduling_priority", _io_priority, reset=True),
     "CPUAffinity": _cpu_affinity,
     "Personality": setter(_exec, "personality", _personality, reset=True),

@@ -10,6 +10,7 @@ with AND for `~` lists and OR otherwise.
 from __future__ import annotations
 
 import errno
+import os
 import re
 from collections.abc import Callable
 
@@ -109,6 +110,20 @@ def _path_list(attr: str) -> Handler:
                 target.append(prefix + path)
 
     return handle
+
+
+def _search_path(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+    """ExecSearchPath=: colon-separated, appended; empty resets. As systemd, the first bad path
+    drops the rest of the line (the ones before it stay)."""
+    target = cfg.exec.exec_search_path
+    if value == "":
+        target.clear()
+        return
+    for word in value.split(":"):
+        path = _checked(word, ctx)
+        if path is None:
+            return
+        target.append(os.path.normpath(path).replace("//", "/"))
 
 
 def _checked(text: str, ctx: ParseContext) -> str | None:
@@ -356,6 +371,7 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
         ("InaccessiblePaths", "inaccessible_paths"), ("ReadWriteDirectories", "read_write_paths"),
         ("ReadOnlyDirectories", "read_only_paths"), ("InaccessibleDirectories", "inaccessible_paths"),
         ("ExecPaths", "exec_paths"), ("NoExecPaths", "no_exec_paths"))},
+    "ExecSearchPath": _search_path,
     "TemporaryFileSystem": _tmpfs,
     "BindPaths": _bind_paths(read_only=False),
     "BindReadOnlyPaths": _bind_paths(read_only=True),

@@ -18,6 +18,7 @@ from compat import unitname
 from compat.filestate import config_dirs
 from compat.loader import UnitLoader
 from compat.model import InstallSection, Scope, UnitKind
+from compat.search_path import control_dir
 from compat.unitmap import is_masked_path
 
 
@@ -512,11 +513,14 @@ class Installer:
         result = InstallResult()
         configs = config_dirs(self.loader.map)
         vendor = [d for d in self.paths.search_path if d not in configs]
+        # set-property's drop-ins go too (systemd's path_is_control()), where they are searched.
+        controls = {control_dir(d) for d in (self.paths.persistent_config, self.paths.runtime_config) if d}
+        dropin_dirs = configs + [d for d in self.paths.search_path if d in controls and d not in configs]
         for name in names:
             if not unitname.is_valid(name):
                 raise InstallError(f"Unit name {name} is not valid.", "invalid")
             has_vendor = any(os.path.exists(os.path.join(d, name)) for d in vendor)
-            for directory in configs:
+            for directory in dropin_dirs:
                 dropin = os.path.join(directory, name + ".d")
                 if os.path.isdir(dropin) and not os.path.islink(dropin):
                     for entry in sorted(os.listdir(dropin)):

@@ -360,6 +360,7 @@ class ExecContext:
     inaccessible_paths: list[str] = field(default_factory=list)
     exec_paths: list[str] = field(default_factory=list)
     no_exec_paths: list[str] = field(default_factory=list)
+    exec_search_path: list[str] = field(default_factory=list)  # ExecSearchPath=
     tmpfs_mounts: list[TmpfsMount] = field(default_factory=list)  # TemporaryFileSystem=
     bind_mounts: list[BindMount] = field(default_factory=list)  # BindPaths=, BindReadOnlyPaths=
     restrict_suidsgid: bool = False

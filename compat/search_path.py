@@ -39,6 +39,11 @@ class LookupPaths:
         return os.path.join(self.root_dir, path.lstrip("/"))
 
 
+def control_dir(config_dir: str) -> str:
+    """Where set-property keeps its drop-ins for a config directory (systemd's *.control)."""
+    return config_dir.rstrip("/") + ".control"
+
+
 def _home(env: Mapping[str, str]) -> str:
     home = env.get("HOME", "")
     if home.startswith("/"):

@@ -101,6 +101,13 @@ class UnitMap:
             umap.aliases.setdefault(target, []).append(name)
         return umap
 
+    def note_created(self, directory: str, name: str) -> None:
+        """The manager made `directory`/`name` itself (a set-property drop-in directory): drop-ins
+        of a unit loaded again before the next daemon-reload must see it, as systemd's do."""
+        if directory in self.paths.search_path:
+            self.listing[directory] = self.listing.get(directory, frozenset()) | {name}
+            self.listed.add(name)
+
     def _entry(self, directory: str, name: str, search: list[str]) -> Entry | None:
         full = os.path.join(directory, name)
         try:

@@ -125,6 +125,17 @@ class ExecProperties(ConfigInterface):
             mask |= 1 << cpu
         return mask.to_bytes((mask.bit_length() + 7) // 8, "little") if mask else b""
 
+    # Unset, systemd shows the effective value: the kernel's default, best-effort at level 4.
+    @prop("IOSchedulingClass")
+    def io_scheduling_class(self, u: Unit) -> int:
+        ctx = _exec(u)
+        return ctx.io_scheduling_class.value if ctx is not None and ctx.io_scheduling_class is not None else 2
+
+    @prop("IOSchedulingPriority")
+    def io_scheduling_priority(self, u: Unit) -> int:
+        ctx = _exec(u)
+        return ctx.io_scheduling_priority if ctx is not None and ctx.io_scheduling_priority is not None else 4
+
     @prop("WorkingDirectory")
     def working_directory(self, u: Unit) -> str:
         ctx = _exec(u)

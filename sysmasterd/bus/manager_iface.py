@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from compat import unitname
 from compat.model import JobMode
+from compat.search_path import control_dir
 from sysmasterd.bus import actions, errors, unitprops
 from sysmasterd.bus.fairness import check_items
 from sysmasterd.bus.iface import Getter, Interface, method, prop, setter
@@ -110,9 +111,11 @@ class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
         if config_dir is None:
             raise errors.bus_error(errors.FAILED, "Runtime directory is not available ($XDG_RUNTIME_DIR unset).")
         try:
-            unitprops.apply(u, assignments, unitprops.control_dir(config_dir))
+            control = control_dir(config_dir)
+            unitprops.apply(u, assignments, control)
         except OSError as e:
             raise errors.bus_error(errors.FAILED, f"Failed to write drop-in: {e.filename}: {e.strerror}") from None
+        self.manager.loader.map.note_created(control, u.id + ".d")
         u.notify_changed()
 
     # --- properties ----------------------------------------------------------------------------

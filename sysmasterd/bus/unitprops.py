@@ -156,10 +156,6 @@ def check(u: Unit, props: list[Any], facts: HostFacts) -> list[Assignment]:
     return out
 
 
-def control_dir(config_dir: str) -> str:
-    return config_dir.rstrip("/") + ".control"
-
-
 def apply(u: Unit, assignments: list[Assignment], directory: str) -> None:
     """Apply to the loaded unit, then record each in `directory`/<unit>.d/50-<Name>.conf."""
     config = u.config

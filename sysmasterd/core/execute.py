@@ -152,10 +152,11 @@ def expand_argv(argv: tuple[str, ...], env: dict[str, str]) -> list[str]:
     return out
 
 
-def find_executable(path: str, env: dict[str, str]) -> str:
+def find_executable(path: str, env: dict[str, str], search: list[str]) -> str:
+    """`search` is ExecSearchPath=: when set, the only directories looked in, whatever $PATH says."""
     if "/" in path:
         return path
-    return shutil.which(path, path=env.get("PATH", DEFAULT_PATH)) or path
+    return shutil.which(path, path=":".join(search) if search else env.get("PATH", DEFAULT_PATH)) or path
 
 
 def read_environment_file(path: str) -> list[tuple[str, str]]:
@@ -191,7 +192,7 @@ def spawn(req: SpawnRequest) -> Spawned:
     from sysmasterd.core import fastspawn
 
     env = req.environment
-    path = find_executable(req.command.path, env)
+    path = find_executable(req.command.path, env, req.context.exec_search_path)
     argv = list(req.command.argv) if req.command.flags & ExecFlag.NO_ENV_EXPAND else expand_argv(
         req.command.argv, env)
     prefix = fastspawn.shell_prefix(req, path, argv)
@@ -313,7 +314,7 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     _change_directory(ctx, home, req.default_directory)
 
     env = dict(req.environment)
-    path = find_executable(req.command.path, env)
+    path = find_executable(req.command.path, env, req.context.exec_search_path)
     argv = list(req.command.argv)
     if not req.command.flags & ExecFlag.NO_ENV_EXPAND:
         argv = expand_argv(req.command.argv, env)

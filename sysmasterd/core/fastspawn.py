@@ -69,7 +69,7 @@ PARENT_OR_FAST_FIELDS = frozenset({
     "runtime_directory_preserve", "unsupported", "limits", "ignore_sigpipe", "standard_output", "standard_error",
     "standard_output_path", "standard_error_path", "working_directory", "umask", "tty_path",
     "runtime_directory_mode", "state_directory_mode", "cache_directory_mode", "logs_directory_mode",
-    "configuration_directory_mode",
+    "configuration_directory_mode", "exec_search_path",
 })
 CREDENTIAL_FIELDS = frozenset({"user", "group", "supplementary_groups"})
 _DEFAULT = ExecContext()

@@ -194,6 +194,8 @@ class ExecRuntime:
         if ctx.credentials and self.directory_bases().get("runtime"):
             env["CREDENTIALS_DIRECTORY"] = credentials.directory(self.directory_bases()["runtime"], u.id)
         env.update(extra)
+        if ctx.exec_search_path:  # before PassEnvironment= and Environment=, which may set PATH again
+            env["PATH"] = ":".join(ctx.exec_search_path)
         for name in ctx.pass_environment:
             if name in self.m.settings.environ:
                 env[name] = self.m.settings.environ[name]
