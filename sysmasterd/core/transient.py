@@ -75,10 +75,13 @@ class TransientUnits:
         """Load the unit from its freshly written file; a refused file is removed again."""
         u = self.m.load_fresh(name)
         if u.load_state is not LoadState.LOADED:
+            # What systemd's bus_unit_validate_load_state() answers for the state it loaded in.
+            error: type[errors.ManagerError] = (errors.BadUnitSetting if u.load_state is LoadState.BAD_SETTING
+                                                else errors.LoadFailed)
             reason = u.load_error or f"Unit {name} failed to load."
             self.discard(name)
             u.load_state = LoadState.NOT_FOUND
-            raise errors.InvalidArgs(reason)
+            raise error(reason)
         return u
 
     def discard(self, name: str) -> None:

@@ -24,7 +24,9 @@ SLEEPY = "/org/freedesktop/systemd1/unit/sleepy_2eservice"
 UNITS = {
     "sleepy.service": "[Unit]\nDescription=Sleepy\n[Service]\nExecStart=/bin/sleep 1000\n",
     "quick.service": "[Unit]\nDescription=Quick\n[Service]\nType=oneshot\nExecStart=/bin/true\n",
-    "watched.service": "[Unit]\nDescription=Watched\n[Service]\nType=oneshot\nExecStart=/bin/true\n",
+    # Long enough in "activating" for a change signal to go out while it lasts (signals carry the
+    # state of their loop turn, as systemd's D-Bus queue does).
+    "watched.service": "[Unit]\nDescription=Watched\n[Service]\nType=oneshot\nExecStart=/bin/sleep 0.3\n",
 }
 
 
@@ -85,7 +87,7 @@ def test_getall_merges_interfaces_with_exact_types(um: Manager) -> None:
          "Powering off is only supported for system managers."),
         ("KExec", "", [], "org.freedesktop.DBus.Error.NotSupported", "only supported for system managers"),
         ("StartTransientUnit", "ssa(sv)a(sa(sv))", ["t.service", "fail", [], []],
-         "org.freedesktop.DBus.Error.NotSupported", "not supported"),
+         "org.freedesktop.systemd1.BadUnitSetting", "Unit t.service has a bad unit file setting."),
         ("NoSuchMethod", "", [], "org.freedesktop.DBus.Error.UnknownMethod", "NoSuchMethod"),
     ],
 )
@@ -241,7 +243,7 @@ def test_properties_changed_follows_the_unit(um: Manager) -> None:
                    [f"type='signal',interface='org.freedesktop.DBus.Properties',path='{quick}'"])
         # Unit signals reach the bus only for subscribers; job signals reach the job's requester.
         await call(bus, MANAGER_PATH, MANAGER, "StartUnit", "ss", ["watched.service", "replace"])
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.8)  # that run is over before the subscribed one starts
         unsubscribed = list(seen)
         await call(bus, MANAGER_PATH, MANAGER, "Subscribe")
         await call(bus, MANAGER_PATH, MANAGER, "StartUnit", "ss", ["watched.service", "replace"])
@@ -255,6 +257,6 @@ def test_properties_changed_follows_the_unit(um: Manager) -> None:
 
     seen = asyncio.run(run())
     unit_changes = [p for iface, p in seen if iface == "org.freedesktop.systemd1.Unit"]
-    assert any(p["ActiveState"] == "activating" or p["Job"][0] != 0 for p in unit_changes)
+    assert any(p["ActiveState"] == "activating" or p["Job"][0] != 0 for p in unit_changes), seen
     assert unit_changes[-1]["ActiveState"] == "inactive"  # a oneshot: back to inactive when done
     assert any(iface == "org.freedesktop.systemd1.Service" for iface, _ in seen)
