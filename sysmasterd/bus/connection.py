@@ -70,6 +70,9 @@ class Connection:
         self._loop = asyncio.get_running_loop()
         self._fd = sock.fileno()
         self._out: deque[memoryview] = deque()
+        # Unix fds going with the message that starts at a queued buffer (by its id()): they are
+        # ours until sendmsg() handed them over with that message's first bytes.
+        self._out_fds: dict[int, list[int]] = {}
         self._queued = 0
         self._writing = False
         self._reading = False
@@ -93,6 +96,9 @@ class Connection:
             self._loop.remove_writer(self._fd)
         self._reading = self._writing = False
         self._out.clear()
+        for fds in self._out_fds.values():
+            _close_fds(fds)
+        self._out_fds.clear()
         self._inbox.clear()
         self._queued = 0
         self.sock.close()
@@ -176,21 +182,30 @@ class Connection:
         return self.label + who
 
     def send(self, msg: Message) -> None:
-        if self.is_closed:
+        """Send `msg`; the Unix fds it carries are the connection's to close from now on."""
+        if self.is_closed or (msg.unix_fds and not self.unix_fd):
+            _close_fds(msg.unix_fds)
             return
         if not msg.serial:
             msg.serial = self.next_serial()
         data: bytes | bytearray = msg._marshall(self.unix_fd)
+        fds = list(msg.unix_fds)
         if len(data) > MAX_MESSAGE:
             data = self._too_large(msg, len(data))
+            _close_fds(fds)
+            fds = []
             if not data:
                 return
         if self._queued + len(data) > HARD_LIMIT and not self.is_bus:
             log.error("%s: dropping the peer: %d bytes of output wait for it and it does not read them",
                       self.describe(), self._queued)
+            _close_fds(fds)
             self.close()
             return
-        self._out.append(memoryview(data))
+        view = memoryview(data)
+        self._out.append(view)
+        if fds:
+            self._out_fds[id(view)] = fds
         self._queued += len(data)
         if not self._writing:
             self._flush()
@@ -225,7 +240,12 @@ class Connection:
         try:
             while out:
                 buf = out[0]
-                sent = self.sock.send(buf)
+                fds = self._out_fds.get(id(buf))
+                if fds is None:
+                    sent = self.sock.send(buf)
+                else:
+                    sent = socket.send_fds(self.sock, [buf], fds)
+                    _close_fds(self._out_fds.pop(id(buf)))
                 self._queued -= sent
                 if sent < len(buf):
                     out[0] = buf[sent:]
@@ -246,6 +266,14 @@ class Connection:
             self._resume_reading()
             if self.on_drained is not None:
                 self.on_drained()
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 # --- handshakes ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from compat import unitname
 from compat.model import JobMode
 from compat.search_path import control_dir
 from sysmasterd.bus import actions, errors, unitprops
+from sysmasterd.bus.dump_methods import DumpMethods
 from sysmasterd.bus.fairness import check_items
 from sysmasterd.bus.iface import Getter, Interface, method, prop, setter
 from sysmasterd.bus.listing import blocked_by, job_row, matches, unit_row, waiting_for
@@ -19,7 +20,6 @@ from sysmasterd.bus.paths import unit_path
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.bus.transient_methods import TransientMethods
 from sysmasterd.bus.unitfiles import UnitFileMethods
-from sysmasterd.core.dump import dump_units
 from sysmasterd.core.states import JobType
 from sysmasterd.core.unittype import KillWho
 
@@ -52,7 +52,7 @@ def check_name(name: str) -> None:
         raise errors.invalid_args(f"Unit name {name} is not valid.")
 
 
-class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
+class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, Interface):
     name = "org.freedesktop.systemd1.Manager"
 
     def __init__(self, manager: Manager, subscriptions: Subscriptions) -> None:
@@ -373,10 +373,6 @@ class ManagerInterface(UnitFileMethods, TransientMethods, Interface):
     @method("Unsubscribe")
     def unsubscribe(self, call: Call, m: Manager) -> None:
         self.subscriptions.unsubscribe(call.conn, call.msg.sender)
-
-    @method("Dump")
-    def dump(self, call: Call, m: Manager) -> str:
-        return dump_units(m)
 
     @method("Reload")
     async def reload(self, call: Call, m: Manager) -> None:

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 from compat import unitname
 from sysmasterd.bus.iface import Interface
 from sysmasterd.bus.logcontrol_iface import LOG_PATH
-from sysmasterd.bus.paths import JOB_PREFIX, MANAGER_PATH, UNIT_PREFIX, job_id_from_path, unit_name_from_path
+from sysmasterd.bus.paths import (
+    JOB_PREFIX,
+    MANAGER_PATH,
+    UNIT_PREFIX,
+    escape_label,
+    job_id_from_path,
+    unit_name_from_path,
+)
 from sysmasterd.bus.router import BusObject
 from sysmasterd.core.errors import ManagerError
 
@@ -61,7 +68,16 @@ class ObjectTree:
             job_id = job_id_from_path(path)
             job = self.manager.engine.jobs.get(job_id) if job_id is not None else None
             return BusObject(job, [self._job_iface]) if job is not None else None
-        if path in ("/", "/org", "/org/freedesktop"):
-            child = {"/": "org", "/org": "freedesktop", "/org/freedesktop": "systemd1"}[path]
-            return BusObject(None, [], (child,))
-        return None
+        if path == UNIT_PREFIX[:-1]:  # the loaded units, by id (aliases not again), as systemd enumerates
+            return BusObject(None, [], tuple(escape_label(uid) for uid in sorted(self.manager.units_by_id())))
+        if path == JOB_PREFIX[:-1]:
+            return BusObject(None, [], tuple(str(j) for j in sorted(self.manager.engine.jobs)))
+        return _PARENTS.get(path)
+
+
+# The nodes above ours, each with its children, so that `busctl tree` walks down from "/".
+_PARENTS = {
+    "/": BusObject(None, [], ("org",)),
+    "/org": BusObject(None, [], ("freedesktop",)),
+    "/org/freedesktop": BusObject(None, [], ("LogControl1", "systemd1")),
+}

@@ -261,4 +261,10 @@ def _method_return(msg: Message, out_signature: str, result: Any) -> Message:
         body = [result]
     else:
         body = list(result)
-    return Message.new_method_return(msg, out_signature, body)
+    # A handler answers an 'h' with an fd it gives away: it travels in the message's fd array.
+    fds: list[int] = []
+    for i, t in enumerate(SignatureTree(out_signature).types):
+        if t.token == "h":
+            fds.append(body[i])
+            body[i] = len(fds) - 1
+    return Message.new_method_return(msg, out_signature, body, fds)
