@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from compat import unitname
 from compat.model import (
     EmergencyAction,
     ExitStatusSet,
@@ -14,7 +15,18 @@ from compat.model import (
     TimeoutFailureMode,
     UnitConfig,
 )
-from compat.settings import Handler, Invalid, ParseContext, Refuse, checked_path, enum_of, exec_list, plain, setter
+from compat.settings import (
+    Handler,
+    Invalid,
+    ParseContext,
+    Refuse,
+    checked_path,
+    enum_of,
+    exec_list,
+    plain,
+    setter,
+    words,
+)
 from compat.values import (
     parse_boolean,
     parse_exit_status_set,
@@ -108,6 +120,23 @@ def _bus_name(value: str, ctx: ParseContext) -> str:
     return name
 
 
+def _sockets(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+    """config_parse_service_sockets(): socket unit names, appended; anything else is warned about."""
+    target = _service(cfg).sockets
+    for word in words(value):
+        try:
+            name = ctx.name_printf(word)
+        except Invalid as e:
+            ctx.warn(e.render(word))
+            continue
+        if not name.endswith(".socket"):
+            ctx.warn(f"Unit must be of type socket, ignoring: {name}")
+        elif not unitname.is_valid(name, template=False):
+            ctx.warn(f"Failed to add dependency on {name}, ignoring: Invalid argument")
+        elif name not in target:
+            target.append(name)
+
+
 SERVICE_HANDLERS: dict[str, Handler] = {
     "Type": setter(_service, "type", enum_of(ServiceType, "service type")),
     "ExitType": setter(_service, "exit_type", _exit_type),
@@ -144,6 +173,7 @@ SERVICE_HANDLERS: dict[str, Handler] = {
         _service, "file_descriptor_store_max", plain(parse_unsigned, "Failed to parse unsigned value")
     ),
     "NotifyAccess": setter(_service, "notify_access", enum_of(NotifyAccess, "notify access specifier")),
+    "Sockets": _sockets,
 }
 
 

@@ -487,6 +487,7 @@ class ServiceSection:
     watchdog_usec: int = 0
     notify_access: NotifyAccess | None = None  # None: "main" for notify, "none" otherwise
     file_descriptor_store_max: int = 0
+    sockets: list[str] = field(default_factory=list)  # Sockets=: .socket names
     non_blocking: bool = False
     exit_type: str = "main"  # main | cgroup
 

@@ -124,6 +124,11 @@ class ServiceInterface(ExecProperties, KillProperties, CGroupProperties):
         impl = _impl(u)
         return impl.status_errno if impl is not None else 0
 
+    @prop("NFileDescriptorStore")
+    def n_file_descriptor_store(self, u: Unit) -> int:
+        impl = _impl(u)
+        return len(impl.fd_store) if impl is not None else 0
+
     @prop("NRestarts")
     def n_restarts(self, u: Unit) -> int:
         impl = _impl(u)

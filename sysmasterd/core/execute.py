@@ -99,6 +99,7 @@ class PassedFds:
     fds: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)  # REMOTE_ADDR= and REMOTE_PORT=
+    n_storage: int = 0  # the last ones come from the fd store: NonBlocking= leaves them alone
 
 
 @dataclass
@@ -114,6 +115,7 @@ class SpawnRequest:
     # Socket activation: these land on fds 3, 4, ... in order, and LISTEN_PID names the child.
     listen_fds: list[int] = field(default_factory=list)
     listen_nonblocking: bool = False  # NonBlocking=: O_NONBLOCK on them, else cleared (as systemd)
+    listen_storage: int = 0  # how many of them (the last) are fd-store fds, whose flags stay
     # Without WorkingDirectory=: "/" for the system manager, the user's home for a user manager.
     default_directory: str = "/"
     need_exec_report: bool = False  # Type=exec: the caller waits for execve() to succeed
@@ -321,7 +323,8 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     kept = list(req.pass_fds)
     if req.listen_fds:
         env["LISTEN_PID"] = str(os.getpid())
-        report_fd = _install_listen_fds(req.listen_fds, report_fd, req.listen_nonblocking)
+        report_fd = _install_listen_fds(req.listen_fds, report_fd, req.listen_nonblocking,
+                                        len(req.listen_fds) - req.listen_storage)
         kept += range(3, 3 + len(req.listen_fds))
     # The report pipe stays (it is close-on-exec) so a failing execve() can still be reported.
     _close_all_but(kept, report_fd)
@@ -385,7 +388,7 @@ def _fd_limit() -> int:
         return 1024
 
 
-def _install_listen_fds(fds: list[int], report_fd: int, nonblocking: bool) -> int:
+def _install_listen_fds(fds: list[int], report_fd: int, nonblocking: bool, n_sockets: int) -> int:
     """Put ``fds`` on 3, 4, ... (sd_listen_fds' SD_LISTEN_FDS_START); returns where the report
     pipe went. Everything is first moved above the range so that no dup2() hits a source still
     to be moved."""
@@ -396,7 +399,8 @@ def _install_listen_fds(fds: list[int], report_fd: int, nonblocking: bool) -> in
     report_fd = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, floor)
     for i, fd in enumerate(high):
         os.dup2(fd, 3 + i)
-        os.set_blocking(3 + i, not nonblocking)
+        if i < n_sockets:
+            os.set_blocking(3 + i, not nonblocking)
         os.close(fd)
     return report_fd
 

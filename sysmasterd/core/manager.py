@@ -352,6 +352,8 @@ class Manager:
                 self._collect(u)
 
     def _may_gc(self, u: Unit) -> bool:
+        if u.job is None and u.impl is not None and u.active_state.is_inactive_or_failed():
+            u.impl.release_resources()
         if (self.units.get(u.id) is not u or u.job is not None or self.transient.pinned(u) or u.perpetual
                 or self.shutting_down):
             return False

@@ -152,6 +152,7 @@ class ExecRuntime:
                 stdio.stderr_fd = connection
         req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
                            listen_fds=listen, listen_nonblocking=nonblocking,
+                           listen_storage=passed.n_storage if listen and passed is not None else 0,
                            runtime_dirs=self.directory_bases(),
                            default_directory="/" if self.m.is_system else self.m.settings.environ.get("HOME", "/"),
                            need_exec_report=wait_exec,

@@ -112,6 +112,10 @@ class UnitType(Protocol):
     def timezone_change(self) -> None:
         """/etc/localtime changed (core/timezone.py noticed); systemd's timezone_change."""
 
+    def release_resources(self) -> None:
+        """Inactive or failed with no job: let go of what is kept between runs (a service's fd
+        store); systemd's release_resources, called where unit_may_gc() calls it."""
+
     # -- persistence and recovery --------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]: ...

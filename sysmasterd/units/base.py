@@ -69,6 +69,9 @@ class TypeBase:
     def timezone_change(self) -> None:
         pass
 
+    def release_resources(self) -> None:
+        pass
+
     def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
         return {}
 

@@ -34,13 +34,14 @@ from sysmasterd.core.control import (
     is_success,
 )
 from sysmasterd.core.dependency import Dep
-from sysmasterd.core.execute import describe_status
+from sysmasterd.core.execute import PassedFds, describe_status
 from sysmasterd.core.kill import KillPhase, group_settled, kill_unit
 from sysmasterd.core.states import ActiveState, JobResult, JobType, ServiceResult
 from sysmasterd.core.states import ServiceState as S
 from sysmasterd.core.statetimer import StateTimer
 from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
 from sysmasterd.units.base import TypeBase
+from sysmasterd.units.fdstore import FdStore, name_is_valid
 from sysmasterd.units.socket import passed_fds
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class Service(TypeBase):
         self._watchdog_timer: asyncio.TimerHandle | None = None
         self._pending_restart = False
         self._pid_starts: dict[int, int | None] = {}
+        self.fd_store = FdStore(unit)
 
     # -- configuration shortcuts ----------------------------------------------------------------
 
@@ -119,8 +121,8 @@ class Service(TypeBase):
     def notify_access(self) -> NotifyAccess:
         na = self.cfg.notify_access
         if na is None or (na is NotifyAccess.NONE and self.type is ServiceType.NOTIFY):
-            return NotifyAccess.MAIN if (self.type is ServiceType.NOTIFY or self.cfg.watchdog_usec) \
-                else NotifyAccess.NONE
+            return NotifyAccess.MAIN if (self.type is ServiceType.NOTIFY or self.cfg.watchdog_usec
+                                         or self.cfg.file_descriptor_store_max) else NotifyAccess.NONE
         return na
 
     def commands(self, kind: str) -> list[ExecCommand]:
@@ -179,6 +181,15 @@ class Service(TypeBase):
 
     def can_reload(self) -> bool:
         return bool(self.cfg.exec_reload)
+
+    def add_implicit_dependencies(self) -> None:
+        """Sockets=: each socket is wanted, ordered before the service, and triggers it, so the
+        service gets its fds (config_parse_service_sockets adds these three)."""
+        m, u = self.unit.manager, self.unit
+        for name in self.cfg.sockets:
+            m.add_dependency(u, Dep.WANTS, name)
+            m.add_dependency(u, Dep.AFTER, name)
+            m.add_dependency(u, Dep.TRIGGERED_BY, name)
 
     def add_default_dependencies(self) -> None:
         m = self.unit.manager
@@ -580,7 +591,7 @@ class Service(TypeBase):
             env["WATCHDOG_USEC"] = str(self._watchdog_usec())
         pid = m.runtime.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC,
                       idle=kind == "ExecStart" and self.type is ServiceType.IDLE,
-                      passed=passed_fds(self.unit, main=kind == "ExecStart"), nonblocking=self.cfg.non_blocking)
+                      passed=self._passed_fds(main=kind == "ExecStart"), nonblocking=self.cfg.non_blocking)
         if pid is None:
             return None
         st = ExecStatus(start=DualTimestamp.now(), pid=pid)
@@ -799,8 +810,42 @@ class Service(TypeBase):
     # -- sd_notify --------------------------------------------------------------------------
 
     def notify_message(self, pid: int, fields: dict[str, str], fds: list[int]) -> None:
+        try:
+            self._notify_fields(fields)
+        finally:
+            self._notify_fd_store(fields, fds)
+
+    def _notify_fd_store(self, fields: dict[str, str], fds: list[int]) -> None:
+        """FDSTOREREMOVE=1 (needs FDNAME=) or FDSTORE=1 (FDNAME= optional); fds not stored are closed."""
+        name = fields.get("FDNAME")
+        if fields.get("FDSTOREREMOVE") == "1":
+            if name is None or not name_is_valid(name):
+                self.unit.manager.log.warning("%s: FDSTOREREMOVE=1 requested, but no valid file descriptor name "
+                                              "passed, ignoring.", self.unit.id)
+            else:
+                self.fd_store.remove(name)
+        elif fields.get("FDSTORE") == "1":
+            if name is not None and not name_is_valid(name):
+                self.unit.manager.log.warning("%s: Passed FDNAME= name is invalid, ignoring.", self.unit.id)
+                name = None
+            self.fd_store.add(fds, name, poll=fields.get("FDPOLL") != "0", limit=self.cfg.file_descriptor_store_max)
+            return
         for fd in fds:
             os.close(fd)
+
+    def release_resources(self) -> None:
+        self.fd_store.release()
+
+    def _passed_fds(self, main: bool) -> PassedFds | None:
+        """service_collect_fds(): the sockets' fds, then the fd store's, newest first."""
+        passed = passed_fds(self.unit, main=main)
+        if not main or not self.fd_store or (passed is not None and passed.names == ["connection"]):
+            return passed
+        out = passed or PassedFds()
+        fds, names = self.fd_store.fds_and_names()
+        return PassedFds(out.fds + fds, out.names + names, out.environment, n_storage=len(fds))
+
+    def _notify_fields(self, fields: dict[str, str]) -> None:
         m = self.unit.manager
         if "MAINPID" in fields and self.state in (S.START, S.START_POST, S.RUNNING, S.RELOAD):
             try:
@@ -898,6 +943,7 @@ class Service(TypeBase):
             "notify_ready": self.notify_state_ready, "bus_name_good": self.bus_name_good,
             # CLOCK_MONOTONIC is system-wide: a later core re-arms the same instant (see resume()).
             "timer_deadline": self.timer.deadline if self.timer.armed else 0.0,
+            "fd_store": self.fd_store.serialize(),
         }
 
     def deserialize(self, data: dict[str, Any]) -> None:
@@ -924,6 +970,7 @@ class Service(TypeBase):
         self.notify_state_ready = bool(data.get("notify_ready", False))
         self.bus_name_good = bool(data.get("bus_name_good", False))
         self.timer.deadline = float(data.get("timer_deadline", 0.0))  # re-armed by resume()
+        self.fd_store.adopt(data.get("fd_store", []))
         for key, attr in (("main_pid_start", "main_pid_"), ("control_pid_start", "control_pid_")):
             pid = getattr(self, attr)
             if pid and (not process_alive(pid) or process_start_time(pid) != data.get(key)):
