@@ -256,6 +256,22 @@ class Installer:
             return _instantiate(dependent, own.instance or "")
         return dependent
 
+    def add_dependency(self, names: Iterable[str], target: str, dep: str, *, runtime: bool = False,
+                       force: bool = False) -> InstallResult:
+        """`systemctl add-wants/add-requires TARGET UNIT...`: <config>/TARGET.wants|.requires/UNIT
+        linked to each unit's file (systemd's unit_file_add_dependency(); `dep` Wants or Requires)."""
+        if not unitname.is_valid(target):
+            raise InstallError(f"Unit name {target} is not valid.", "invalid")
+        result = InstallResult()
+        config = self._config_dir(runtime)
+        target_name, _ = self._discover(target, follow_config_aliases=True)
+        units = [self._discover(name, follow_config_aliases=True) for name in names]
+        directory = os.path.join(config, target_name + (".wants" if dep == "Wants" else ".requires"))
+        for name, destination in units:
+            self._create_symlink(self._unrooted(destination), os.path.join(directory, name), force, result)
+        self._refresh()
+        return result.finish()
+
     def disable(self, names: Iterable[str], *, runtime: bool = False, dry_run: bool = False) -> InstallResult:
         """`dry_run`: only report the "unlink" changes (what GetUnitFileLinks answers with)."""
         result = InstallResult()

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from compat import unitname
 from sysmasterd.bus.iface import Interface
 from sysmasterd.bus.logcontrol_iface import LOG_PATH
+from sysmasterd.bus.lookup_methods import unit_by_invocation_id
 from sysmasterd.bus.paths import (
     JOB_PREFIX,
     MANAGER_PATH,
     UNIT_PREFIX,
     escape_label,
     job_id_from_path,
+    unescape_label,
     unit_name_from_path,
 )
 from sysmasterd.bus.router import BusObject
@@ -56,6 +58,10 @@ class ObjectTree:
         if path == LOG_PATH:
             return self._log_obj
         if path.startswith(UNIT_PREFIX):
+            by_invocation = _invocation_id(path[len(UNIT_PREFIX):])
+            if by_invocation is not None:
+                u = unit_by_invocation_id(self.manager, by_invocation)
+                return BusObject(u, self.unit_interfaces(u)) if u is not None else None
             name = unit_name_from_path(path)
             if name is None or not unitname.is_valid(name):
                 return None
@@ -73,6 +79,17 @@ class ObjectTree:
         if path == JOB_PREFIX[:-1]:
             return BusObject(None, [], tuple(str(j) for j in sorted(self.manager.engine.jobs)))
         return _PARENTS.get(path)
+
+
+def _invocation_id(label: str) -> bytes | None:
+    """The invocation ID a path label stands for (GetUnitByInvocationID's paths), else None."""
+    text = unescape_label(label)
+    if text is None or len(text) != 32:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
 
 
 # The nodes above ours, each with its children, so that `busctl tree` walks down from "/".

@@ -147,6 +147,14 @@ class UnitFileMethods:
         await call.authorize(actions.MANAGE_UNIT_FILES)
         return changes(_install_call(installer(m).preset_all, mode=mode, runtime=runtime, force=force))
 
+    @method("AddDependencyUnitFiles")
+    async def add_dependency(self, call: Call, m: Manager, names: list[str], target: str, dep: str,
+                             runtime: bool, force: bool) -> list[list[str]]:
+        if dep not in ("Wants", "Requires"):
+            raise errors.invalid_args("Invalid argument")  # systemd's -EINVAL
+        await call.authorize(actions.MANAGE_UNIT_FILES)
+        return changes(_install_call(installer(m).add_dependency, names, target, dep, runtime=runtime, force=force))
+
     @method("MaskUnitFiles")
     async def mask(self, call: Call, m: Manager, names: list[str], runtime: bool, force: bool) -> list[list[str]]:
         await call.authorize(actions.MANAGE_UNIT_FILES)

@@ -72,3 +72,62 @@ def test_busctl_tree(um: Manager) -> None:
     r = busctl(um, "introspect", "org.freedesktop.systemd1", "/org/freedesktop/systemd1/unit/sleeper_2eservice")
     assert r.rc == 0 and "org.freedesktop.systemd1.Service" in r.out, r.err
     assert busctl(um, "introspect", "org.freedesktop.systemd1", "/org/freedesktop/systemd1/job").rc == 0
+
+
+def call(um: Manager, method: str, *args: str) -> Result:
+    return busctl(um, "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                  "org.freedesktop.systemd1.Manager", method, *args)
+
+
+def prop(um: Manager, unit: str, name: str) -> str:
+    return um.systemctl("show", "--value", "-p", name, unit).out.strip()
+
+
+def test_add_wants_and_requires(um: Manager) -> None:
+    r = um.systemctl("add-wants", "extra.target", "sleeper.service")
+    assert r.rc == 0, r.err
+    link = um.root / "home/.config/systemd/user/extra.target.wants/sleeper.service"
+    assert f"Created symlink {link} → {um.units / 'sleeper.service'}." in r.err
+    assert link.is_symlink()
+    assert "sleeper.service" in prop(um, "extra.target", "Wants").split()
+    r = um.systemctl("add-requires", "--runtime", "extra.target", "app.service")
+    assert r.rc == 0, r.err
+    assert (um.root / "xdg/systemd/user/extra.target.requires/app.service").is_symlink()
+    assert "app.service" in prop(um, "extra.target", "Requires").split()
+    missing = um.systemctl("add-wants", "extra.target", "nosuch.service")
+    assert missing.rc != 0 and "Unit file nosuch.service does not exist." in missing.err
+    bad = call(um, "AddDependencyUnitFiles", "asssbb", "1", "app.service", "extra.target", "After", "false", "false")
+    assert bad.rc != 0 and "Invalid argument" in bad.err
+
+
+def test_unit_by_invocation_id_and_cgroup(um: Manager) -> None:
+    assert um.systemctl("start", "sleeper.service").rc == 0
+    invocation = prop(um, "sleeper.service", "InvocationID")
+    assert len(invocation) == 32
+    r = call(um, "GetUnitByInvocationID", "ay", "16", *(str(b) for b in bytes.fromhex(invocation)))
+    assert r.rc == 0, r.err
+    path = r.out.split()[1].strip('"')
+    assert path != "/org/freedesktop/systemd1/unit/sleeper_2eservice"
+    got = busctl(um, "get-property", "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit", "Id")
+    assert got.out.strip() == 's "sleeper.service"', got.err
+    unknown = call(um, "GetUnitByInvocationID", "ay", "16", *(["1"] * 16))
+    assert unknown.rc != 0 and "No unit with the specified invocation ID 01010101" in unknown.err
+    short = call(um, "GetUnitByInvocationID", "ay", "3", "1", "2", "3")
+    assert short.rc != 0 and "Invalid invocation ID" in short.err
+    cgroup = prop(um, "sleeper.service", "ControlGroup")
+    assert cgroup.endswith("/sleeper.service")
+    for asked in (cgroup, cgroup + "/sub/deeper"):
+        r = call(um, "GetUnitByControlGroup", "s", asked)
+        assert r.out.strip() == 'o "/org/freedesktop/systemd1/unit/sleeper_2eservice"', r.err
+    r = call(um, "GetUnitByControlGroup", "s", "/nowhere/at/all")
+    assert r.rc != 0
+    assert "Control group '/nowhere/at/all' is not valid or not managed by this instance" in r.err
+
+
+def test_enqueue_unit_job_and_list_by_patterns(um: Manager) -> None:
+    r = call(um, "EnqueueUnitJob", "sss", "app.service", "start", "replace")
+    assert r.rc == 0, r.err
+    assert '"app.service" "/org/freedesktop/systemd1/unit/app_2eservice" "start"' in r.out
+    r = um.systemctl("list-unit-files", "--no-legend", "sleep*", "extra.*")
+    assert r.rc == 0, r.err
+    assert [line.split()[0] for line in r.out.splitlines()] == ["sleeper.service", "extra.target"]
