@@ -51,7 +51,7 @@ class UnitName:
         return f"{self.prefix}@{self.instance}.{self.suffix}"
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=4096)  # bounded: a flood of names must not stay behind
 def parse(name: str) -> UnitName | None:
     """Split a unit name into its parts; None if it is not a valid plain, template or instance name."""
     if not name or len(name.encode("utf-8", "surrogateescape")) >= UNIT_NAME_MAX:

@@ -14,7 +14,7 @@ _KEEP = frozenset(string.ascii_letters + string.digits)
 _ESCAPED = [chr(b) if chr(b) in _KEEP else f"_{b:02x}" for b in range(256)]
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=4096)
 def escape_label(label: str) -> str:
     """Letters stay, digits stay except in first place, every other byte becomes _xx."""
     if not label:
@@ -49,7 +49,7 @@ def unescape_label(label: str) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=16384)  # bounded: clients may name any number of units
+@functools.lru_cache(maxsize=4096)  # bounded: clients may name any number of units
 def unit_path(name: str) -> str:
     """The object path of a unit (cached: every ListUnits row and signal needs one)."""
     return UNIT_PREFIX + escape_label(name)
