@@ -7,6 +7,7 @@ import binascii
 import re
 
 from compat import unitname
+from compat.config_resources import RESOURCE_HANDLERS
 from compat.config_sandbox import SANDBOX_HANDLERS
 from compat.execline import env_name_is_valid, env_value_is_valid, parse_environment
 from compat.model import (
@@ -42,7 +43,6 @@ from compat.values import (
     parse_mode,
     parse_permyriad,
     parse_rlimit,
-    parse_size,
     signal_from_string,
 )
 from compat.words import Extract, cunescape
@@ -447,25 +447,6 @@ def _delegate(value: str, ctx: ParseContext) -> bool:
     return True
 
 
-def _memory_max(value: str, ctx: ParseContext) -> int:
-    """MemoryMax=: bytes, a percentage of physical memory, or infinity (UINT64_MAX)."""
-    if value == "infinity":
-        return UINT64_MAX
-    try:
-        return ctx.facts.physical_memory * parse_permyriad(value) // 10000
-    except ValueError:
-        pass
-    try:
-        size = parse_size(value)
-    except ValueError:
-        negative = re.fullmatch(r"-[0-9.]+[KMGTPE]?", value) is not None
-        reason = "Numerical result out of range" if negative else "Invalid argument"
-        raise Invalid(f"Invalid memory limit '{value}', ignoring: {reason}", complete=True) from None
-    if size < 1:
-        raise Invalid(f"Memory limit '{value}' out of range, ignoring.", complete=True)
-    return size
-
-
 def _tasks_max(value: str, ctx: ParseContext) -> int:
     """TasksMax=: a number, a percentage of the system's task limit, or infinity (UINT64_MAX)."""
     if value == "infinity":
@@ -555,7 +536,7 @@ KILL_HANDLERS: dict[str, Handler] = {
 CGROUP_HANDLERS: dict[str, Handler] = {
     "Slice": setter(_cgroup, "slice", _slice),
     "Delegate": setter(_cgroup, "delegate", _delegate, reset=True),
-    "MemoryMax": setter(_cgroup, "memory_max", _memory_max, reset=True),
     "TasksMax": setter(_cgroup, "tasks_max", _tasks_max, reset=True),
     "CPUWeight": setter(_cgroup, "cpu_weight", _cpu_weight, reset=True),
+    **RESOURCE_HANDLERS,
 }

@@ -126,13 +126,15 @@ def _search_path(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         target.append(os.path.normpath(path).replace("//", "/"))
 
 
-def _checked(text: str, ctx: ParseContext) -> str | None:
-    """A path of a namespace setting with specifiers expanded; None (warned) when unusable."""
+def _checked(text: str, ctx: ParseContext, quoted: bool = False) -> str | None:
+    """A path of a namespace setting with specifiers expanded; None (warned) when unusable.
+    `quoted`: the bind-path parsers word the specifier failure differently."""
     key = ctx.current.key if ctx.current else "Path"
     try:
         path = ctx.expand_or_reason(text)
     except ValueError as e:
-        ctx.warn(f"Failed to resolve unit specifiers in {text}: {e}")
+        ctx.warn(f'Failed to resolve unit specifiers in "{text}", ignoring: {e}' if quoted else
+                 f"Failed to resolve unit specifiers in {text}: {e}")
         return None
     if not path.startswith("/"):
         ctx.warn(f"{key}= path is not absolute, ignoring: {path}")
@@ -162,10 +164,10 @@ def _bind_paths(read_only: bool) -> Handler:
         for word in words(value, Extract.UNQUOTE | Extract.CUNESCAPE):
             fields = word.split(":")
             optional = fields[0].startswith("-")
-            source = _checked(fields[0][1:] if optional else fields[0], ctx)
+            source = _checked(fields[0][1:] if optional else fields[0], ctx, quoted=True)
             if source is None:
                 continue
-            destination = _checked(fields[1], ctx) if len(fields) > 1 and fields[1] else source
+            destination = _checked(fields[1], ctx, quoted=True) if len(fields) > 1 and fields[1] else source
             if destination is None:
                 continue
             options = fields[2] if len(fields) > 2 else ""
@@ -364,8 +366,8 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
     "CapabilityBoundingSet": _capabilities("capability_bounding_set", CAP_ALL),
     "AmbientCapabilities": _capabilities("ambient_capabilities", 0),
     "SecureBits": setter(_exec, "secure_bits", _secure_bits, reset=True),
-    "ProtectSystem": setter(_exec, "protect_system", _choice(("full", "strict"), "protect system"), reset=True),
-    "ProtectHome": setter(_exec, "protect_home", _choice(("read-only", "tmpfs"), "protect home"), reset=True),
+    "ProtectSystem": setter(_exec, "protect_system", _choice(("full", "strict"), "protect system")),
+    "ProtectHome": setter(_exec, "protect_home", _choice(("read-only", "tmpfs"), "protect home")),
     **{name: _path_list(attr) for name, attr in (
         ("ReadWritePaths", "read_write_paths"), ("ReadOnlyPaths", "read_only_paths"),
         ("InaccessiblePaths", "inaccessible_paths"), ("ReadWriteDirectories", "read_write_paths"),

@@ -406,7 +406,21 @@ class CGroupContext:
     delegate: bool = False
     memory_max: int | None = None
     tasks_max: int | None = None
-    cpu_weight: int | None = None
+    cpu_weight: int | None = None  # 0: idle
+    startup_cpu_weight: int | None = None
+    cpu_quota_per_sec_usec: int | None = None  # CPUQuota=, as CPU time per second
+    cpu_quota_period_usec: int | None = None
+    allowed_cpus: tuple[int, ...] = ()  # AllowedCPUs= (systemd's cpuset_cpus)
+    memory_min: int | None = None
+    memory_low: int | None = None
+    memory_high: int | None = None
+    memory_swap_max: int | None = None
+    memory_limit: int | None = None  # the deprecated v1 name; MemoryMax= wins when both are set
+    io_weight: int | None = None
+    startup_io_weight: int | None = None
+    # IODeviceWeight=: (path, weight) in order; IO*Max=: path -> [rbps, wbps, riops, wiops]
+    io_device_weights: list[tuple[str, int]] = field(default_factory=list)
+    io_device_limits: dict[str, list[int]] = field(default_factory=dict)
     # Settings loaded but not applied yet are in ExecContext.unsupported-like storage here.
     unsupported: dict[str, str] = field(default_factory=dict)
 

@@ -181,13 +181,15 @@ def parse_sec_fix_0(text: str) -> int:
 _SIZE_UNITS: tuple[tuple[str, int], ...] = (
     ("E", 1024**6), ("P", 1024**5), ("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024), ("B", 1),
 )  # fmt: skip
+_SIZE_UNITS_1000 = tuple((suffix, 1000 ** _SIZE_UNITS[::-1].index((suffix, f))) for suffix, f in _SIZE_UNITS)
 UINT64_MAX = (1 << 64) - 1
 
 
-def parse_size(text: str) -> int:
-    """Bytes with base-1024 suffixes K, M, G, T, P, E (and B), fractions allowed: `1.5G`."""
+def parse_size(text: str, base: int = 1024) -> int:
+    """Bytes with base-1024 (or, for IO bandwidths, base-1000) suffixes K, M, G, T, P, E (and B),
+    fractions allowed: `1.5G`."""
     try:
-        return _parse_components(text, _SIZE_UNITS, 1, UINT64_MAX, sizes=True)
+        return _parse_components(text, _SIZE_UNITS if base == 1024 else _SIZE_UNITS_1000, 1, UINT64_MAX, sizes=True)
     except ValueError as e:
         raise ValueError("Failed to parse size value") from e
 
@@ -330,8 +332,9 @@ def parse_rlimit(resource_name: str, text: str) -> ResourceLimit:
     return ResourceLimit(soft, hard)
 
 
-def parse_permyriad(text: str) -> int:
-    """`50%`, `12.5%`, `125‰`, `1250‱` -> parts per ten thousand (0..10000)."""
+def parse_permyriad(text: str, *, bounded: bool = True) -> int:
+    """`50%`, `12.5%`, `125‰`, `1250‱` -> parts per ten thousand (0..10000; CPUQuota= takes
+    more than 100%: not `bounded`)."""
     m = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?(%|\u2030|\u2031)", text)
     if not m:
         raise ValueError("not a percentage")
@@ -340,7 +343,7 @@ def parse_permyriad(text: str) -> int:
     if len(fraction) > digits:
         raise ValueError("too many decimals")
     value = int(whole + fraction.ljust(digits, "0"))
-    if value > 10000:
+    if bounded and value > 10000:
         raise ValueError("percentage out of range")
     return value
 

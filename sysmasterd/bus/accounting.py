@@ -1,7 +1,8 @@
 """MemoryCurrent, TasksCurrent and CPUUsageNSec of a unit.
 
 From the unit's cgroup v2 files where the kernel provides them (memory.current and pids.current
-need their controllers enabled for our subtree; cpu.stat is always there), else from the /proc
+need their controllers enabled for our subtree; cpu.stat is always there), or from its cgroups in
+the v1 controller hierarchies (memory.usage_in_bytes, pids.current, cpuacct.usage), else from the /proc
 files of the unit's processes, read directly (psutil objects cost more than the reads, and
 GetAll asks every time). The cgroup counts what the processes cannot: CPU time of children that
 already exited, page cache charged to the unit. UINT64_MAX (systemctl hides the line) when the
@@ -103,12 +104,25 @@ class Usage:
     cpu_nsec: int
 
 
+def _v1_counter(u: Unit, controller: str, name: str) -> int | None:
+    """A counter of the unit's cgroup in a v1 controller hierarchy (hybrid and legacy hosts)."""
+    cgroups = u.manager.cgroups
+    directory = cgroups.controller_dir(u.id, controller) if cgroups is not None else None
+    return read_counter(directory, name) if directory else None
+
+
 def measure(u: Unit, pids: Pids) -> Usage:
     directory = cgroup_dir(u)
     memory = read_counter(directory, "memory.current") if directory else None
     tasks = read_counter(directory, "pids.current") if directory else None
     usec = read_cpu_usage_usec(directory) if directory else None
     cpu = usec * 1000 if usec is not None else None
+    if memory is None:  # systemd 252 reports usage_in_bytes (page cache included) on v1
+        memory = _v1_counter(u, "memory", "memory.usage_in_bytes")
+    if tasks is None:
+        tasks = _v1_counter(u, "pids", "pids.current")
+    if cpu is None:
+        cpu = _v1_counter(u, "cpuacct", "cpuacct.usage")  # nanoseconds already
     if memory is None or tasks is None or cpu is None:
         found = pids(u)
         if memory is None:

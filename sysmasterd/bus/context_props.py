@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
@@ -120,10 +120,7 @@ class ExecProperties(ConfigInterface):
     @prop("CPUAffinity")
     def cpu_affinity(self, u: Unit) -> bytes:
         ctx = _exec(u)
-        mask = 0
-        for cpu in ctx.cpu_affinity if ctx is not None else []:
-            mask |= 1 << cpu
-        return mask.to_bytes((mask.bit_length() + 7) // 8, "little") if mask else b""
+        return cpu_set_bytes(ctx.cpu_affinity if ctx is not None else [])
 
     # Unset, systemd shows the effective value: the kernel's default, best-effort at level 4.
     @prop("IOSchedulingClass")
@@ -153,6 +150,24 @@ class KillProperties(ConfigInterface):
         if k is None:
             return 15
         return k.restart_kill_signal if k.restart_kill_signal is not None else k.kill_signal
+
+
+def cpu_set_bytes(cpus: Iterable[int]) -> bytes:
+    """A CPU set as systemd's cpu_set_to_dbus(): a little-endian bit mask, b"" when empty."""
+    mask = 0
+    for cpu in cpus:
+        mask |= 1 << cpu
+    return mask.to_bytes((mask.bit_length() + 7) // 8, "little") if mask else b""
+
+
+def _io_limit_rows(column: int) -> Callable[[Any, Unit], list[list[Any]]]:
+    """IO*Max=: (device, limit) for each device, UINT64_MAX where that column is unset."""
+
+    def get(_iface: Any, u: Unit) -> list[list[Any]]:
+        c = _cgroup(u)
+        return [[path, row[column]] for path, row in c.io_device_limits.items()] if c is not None else []
+
+    return get
 
 
 def unit_pids(u: Unit) -> list[int]:
@@ -219,4 +234,19 @@ class CGroupProperties(ConfigInterface):
     def memory_max(self, u: Unit) -> int:
         c = _cgroup(u)
         return c.memory_max if c is not None and c.memory_max is not None else UINT64_MAX
+
+    @prop("AllowedCPUs")
+    def allowed_cpus(self, u: Unit) -> bytes:
+        c = _cgroup(u)
+        return cpu_set_bytes(c.allowed_cpus if c is not None else ())
+
+    @prop("IODeviceWeight")
+    def io_device_weight(self, u: Unit) -> list[list[Any]]:
+        c = _cgroup(u)
+        return [[path, weight] for path, weight in c.io_device_weights] if c is not None else []
+
+    io_read_bandwidth_max = prop("IOReadBandwidthMax")(_io_limit_rows(0))
+    io_write_bandwidth_max = prop("IOWriteBandwidthMax")(_io_limit_rows(1))
+    io_read_iops_max = prop("IOReadIOPSMax")(_io_limit_rows(2))
+    io_write_iops_max = prop("IOWriteIOPSMax")(_io_limit_rows(3))
 

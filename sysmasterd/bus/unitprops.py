@@ -5,8 +5,8 @@ written to `<control dir>/<unit>.d/50-<Name>.conf`, where the control dir is the
 persistent or runtime config dir with `.control` appended (`/etc/systemd/system.control`,
 `/run/systemd/system.control`, `~/.config/systemd/user.control`,
 `$XDG_RUNTIME_DIR/systemd/user.control`). Those dirs are on the default search path, so the
-setting survives daemon-reload. Resource-control settings (CPUWeight=, MemoryMax=, ...) are
-stored, not enforced: the core does not write them to cgroups yet.
+setting survives daemon-reload. Resource-control settings (CPUWeight=, MemoryMax=, ...) take
+effect at once on the unit's cgroup when it has one (core/cgroup.py realizes it again).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dbus_fast import DBusError
 
 from compat.model import CGroupContext, UnitConfig, UnitKind
+from compat.values import format_timespan
 from sysmasterd.bus import errors, spec
 from sysmasterd.bus.defaults import UINT32_MAX, UINT64_MAX
 
@@ -38,6 +39,9 @@ _CGROUP_SECTIONS = {
 }
 _CGROUP_WEIGHT_MAX = 10000
 _CGROUP_WEIGHT_IDLE = 0
+
+
+Parser = Callable[[Any, str, "HostFacts"], "Assignment"]
 
 
 @dataclass(frozen=True)
@@ -89,18 +93,23 @@ def _description(value: str, section: str, facts: HostFacts) -> Assignment:
     return Assignment("Description", "Unit", "Description=" + value.replace("%", "%%"), apply)
 
 
-def _cpu_weight(value: int, section: str, facts: HostFacts) -> Assignment:
-    if value == UINT64_MAX:
-        return Assignment("CPUWeight", section, "CPUWeight=", _set_cgroup(cpu_weight=None))
-    if value != _CGROUP_WEIGHT_IDLE and not 1 <= value <= _CGROUP_WEIGHT_MAX:
-        raise _out_of_range("CPUWeight")
-    text = "idle" if value == _CGROUP_WEIGHT_IDLE else str(value)
-    return Assignment("CPUWeight", section, f"CPUWeight={text}", _set_cgroup(cpu_weight=value))
+def _weight(name: str, field: str, idle_ok: bool) -> Callable[[int, str, HostFacts], Assignment]:
+    """CPUWeight= and the like: UINT64_MAX unsets; idle (0) only for the CPU weights."""
 
-
-def _limit(name: str, field: str) -> Callable[[int, str, HostFacts], Assignment]:
     def check(value: int, section: str, facts: HostFacts) -> Assignment:
-        if value < 1:
+        if value == UINT64_MAX:
+            return Assignment(name, section, f"{name}=", _set_cgroup(**{field: None}))
+        if not (1 <= value <= _CGROUP_WEIGHT_MAX or (idle_ok and value == _CGROUP_WEIGHT_IDLE)):
+            raise _out_of_range(name)
+        text = "idle" if value == _CGROUP_WEIGHT_IDLE else str(value)
+        return Assignment(name, section, f"{name}={text}", _set_cgroup(**{field: value}))
+
+    return check
+
+
+def _limit(name: str, field: str, minimum: int = 1) -> Callable[[int, str, HostFacts], Assignment]:
+    def check(value: int, section: str, facts: HostFacts) -> Assignment:
+        if value < minimum:
             raise _out_of_range(name)
         text = "infinity" if value == UINT64_MAX else str(value)
         return Assignment(name, section, f"{name}={text}", _set_cgroup(**{field: value}))
@@ -108,25 +117,53 @@ def _limit(name: str, field: str) -> Callable[[int, str, HostFacts], Assignment]
     return check
 
 
-def _limit_scale(name: str, field: str, total: Callable[[HostFacts], int], page: int, whole_ok: bool
-                 ) -> Callable[[int, str, HostFacts], Assignment]:
+def _limit_scale(name: str, field: str, total: Callable[[HostFacts], int], page: int, whole_ok: bool,
+                 minimum: int = 1) -> Callable[[int, str, HostFacts], Assignment]:
     def check(raw: int, section: str, facts: HostFacts) -> Assignment:
         value = scaled(total(facts), raw, page)
-        if value < 1 or (raw == UINT32_MAX and not whole_ok):
+        if value < minimum or (raw == UINT32_MAX and not whole_ok):
             raise _out_of_range(name + "Scale")
         return Assignment(name + "Scale", section, f"{name}={percent_text(raw)}", _set_cgroup(**{field: value}))
 
     return check
 
 
-Parser = Callable[[Any, str, "HostFacts"], Assignment]
+def _memory(name: str, minimum: int) -> dict[str, tuple[str, Parser, bool]]:
+    """A memory limit by bytes and by share of physical memory (MemoryMaxScale, ...)."""
+    field = "memory_" + name.removeprefix("Memory").lower().replace("swapmax", "swap_max")
+    return {
+        name: ("t", _limit(name, field, minimum), True),
+        name + "Scale": ("u", _limit_scale(name, field, lambda f: f.physical_memory, os.sysconf("SC_PAGE_SIZE"),
+                                           whole_ok=True, minimum=minimum), True),
+    }
+
+
+def _cpu_quota(value: int, section: str, facts: HostFacts) -> Assignment:
+    if value <= 0:
+        raise errors.invalid_args("CPUQuotaPerSecUSec= value out of range")
+    # Whole percent, truncated, as systemd writes it (CPUQuota= takes integers only).
+    text = "" if value == UINT64_MAX else f"{value // 10000}%"
+    return Assignment("CPUQuota", section, f"CPUQuota={text}",
+                      _set_cgroup(cpu_quota_per_sec_usec=None if value == UINT64_MAX else value))
+
+
+def _cpu_quota_period(value: int, section: str, facts: HostFacts) -> Assignment:
+    text = "" if value == UINT64_MAX else format_timespan(value, 1)
+    return Assignment("CPUQuotaPeriodSec", section, f"CPUQuotaPeriodSec={text}",
+                      _set_cgroup(cpu_quota_period_usec=None if value == UINT64_MAX else value))
+
+
 # name -> (wire signature systemctl sends, parser, needs a cgroup context)
 _SETTABLE: dict[str, tuple[str, Parser, bool]] = {
     "Description": ("s", _description, False),
-    "CPUWeight": ("t", _cpu_weight, True),
-    "MemoryMax": ("t", _limit("MemoryMax", "memory_max"), True),
-    "MemoryMaxScale": ("u", _limit_scale("MemoryMax", "memory_max", lambda f: f.physical_memory,
-                                         os.sysconf("SC_PAGE_SIZE"), whole_ok=True), True),
+    "CPUWeight": ("t", _weight("CPUWeight", "cpu_weight", idle_ok=True), True),
+    "StartupCPUWeight": ("t", _weight("StartupCPUWeight", "startup_cpu_weight", idle_ok=True), True),
+    "CPUQuotaPerSecUSec": ("t", _cpu_quota, True),
+    "CPUQuotaPeriodUSec": ("t", _cpu_quota_period, True),
+    "IOWeight": ("t", _weight("IOWeight", "io_weight", idle_ok=False), True),
+    "StartupIOWeight": ("t", _weight("StartupIOWeight", "startup_io_weight", idle_ok=False), True),
+    **_memory("MemoryMin", 0), **_memory("MemoryLow", 0), **_memory("MemoryHigh", 1),
+    **_memory("MemoryMax", 1), **_memory("MemorySwapMax", 0), **_memory("MemoryLimit", 1),
     "TasksMax": ("t", _limit("TasksMax", "tasks_max"), True),
     "TasksMaxScale": ("u", _limit_scale("TasksMax", "tasks_max", lambda f: f.tasks_max, 1, whole_ok=False), True),
 }
@@ -164,6 +201,8 @@ def apply(u: Unit, assignments: list[Assignment], directory: str) -> None:
     for a in assignments:
         config = a.apply(config)
     u.config = config  # a new object: cached config-derived properties are recomputed
+    if u.manager.cgroups is not None:
+        u.manager.cgroups.refresh(u.id)  # a running unit's cgroup takes the new settings now
     dropin_dir = os.path.join(directory, u.id + ".d")
     os.makedirs(dropin_dir, mode=0o755, exist_ok=True)
     for a in assignments:

@@ -3,14 +3,26 @@
 cgroup v2 where writable (a pure v2 mount, or the "unified" mount of a hybrid host), else the
 v1 `name=systemd` hierarchy, else no cgroup at all: then processes are tracked as the tree below
 the unit's main/control PIDs via psutil. The backend is chosen once at start.
+
+Resource control rides on the same tree: realizing a unit's cgroup also makes it in the v1
+controller hierarchies it needs (hybrid and legacy hosts), or enables the controllers down the
+slices (cgroup2 with controllers), and writes its settings there (core/cgroup_apply.py).
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sysmasterd.core import cgroup_apply, cgroup_v1
+
+if TYPE_CHECKING:
+    from compat.model import CGroupContext
 
 V2_MOUNTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 V1_MOUNT = "/sys/fs/cgroup/systemd"
@@ -44,6 +56,7 @@ class CGroupRoot:
     mode: str  # "v2", "v1" or "none"
     mount: str  # filesystem path of the hierarchy's root
     base: str  # our subtree, relative to the hierarchy root, e.g. "/sysmaster.user-1a2b"
+    v1: dict[str, cgroup_v1.Hierarchy] = field(default_factory=dict)  # controller -> hierarchy
 
     def unit_dir(self, path: str) -> str:
         """The directory of a cgroup given relative to our subtree ("system.slice/foo.service")."""
@@ -68,7 +81,7 @@ def detect(instance: str | None) -> CGroupRoot:
             continue
         base = _join(own, instance) if instance else (own.removesuffix("/" + INIT_SCOPE) or "/")
         if _try_make(mount + base):
-            return CGroupRoot(mode, mount, base)
+            return CGroupRoot(mode, mount, base, cgroup_v1.detect(instance))
     return CGroupRoot("none", "", "")
 
 
@@ -91,6 +104,13 @@ class CGroups:
     def __init__(self, root: CGroupRoot, path_of: Callable[[str], str] = str) -> None:
         self.root = root
         self.path_of = path_of
+        # The unit's resource settings (None: no cgroup context, nothing to apply) and whether
+        # the manager is starting up (Startup*= settings count then); the manager sets both.
+        self.context_of: Callable[[str], CGroupContext | None] = lambda _name: None
+        self.starting: Callable[[], bool] = lambda: False
+        self.log = logging.getLogger("sysmasterd")
+        # cgroup path -> (settings object applied, starting, controllers): applied once per change
+        self._applied: dict[str, tuple[object, bool, frozenset[str]]] = {}
 
     def unit_dir(self, unit: str) -> str:
         return self.root.unit_dir(self.path_of(unit))
@@ -111,7 +131,103 @@ class CGroups:
             os.makedirs(d, exist_ok=True)
         except OSError:
             return None
+        self.realize(unit)
         return os.path.join(d, "cgroup.procs")
+
+    # -- resource control ------------------------------------------------------------------------
+
+    def realize(self, unit: str) -> None:
+        """The unit's cgroup and its slices' in the controllers they need, with their settings
+        written, parents first (systemd's unit_realize_cgroup)."""
+        path = self.path_of(unit)
+        parts = [p for p in path.split("/") if p]
+        own = self.context_of(unit)
+        own_mask = self._mask(own) if own is not None else frozenset()
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            name = parts[depth - 1] if depth < len(parts) else unit
+            ctx = own if depth == len(parts) else self.context_of(name)
+            mask = own_mask | (self._mask(ctx) if ctx is not None else frozenset())
+            self._realize_one(name, sub, ctx, mask)
+
+    def refresh(self, unit: str) -> None:
+        """Settings changed at runtime (set-property): apply them now if the cgroup exists."""
+        if self.enabled and os.path.isdir(self.unit_dir(unit)):
+            self.realize(unit)
+
+    def _mask(self, ctx: CGroupContext) -> frozenset[str]:
+        if self.root.v1:
+            return cgroup_apply.needed(ctx, unified=False) & frozenset(self.root.v1)
+        if self.root.mode == "v2":
+            return cgroup_apply.needed(ctx, unified=True) & self._v2_available()
+        return frozenset()
+
+    def _v2_available(self) -> frozenset[str]:
+        try:
+            with open(os.path.join(self.root.mount + self.root.base, "cgroup.controllers")) as f:
+                return frozenset(f.read().split())
+        except OSError:
+            return frozenset()
+
+    def _realize_one(self, name: str, sub: str, ctx: CGroupContext | None, mask: frozenset[str]) -> None:
+        starting = self.starting()
+        done = self._applied.get(sub)
+        if done is not None and done[0] is ctx and done[1] == starting and done[2] >= mask:
+            return
+        if self.root.v1:
+            dirs = {c: self.root.v1[c].dir(sub) for c in mask}
+            for d in set(dirs.values()):
+                try:
+                    os.makedirs(d, exist_ok=True)
+                except OSError as e:
+                    self.log.warning("%s: Failed to create cgroup %s: %s", name, d, e.strerror)
+        else:
+            self._enable_v2(sub, mask)
+            dirs = {c: self.root.unit_dir(sub) for c in mask}
+        if ctx is not None:
+            for w in cgroup_apply.attributes(ctx, unified=not self.root.v1, mask=mask, startup=starting,
+                                             warn=lambda text: self.log.warning("%s: %s", name, text)):
+                if w.controller in dirs:
+                    cgroup_apply.write(dirs[w.controller], w, self.log, name, "/" + sub)
+        self._applied[sub] = (ctx, starting, mask)
+
+    def _enable_v2(self, sub: str, mask: frozenset[str]) -> None:
+        """Enable the controllers in each parent's subtree_control, down from our subtree."""
+        if not mask:
+            return
+        parts = sub.split("/")
+        for depth in range(len(parts)):
+            parent = self.root.unit_dir("/".join(parts[:depth]))
+            try:
+                with open(os.path.join(parent, "cgroup.subtree_control")) as f:
+                    enabled = set(f.read().split())
+            except OSError:
+                return
+            for c in sorted(mask - enabled):
+                try:
+                    with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+                        f.write("+" + c)
+                except OSError as e:
+                    level = logging.DEBUG if e.errno in (errno.EBUSY, errno.ENOENT, errno.EROFS) else logging.WARNING
+                    self.log.log(level, "Failed to enable controller %s for %s: %s", c, parent, e.strerror)
+
+    def controller_procs(self, unit: str) -> tuple[str, ...]:
+        """The cgroup.procs files of the unit's cgroups in the v1 controller hierarchies, which a
+        process of the unit joins besides the tracking one."""
+        done = self._applied.get(self.path_of(unit))
+        if done is None or not self.root.v1:
+            return ()
+        dirs = {self.root.v1[c].dir(self.path_of(unit)) for c in done[2]}
+        return tuple(sorted(os.path.join(d, "cgroup.procs") for d in dirs))
+
+    def controller_dir(self, unit: str, controller: str) -> str | None:
+        """The unit's cgroup in a v1 controller's hierarchy, while it exists there."""
+        hierarchy = self.root.v1.get(controller) if self.enabled else None
+        sub = self.path_of(unit)
+        if hierarchy is None or not sub:
+            return None
+        d = hierarchy.dir(sub)
+        return d if os.path.isdir(d) else None
 
     def pids(self, unit: str) -> list[int]:
         if not self.enabled:
@@ -142,22 +258,20 @@ class CGroups:
     def remove(self, unit: str) -> None:
         if not self.enabled:
             return
-        top = self.unit_dir(unit)
-        for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
+        sub = self.path_of(unit)
+        _remove_tree(self.unit_dir(unit))
+        for d in {h.dir(sub) for h in self.root.v1.values()} if sub else ():
+            _remove_tree(d)
+        self._applied.pop(sub, None)
 
     def remove_base(self) -> None:
         """Our subtree, with the slice directories left in it, once everything in it stopped."""
         if self.enabled and self.root.base not in ("", "/"):  # never the hierarchy's root itself
-            top = self.root.mount + self.root.base
-            for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+            _remove_tree(self.root.mount + self.root.base)
+        for h in self.root.v1.values() if self.enabled else ():
+            if h.base not in ("", "/"):
+                _remove_tree(h.dir(""))
+        self._applied.clear()
 
     def unit_of_pid(self, pid: int) -> str | None:
         """Which of our units' cgroups holds the PID (for GetUnitByPID and notify messages)."""
@@ -174,6 +288,15 @@ class CGroups:
         except OSError:
             pass
         return None
+
+
+def _remove_tree(top: str) -> None:
+    """A cgroup and its children, deepest first; a populated one stays (rmdir says EBUSY)."""
+    for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
 
 
 def unit_of_path(path: str) -> str | None:

@@ -125,6 +125,8 @@ class SpawnRequest:
     # False for "+" commands: no namespaces, capability or seccomp restrictions.
     sandboxing: bool = True
     sandbox: SandboxPaths = field(default_factory=SandboxPaths)  # what the parent prepared
+    # Besides cgroup_procs, the cgroup.procs of the unit's v1 controller cgroups (hybrid hosts).
+    controller_procs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -269,12 +271,12 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
         os.setsid()
     except OSError as e:
         raise _ChildError(EXIT_SETSID, f"Failed to create new process session: {e}") from e
-    if req.cgroup_procs:
+    for procs in (req.cgroup_procs, *req.controller_procs) if req.cgroup_procs else ():
         try:
-            with open(req.cgroup_procs, "w") as f:
+            with open(procs, "w") as f:
                 f.write("0")
         except OSError as e:
-            raise _ChildError(EXIT_CGROUP, f"Failed to attach to cgroup {req.cgroup_procs}: {e}") from e
+            raise _ChildError(EXIT_CGROUP, f"Failed to attach to cgroup {procs}: {e}") from e
     _setup_stdio(req, stdin_pipe)
     if ctx.oom_score_adjust is not None:
         _set_oom_score_adjust(ctx.oom_score_adjust)

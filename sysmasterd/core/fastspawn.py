@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import os
 import resource
+import shlex
 import signal
 
 from compat.model import ExecContext, ExecFlag, StdOutput
@@ -42,7 +43,8 @@ def shell_prefix(req: SpawnRequest, path: str, argv: list[str]) -> str | None:
     limits = _limits_script(req)
     if limits is None:
         return None
-    return (_JOIN if req.cgroup_procs else "") + limits
+    joins = "".join(f"echo 0 > {shlex.quote(p)} || exit {EXIT_CGROUP}; " for p in req.controller_procs)
+    return (_JOIN + joins if req.cgroup_procs else "") + limits
 
 
 def _possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:

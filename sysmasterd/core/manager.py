@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from compat import unitname
 from compat.model import (
+    CGroupContext,
     CollectMode,
     EmergencyAction,
     JobMode,
@@ -34,13 +35,13 @@ from sysmasterd.core.execute import (
 )
 from sysmasterd.core.job import Job
 from sysmasterd.core.jobengine import JobEngine
-from sysmasterd.core.memtrim import MemoryTrim
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.runtime import ExecRuntime
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
 from sysmasterd.core.timezone import TimezoneWatch
 from sysmasterd.core.transient import TransientUnits
 from sysmasterd.core.unit import Unit
+from sysmasterd.core.unittype import Context
 
 if TYPE_CHECKING:
     import asyncio
@@ -120,7 +121,6 @@ class Manager:
         self.on_reexec_request: Callable[[], None] | None = None
         self.on_poweroff_request: Callable[[str], None] | None = None
         self.engine = JobEngine(self)
-        self.memory = MemoryTrim(loop)
         self.runtime = ExecRuntime(self)
 
     # -- observers ------------------------------------------------------------------------------
@@ -144,6 +144,9 @@ class Manager:
     def attach_runtime(self, cgroups: CGroups, store: StateStore, notify: NotifySocket) -> None:
         self.cgroups, self.store, self.notify = cgroups, store, notify
         cgroups.path_of = self.cgroup_path_of
+        cgroups.context_of = self.cgroup_context_of
+        cgroups.starting = lambda: not self.startup_finished_emitted
+        cgroups.log = self.log
         self.runtime.attach(notify)
         self.timezone_watch = TimezoneWatch(self.loop, self._timezone_changed, self.log)
 
@@ -159,6 +162,13 @@ class Manager:
                 u.impl.timezone_change()
 
     # -- units ----------------------------------------------------------------------------------
+
+    def cgroup_context_of(self, name: str) -> CGroupContext | None:
+        """A loaded unit's resource settings, if its type has a cgroup context."""
+        u = self.units.get(name)
+        if u is None or u.config is None or not u.type.contexts & Context.CGROUP:
+            return None
+        return u.config.cgroup
 
     def cgroup_path_of(self, name: str) -> str:
         u = self.units.get(name)
@@ -349,13 +359,9 @@ class Manager:
         loaded unit names is forgotten, and loaded afresh when asked for again."""
         self._gc_scheduled = False
         candidates, self._gc_candidates = self._gc_candidates, set()
-        collected = 0
         for u in candidates:
             if self._may_gc(u):
                 self._collect(u)
-                collected += 1
-        if collected and not self.settings.test_mode:
-            self.memory.freed(collected)
 
     def _may_gc(self, u: Unit) -> bool:
         if u.job is None and u.impl is not None and u.active_state.is_inactive_or_failed():

@@ -151,6 +151,7 @@ class ExecRuntime:
             if ctx.standard_error is StdOutput.SOCKET:
                 stdio.stderr_fd = connection
         req = SpawnRequest(cmd, ctx, env, procs, stdio, apply_credentials=not privileged,
+                           controller_procs=self.m.cgroups.controller_procs(u.id) if procs and self.m.cgroups else (),
                            listen_fds=listen, listen_nonblocking=nonblocking,
                            listen_storage=passed.n_storage if listen and passed is not None else 0,
                            runtime_dirs=self.directory_bases(),

@@ -243,6 +243,13 @@ def attach_pids(u: Unit, pids: list[int], subcgroup: str = "") -> list[int]:
         except OSError as e:
             m.log.warning("%s: Failed to attach PID %d to the control group: %s", u.id, pid, e.strerror)
             failed.append(pid)
+            continue
+        for extra in m.cgroups.controller_procs(u.id):  # its resource controllers, best effort
+            try:
+                with open(extra, "w") as f:
+                    f.write(str(pid))
+            except OSError as e:
+                m.log.debug("%s: Failed to attach PID %d to %s: %s", u.id, pid, extra, e.strerror)
     return failed
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 from procwait import wait_until
 
+from sysmasterd.core import cgroup_v1
 from sysmasterd.core.cgroup import V1_MOUNT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,8 +202,10 @@ def remove_cgroups(log: str) -> None:
     mode, base = found.groups()
     with open("/proc/self/mounts") as f:
         mounts = [line.split()[1] for line in f if line.split()[2] == "cgroup2"] if mode == "v2" else [V1_MOUNT]
-    for mount in mounts:
-        root = Path(mount + base)
+    roots = [Path(mount + base) for mount in mounts]
+    # The daemon's cgroups in the v1 controller hierarchies: the same instance below our own cgroup.
+    roots += [Path(h.dir("")) for h in cgroup_v1.detect(base.rsplit("/", 1)[-1]).values()]
+    for root in roots:
         if not root.is_dir():
             continue
         for directory in [*sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)), root]:

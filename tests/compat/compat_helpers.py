@@ -29,6 +29,8 @@ FACTS = HostFacts(
     kernel_release="6.1.0-test",
     architecture="x86-64",
     os_release={"ID": "debian", "VERSION_ID": "12"},
+    # The host's own: systemd-analyze scales MemoryMax=50% and the like by it.
+    physical_memory=os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"),
 )
 
 

@@ -146,6 +146,7 @@ class Harness:
                     if not os.path.exists(base):
                         break
                     time.sleep(0.1)
+                m.cgroups.remove_base()  # and the unit cgroups in the v1 controller hierarchies
             m.detach_runtime()
             if m.store is not None:
                 m.store.close()

@@ -22,6 +22,8 @@ from typing import Any
 
 from procwait import proc_children, wait_until
 
+from sysmasterd.core import cgroup_v1
+
 REPO = Path(__file__).resolve().parents[2]
 INIT = [sys.executable, "-m", "sysmasterd.init.main"]
 CORE_MODULE = "sysmasterd.core.main"
@@ -126,7 +128,8 @@ class Namespace:
     def _remove_cgroups(self) -> None:
         """Core names its cgroup subtree after its runtime dir (sysmasterd/core/main.py)."""
         tag = hashlib.sha1(str(self.run).encode()).hexdigest()[:8]
-        for root in CGROUP_ROOTS:
+        # Its cgroups in the v1 controller hierarchies sit below our own cgroup there.
+        for root in [*CGROUP_ROOTS, *(h.dir("") for h in cgroup_v1.detect(None).values())]:
             with contextlib.suppress(OSError):
                 for top in [os.path.join(root, d) for d in os.listdir(root) if d.endswith(tag)]:
                     # The namespace's processes are still dying right after its PID 1 was killed:
