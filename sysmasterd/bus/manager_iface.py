@@ -17,6 +17,7 @@ from sysmasterd.bus.iface import Getter, Interface, method, prop, setter
 from sysmasterd.bus.listing import blocked_by, job_row, matches, unit_row, waiting_for
 from sysmasterd.bus.logcontrol_iface import LogSettings
 from sysmasterd.bus.lookup_methods import LookupMethods
+from sysmasterd.bus.maintenance_methods import MaintenanceMethods
 from sysmasterd.bus.paths import unit_path
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.bus.transient_methods import TransientMethods
@@ -53,7 +54,7 @@ def check_name(name: str) -> None:
         raise errors.invalid_args(f"Unit name {name} is not valid.")
 
 
-class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMethods, Interface):
+class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMethods, MaintenanceMethods, Interface):
     name = "org.freedesktop.systemd1.Manager"
 
     def __init__(self, manager: Manager, subscriptions: Subscriptions) -> None:

@@ -123,7 +123,12 @@ class TransientMethods:
 
     @method("RefUnit")
     async def ref_unit(self, call: Call, m: Manager, name: str) -> None:
-        u = self._loaded(m, name)
+        # As systemd: loaded on demand and refused unless it loaded well (systemctl freeze and
+        # clean ref their unit first, often one that was collected since it ran).
+        if not unitname.is_valid(name, template=False):
+            raise errors.invalid_args(f"Unit name {name} is not valid.")
+        u = m.load_unit(name)
+        u.check_loaded_for_job()
         await call.authorize(actions.MANAGE_UNITS)
         m.transient.ref(u, self.client_refs.token(call))
 

@@ -8,7 +8,9 @@ from compat.model import UnitSection
 from sysmasterd.bus import errors
 from sysmasterd.bus.configmap import config_getter
 from sysmasterd.bus.iface import Getter, Interface, method, neutral_value, prop
+from sysmasterd.bus.maintenance_methods import clean_unit, freeze_unit
 from sysmasterd.bus.unitfiles import unit_file_preset
+from sysmasterd.core import clean, freezer
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.states import JobType, LoadState
 
@@ -117,7 +119,27 @@ class UnitInterface(Interface):
 
     @prop("FreezerState")
     def freezer_state(self, u: Unit) -> str:
-        return "running"
+        return freezer.state(u)
+
+    @prop("CanFreeze")
+    def can_freeze(self, u: Unit) -> bool:
+        return freezer.supported(u)
+
+    @prop("CanClean")
+    def can_clean(self, u: Unit) -> list[str]:
+        return clean.can_clean(u)
+
+    @method("Freeze")
+    async def freeze(self, call: Call, u: Unit) -> None:
+        await freeze_unit(call, u, True)
+
+    @method("Thaw")
+    async def thaw(self, call: Call, u: Unit) -> None:
+        await freeze_unit(call, u, False)
+
+    @method("Clean")
+    async def clean(self, call: Call, u: Unit, what: list[str]) -> None:
+        await clean_unit(call, u, what)
 
     @prop("FragmentPath")
     def fragment_path(self, u: Unit) -> str:

@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from compat.model import ConditionKind, JobMode, UnitConfig, UnitKind
-from sysmasterd.core import errors
+from sysmasterd.core import errors, freezer
 from sysmasterd.core.clock import DualTimestamp, now_monotonic_usec
 from sysmasterd.core.conditions import ConditionOutcome, evaluate
 from sysmasterd.core.dependency import CONFIG_DEPS, Dep
@@ -234,12 +234,14 @@ class Unit:
             if not self._check_asserts():
                 self.manager.log.warning("%s: Assertion failed for %s.", self.id, self.description)
                 return OpResult.ASSERT_FAILED
+        freezer.thaw_for_job(self)
         return self.impl.start()
 
     def stop(self) -> OpResult:
         assert self.impl is not None
         if self.active_state.is_inactive_or_failed():
             return OpResult.ALREADY
+        freezer.thaw_for_job(self)
         return self.impl.stop()
 
     def reload(self) -> OpResult:
@@ -251,6 +253,7 @@ class Unit:
             return OpResult.FAILED
         if not self.impl.can_reload():
             return OpResult.UNSUPPORTED
+        freezer.thaw_for_job(self)
         return self.impl.reload()
 
     def kill(self, who: KillWho, signo: int) -> list[int]:

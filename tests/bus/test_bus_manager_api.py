@@ -17,6 +17,9 @@ UNITS = {
     "sleeper.service": "[Unit]\nDescription=Sleeps\n[Service]\nExecStart=/bin/sleep 1000\n",
     "app.service": "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=default.target\n",
     "extra.target": "[Unit]\nDescription=Extra\n",
+    "dirs.service": "[Service]\nType=oneshot\nExecStart=/bin/true\nRuntimeDirectory=rt\nRuntimeDirectoryPreserve=yes\n"
+                    "StateDirectory=st\nCacheDirectory=ca\nLogsDirectory=lg\nConfigurationDirectory=cf\n",
+    "plain.service": "[Service]\nType=oneshot\nExecStart=/bin/true\n",
 }
 
 
@@ -131,3 +134,49 @@ def test_enqueue_unit_job_and_list_by_patterns(um: Manager) -> None:
     r = um.systemctl("list-unit-files", "--no-legend", "sleep*", "extra.*")
     assert r.rc == 0, r.err
     assert [line.split()[0] for line in r.out.splitlines()] == ["sleeper.service", "extra.target"]
+
+
+def test_freeze_and_thaw(um: Manager) -> None:
+    assert um.systemctl("start", "sleeper.service").rc == 0
+    assert prop(um, "sleeper.service", "CanFreeze") == "yes"
+    r = um.systemctl("freeze", "sleeper.service")
+    assert r.rc == 0, r.err
+    assert prop(um, "sleeper.service", "FreezerState") == "frozen"
+    events = prop(um, "sleeper.service", "ControlGroup")
+    assert "frozen 1" in um.ns.run(["cat", f"/sys/fs/cgroup/unified{events}/cgroup.events"], um.env).out
+    assert um.systemctl("freeze", "sleeper.service").rc == 0  # already frozen: done at once
+    r = um.systemctl("thaw", "sleeper.service")
+    assert r.rc == 0, r.err
+    assert prop(um, "sleeper.service", "FreezerState") == "running"
+    # Stopping a frozen unit thaws it first, so its processes get SIGTERM at once.
+    assert um.systemctl("freeze", "sleeper.service").rc == 0
+    assert um.systemctl("stop", "sleeper.service", timeout=10).rc == 0
+    assert prop(um, "sleeper.service", "ActiveState") == "inactive"
+    r = um.systemctl("freeze", "sleeper.service")
+    assert r.rc != 0 and "Unit is inactive." in r.err
+    r = um.systemctl("freeze", "extra.target")
+    assert r.rc != 0 and "Unit 'extra.target' does not support freezing." in r.err
+    assert prop(um, "extra.target", "CanFreeze") == "no"
+
+
+def test_clean(um: Manager) -> None:
+    assert um.systemctl("start", "dirs.service").rc == 0
+    home = um.root / "home"
+    where = {"runtime": um.root / "xdg/rt", "state": home / ".config/st", "cache": home / ".cache/ca",
+             "logs": home / ".config/log/lg", "configuration": home / ".config/cf"}
+    assert all(p.is_dir() for p in where.values())
+    assert prop(um, "dirs.service", "CanClean").split() == ["runtime", "state", "cache", "logs", "configuration"]
+    r = um.systemctl("clean", "--what=state", "--what=cache", "dirs.service")
+    assert r.rc == 0, r.err
+    assert [k for k, p in where.items() if p.exists()] == ["runtime", "logs", "configuration"]
+    r = um.systemctl("clean", "--what=all", "dirs.service")
+    assert r.rc == 0, r.err
+    assert not any(p.exists() for p in where.values())
+    r = um.systemctl("clean", "plain.service")
+    assert r.rc != 0 and "No matching resources found." in r.err
+    assert um.systemctl("start", "sleeper.service").rc == 0
+    r = um.systemctl("clean", "--what=all", "sleeper.service")
+    assert r.rc != 0 and "Unit is not inactive or has pending job." in r.err
+    r = um.systemctl("clean", "extra.target")
+    assert r.rc != 0 and "Unit 'extra.target' does not support cleaning." in r.err
+    assert um.systemctl("stop", "sleeper.service").rc == 0
