@@ -84,8 +84,15 @@ def exit_for(err: CallFailed) -> int:
     return _ERROR_EXIT.get(err.name, EXIT_FAILURE)
 
 
+_STDERR_TTY: list[bool] = []
+
+
 def err(text: str) -> None:
-    print(text, file=sys.stderr)
+    """A message as systemd's log writes one to the console: its line ends in \\r\\n on a terminal."""
+    if not _STDERR_TTY:
+        _STDERR_TTY.append(sys.stderr.isatty())
+    sys.stderr.write(text + ("\r\n" if _STDERR_TTY[0] else "\n"))
+    sys.stderr.flush()
 
 
 # systemd 252's unit-name.c, for mangling only; compat.unitname has the full model but imports

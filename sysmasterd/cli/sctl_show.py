@@ -63,6 +63,8 @@ def format_value(name: str, signature: str, value: Any) -> str | list[str] | Non
             return "infinity"
         if name.endswith("USec"):
             return format_span(value)
+        if value == 0 and name in ("CPUWeight", "StartupCPUWeight"):
+            return "idle"
         return str(value)
     if signature == "u":
         if name in ("UID", "GID") and value == UINT32_MAX:

@@ -184,7 +184,8 @@ def cat(client: Client, opts: Options, verb: str, names: list[str]) -> int:
             print(paint(f"# {f}", "blue"))
             try:
                 with open(f) as fh:
-                    sys.stdout.write(fh.read())
+                    text = fh.read()
+                sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
             except OSError as e:
                 err(f"Failed to read \"{f}\": {e.strerror}")
                 rc = EXIT_FAILURE

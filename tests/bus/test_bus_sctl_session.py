@@ -7,13 +7,16 @@ kill, reset-failed) leave both in the same state for the next command."""
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bus_harness import REPO, Manager, Result, make_manager, wait_for
+from bus_harness import REPO, SYSTEMCTL, Manager, Result, make_manager, wait_for
 
 
 def units(tmp: Path) -> dict[str, str]:
@@ -137,6 +140,55 @@ start --job-mode=fail quiet.service
 restart --wait tick.service
 --wait start fail.service
 --wait stop quiet.service
+edit sleepy.service
+TTY SYSTEMD_EDITOR={root}/ed-desc.sh edit sleepy.service
+cat sleepy.service
+show -p Description sleepy.service
+TTY SYSTEMD_EDITOR={root}/ed-desc.sh edit sleepy.service
+TTY SYSTEMD_EDITOR={root}/ed-desc.sh edit --runtime sleepy.service
+TTY SYSTEMD_EDITOR={root}/ed-desc.sh edit --runtime quiet.service
+cat quiet.service
+TTY SYSTEMD_EDITOR={root}/ed-empty.sh edit fail.service
+TTY SYSTEMD_EDITOR={root}/ed-fail.sh edit fail.service
+cat fail.service
+TTY SYSTEMD_EDITOR={root}/ed-desc.sh edit nope.service
+TTY SYSTEMD_EDITOR={root}/ed-new.sh edit --force --full new.service
+cat new.service
+show -p Description new.service
+TTY SYSTEMD_EDITOR={root}/ed-full.sh edit --full tick.service
+cat tick.service
+TTY SYSTEMD_EDITOR={root}/ed-desc.sh edit --no-reload 'ech*'
+cat echo.service
+mask helper.service
+TTY SYSTEMD_EDITOR={root}/ed-desc.sh edit helper.service
+unmask helper.service
+TTY edit
+set-property sleepy.service CPUWeight=200 MemoryMax=100M
+show -p CPUWeight -p MemoryMax sleepy.service
+set-property --runtime sleepy.service TasksMax=50% MemoryMax= CPUWeight=
+set-property sleepy.service CPUWeight=idle Description=Set%h TasksMax=infinity
+show -p CPUWeight -p MemoryMax -p TasksMax -p Description sleepy.service
+cat sleepy.service
+set-property sleepy.service CPUWeight=abc
+set-property sleepy.service CPUWeight=0
+set-property sleepy.service MemoryMax=lots
+set-property sleepy.service MemoryMax=150%
+set-property sleepy.service TasksMax=-1
+set-property sleepy.service Foo=bar
+set-property sleepy.service CPUWeight
+set-property sleepy.service MemoryHigh=1G
+set-property sleepy.service Environment=A=1
+set-property sleepy.service TimeoutStopSec=5
+set-property sleepy.service CPUQuota=20%
+set-property sleepy.service MemoryAccounting=maybe
+set-property nope.service CPUWeight=100
+set-property tick.timer Persistent=yes
+set-property tick.timer CPUWeight=100
+set-property default.target Description=Default
+set-property sleepy.service
+--no-pager status quiet.service
+SYSTEMD_PAGER=cat list-units --type=service
+SYSTEMD_PAGER=false list-unit-files --type=target
 reset-failed
 --bogus
 frobnicate
@@ -162,15 +214,64 @@ def normalize(text: str, root: Path) -> str:
     return re.sub(r"^(\S*systemctl|\S*sctl): ", "PROG: ", text, flags=re.M)
 
 
+# Non-interactive editors for `edit` (run on a terminal, as systemctl requires): each shows what
+# it was given, so the temporary file's text is compared too.
+EDITORS = {
+    "ed-desc.sh": "for f; do cat \"$f\"; echo; sed -i '/^### Anything between here/a [Unit]\\nDescription=Edited' "
+                  "\"$f\"; done\n",
+    "ed-empty.sh": "for f; do : > \"$f\"; done\n",
+    "ed-fail.sh": "exit 3\n",
+    "ed-new.sh": "for f; do test -e \"$f\" && echo exists; printf '[Unit]\\nDescription=Brand new\\n"
+                 "[Service]\\nExecStart=/bin/sleep 1000\\n' > \"$f\"; done\n",
+    "ed-full.sh": "for f; do cat \"$f\"; sed -i 's/^Description=.*/Description=Full copy/' \"$f\"; done\n",
+}
+
+
+def write_editors(root: Path) -> None:
+    for name, body in EDITORS.items():
+        path = root / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+
+
+def on_tty(m: Manager, tool: str, args: list[str]) -> Result:
+    """The command on a pseudo-terminal (stdin, stdout and stderr); its output as one stream."""
+    argv = [SYSTEMCTL] if tool == "systemctl" else [sys.executable, "-m", "sysmasterd.cli.sctl"]
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(m.ns.argv([*argv, "--user", *args]), stdin=slave, stdout=slave, stderr=slave,
+                                env=m.env, start_new_session=True)
+    finally:
+        os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every holder of the terminal is gone
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    rc = proc.wait(30)
+    return Result(rc, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n"), "")
+
+
 def run_session(m: Manager, tool: str) -> list[Result]:
     results = []
+    write_editors(m.root)
     for line in SESSION.strip().splitlines():
-        env, args = _split(line)
-        run = m.systemctl if tool == "systemctl" else m.sctl
+        tty = line.startswith("TTY ")
+        env, args = _split(line.removeprefix("TTY ").replace("{root}", str(m.root)))
         saved = dict(m.env)
         m.env.update(env)
         try:
-            r = run(*args)
+            if tty:
+                r = on_tty(m, tool, args)
+            else:
+                r = (m.systemctl if tool == "systemctl" else m.sctl)(*args)
         finally:
             m.env.clear()
             m.env.update(saved)

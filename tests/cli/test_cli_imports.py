@@ -54,6 +54,10 @@ SCTL_VERBS: list[tuple[list[str], tuple[str, ...]]] = [
     (["list-dependencies"], LEAN),
     (["is-system-running"], LEAN),
     (["list-unit-files"], ()),
+    # set-property types values with compat's parsers; edit off a terminal stops before them.
+    (["set-property", "sleepy.service", "CPUWeight=100", "MemoryMax=10%"], ("socket", "logging")),
+    (["set-property", "sleepy.service", "Bogus=1"], ("socket", "logging")),
+    (["edit", "sleepy.service"], LEAN),
     (["blame"], ()),
 ]
 # devctl: the verbs that do not change anything; control/settle run with no daemon (connect fails
