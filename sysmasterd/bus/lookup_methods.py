@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sysmasterd.core.unit import Unit
 
 NO_UNIT_FOR_INVOCATION_ID = errors.PREFIX + "NoUnitForInvocationID"
+NO_SUCH_DYNAMIC_USER = errors.PREFIX + "NoSuchDynamicUser"
 
 
 def invocation_path(u: Unit) -> str:
@@ -61,3 +62,25 @@ class LookupMethods:
             path = path.rpartition("/")[0]
         raise errors.bus_error(errors.NO_SUCH_UNIT,
                                f"Control group '{cgroup}' is not valid or not managed by this instance")
+
+    # DynamicUser= allocates no users here: a system manager knows none, as systemd with none.
+    def _dynamic_users(self, m: Manager) -> None:
+        if not m.is_system:
+            raise errors.bus_error(errors.NOT_SUPPORTED, "Dynamic users are only supported in the system instance.")
+
+    @method("GetDynamicUsers")
+    def get_dynamic_users(self, call: Call, m: Manager) -> list[list[object]]:
+        self._dynamic_users(m)
+        return []
+
+    @method("LookupDynamicUserByName")
+    def lookup_dynamic_user_by_name(self, call: Call, m: Manager, name: str) -> int:
+        self._dynamic_users(m)
+        raise errors.bus_error(NO_SUCH_DYNAMIC_USER, f"Dynamic user {name} does not exist.")
+
+    @method("LookupDynamicUserByUID")
+    def lookup_dynamic_user_by_uid(self, call: Call, m: Manager, uid: int) -> str:
+        self._dynamic_users(m)
+        if uid in (0xFFFFFFFF, 0xFFFF):
+            raise errors.invalid_args(f"User ID invalid: {uid}")
+        raise errors.bus_error(NO_SUCH_DYNAMIC_USER, f"Dynamic user ID {uid} does not exist.")

@@ -268,6 +268,16 @@ class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMet
     async def reload_or_try_restart_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
         return await self.enqueue(call, name, JobType.TRY_RESTART, mode, reload_or=True)
 
+    @method("StartUnitReplace")
+    async def start_unit_replace(self, call: Call, m: Manager, old: str, name: str, mode: str) -> str:
+        check_name(old)
+        u = m.get_unit(old)
+        if u is None:
+            raise errors.bus_error(errors.NO_SUCH_UNIT, f"Unit {old} not loaded.")
+        if u.job is None:
+            raise errors.bus_error(errors.NO_SUCH_JOB, f"No job queued for unit {old}")
+        return await self.enqueue(call, name, JobType.START, mode)
+
     @method("EnqueueUnitJob")
     async def enqueue_unit_job(
         self, call: Call, m: Manager, name: str, job_type: str, mode: str

@@ -180,3 +180,10 @@ def test_clean(um: Manager) -> None:
     r = um.systemctl("clean", "extra.target")
     assert r.rc != 0 and "Unit 'extra.target' does not support cleaning." in r.err
     assert um.systemctl("stop", "sleeper.service").rc == 0
+
+
+def test_start_unit_replace_and_dynamic_users(um: Manager) -> None:
+    r = call(um, "StartUnitReplace", "sss", "basic.target", "app.service", "replace")
+    assert r.rc != 0 and "No job queued for unit basic.target" in r.err
+    r = call(um, "GetDynamicUsers")
+    assert r.rc != 0 and "Dynamic users are only supported in the system instance." in r.err
