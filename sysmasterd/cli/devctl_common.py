@@ -42,20 +42,30 @@ def _optional_args(argv: list[str], optional: dict[str, str]) -> list[str]:
 
 
 def parse(verb: str, argv: list[str], short: str, long: list[str],
-          optional: dict[str, str] | None = None) -> Options:
-    """GNU getopt; `optional` maps short letters to long names whose argument may be omitted."""
+          optional: dict[str, str] | None = None, immediate: tuple[str, ...] = ()) -> Options:
+    """GNU getopt; `optional` maps short letters to long names whose argument may be omitted.
+    udevadm acts on some options (`immediate`, e.g. info's -e) the moment getopt returns them, so a
+    bad option after one of those is never seen: the options up to it are returned instead."""
     if optional:
         argv = _optional_args(argv, optional)
     try:
         opts, args = getopt.gnu_getopt(argv, short, long)
     except getopt.GetoptError as e:
+        for end in range(1, len(argv)):
+            try:
+                opts, args = getopt.gnu_getopt(argv[:end], short, long)
+            except getopt.GetoptError:
+                break
+            if opts and opts[-1][0] in immediate:
+                return Options(opts, args)
         opt = e.opt
         if opt and len(opt) > 1:
             if "requires argument" in e.msg:
                 raise UsageError(f"{verb}: option '--{opt}' requires an argument") from None
             if "must not have an argument" in e.msg:
                 raise UsageError(f"{verb}: option '--{opt}' doesn't allow an argument") from None
-            raise UsageError(f"{verb}: unrecognized option '--{opt}'") from None
+            given = next((a for a in argv if a.startswith(f"--{opt}")), f"--{opt}")
+            raise UsageError(f"{verb}: unrecognized option '{given}'") from None
         if "requires argument" in e.msg:
             raise UsageError(f"{verb}: option requires an argument -- '{opt}'") from None
         raise UsageError(f"{verb}: invalid option -- '{opt}'") from None

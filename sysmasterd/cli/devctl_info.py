@@ -202,7 +202,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
               ["attribute-walk", "tree", "cleanup-db", "device-id-of-file=", "export", "export-db",
                "export-prefix=", "help", "name=", "path=", "property=", "query=", "root", "value",
                "version", "wait-for-initialization=", "no-pager"],
-              optional={"w": "wait-for-initialization"})
+              optional={"w": "wait-for-initialization"},
+              immediate=("-e", "--export-db", "-c", "--cleanup-db", "-V", "--version", "-h", "--help"))
     action, query = "query", "all"
     devices: list[str] = []
     root = export = value_only = False

@@ -88,6 +88,9 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
                       f"{props['DEVPATH']} ({props['SUBSYSTEM']})")
                 if show_props:
                     for key, value in props.items():
+                        # the kernel names the node relative to /dev; sd_device (and so udevadm) makes it absolute
+                        if key == "DEVNAME" and not value.startswith("/"):
+                            value = "/dev/" + value
                         print(f"{key}={value}")
                     print()
                 sys.stdout.flush()

@@ -7,6 +7,7 @@ by `test` alone.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, find_device, parse, version_or_help
@@ -128,4 +129,6 @@ def builtin_main(argv: list[str], prog: str = "udevadm") -> int:
     dev.properties["ACTION"] = action
     event = UdevEvent(dev, EventSettings())
     rc = run_builtin(name, event, command, test=True)
-    return 1 if rc < 0 else 0
+    if rc < 0:
+        return error(f"Builtin command '{command}' fails: {os.strerror(-rc)}")
+    return 0

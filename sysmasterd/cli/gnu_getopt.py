@@ -28,7 +28,7 @@ def _long(prog: str, arg: str, specs: list[Opt], rest: list[str]) -> tuple[str, 
     exact = [s for s in specs if s.long == name]
     found = exact or [s for s in specs if s.long.startswith(name)]
     if not found:
-        raise UsageError(f"{prog}: unrecognized option '--{name}'")
+        raise UsageError(f"{prog}: unrecognized option '{arg}'")  # glibc quotes the whole argument
     if len({s.key for s in found}) > 1:
         names = " ".join(f"'--{s.long}'" for s in found)
         raise UsageError(f"{prog}: option '--{name}' is ambiguous; possibilities: {names}")

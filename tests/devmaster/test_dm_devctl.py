@@ -95,6 +95,25 @@ def test_unrecognized_option_message(daemon: Sandbox) -> None:
     assert ours.stderr.strip() == real.stderr.strip() == "info: unrecognized option '--foo'"
 
 
+@pytest.mark.parametrize("args", [
+    ["info", "--subsystem-match=block", "-e"], ["--bogus=1"], ["monitor", "--foo=bar"],
+    ["test-builtin", "blkid", "/sys/class/net/lo"], ["test-builtin", "path_id", "/sys/nonexistent"],
+])
+def test_failure_messages(daemon: Sandbox, args: list[str]) -> None:
+    """Our message is one of udevadm's stderr lines (test-builtin logs at debug level around it)."""
+    real, ours = both(daemon, *args)
+    assert ours.returncode == real.returncode == 1
+    (message,) = ours.stderr.strip().splitlines()
+    assert message.replace("devctl", "udevadm") in real.stderr.splitlines()
+
+
+def test_export_db_acts_at_once(daemon: Sandbox) -> None:
+    """udevadm info exports the database the moment it reads -e: options after it are never parsed."""
+    real, ours = both(daemon, "info", "-e", "--subsystem-match=block")
+    assert ours.returncode == real.returncode == 0
+    assert ours.stdout.count("\nP: ") == real.stdout.count("\nP: ") > 0
+
+
 def test_invoked_as_udevadm(tmp_path: Path, daemon: Sandbox) -> None:
     wrapper = tmp_path / "udevadm"
     wrapper.write_text(f"#!{PYTHON}\nimport sys\nsys.path.insert(0, {str(REPO)!r})\n"

@@ -104,7 +104,10 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
         return -errno.EINVAL
     lib = _lib()
     devname = event.dev.devname
-    if lib is None or args.offset < 0 or not devname:
+    if not devname:  # sd_device_get_devname()'s answer, which udevadm test-builtin reports
+        log.debug("%s: Failed to get device name: No such file or directory", event.dev.sysname)
+        return -errno.ENOENT
+    if lib is None or args.offset < 0:
         return -errno.ENOSYS if lib is None else -errno.EINVAL
     pr = lib.blkid_new_probe()
     if not pr:
