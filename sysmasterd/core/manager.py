@@ -35,6 +35,7 @@ from sysmasterd.core.execute import (
 )
 from sysmasterd.core.job import Job
 from sysmasterd.core.jobengine import JobEngine
+from sysmasterd.core.memtrim import MemoryTrim
 from sysmasterd.core.notify import NotifySocket
 from sysmasterd.core.runtime import ExecRuntime
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
@@ -121,6 +122,7 @@ class Manager:
         self.on_reexec_request: Callable[[], None] | None = None
         self.on_poweroff_request: Callable[[str], None] | None = None
         self.engine = JobEngine(self)
+        self.memory = MemoryTrim(loop)
         self.runtime = ExecRuntime(self)
 
     # -- observers ------------------------------------------------------------------------------
@@ -359,9 +361,13 @@ class Manager:
         loaded unit names is forgotten, and loaded afresh when asked for again."""
         self._gc_scheduled = False
         candidates, self._gc_candidates = self._gc_candidates, set()
+        collected = 0
         for u in candidates:
             if self._may_gc(u):
                 self._collect(u)
+                collected += 1
+        if collected and not self.settings.test_mode:
+            self.memory.freed(collected)
 
     def _may_gc(self, u: Unit) -> bool:
         if u.job is None and u.impl is not None and u.active_state.is_inactive_or_failed():
