@@ -12,7 +12,7 @@ from sysmasterd.bus.apibus import bus_call
 from sysmasterd.bus.connection import Connection
 from sysmasterd.bus.subscriptions import match_call, name_owner_change, owner_rule
 from sysmasterd.core.busnames import BusNames
-from sysmasterd.core.tasks import one_shot
+from sysmasterd.tasks import one_shot
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sysmasterd.bus.connection import AuthFailed, Connection, accept_peer
-from sysmasterd.core.tasks import one_shot
+from sysmasterd.tasks import one_shot
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import os
 
-from sysmasterd.cli import udev_control as control
+from sysmasterd.cli import devctl_client as control
 from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
 

@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 
-from sysmasterd.cli import udev_control as control
+from sysmasterd.cli import devctl_client as control
 from sysmasterd.cli.devctl_common import (
     VERSION_OR_HELP,
     UsageError,

@@ -203,7 +203,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     if link.enabled:
         # Under sysmaster-init a bug in a callback ends this core at once (crash-only): init starts
         # a new one, which recovers from the store, rather than this one going on in an unknown state.
-        from sysmasterd.core.tasks import crash_on_loop_exception
+        from sysmasterd.tasks import crash_on_loop_exception
 
         loop.set_exception_handler(crash_on_loop_exception(logging.getLogger("sysmasterd")))
     notify = open_notify_socket(link, notify_path, os.environ.pop(NOTIFY_FD_ENV, None))
@@ -243,7 +243,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
 
     bus_task: asyncio.Task[None] | None = None
     if face is not None:
-        from sysmasterd.core.tasks import supervised
+        from sysmasterd.tasks import supervised
 
         def bus_failed(exc: BaseException) -> None:
             """Without its D-Bus face the manager is unreachable: crash-only under init (a new core

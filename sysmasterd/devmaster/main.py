@@ -6,10 +6,10 @@ import logging
 import os
 import sys
 
-from sysmasterd.core.tasks import crash_on_loop_exception
 from sysmasterd.devmaster import config as configmod
 from sysmasterd.devmaster.framework.manager import Manager
 from sysmasterd.devmaster.rules.loader import load_rules
+from sysmasterd.tasks import crash_on_loop_exception
 
 
 def _parser() -> argparse.ArgumentParser:

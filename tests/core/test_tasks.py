@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sysmasterd.core.tasks import one_shot, supervised
+from sysmasterd.tasks import one_shot, supervised
 
 
 def test_a_failing_task_is_logged_and_reported(caplog: pytest.LogCaptureFixture) -> None:
@@ -68,7 +68,7 @@ def test_a_failed_one_shot_task_is_logged(caplog: pytest.LogCaptureFixture) -> N
 
 CRASHING_CALLBACK = """
 import asyncio, logging, sys
-from sysmasterd.core.tasks import crash_on_loop_exception
+from sysmasterd.tasks import crash_on_loop_exception
 logging.basicConfig(stream=sys.stderr)
 async def main():
     asyncio.get_running_loop().set_exception_handler(crash_on_loop_exception(logging.getLogger("x")))
