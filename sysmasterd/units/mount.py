@@ -17,17 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from compat import fstab, unitname
 from compat.config_mount import MountSection, mount_where
-from compat.model import USEC_INFINITY, ExecCommand, UnitKind
+from compat.model import UnitKind
 from sysmasterd.core import mountinfo
-from sysmasterd.core.clock import DualTimestamp
-from sysmasterd.core.control import CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExecStatus, describe_exit
 from sysmasterd.core.dependency import Dep
-from sysmasterd.core.execute import describe_status
-from sysmasterd.core.kill import KillPhase, group_settled, kill_unit
+from sysmasterd.core.kill import KillPhase
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
-from sysmasterd.core.statetimer import StateTimer
-from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
-from sysmasterd.units.base import TypeBase
+from sysmasterd.core.unittype import Context, OpResult, TypeDescriptor
+from sysmasterd.units.kerneltable import KernelTableType
 
 if TYPE_CHECKING:
     from sysmasterd.core.manager import Manager
@@ -37,7 +33,6 @@ MOUNT_PATH = "/bin/mount"
 UMOUNT_PATH = "/bin/umount"
 ROOT_MOUNT = "-.mount"
 RETRY_UMOUNT_MAX = 32
-POLL_EMPTY_SEC = 0.05
 
 
 class MountState(enum.Enum):
@@ -250,20 +245,20 @@ def _reload(m: Manager, u: Unit) -> None:
 # -- one mount unit --------------------------------------------------------------------------------
 
 
-class Mount(TypeBase):
+class Mount(KernelTableType[MountState, MountResult]):
+    ACTIVE_STATE = _ACTIVE_STATE
+    DONE_MESSAGES = _DONE_MESSAGES
+    ACTIVE = S.MOUNTED.value
+    WITH_PROCESS = _WITH_PROCESS
+    SIGNAL_STATES = frozenset(_SIGNAL_STATES)
+    PROCESS = "Mount process"
+
     def __init__(self, unit: Unit) -> None:
-        super().__init__(unit)
-        self.state = S.DEAD
-        self._result = R.SUCCESS
+        super().__init__(unit, MountState, MountResult)
         self.reload_result = R.SUCCESS
-        self.control_pid_ = 0
-        self.control_kind = ""
-        self.exec_status: dict[str, ExecStatus] = {}
-        self.exec_argv: dict[str, list[str]] = {}  # the command each Exec* kind last ran
         self.n_retry_umount = 0
         self.proc: MountParameters | None = None  # from /proc/self/mountinfo while mounted
         self.just_mounted = False
-        self.timer = StateTimer(unit.manager.loop)
 
     # -- configuration --------------------------------------------------------------------------
 
@@ -293,9 +288,11 @@ class Mount(TypeBase):
         """The kernel's view while mounted, else the unit file's (get_mount_parameters)."""
         return self.proc or self.fragment_parameters()
 
-    def timeout_usec(self) -> int:
-        t = self.cfg.timeout_usec
-        return t if t is not None else self.unit.manager.settings.default_timeout_start_usec
+    def _timeout_setting(self) -> int | None:
+        return self.cfg.timeout_usec
+
+    def in_kernel(self) -> bool:
+        return self.proc is not None
 
     def is_extrinsic(self) -> bool:
         """Mounts the manager does not order at start-up nor unmount at shut-down: all of them in
@@ -311,26 +308,8 @@ class Mount(TypeBase):
 
     # -- UnitType interface ---------------------------------------------------------------------
 
-    def active_state(self) -> ActiveState:
-        return _ACTIVE_STATE[self.state]
-
-    def sub_state(self) -> str:
-        return self.state.value
-
-    def result(self) -> str:
-        return self._result.value
-
-    def control_pid(self) -> int:
-        return self.control_pid_
-
-    def pids(self) -> dict[str, int]:
-        return {"control": self.control_pid_}
-
     def can_reload(self) -> bool:
         return True
-
-    def job_done_message(self, job_type: JobType, result: JobResult) -> str | None:
-        return _DONE_MESSAGES.get((job_type, result))
 
     def add_implicit_dependencies(self) -> None:
         u, m = self.unit, self.unit.manager
@@ -399,11 +378,9 @@ class Mount(TypeBase):
             return OpResult.AGAIN
         if self.state in (S.MOUNTING, S.MOUNTING_DONE):
             return OpResult.STARTED
-        if not self.unit.test_start_limit():
-            self._enter_dead(R.START_LIMIT_HIT)
-            return OpResult.FAILED
-        self.unit.new_invocation()
-        self._cycle_clear()
+        refused = self._start_cycle()
+        if refused is not None:
+            return refused
         self._enter_mounting()
         return OpResult.STARTED
 
@@ -429,21 +406,8 @@ class Mount(TypeBase):
         self._enter_remounting()
         return OpResult.STARTED
 
-    def kill(self, who: KillWho, signo: int) -> list[int]:
-        from sysmasterd.core.cgroup import send_signal
-
-        sent: list[int] = []
-        if who in (KillWho.CONTROL, KillWho.ALL) and self.control_pid_ and send_signal(self.control_pid_, signo):
-            sent.append(self.control_pid_)
-        if who is KillWho.ALL:
-            sent += self.unit.manager.runtime.kill_unit_processes(self.unit, signo, exclude=frozenset(sent),
-                                                                  roots=sent)
-        return sent
-
     def reset_failed(self) -> None:
-        if self.state is S.FAILED:
-            self._set_state(S.DEAD)
-        self._result = R.SUCCESS
+        super().reset_failed()
         self.reload_result = R.SUCCESS
 
     # -- following the kernel ----------------------------------------------------------------------
@@ -479,41 +443,12 @@ class Mount(TypeBase):
 
     # -- state machine ----------------------------------------------------------------------------
 
-    def _set_state(self, state: S) -> None:
-        old = self.state
-        self.state = state
-        if state not in _WITH_PROCESS:
-            self.timer.cancel()
-            self.control_pid_ = 0
-            self.control_kind = ""
-        if state in (S.DEAD, S.FAILED):
-            self.unit.manager.runtime.cgroup_cleanup(self.unit)
-        if old is not state:
-            self.unit.manager.log.debug("%s: Changed %s -> %s", self.unit.id, old.value, state.value)
-        self.unit.notify(self.reload_result is R.SUCCESS)
+    def _reload_succeeded(self) -> bool:
+        return self.reload_result is R.SUCCESS
 
     def _cycle_clear(self) -> None:
-        self._result = R.SUCCESS
+        super()._cycle_clear()
         self.reload_result = R.SUCCESS
-        self.exec_status = {}
-        self.exec_argv = {}
-
-    def _enter_dead(self, result: R) -> None:
-        if self._result is R.SUCCESS:
-            self._result = result
-        self._set_state(S.FAILED if self._result is not R.SUCCESS else S.DEAD)
-
-    def _enter_mounted(self, result: R) -> None:
-        if self._result is R.SUCCESS:
-            self._result = result
-        self._set_state(S.MOUNTED)
-
-    def _enter_dead_or_mounted(self, result: R) -> None:
-        """After an operation, mirror what the kernel now says about the mount point."""
-        if self.proc is not None:
-            self._enter_mounted(result)
-        else:
-            self._enter_dead(result)
 
     def _enter_mounting(self) -> None:
         m, where = self.unit.manager, self.where
@@ -537,7 +472,7 @@ class Mount(TypeBase):
                 pass
         if p is None or not p.what:
             m.log.warning("%s: Failed to run 'mount' task: No such file or directory", self.unit.id)
-            self._enter_dead_or_mounted(R.RESOURCES)
+            self._enter_dead_or_active(R.RESOURCES)
             return
         if fstab.is_bind(p.options, p.fstype):
             try:
@@ -570,64 +505,36 @@ class Mount(TypeBase):
         if p is None or not p.what:
             self.unit.manager.log.warning("%s: Failed to run 'remount' task: No such file or directory", self.unit.id)
             self.reload_result = R.RESOURCES
-            self._enter_dead_or_mounted(R.SUCCESS)
+            self._enter_dead_or_active(R.SUCCESS)
             return
         options = f"remount,{p.options}" if p.options else "remount"
         argv = [MOUNT_PATH, p.what, self.where, "-o", options, *self._flags(p)]
         self._run_control("ExecRemount", argv, S.REMOUNTING, "remount")
 
-    def _run_control(self, kind: str, argv: list[str], state: S, task: str) -> None:
-        m = self.unit.manager
-        pid = m.runtime.spawn(self.unit, ExecCommand(argv[0], tuple(argv)), {})
-        if pid is None:
-            m.log.warning("%s: Failed to run '%s' task", self.unit.id, task)
-            if kind == "ExecRemount":
-                self.reload_result = R.RESOURCES
-                self._enter_dead_or_mounted(R.SUCCESS)
-            else:
-                self._enter_dead_or_mounted(R.RESOURCES)
-            return
-        self.control_pid_, self.control_kind = pid, kind
-        self.exec_status[kind] = ExecStatus(start=DualTimestamp.now(), pid=pid)
-        self.exec_argv[kind] = argv
-        self.timer.arm(self.timeout_usec(), self._on_timeout)
-        self._set_state(state)
+    def _spawn_failed(self, kind: str) -> None:
+        if kind == "ExecRemount":
+            self.reload_result = R.RESOURCES
+            self._enter_dead_or_active(R.SUCCESS)
+        else:
+            super()._spawn_failed(kind)
 
     def _enter_signal(self, state: S, result: R) -> None:
-        if self._result is R.SUCCESS:
-            self._result = result
         phase = KillPhase.TERMINATE if state in (S.REMOUNTING_SIGTERM, S.UNMOUNTING_SIGTERM) else KillPhase.KILL
-        tracked = [self.control_pid_] if self._control_running() else []
-        if kill_unit(self.unit, phase, tracked):
-            self.timer.arm(self.timeout_usec(), self._on_timeout)
-            self._set_state(state)
-            self._poll_until_gone()
+        if self._kill_phase(state, result, phase):
             return
-        send_sigkill = self.unit.config is None or self.unit.config.kill.send_sigkill
+        send_sigkill = self._send_sigkill()
         if state is S.REMOUNTING_SIGTERM and send_sigkill:
             self._enter_signal(S.REMOUNTING_SIGKILL, R.SUCCESS)
         elif state in (S.REMOUNTING_SIGTERM, S.REMOUNTING_SIGKILL):
-            self._enter_mounted(R.SUCCESS)
+            self._enter_active(R.SUCCESS)
         elif state is S.UNMOUNTING_SIGTERM and send_sigkill:
             self._enter_signal(S.UNMOUNTING_SIGKILL, R.SUCCESS)
         else:
-            self._enter_dead_or_mounted(R.SUCCESS)
-
-    def _control_running(self) -> bool:
-        return bool(self.control_pid_) and self.unit.manager.runtime.is_tracked(self.control_pid_)
-
-    def _poll_until_gone(self) -> None:
-        """Signalled processes without a control process to wait for: check until the unit is empty."""
-        if self.state not in _SIGNAL_STATES or self._control_running():
-            return
-        if group_settled(self.unit):
-            self._enter_dead_or_mounted(R.SUCCESS)
-            return
-        self.unit.manager.loop.call_later(POLL_EMPTY_SEC, self._poll_until_gone)
+            self._enter_dead_or_active(R.SUCCESS)
 
     def _on_timeout(self) -> None:
         m, uid, st = self.unit.manager, self.unit.id, self.state
-        send_sigkill = self.unit.config is None or self.unit.config.kill.send_sigkill
+        send_sigkill = self._send_sigkill()
         if st in (S.MOUNTING, S.MOUNTING_DONE):
             m.log.warning("%s: Mounting timed out. Terminating.", uid)
             self._enter_signal(S.UNMOUNTING_SIGTERM, R.TIMEOUT)
@@ -642,11 +549,11 @@ class Mount(TypeBase):
                 self._enter_signal(S.REMOUNTING_SIGKILL, R.SUCCESS)
             else:
                 m.log.warning("%s: Remounting timed out. Skipping SIGKILL. Ignoring.", uid)
-                self._enter_dead_or_mounted(R.SUCCESS)
+                self._enter_dead_or_active(R.SUCCESS)
         elif st is S.REMOUNTING_SIGKILL:
             self._set_reload_result(R.TIMEOUT)
             m.log.warning("%s: Mount process still around after SIGKILL. Ignoring.", uid)
-            self._enter_dead_or_mounted(R.SUCCESS)
+            self._enter_dead_or_active(R.SUCCESS)
         elif st is S.UNMOUNTING:
             m.log.warning("%s: Unmounting timed out. Terminating.", uid)
             self._enter_signal(S.UNMOUNTING_SIGTERM, R.TIMEOUT)
@@ -656,10 +563,10 @@ class Mount(TypeBase):
                 self._enter_signal(S.UNMOUNTING_SIGKILL, R.TIMEOUT)
             else:
                 m.log.warning("%s: Mount process timed out. Skipping SIGKILL. Ignoring.", uid)
-                self._enter_dead_or_mounted(R.TIMEOUT)
+                self._enter_dead_or_active(R.TIMEOUT)
         elif st is S.UNMOUNTING_SIGKILL:
             m.log.warning("%s: Mount process still around after SIGKILL. Ignoring.", uid)
-            self._enter_dead_or_mounted(R.TIMEOUT)
+            self._enter_dead_or_active(R.TIMEOUT)
 
     def _set_reload_result(self, result: R) -> None:
         if self.reload_result is R.SUCCESS:
@@ -671,34 +578,21 @@ class Mount(TypeBase):
         m, uid = self.unit.manager, self.unit.id
         # The kernel changes the table before mount/umount exit; the watch may not have run yet.
         process_mountinfo(m)
-        code, st = describe_status(status)
-        self.control_pid_ = 0
-        if code == CLD_EXITED and st == 0:
-            f = R.SUCCESS
-        else:
-            f = {CLD_EXITED: R.EXIT_CODE, CLD_KILLED: R.SIGNAL, CLD_DUMPED: R.CORE_DUMP}.get(code, R.SIGNAL)
+        f = self._control_exited(pid, status)
         state = self.state
         if state in _REMOUNTING:
             self._set_reload_result(f)
-        elif self._result is R.SUCCESS and state not in (S.MOUNTING, S.UNMOUNTING):
-            self._result = f
-        record = self.exec_status.get(self.control_kind)
-        if record is not None and record.pid == pid:
-            record.exit, record.code, record.status = DualTimestamp.now(), code, st
-        text = f"Mount process exited, {describe_exit(code, st)}{' (success)' if f is R.SUCCESS else ''}"
-        m.log.log(logging.DEBUG if f is R.SUCCESS else logging.WARNING, "%s: %s", uid, text)
-        if f is not R.SUCCESS:
-            self.unit.log(f"{uid}: {text}")
-        self.control_kind = ""
+        elif state not in (S.MOUNTING, S.UNMOUNTING):
+            self._keep_result(f)
         if state is S.MOUNTING:
             if f is R.SUCCESS:
                 m.log.warning("%s: Mount process finished, but there is no mount.", uid)
                 f = R.PROTOCOL
             self._enter_dead(f)
         elif state is S.MOUNTING_DONE:
-            self._enter_mounted(f)
+            self._enter_active(f)
         elif state in _REMOUNTING:
-            self._enter_dead_or_mounted(R.SUCCESS)
+            self._enter_dead_or_active(R.SUCCESS)
         elif state is S.UNMOUNTING:
             if f is R.SUCCESS and self.proc is not None:
                 if self.n_retry_umount < RETRY_UMOUNT_MAX:
@@ -708,46 +602,31 @@ class Mount(TypeBase):
                 else:
                     m.log.warning("%s: Mount still present after %d attempts to unmount, giving up.", uid,
                                   self.n_retry_umount)
-                    self._enter_mounted(R.PROTOCOL)
+                    self._enter_active(R.PROTOCOL)
             elif f is R.EXIT_CODE and self.proc is None:
                 m.log.info("%s: Mount disappeared even though umount process failed, continuing.", uid)
                 self._enter_dead(R.SUCCESS)
             else:
-                self._enter_dead_or_mounted(f)
+                self._enter_dead_or_active(f)
         elif state in (S.UNMOUNTING_SIGTERM, S.UNMOUNTING_SIGKILL):
-            self._enter_dead_or_mounted(f)
+            self._enter_dead_or_active(f)
         self.unit.notify_changed()
         return True
 
     # -- persistence ------------------------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
-        return {"state": self.state.value, "result": self._result.value, "reload_result": self.reload_result.value,
-                "n_retry_umount": self.n_retry_umount, "control_pid": self.control_pid_,
-                "control_kind": self.control_kind,
-                "exec_status": {k: v.to_list() for k, v in self.exec_status.items()}, "exec_argv": self.exec_argv,
-                "timer_deadline": self.timer.deadline if self.timer.armed else 0.0}
+        return {**super().serialize(), "reload_result": self.reload_result.value,
+                "n_retry_umount": self.n_retry_umount}
 
     def deserialize(self, data: dict[str, Any]) -> None:
         try:
-            self.state = S(data.get("state", "dead"))
-            self._result = R(data.get("result", "success"))
-            self.reload_result = R(data.get("reload_result", "success"))
+            reload_result = R(data.get("reload_result", "success"))
         except ValueError:
             return
+        super().deserialize(data)
+        self.reload_result = reload_result
         self.n_retry_umount = int(data.get("n_retry_umount", 0))
-        self.control_pid_ = int(data.get("control_pid", 0))
-        self.control_kind = str(data.get("control_kind", ""))
-        self.exec_status = {k: ExecStatus.from_list(v) for k, v in data.get("exec_status", {}).items()}
-        self.exec_argv = {k: list(v) for k, v in data.get("exec_argv", {}).items()}
-        self.timer.deadline = float(data.get("timer_deadline", 0.0))
-
-    def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
-        return {"control": int(data.get("control_pid") or 0)}
-
-    def give_back_pid(self, role: str, pid: int) -> None:
-        if role == "control":
-            self.control_pid_ = pid
 
     def resume(self) -> bool:
         """After a restore: the kernel's table is the truth (mount_catchup), a running control
@@ -762,12 +641,7 @@ class Mount(TypeBase):
             self._set_state(S.MOUNTING)
         elif self.proc is None and self.state is S.MOUNTED:
             self._enter_dead(R.SUCCESS)
-        if self.state in _WITH_PROCESS and self.control_pid_ and not self.timer.armed:
-            deadline = self.timer.deadline or self.unit.manager.loop.time() + self.timeout_usec() / 1e6
-            if self.timeout_usec() not in (0, USEC_INFINITY):
-                self.timer.arm_at(deadline, self._on_timeout)
-                return True
-        return False
+        return self._resume_timeout()
 
 
 TYPE = TypeDescriptor(UnitKind.MOUNT, Mount, "org.freedesktop.systemd1.Mount",

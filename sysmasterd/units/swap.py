@@ -14,23 +14,19 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from compat import unitname
 from compat.config_swap import SwapSection, find_priority, swap_what
-from compat.model import USEC_INFINITY, ExecCommand, UnitKind
+from compat.model import UnitKind
 from sysmasterd.core import swaps
-from sysmasterd.core.clock import DualTimestamp
 from sysmasterd.core.conditions import detect_virtualization
-from sysmasterd.core.control import CLD_DUMPED, CLD_EXITED, CLD_KILLED, ExecStatus, describe_exit
 from sysmasterd.core.dependency import Dep
-from sysmasterd.core.execute import describe_status
-from sysmasterd.core.kill import KillPhase, group_settled, kill_unit
+from sysmasterd.core.kill import KillPhase
 from sysmasterd.core.mountinfo import MountinfoWatch
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
-from sysmasterd.core.statetimer import StateTimer
-from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
-from sysmasterd.units.base import TypeBase
+from sysmasterd.core.unittype import Context, OpResult, TypeDescriptor
+from sysmasterd.units.kerneltable import KernelTableType
 from sysmasterd.units.mount import add_node_dependency, require_mounts_for
 
 if TYPE_CHECKING:
@@ -39,7 +35,6 @@ if TYPE_CHECKING:
 
 SWAPON_PATH = "/sbin/swapon"
 SWAPOFF_PATH = "/sbin/swapoff"
-POLL_EMPTY_SEC = 0.05
 
 
 class SwapState(enum.Enum):
@@ -161,18 +156,19 @@ def process_proc_swaps(m: Manager) -> None:
 # -- one swap unit ----------------------------------------------------------------------------------
 
 
-class Swap(TypeBase):
+class Swap(KernelTableType[SwapState, SwapResult]):
+    ACTIVE_STATE = _ACTIVE_STATE
+    DONE_MESSAGES = _DONE_MESSAGES
+    ACTIVE = S.ACTIVE.value
+    WITH_PROCESS = _WITH_PROCESS
+    SIGNAL_STATES = frozenset({S.DEACTIVATING_SIGTERM, S.DEACTIVATING_SIGKILL})
+    PROCESS = "Swap process"
+    EXITED_LOG_LEVEL = logging.INFO  # systemd's LOG_NOTICE
+
     def __init__(self, unit: Unit) -> None:
-        super().__init__(unit)
-        self.state = S.DEAD
-        self._result = R.SUCCESS
-        self.control_pid_ = 0
-        self.control_kind = ""
-        self.exec_status: dict[str, ExecStatus] = {}
-        self.exec_argv: dict[str, list[str]] = {}  # the command each Exec* kind last ran
+        super().__init__(unit, SwapState, SwapResult)
         self.proc: SwapParameters | None = None  # from /proc/swaps while active
         self.just_activated = False
-        self.timer = StateTimer(unit.manager.loop)
 
     # -- configuration ------------------------------------------------------------------------------
 
@@ -200,32 +196,16 @@ class Swap(TypeBase):
         """The kernel's view while active, else the unit file's (swap_get_parameters)."""
         return self.proc or self.fragment_parameters()
 
-    def timeout_usec(self) -> int:
-        t = self.cfg.timeout_usec
-        return t if t is not None else self.unit.manager.settings.default_timeout_start_usec
+    def _timeout_setting(self) -> int | None:
+        return self.cfg.timeout_usec
+
+    def in_kernel(self) -> bool:
+        return self.proc is not None
 
     # -- UnitType interface ---------------------------------------------------------------------------
 
-    def active_state(self) -> ActiveState:
-        return _ACTIVE_STATE[self.state]
-
-    def sub_state(self) -> str:
-        return self.state.value
-
-    def result(self) -> str:
-        return self._result.value
-
-    def control_pid(self) -> int:
-        return self.control_pid_
-
-    def pids(self) -> dict[str, int]:
-        return {"control": self.control_pid_}
-
     def is_extrinsic(self) -> bool:
         return not self.unit.manager.is_system
-
-    def job_done_message(self, job_type: JobType, result: JobResult) -> str | None:
-        return _DONE_MESSAGES.get((job_type, result))
 
     def add_implicit_dependencies(self) -> None:
         """swap_add_extras(): description, the mounts the path needs, its device."""
@@ -259,11 +239,9 @@ class Swap(TypeBase):
             return OpResult.STARTED
         if not supported():
             return OpResult.UNSUPPORTED
-        if not self.unit.test_start_limit():
-            self._enter_dead(R.START_LIMIT_HIT)
-            return OpResult.FAILED
-        self.unit.new_invocation()
-        self._cycle_clear()
+        refused = self._start_cycle()
+        if refused is not None:
+            return refused
         self._enter_activating()
         return OpResult.STARTED
 
@@ -280,22 +258,6 @@ class Swap(TypeBase):
         else:
             return OpResult.ALREADY
         return OpResult.STARTED
-
-    def kill(self, who: KillWho, signo: int) -> list[int]:
-        from sysmasterd.core.cgroup import send_signal
-
-        sent: list[int] = []
-        if who in (KillWho.CONTROL, KillWho.ALL) and self.control_pid_ and send_signal(self.control_pid_, signo):
-            sent.append(self.control_pid_)
-        if who is KillWho.ALL:
-            sent += self.unit.manager.runtime.kill_unit_processes(self.unit, signo, exclude=frozenset(sent),
-                                                                  roots=sent)
-        return sent
-
-    def reset_failed(self) -> None:
-        if self.state is S.FAILED:
-            self._set_state(S.DEAD)
-        self._result = R.SUCCESS
 
     # -- following the kernel -------------------------------------------------------------------------
 
@@ -327,40 +289,6 @@ class Swap(TypeBase):
 
     # -- state machine ----------------------------------------------------------------------------------
 
-    def _set_state(self, state: S) -> None:
-        old = self.state
-        self.state = state
-        if state not in _WITH_PROCESS:
-            self.timer.cancel()
-            self.control_pid_ = 0
-            self.control_kind = ""
-        if state in (S.DEAD, S.FAILED):
-            self.unit.manager.runtime.cgroup_cleanup(self.unit)
-        if old is not state:
-            self.unit.manager.log.debug("%s: Changed %s -> %s", self.unit.id, old.value, state.value)
-        self.unit.notify()
-
-    def _cycle_clear(self) -> None:
-        self._result = R.SUCCESS
-        self.exec_status = {}
-        self.exec_argv = {}
-
-    def _enter_dead(self, result: R) -> None:
-        if self._result is R.SUCCESS:
-            self._result = result
-        self._set_state(S.FAILED if self._result is not R.SUCCESS else S.DEAD)
-
-    def _enter_active(self, result: R) -> None:
-        if self._result is R.SUCCESS:
-            self._result = result
-        self._set_state(S.ACTIVE)
-
-    def _enter_dead_or_active(self, result: R) -> None:
-        if self.proc is not None:
-            self._enter_active(result)
-        else:
-            self._enter_dead(result)
-
     def _swapon_options(self) -> str | None:
         """Options=, with Priority= added as pri= unless Options= has one (swap_enter_activating)."""
         m, uid = self.unit.manager, self.unit.id
@@ -386,46 +314,14 @@ class Swap(TypeBase):
     def _enter_deactivating(self) -> None:
         self._run_control("ExecDeactivate", [SWAPOFF_PATH, self.what], S.DEACTIVATING, "swapoff")
 
-    def _run_control(self, kind: str, argv: list[str], state: S, task: str) -> None:
-        m = self.unit.manager
-        pid = m.runtime.spawn(self.unit, ExecCommand(argv[0], tuple(argv)), {})
-        if pid is None:
-            m.log.warning("%s: Failed to run '%s' task", self.unit.id, task)
-            self._enter_dead_or_active(R.RESOURCES)
-            return
-        self.control_pid_, self.control_kind = pid, kind
-        self.exec_status[kind] = ExecStatus(start=DualTimestamp.now(), pid=pid)
-        self.exec_argv[kind] = argv
-        self.timer.arm(self.timeout_usec(), self._on_timeout)
-        self._set_state(state)
-
     def _enter_signal(self, state: S, result: R) -> None:
-        if self._result is R.SUCCESS:
-            self._result = result
         phase = KillPhase.TERMINATE if state is S.DEACTIVATING_SIGTERM else KillPhase.KILL
-        tracked = [self.control_pid_] if self._control_running() else []
-        if kill_unit(self.unit, phase, tracked):
-            self.timer.arm(self.timeout_usec(), self._on_timeout)
-            self._set_state(state)
-            self._poll_until_gone()
+        if self._kill_phase(state, result, phase):
             return
-        send_sigkill = self.unit.config is None or self.unit.config.kill.send_sigkill
-        if state is S.DEACTIVATING_SIGTERM and send_sigkill:
+        if state is S.DEACTIVATING_SIGTERM and self._send_sigkill():
             self._enter_signal(S.DEACTIVATING_SIGKILL, R.SUCCESS)
         else:
             self._enter_dead_or_active(R.SUCCESS)
-
-    def _control_running(self) -> bool:
-        return bool(self.control_pid_) and self.unit.manager.runtime.is_tracked(self.control_pid_)
-
-    def _poll_until_gone(self) -> None:
-        """Signalled processes without a control process to wait for: check until the unit is empty."""
-        if self.state not in (S.DEACTIVATING_SIGTERM, S.DEACTIVATING_SIGKILL) or self._control_running():
-            return
-        if group_settled(self.unit):
-            self._enter_dead_or_active(R.SUCCESS)
-            return
-        self.unit.manager.loop.call_later(POLL_EMPTY_SEC, self._poll_until_gone)
 
     def _on_timeout(self) -> None:
         m, uid, st = self.unit.manager, self.unit.id, self.state
@@ -436,7 +332,7 @@ class Swap(TypeBase):
             m.log.warning("%s: Deactivation timed out. Stopping.", uid)
             self._enter_signal(S.DEACTIVATING_SIGTERM, R.TIMEOUT)
         elif st is S.DEACTIVATING_SIGTERM:
-            if self.unit.config is None or self.unit.config.kill.send_sigkill:
+            if self._send_sigkill():
                 m.log.warning("%s: Swap process timed out. Killing.", uid)
                 self._enter_signal(S.DEACTIVATING_SIGKILL, R.TIMEOUT)
             else:
@@ -449,26 +345,10 @@ class Swap(TypeBase):
     def child_exited(self, pid: int, status: int) -> bool:
         if pid != self.control_pid_ or not pid:
             return False
-        m, uid = self.unit.manager, self.unit.id
         # swapon/swapoff change the table before they exit; the watch may not have run yet.
-        process_proc_swaps(m)
-        code, st = describe_status(status)
-        self.control_pid_ = 0
-        if code == CLD_EXITED and st == 0:
-            f = R.SUCCESS
-        else:
-            f = {CLD_EXITED: R.EXIT_CODE, CLD_KILLED: R.SIGNAL, CLD_DUMPED: R.CORE_DUMP}.get(code, R.SIGNAL)
-        if self._result is R.SUCCESS:
-            self._result = f
-        record = self.exec_status.get(self.control_kind)
-        if record is not None and record.pid == pid:
-            record.exit, record.code, record.status = DualTimestamp.now(), code, st
-        text = f"Swap process exited, {describe_exit(code, st)}{' (success)' if f is R.SUCCESS else ''}"
-        level = logging.DEBUG if f is R.SUCCESS else logging.INFO if code == CLD_EXITED else logging.WARNING
-        m.log.log(level, "%s: %s", uid, text)
-        if f is not R.SUCCESS:
-            self.unit.log(f"{uid}: {text}")
-        self.control_kind = ""
+        process_proc_swaps(self.unit.manager)
+        f = self._control_exited(pid, status)
+        self._keep_result(f)
         if self.state in (S.ACTIVATING, S.ACTIVATING_DONE):
             if f is R.SUCCESS or self.proc is not None:
                 self._enter_active(f)
@@ -481,31 +361,6 @@ class Swap(TypeBase):
 
     # -- persistence -------------------------------------------------------------------------------------
 
-    def serialize(self) -> dict[str, Any]:
-        return {"state": self.state.value, "result": self._result.value, "control_pid": self.control_pid_,
-                "control_kind": self.control_kind,
-                "exec_status": {k: v.to_list() for k, v in self.exec_status.items()}, "exec_argv": self.exec_argv,
-                "timer_deadline": self.timer.deadline if self.timer.armed else 0.0}
-
-    def deserialize(self, data: dict[str, Any]) -> None:
-        try:
-            self.state = S(data.get("state", "dead"))
-            self._result = R(data.get("result", "success"))
-        except ValueError:
-            return
-        self.control_pid_ = int(data.get("control_pid", 0))
-        self.control_kind = str(data.get("control_kind", ""))
-        self.exec_status = {k: ExecStatus.from_list(v) for k, v in data.get("exec_status", {}).items()}
-        self.exec_argv = {k: list(v) for k, v in data.get("exec_argv", {}).items()}
-        self.timer.deadline = float(data.get("timer_deadline", 0.0))
-
-    def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
-        return {"control": int(data.get("control_pid") or 0)}
-
-    def give_back_pid(self, role: str, pid: int) -> None:
-        if role == "control":
-            self.control_pid_ = pid
-
     def resume(self) -> bool:
         """After a restore: /proc/swaps is the truth (swap_coldplug), a running control process gets
         its timeout back."""
@@ -517,12 +372,7 @@ class Swap(TypeBase):
             self._set_state(S.ACTIVATING_DONE)
         elif self.proc is None and self.state is S.ACTIVE:
             self._enter_dead(R.SUCCESS)
-        if self.state in _WITH_PROCESS and self.control_pid_ and not self.timer.armed:
-            deadline = self.timer.deadline or self.unit.manager.loop.time() + self.timeout_usec() / 1e6
-            if self.timeout_usec() not in (0, USEC_INFINITY):
-                self.timer.arm_at(deadline, self._on_timeout)
-                return True
-        return False
+        return self._resume_timeout()
 
 
 TYPE = TypeDescriptor(UnitKind.SWAP, Swap, "org.freedesktop.systemd1.Swap",
