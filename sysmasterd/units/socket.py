@@ -17,19 +17,18 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from compat.config_socket import ListenPort, SocketSection, service_name
-from compat.model import USEC_INFINITY, ExecCommand, ExitStatusSet, JobMode, StdInput, StdOutput, UnitKind
+from compat.model import ExecCommand, ExitStatusSet, JobMode, StdInput, StdOutput, UnitKind
 from sysmasterd.core import errors
 from sysmasterd.core.clock import DualTimestamp
 from sysmasterd.core.control import CLD_EXITED, CLD_KILLED, ExecStatus, describe_exit, is_success
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.execute import PassedFds, describe_status
-from sysmasterd.core.kill import KillPhase, group_settled, kill_unit
+from sysmasterd.core.kill import KillPhase, group_settled
 from sysmasterd.core.ratelimit import RateLimit
 from sysmasterd.core.states import ActiveState, JobType, LoadState
-from sysmasterd.core.statetimer import StateTimer
-from sysmasterd.core.unittype import Context, KillWho, OpResult, TypeDescriptor
+from sysmasterd.core.unittype import Context, OpResult, TypeDescriptor
 from sysmasterd.units import socketports
-from sysmasterd.units.base import TypeBase
+from sysmasterd.units.controlled import POLL_EMPTY_SEC, ControlledType
 
 if TYPE_CHECKING:
     import asyncio
@@ -85,17 +84,14 @@ _TIMED = (*_STARTING, *_STOPPING, S.CLEANING)
 EXEC_KINDS = ("ExecStartPre", "ExecStartPost", "ExecStopPre", "ExecStopPost")
 EXEC_FIELDS = {"ExecStartPre": "exec_start_pre", "ExecStartPost": "exec_start_post",
                 "ExecStopPre": "exec_stop_pre", "ExecStopPost": "exec_stop_post"}
-POLL_EMPTY_SEC = 0.05
 FD_STORE_PREFIX = "socket:"
 
 
-class Socket(TypeBase):
+class Socket(ControlledType[SocketState, SocketResult]):
+    ACTIVE_STATE = _ACTIVE_STATE
+
     def __init__(self, unit: Unit) -> None:
-        super().__init__(unit)
-        self.state = S.DEAD
-        self._result = SocketResult.SUCCESS
-        self.control_pid_ = 0
-        self.control_kind = ""
+        super().__init__(unit, SocketState, SocketResult)
         self.control_index = 0
         self.exec_status: dict[str, list[ExecStatus]] = {}
         self.ports: list[ListenPort] = []  # what the open fds listen on, in order
@@ -107,7 +103,6 @@ class Socket(TypeBase):
         self.connections: dict[str, int] = {}
         self._peers: dict[str, str] = {}
         self.trigger_limit = RateLimit()
-        self.timer = StateTimer(unit.manager.loop)
         self._deferred: asyncio.Handle | None = None
 
     # -- configuration --------------------------------------------------------------------------
@@ -140,21 +135,6 @@ class Socket(TypeBase):
         return len(self.connections)
 
     # -- UnitType interface ---------------------------------------------------------------------
-
-    def active_state(self) -> ActiveState:
-        return _ACTIVE_STATE[self.state]
-
-    def sub_state(self) -> str:
-        return self.state.value
-
-    def result(self) -> str:
-        return self._result.value
-
-    def control_pid(self) -> int:
-        return self.control_pid_
-
-    def pids(self) -> dict[str, int]:
-        return {"control": self.control_pid_}
 
     def add_implicit_dependencies(self) -> None:
         """socket_add_extras(): the service comes after the socket and is triggered by it."""
@@ -210,23 +190,6 @@ class Socket(TypeBase):
             return OpResult.STARTED
         return OpResult.ALREADY
 
-    def kill(self, who: KillWho, signo: int) -> list[int]:
-        from sysmasterd.core.cgroup import send_signal
-
-        sent: list[int] = []
-        if who in (KillWho.CONTROL, KillWho.ALL) and self.control_pid_ and send_signal(self.control_pid_, signo):
-            sent.append(self.control_pid_)
-        if who is KillWho.ALL:
-            roots = [self.control_pid_] if self.control_pid_ else []
-            sent += self.unit.manager.runtime.kill_unit_processes(self.unit, signo, exclude=frozenset(sent),
-                                                                  roots=roots)
-        return sent
-
-    def reset_failed(self) -> None:
-        if self.state is S.FAILED:
-            self._set_state(S.DEAD)
-        self._result = SocketResult.SUCCESS
-
     # -- state machine --------------------------------------------------------------------------
 
     def _set_state(self, state: S) -> None:
@@ -241,15 +204,8 @@ class Socket(TypeBase):
             self._close_fds()
         if state in (S.DEAD, S.FAILED):
             self.unit.manager.runtime.cgroup_cleanup(self.unit)
-        if old is not state:
-            self.unit.manager.log.debug("%s: Changed %s -> %s", self.unit.id, old.value, state.value)
+        self._log_change(old)
         self.unit.notify()
-
-    def _enter_dead(self, result: SocketResult) -> None:
-        if self._result is SocketResult.SUCCESS:
-            self._result = result
-        self.control_pid_ = 0
-        self._set_state(S.FAILED if self._result is not SocketResult.SUCCESS else S.DEAD)
 
     def _enter_start_pre(self) -> None:
         if self.commands("ExecStartPre"):
@@ -302,15 +258,10 @@ class Socket(TypeBase):
             self._enter_signal(S.FINAL_SIGTERM, SocketResult.SUCCESS)
 
     def _enter_signal(self, state: S, result: SocketResult) -> None:
-        if self._result is SocketResult.SUCCESS:
-            self._result = result
         phase = KillPhase.TERMINATE if state in (S.STOP_PRE_SIGTERM, S.FINAL_SIGTERM) else KillPhase.KILL
-        tracked = [self.control_pid_] if self._control_alive() else []
-        if kill_unit(self.unit, phase, tracked):
-            self.timer.arm(self.timeout_usec(), self._on_timeout)
-            self._set_state(state)
-            self._poll_until_gone()
-        elif state is S.STOP_PRE_SIGTERM:
+        if self._kill_phase(state, result, phase):
+            return
+        if state is S.STOP_PRE_SIGTERM:
             self._enter_signal(S.STOP_PRE_SIGKILL, SocketResult.SUCCESS)
         elif state is S.STOP_PRE_SIGKILL:
             self._enter_stop_post(SocketResult.SUCCESS)
@@ -323,7 +274,7 @@ class Socket(TypeBase):
         """While signalled processes linger, check now and then whether the unit is empty."""
         if self.state not in _SIGNAL_STATES:
             return
-        if not self._control_alive() and group_settled(self.unit):
+        if not self._control_running() and group_settled(self.unit):
             self._after_control(SocketResult.SUCCESS)
             return
         self.unit.manager.loop.call_later(POLL_EMPTY_SEC, self._poll_until_gone)
@@ -348,8 +299,7 @@ class Socket(TypeBase):
 
     def _on_timeout(self) -> None:
         m, uid, st = self.unit.manager, self.unit.id, self.state
-        kill = self.unit.config.kill if self.unit.config else None
-        sigkill = kill is None or kill.send_sigkill
+        sigkill = self._send_sigkill()
         if st is S.START_PRE:
             m.log.warning("%s: Starting timed out. Terminating.", uid)
             self._enter_signal(S.FINAL_SIGTERM, SocketResult.TIMEOUT)
@@ -412,9 +362,6 @@ class Socket(TypeBase):
             self._enter_stop_post(r)
         else:
             self._enter_signal(S.FINAL_SIGTERM, r)
-
-    def _control_alive(self) -> bool:
-        return bool(self.control_pid_) and self.unit.manager.runtime.is_tracked(self.control_pid_)
 
     def child_exited(self, pid: int, status: int) -> bool:
         if pid != self.control_pid_ or not pid:
@@ -704,29 +651,21 @@ class Socket(TypeBase):
 
     def serialize(self) -> dict[str, Any]:
         return {
-            "state": self.state.value, "result": self._result.value, "control_pid": self.control_pid_,
-            "control_kind": self.control_kind, "control_index": self.control_index,
+            **self._serialize_state(), **self._serialize_control(), "control_index": self.control_index,
             "exec_status": {k: [e.to_list() for e in v] for k, v in self.exec_status.items()},
             "n_accepted": self.n_accepted, "n_refused": self.n_refused,
             "connections": sorted(self.connections), "n_fds": len(self.fds),
-            "timer_deadline": self.timer.deadline if self.timer.armed else 0.0,
         }
 
     def deserialize(self, data: dict[str, Any]) -> None:
-        try:
-            state = S(data.get("state", "dead"))
-            self._result = SocketResult(data.get("result", "success"))
-        except ValueError:
+        if not self._deserialize_state(data):
             return
-        self.control_pid_ = int(data.get("control_pid", 0))
-        self.control_kind = data.get("control_kind", "")
+        self._deserialize_control(data)
         self.control_index = int(data.get("control_index", 0))
         self.exec_status = {k: [ExecStatus.from_list(e) for e in v] for k, v in data.get("exec_status", {}).items()}
         self.n_accepted = int(data.get("n_accepted", 0))
         self.n_refused = int(data.get("n_refused", 0))
-        self.timer.deadline = float(data.get("timer_deadline", 0.0))
-        self.state = state
-        if state in _FDS_OPEN:
+        if self.state in _FDS_OPEN:
             self._adopt_fds()
         # The connections themselves went with the old core; their instances still count until they end.
         self.connections = {name: -1 for name in data.get("connections", [])}
@@ -751,24 +690,12 @@ class Socket(TypeBase):
             m.log.error("%s: Failed to listen on sockets after a core restart: %s", self.unit.id, e.strerror)
             self.fds = []
 
-    def stored_pids(self, data: dict[str, Any]) -> dict[str, int]:
-        return {"control": int(data.get("control_pid") or 0)}
-
-    def give_back_pid(self, role: str, pid: int) -> None:
-        if role == "control":
-            self.control_pid_ = pid
-
     def resume(self) -> bool:
-        deadline = self.timer.deadline
-        if self.state in _TIMED and not self.timer.armed:
-            usec = self.timeout_usec()
-            if not deadline and usec not in (0, USEC_INFINITY):
-                deadline = self.unit.manager.loop.time() + usec / 1e6
-            if deadline:
-                self.timer.arm_at(deadline, self._on_timeout)
+        armed = self.state in _TIMED and not self.timer.armed and self._rearm_restored(self.timeout_usec(),
+                                                                                        self._on_timeout)
         if self.state in (S.LISTENING, S.RUNNING) and not self.fds:
             self._enter_stop_pre(SocketResult.RESOURCES)
-            return bool(deadline)
+            return armed
         if self.state is S.LISTENING:
             self._watch()
         elif self.state is S.RUNNING and not self.cfg.accept:
@@ -776,7 +703,7 @@ class Socket(TypeBase):
             if svc is not None:
                 self.trigger_notify(svc)
         self._poll_until_gone()
-        return bool(deadline) and self.state in _TIMED
+        return armed and self.state in _TIMED
 
 
 def _accept(fd: int) -> int:
