@@ -8,7 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from compat.model import JobMode
-from sysmasterd.core import errors
+from sysmasterd.core import errors, journal_log
 from sysmasterd.core.clock import DualTimestamp
 from sysmasterd.core.dependency import PROPAGATE_START_FAILURE
 from sysmasterd.core.job import Job, collapse, merge
@@ -36,6 +36,15 @@ _DONE_MESSAGES: dict[tuple[JobType, JobResult], str] = {
     (JobType.RELOAD, JobResult.TIMEOUT): "Timed out reloading {}.",
     (JobType.RESTART, JobResult.DONE): "Started {}.",
 }
+
+# systemd's job_done_mid(): a start ends in "started" or "failed" whatever went wrong.
+_DONE_MESSAGE_IDS = {JobType.START: (journal_log.UNIT_STARTED, journal_log.UNIT_FAILED),
+                     JobType.STOP: (journal_log.UNIT_STOPPED,) * 2, JobType.RESTART: (journal_log.UNIT_STOPPED,) * 2,
+                     JobType.RELOAD: (journal_log.UNIT_RELOADED,) * 2}
+_START_MESSAGES = {JobType.START: ("Starting {}...", journal_log.UNIT_STARTING),
+                   JobType.STOP: ("Stopping {}...", journal_log.UNIT_STOPPING),
+                   JobType.RESTART: ("Stopping {}...", journal_log.UNIT_STOPPING),
+                   JobType.RELOAD: ("Reloading {}...", journal_log.UNIT_RELOADING)}
 
 _UNDER_WAY = (ActiveState.ACTIVATING, ActiveState.DEACTIVATING, ActiveState.RELOADING)
 
@@ -160,7 +169,11 @@ class JobEngine:
                                               or (shown is JobType.START and not u.condition_result))
         if msg and not quiet:
             level = logging.INFO if result is JobResult.DONE else logging.ERROR
-            self.m.log.log(level, "%s", msg.format(u.description))
+            fields = {"JOB_ID": str(job.id), "JOB_TYPE": shown.value, "JOB_RESULT": result.value}
+            mid = _DONE_MESSAGE_IDS.get(shown)
+            if mid:
+                fields["MESSAGE_ID"] = mid[0] if result is JobResult.DONE or shown is not JobType.START else mid[1]
+            self.m.log.log(level, "%s", msg.format(u.description), extra=journal_log.unit_fields(u.id, fields))
             u.log(msg.format(u.description))
         u.notify_changed()
         # A start that ended without a state change (a condition failed) must reach the triggering
@@ -196,6 +209,12 @@ class JobEngine:
                 if self._run_job(job):
                     progressed = True
 
+    def _emit_start_message(self, job: Job, t: JobType) -> None:
+        """systemd's job_emit_start_message(), once the unit took the job on."""
+        text, mid = _START_MESSAGES[t]
+        self.m.log.info("%s", text.format(job.unit.description), extra=journal_log.unit_fields(
+            job.unit.id, {"JOB_ID": str(job.id), "JOB_TYPE": t.value, "MESSAGE_ID": mid}))
+
     def _run_job(self, job: Job) -> bool:
         """Run a waiting job. True if something changed (so other jobs may be runnable now)."""
         u = job.unit
@@ -228,6 +247,7 @@ class JobEngine:
         if job.type is not t:
             return True  # a restart's stop half completed synchronously and became its start half
         if r is OpResult.STARTED:
+            self._emit_start_message(job, t)
             if t is JobType.RESTART and u.active_state.is_inactive_or_failed():
                 self.finish_job(job, JobResult.DONE)
             return True

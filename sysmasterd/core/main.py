@@ -177,6 +177,9 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     settings = read_settings()
     m = Manager(settings, loop)
     m.on_reload_settings = read_settings
+    from sysmasterd.core import journal_log
+
+    journal_log.install(m, logging.getLogger("sysmasterd"))
     if args.shared_runtime and settings.scope is Scope.SYSTEM:
         m.add_observer(_FirstBootDone())
     # Services start in "/" (system) or the home directory (user) unless told otherwise: being

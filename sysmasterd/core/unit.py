@@ -8,11 +8,12 @@ OnFailure=/OnSuccess=, BindsTo= propagation, persistence and observer callbacks.
 from __future__ import annotations
 
 import collections
+import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from compat.model import ConditionKind, JobMode, UnitConfig, UnitKind
-from sysmasterd.core import errors, freezer
+from sysmasterd.core import errors, freezer, journal_log
 from sysmasterd.core.clock import DualTimestamp, now_monotonic_usec
 from sysmasterd.core.conditions import ConditionOutcome, evaluate
 from sysmasterd.core.dependency import CONFIG_DEPS, Dep
@@ -338,6 +339,8 @@ class Unit:
         if new.is_inactive_or_failed() and not old.is_inactive_or_failed():
             self.ts["inactive_enter"] = now
 
+        if new.is_inactive_or_failed() and not old.is_inactive_or_failed():
+            self._log_result(new)  # before the job's message, as systemd's unit_log_result()
         unexpected = self._update_job(old, new, reload_success)
         if new.is_inactive_or_failed() and not old.is_inactive_or_failed():
             self._on_deactivated(new, unexpected)
@@ -406,10 +409,20 @@ class Unit:
                 if other.active_state not in (ActiveState.INACTIVE, ActiveState.FAILED, ActiveState.DEACTIVATING):
                     engine.queue_internal_job(other, JobType.STOP)
 
+    def _log_result(self, new: ActiveState) -> None:
+        m = self.manager
+        if new is ActiveState.FAILED:
+            result = self.impl.result() if self.impl else "?"
+            m.log.warning("%s: Failed with result '%s'.", self.id, result,
+                          extra=journal_log.unit_fields(self.id, {"MESSAGE_ID": journal_log.UNIT_FAILURE_RESULT,
+                                                                  "UNIT_RESULT": result}))
+        elif self.kind in (UnitKind.SERVICE, UnitKind.SOCKET):  # the types calling unit_log_success()
+            m.log.log(logging.INFO if m.is_system else logging.DEBUG, "%s: Deactivated successfully.", self.id,
+                      extra=journal_log.unit_fields(self.id, {"MESSAGE_ID": journal_log.UNIT_SUCCESS}))
+
     def _on_deactivated(self, new: ActiveState, unexpected: bool) -> None:
         m = self.manager
         if new is ActiveState.FAILED:
-            m.log.warning("%s: Failed with result '%s'.", self.id, self.impl.result() if self.impl else "?")
             for other in self.dep_units(Dep.ON_FAILURE):
                 m.engine.queue_triggered_job(other, self, "OnFailure")
             if self.config is not None:

@@ -79,3 +79,15 @@ def test_stderr_only(um: Manager) -> None:
     assert um.systemctl("start", "quiet-err.service").rc == 0
     wait_for(lambda: journal(um, "MESSAGE=only-stderr"), "stderr in the journal")
     assert not journal(um, "MESSAGE=not-logged")
+
+
+def test_manager_messages_carry_user_unit(um: Manager) -> None:
+    """A user manager's messages about a unit: USER_UNIT=, found by `journalctl --user-unit`."""
+    from sysmasterd.core.journal_log import UNIT_STARTED
+
+    assert um.systemctl("start", "talker.service").rc == 0
+    wait_for(lambda: any(e.get("MESSAGE_ID") == UNIT_STARTED for e in journal(um, "--user-unit", "talker.service")),
+             "the job's message in the journal")
+    done = next(e for e in journal(um, "--user-unit", "talker.service") if e.get("MESSAGE_ID") == UNIT_STARTED)
+    assert (done["USER_UNIT"], done["SYSLOG_IDENTIFIER"], done["JOB_TYPE"]) == ("talker.service", "systemd", "start")
+    assert "UNIT" not in done and len(done["USER_INVOCATION_ID"]) == 32
