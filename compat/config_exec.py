@@ -7,6 +7,7 @@ import binascii
 import re
 
 from compat import unitname
+from compat.config_access import ACCESS_HANDLERS
 from compat.config_resources import RESOURCE_HANDLERS
 from compat.config_sandbox import SANDBOX_HANDLERS
 from compat.execline import env_name_is_valid, env_value_is_valid, parse_environment
@@ -539,4 +540,5 @@ CGROUP_HANDLERS: dict[str, Handler] = {
     "TasksMax": setter(_cgroup, "tasks_max", _tasks_max, reset=True),
     "CPUWeight": setter(_cgroup, "cpu_weight", _cpu_weight, reset=True),
     **RESOURCE_HANDLERS,
+    **ACCESS_HANDLERS,
 }

@@ -35,7 +35,9 @@ _FAMILY_NAMES = """
     AF_IUCV AF_RXRPC AF_ISDN AF_PHONET AF_IEEE802154 AF_CAIF AF_ALG AF_NFC AF_VSOCK AF_KCM AF_QIPCRTR
     AF_SMC AF_XDP AF_MCTP
 """
-ADDRESS_FAMILIES = frozenset(_FAMILY_NAMES.split())
+ADDRESS_FAMILIES = frozenset(_FAMILY_NAMES.split()) | {"AF_FILE"}
+# Aliases stored (and shown on the bus) under the name systemd's af_to_name() gives their number.
+_FAMILY_ALIASES = {"AF_LOCAL": "AF_UNIX", "AF_FILE": "AF_UNIX", "AF_ROUTE": "AF_NETLINK"}
 
 
 def _exec(cfg: UnitConfig) -> object:
@@ -219,7 +221,8 @@ def _syscall_filter(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
             ctx.warn(f"Failed to parse system call, ignoring: {name}")
             continue
         for call in calls:
-            if invert != flt.allow:  # adding to the list of its kind
+            # A `~name:errno` taken from an allow list stays in it, denied with that errno.
+            if invert != flt.allow or number is not None:
                 flt.calls[call] = number
             else:
                 flt.calls.pop(call, None)
@@ -269,6 +272,7 @@ def _address_families(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         if word not in ADDRESS_FAMILIES:
             ctx.warn(f"Failed to parse address family, ignoring: {word}")
             continue
+        word = _FAMILY_ALIASES.get(word, word)
         if invert != fams.allow:
             fams.families.add(word)
         else:

@@ -294,6 +294,24 @@ class Credential:
     data: bytes | None = None
 
 
+@dataclass(frozen=True)
+class DeviceAllow:
+    """One DeviceAllow= entry: a device node, or a `char-`/`block-` group from /proc/devices, with
+    its rights among "rwm" (in that order)."""
+
+    path: str
+    rights: str
+
+
+@dataclass(frozen=True)
+class IPPrefix:
+    """One IPAddressAllow=/IPAddressDeny= prefix, host bits masked off as systemd stores it."""
+
+    family: int  # AF_INET or AF_INET6
+    address: bytes
+    prefixlen: int
+
+
 @dataclass
 class ExecContext:
     working_directory: str | None = None  # "~" kept as "~" to resolve at spawn time
@@ -421,6 +439,11 @@ class CGroupContext:
     # IODeviceWeight=: (path, weight) in order; IO*Max=: path -> [rbps, wbps, riops, wiops]
     io_device_weights: list[tuple[str, int]] = field(default_factory=list)
     io_device_limits: dict[str, list[int]] = field(default_factory=dict)
+    device_policy: str = "auto"  # auto | closed | strict
+    device_allow: list[DeviceAllow] = field(default_factory=list)  # in file order
+    ip_accounting: bool = False
+    ip_address_allow: list[IPPrefix] = field(default_factory=list)  # a set, kept in file order
+    ip_address_deny: list[IPPrefix] = field(default_factory=list)
     # Settings loaded but not applied yet are in ExecContext.unsupported-like storage here.
     unsupported: dict[str, str] = field(default_factory=dict)
 

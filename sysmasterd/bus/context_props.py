@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import psutil
 
 from compat.model import CGroupContext, ExecCommand, ExecContext, ExecFlag, KillContext
-from sysmasterd.bus import accounting
+from sysmasterd.bus import accounting, sandbox_props
 from sysmasterd.bus.configmap import config_getter
 from sysmasterd.bus.defaults import UINT64_MAX
 from sysmasterd.bus.iface import Getter, Interface, method, neutral_value, prop
@@ -96,6 +96,9 @@ class ExecProperties(ConfigInterface):
     own_sections: ClassVar[Sections] = ((ExecContext, _exec),)
 
     def fallback_getter(self, name: str, signature: str) -> Getter:
+        if (sandbox := sandbox_props.EXEC_PROPERTIES.get(name)) is not None:
+            return self.from_config(name, lambda u: sandbox(u.config.exec) if u.config is not None
+                                    else neutral_value(name, signature))
         if name.startswith("Limit"):
             stem = name[5:].removesuffix("Soft")
             if stem in _RLIMIT_NAMES:
@@ -200,6 +203,12 @@ def control_group(u: Unit) -> str:
 
 class CGroupProperties(ConfigInterface):
     own_sections: ClassVar[Sections] = ((CGroupContext, _cgroup),)
+
+    def fallback_getter(self, name: str, signature: str) -> Getter:
+        if (access := sandbox_props.CGROUP_PROPERTIES.get(name)) is not None:
+            return self.from_config(name, lambda u: access(u.config.cgroup, u.config.exec) if u.config is not None
+                                    else neutral_value(name, signature))
+        return super().fallback_getter(name, signature)
 
     @method("GetProcesses")
     def get_processes(self, call: Call, u: Unit) -> list[list[Any]]:

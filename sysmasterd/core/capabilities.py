@@ -12,6 +12,7 @@ import os
 
 from compat.capnames import CAPABILITIES
 from compat.model import ExecContext
+from compat.sandbox_implied import bounding_set
 
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
@@ -144,22 +145,8 @@ def no_new_privileges() -> None:
 
 
 CAP_ALL_KNOWN = (1 << (last_cap() + 1)) - 1
-_CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 
 
 def effective_bounding_set(ctx: ExecContext) -> int:
-    """CapabilityBoundingSet= less what the protections take away (systemd's
-    unit_patch_contexts()), limited to the capabilities this kernel knows."""
-    bset = ctx.capability_bounding_set if ctx.capability_bounding_set is not None else CAP_ALL_KNOWN
-    drop: list[str] = []
-    if ctx.private_devices:
-        drop += ["cap_mknod", "cap_sys_rawio"]
-    if ctx.protect_kernel_modules:
-        drop.append("cap_sys_module")
-    if ctx.protect_kernel_logs:
-        drop.append("cap_syslog")
-    if ctx.protect_clock:
-        drop += ["cap_sys_time", "cap_wake_alarm"]
-    for name in drop:
-        bset &= ~(1 << _CAP[name])
-    return bset & CAP_ALL_KNOWN
+    """The bounding set as the unit's settings imply it, limited to the capabilities this kernel knows."""
+    return bounding_set(ctx) & CAP_ALL_KNOWN

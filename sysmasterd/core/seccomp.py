@@ -66,6 +66,11 @@ def library() -> ctypes.CDLL:
     return _lib
 
 
+def known_syscall(name: str) -> bool:
+    """Whether libseccomp has a number for this name (systemd drops the names it has none for)."""
+    return bool(library().seccomp_syscall_resolve_name(name.encode()) != -1)
+
+
 def available() -> bool:
     try:
         library()
@@ -134,14 +139,14 @@ def syscall_filter(ctx: ExecContext) -> None:
     if flt is None:
         return
     negative = kill_action(ctx)
-    if flt.allow:
-        load_everywhere(negative, [(SCMP_ACT_ALLOW, n, ()) for n in flt.calls])
-    else:
-        rules: list[Rule] = []
-        for name, code in flt.calls.items():
-            action = negative if code is None else (SCMP_ACT_KILL_PROCESS if code == -1 else act_errno(code))
-            rules.append((action, name, ()))
-        load_everywhere(SCMP_ACT_ALLOW, rules)
+
+    def action(code: int | None) -> int:
+        if code is None:
+            return SCMP_ACT_ALLOW if flt.allow else negative
+        return SCMP_ACT_KILL_PROCESS if code == -1 else act_errno(code)
+
+    rules: list[Rule] = [(action(code), name, ()) for name, code in flt.calls.items()]
+    load_everywhere(negative if flt.allow else SCMP_ACT_ALLOW, rules)
 
 
 def restrict_archs(names: list[str]) -> None:
@@ -169,7 +174,7 @@ def _family_number(name: str) -> int | None:
     value = getattr(socket, name, None)
     if isinstance(value, int):
         return value
-    return {"AF_LOCAL": 1, "AF_ROUTE": 16, "AF_IB": 27, "AF_MPLS": 28, "AF_KCM": 41, "AF_QIPCRTR": 42,
+    return {"AF_LOCAL": 1, "AF_FILE": 1, "AF_ROUTE": 16, "AF_IB": 27, "AF_MPLS": 28, "AF_KCM": 41, "AF_QIPCRTR": 42,
             "AF_SMC": 43, "AF_XDP": 44, "AF_MCTP": 45}.get(name)
 
 

@@ -217,17 +217,17 @@ def test_install_section(units: Callable[..., Path], tmp_path: Path) -> None:
 
 
 def test_unsupported_directives_warn(units: Callable[..., Path], tmp_path: Path) -> None:
-    units("t.service", "[Service]\nExecStart=/bin/true\nProtectProc=invisible\nDevicePolicy=closed\n")
+    units("t.service", "[Service]\nExecStart=/bin/true\nProtectProc=invisible\nDisableControllers=cpu\n")
     u = UnitLoader(Scope.SYSTEM, unit_path=[str(tmp_path / "units")], facts=FACTS).load("t.service")
     assert u.load_state == "loaded"
     msgs = [str(d) for d in u.diagnostics]
     assert msgs == [
         f"{tmp_path}/units/t.service:3: ProtectProc= is not supported by sysmaster yet, ignoring.",
-        f"{tmp_path}/units/t.service:4: DevicePolicy= is not supported by sysmaster yet, ignoring.",
+        f"{tmp_path}/units/t.service:4: DisableControllers= is not supported by sysmaster yet, ignoring.",
     ]
     assert u.config is not None
     assert u.config.exec.unsupported == {"ProtectProc": "invisible"}
-    assert u.config.cgroup.unsupported == {"DevicePolicy": "closed"}
+    assert u.config.cgroup.unsupported == {"DisableControllers": "cpu"}
 
 
 # Each case: a unit file whose warnings must match systemd-analyze verify line for line

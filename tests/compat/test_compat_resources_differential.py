@@ -24,6 +24,13 @@ VALUES = {
     "IODeviceWeight": ["/dev/sda 200", "/dev/sda", "/dev/sda 0", "rel 10", "/dev/sda x", ""],
     "IOReadBandwidthMax": ["/dev/sda 1M", "/dev/sda infinity", "/dev/sda 0", "/dev/sda", "dev 5", ""],
     "IOWriteIOPSMax": ["/dev/vda 1K", "/dev/vda -3", ""],
+    "DeviceAllow": ["/dev/null rw", "char-pts r", "block-loop", "/dev/zero x", "/tmp/x r", "dev/null", "'/dev/a b' m",
+                    "/dev/../dev/null w", ""],
+    "DevicePolicy": ["closed", "strict", "auto", "open", ""],
+    "IPAccounting": ["yes", "maybe"],
+    "IPAddressAllow": ["localhost", "10.1.2.3/8", "any link-local multicast", "::1", "10.0.0.0/33", "x", "1.2.3.4/x",
+                       ""],
+    "IPAddressDeny": ["any", "fe80::1/64 localhost.localdomain", "300.1.1.1"],
 }
 
 
