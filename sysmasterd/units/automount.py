@@ -16,13 +16,13 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from compat.config_automount import AutomountSection, automount_where
-from compat.model import USEC_INFINITY, JobMode, UnitKind
-from sysmasterd.core import autofs, errors
+from compat.model import USEC_INFINITY, UnitKind
+from sysmasterd.core import autofs
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
 from sysmasterd.core.unittype import OpResult, TypeDescriptor
-from sysmasterd.units.base import TypeBase
 from sysmasterd.units.mount import MountState, require_mounts_for
+from sysmasterd.units.triggering import TriggeringType, hit_start_limit, stop_pending
 
 if TYPE_CHECKING:
     import asyncio
@@ -84,11 +84,12 @@ def _is_mount_point(path: str) -> bool:
         return False
 
 
-class Automount(TypeBase):
+class Automount(TriggeringType[AutomountState, AutomountResult]):
+    ACTIVE_STATE = _ACTIVE_STATE
+    DONE_MESSAGES = _DONE_MESSAGES
+
     def __init__(self, unit: Unit) -> None:
-        super().__init__(unit)
-        self.state = S.DEAD
-        self._result = R.SUCCESS
+        super().__init__(unit, AutomountState, AutomountResult)
         self.pipe_fd = -1
         self.dev_id = 0
         self.tokens: set[int] = set()
@@ -113,18 +114,6 @@ class Automount(TypeBase):
 
     # -- UnitType interface ----------------------------------------------------------------------
 
-    def active_state(self) -> ActiveState:
-        return _ACTIVE_STATE[self.state]
-
-    def sub_state(self) -> str:
-        return self.state.value
-
-    def result(self) -> str:
-        return self._result.value
-
-    def job_done_message(self, job_type: JobType, result: JobResult) -> str | None:
-        return _DONE_MESSAGES.get((job_type, result))
-
     def add_implicit_dependencies(self) -> None:
         u, m = self.unit, self.unit.manager
         m.add_dependency(u, Dep.BEFORE, self.trigger_name())
@@ -148,34 +137,21 @@ class Automount(TypeBase):
         if _is_mount_point(self.where):
             log.error("%s: Path %s is already a mount point, refusing start.", u.id, self.where)
             return OpResult.FAILED
-        trigger = self.triggered() or u.manager.load_unit(self.trigger_name())
-        if trigger.load_state is not LoadState.LOADED:
-            log.warning("%s: Refusing to start, unit %s to trigger not loaded.", u.id, trigger.id)
+        if not self._trigger_loaded(self.triggered() or u.manager.load_unit(self.trigger_name())):
             return OpResult.FAILED
-        if not u.test_start_limit():
-            self._enter_dead(R.START_LIMIT_HIT)
+        if self._refuse_start_limit():
             return OpResult.FAILED
         u.new_invocation()
         self._result = R.SUCCESS
         self._enter_waiting()
         return OpResult.FAILED if self.state is S.FAILED else OpResult.STARTED
 
-    def stop(self) -> OpResult:
-        self._enter_dead(R.SUCCESS)
-        return OpResult.STARTED
-
-    def reset_failed(self) -> None:
-        if self.state is S.FAILED:
-            self._set_state(S.DEAD)
-        self._result = R.SUCCESS
-
     def trigger_notify(self, triggered: Unit) -> None:
         """automount_trigger_notify(): answer the waiting processes as the mount unit comes or goes."""
         if self.state not in (S.WAITING, S.RUNNING) or triggered.id != self.trigger_name():
             return
         impl = triggered.impl
-        if triggered.active_state is ActiveState.FAILED and impl is not None \
-                and impl.result() == "start-limit-hit":
+        if hit_start_limit(triggered):
             self._enter_dead(R.MOUNT_START_LIMIT_HIT)
             return
         if triggered.job is not None or impl is None:
@@ -298,18 +274,9 @@ class Automount(TypeBase):
             m.log.debug("%s: Got direct umount request on %s", u.id, self.where)
             self._stop_expire()
             self.expire_tokens.add(packet.token)
-            self._queue(JobType.STOP, "Failed to queue unmount job")
+            self._queue_job(self.trigger_name(), JobType.STOP, "Failed to queue unmount job")
         else:
             m.log.error("%s: Received unknown automount request %d", u.id, packet.type)
-
-    def _queue(self, job_type: JobType, failure: str) -> bool:
-        try:
-            self.unit.manager.engine.add_job(self.trigger_name(), job_type, JobMode.REPLACE, manual=False)
-        except errors.ManagerError as e:
-            self.unit.manager.log.warning("%s: %s: %s", self.unit.id, failure, e.message)
-            self._enter_dead(R.RESOURCES)
-            return False
-        return True
 
     def _enter_running(self) -> None:
         u, m = self.unit, self.unit.manager
@@ -317,7 +284,7 @@ class Automount(TypeBase):
             m.log.error("%s: Suppressing automount event since unit is no longer loaded.", u.id)
             self._enter_dead(R.RESOURCES)
             return
-        if u.job is not None and u.job.type is JobType.STOP:
+        if stop_pending(u):
             m.log.debug("%s: Suppressing automount request since unit stop is scheduled.", u.id)
             self._send_ready(self.tokens, -errno.EHOSTDOWN)
             self._send_ready(self.expire_tokens, -errno.EHOSTDOWN)
@@ -332,7 +299,7 @@ class Automount(TypeBase):
             m.log.info("%s: Automount point already active?", u.id)
             self._send_ready(self.tokens, 0)
             return
-        if self._queue(JobType.START, "Failed to queue mount startup job"):
+        if self._queue_job(self.trigger_name(), JobType.START, "Failed to queue mount startup job"):
             self._set_state(S.RUNNING)
 
     # -- expiry ----------------------------------------------------------------------------------
@@ -381,26 +348,16 @@ class Automount(TypeBase):
             self._stop_expire()
         if state not in (S.WAITING, S.RUNNING):
             self._unmount_autofs()
-        if old is not state:
-            self.unit.manager.log.debug("%s: Changed %s -> %s", self.unit.id, old.value, state.value)
+        self._log_change(old)
         self.unit.notify()
-
-    def _enter_dead(self, result: R) -> None:
-        if self._result is R.SUCCESS:
-            self._result = result
-        self._set_state(S.FAILED if self._result is not R.SUCCESS else S.DEAD)
 
     # -- persistence -----------------------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
-        return {"state": self.state.value, "result": self._result.value}
+        return self._serialize_state()
 
     def deserialize(self, data: dict[str, Any]) -> None:
-        try:
-            self.state = S(data.get("state", "dead"))
-            self._result = R(data.get("result", "success"))
-        except ValueError:
-            return
+        self._deserialize_state(data)
 
     def resume(self) -> bool:
         """The pipe of a previous core is gone with it, and with it the kernel's way to reach us:

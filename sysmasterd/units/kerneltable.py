@@ -69,8 +69,7 @@ class KernelTableType(ControlledType[StateT, ResultT]):
     def _start_cycle(self) -> OpResult | None:
         """A start past the state checks: the start limit, then a new invocation with a clean
         record; FAILED if the limit refuses it."""
-        if not self.unit.test_start_limit():
-            self._enter_dead(self._results("start-limit-hit"))
+        if self._refuse_start_limit():
             return OpResult.FAILED
         self.unit.new_invocation()
         self._cycle_clear()

@@ -21,9 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from compat.config_path import PathKind, PathSection, PathSpec, trigger_limit, trigger_unit
-from compat.model import JobMode, UnitKind
-from sysmasterd.core import errors
-from sysmasterd.core.clock import now_monotonic_usec
+from compat.model import UnitKind
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.generators import hidden_or_backup_file
 from sysmasterd.core.inotify import (
@@ -39,10 +37,11 @@ from sysmasterd.core.inotify import (
     IN_MOVED_TO,
     Inotify,
 )
-from sysmasterd.core.states import ActiveState, JobType, LoadState
+from sysmasterd.core.ratelimit import RateLimit
+from sysmasterd.core.states import ActiveState
 from sysmasterd.core.unittype import OpResult, TypeDescriptor
-from sysmasterd.units.base import TypeBase
 from sysmasterd.units.target import SHUTDOWN_TARGET
+from sysmasterd.units.triggering import TriggeringType, hit_start_limit, stop_pending
 
 if TYPE_CHECKING:
     import asyncio
@@ -143,23 +142,6 @@ class _SpecWatch:
             self.inotify.close()
 
 
-class _RateLimit:
-    """systemd's ratelimit_below(): at most `burst` events per window of `interval` from the first."""
-
-    def __init__(self) -> None:
-        self.begin = 0
-        self.num = 0
-
-    def below(self, interval: int, burst: int) -> bool:
-        if interval == 0 or burst == 0:
-            return True
-        now = now_monotonic_usec()
-        if self.begin == 0 or self.begin + interval < now:
-            self.begin, self.num = now, 0
-        self.num += 1
-        return self.num <= burst
-
-
 def _directory_not_empty(path: str) -> bool:
     """dir_is_empty() with hidden and backup files ignored; unreadable counts as not empty."""
     try:
@@ -180,15 +162,15 @@ def _mkdir_p(path: str, mode: int) -> None:
             pass
 
 
-class Path(TypeBase):
+class Path(TriggeringType[PathState, PathResult]):
+    ACTIVE_STATE = _ACTIVE_STATE
+
     def __init__(self, unit: Unit) -> None:
-        super().__init__(unit)
-        self.state = PathState.DEAD
-        self._result = PathResult.SUCCESS
+        super().__init__(unit, PathState, PathResult)
         self.watches: list[_SpecWatch] = []
         # PathChanged=/PathModified=: whether the path existed when last checked, per setting.
         self.previous_exists: dict[PathSpec, bool] = {}
-        self.trigger_limit = _RateLimit()
+        self.trigger_limit = RateLimit()
         self.trigger_path = ""  # what fired last ("Got triggered by")
         self._deferred: asyncio.Handle | None = None
         self._coldplug_handle: asyncio.Handle | None = None
@@ -209,15 +191,6 @@ class Path(TypeBase):
         return self.unit.manager.get_unit(name) if name else None
 
     # -- UnitType --------------------------------------------------------------------------------
-
-    def active_state(self) -> ActiveState:
-        return _ACTIVE_STATE[self.state]
-
-    def sub_state(self) -> str:
-        return self.state.value
-
-    def result(self) -> str:
-        return self._result.value
 
     def add_implicit_dependencies(self) -> None:
         m, u = self.unit.manager, self.unit
@@ -241,15 +214,9 @@ class Path(TypeBase):
 
     def start(self) -> OpResult:
         u = self.unit
-        trigger = self.triggered()
-        if trigger is None:
-            u.manager.log.warning("%s: Refusing to start, no unit to trigger.", u.id)
+        if not self._trigger_loaded(self.triggered()):
             return OpResult.FAILED
-        if trigger.load_state is not LoadState.LOADED:
-            u.manager.log.warning("%s: Refusing to start, unit %s to trigger not loaded.", u.id, trigger.id)
-            return OpResult.FAILED
-        if not u.test_start_limit():
-            self._enter_dead(PathResult.START_LIMIT_HIT)
+        if self._refuse_start_limit():
             return OpResult.FAILED
         u.new_invocation()
         if self.cfg.make_directory:
@@ -264,15 +231,6 @@ class Path(TypeBase):
         # Failed again at once (the trigger limit): no state change will finish the job.
         return OpResult.FAILED if self.state is PathState.FAILED else OpResult.STARTED
 
-    def stop(self) -> OpResult:
-        self._enter_dead(PathResult.SUCCESS)
-        return OpResult.STARTED
-
-    def reset_failed(self) -> None:
-        if self.state is PathState.FAILED:
-            self._set_state(PathState.DEAD)
-        self._result = PathResult.SUCCESS
-
     def trigger_notify(self, triggered: Unit) -> None:
         # Not from here: this runs inside the triggered unit's state change (or job completion),
         # and entering waiting may queue a job for that very unit.
@@ -284,8 +242,7 @@ class Path(TypeBase):
         trigger = self.triggered()
         if trigger is None:
             if self.state in _WATCHING:
-                self.unit.manager.log.error("%s: Unit to trigger vanished.", self.unit.id)
-                self._enter_dead(PathResult.RESOURCES)
+                self._trigger_vanished()
             return
         if self._trigger_changed(trigger, deferred=True):
             self._enter_waiting(initial=False, from_trigger_notify=True)
@@ -294,8 +251,7 @@ class Path(TypeBase):
         """Whether the triggered unit's new state calls for re-entering waiting (path_trigger_notify)."""
         if self.state not in _WATCHING:
             return False
-        if other.active_state is ActiveState.FAILED and other.impl is not None \
-                and other.impl.result() == "start-limit-hit":
+        if hit_start_limit(other):
             self._enter_dead(PathResult.UNIT_START_LIMIT_HIT)
             return False
         if other.job is not None:
@@ -317,16 +273,13 @@ class Path(TypeBase):
         old, self.state = self.state, state
         if state not in _WATCHING:
             self._unwatch()
-        if old is not state:
-            self.unit.manager.log.debug("%s: Changed %s -> %s", self.unit.id, old.value, state.value)
+        self._log_change(old)
         self.unit.notify()
 
     def _enter_dead(self, result: PathResult) -> None:
-        if self._result is PathResult.SUCCESS:
-            self._result = result
-        if self._result is PathResult.SUCCESS:
+        if self.succeeded and result is PathResult.SUCCESS:
             self.unit.manager.log.debug("%s: Deactivated successfully.", self.unit.id)
-        self._set_state(PathState.DEAD if self._result is PathResult.SUCCESS else PathState.FAILED)
+        super()._enter_dead(result)
 
     def _enter_waiting(self, initial: bool, from_trigger_notify: bool) -> None:
         if self._deferred is not None:
@@ -356,7 +309,7 @@ class Path(TypeBase):
 
     def _enter_running(self, trigger_path: str) -> None:
         u, m = self.unit, self.unit.manager
-        if u.job is not None and u.job.type is JobType.STOP:
+        if stop_pending(u):
             return  # going down: start nothing
         self.unit.manager.log.debug("%s: Got triggered by '%s'.", u.id, trigger_path)
         interval, burst = trigger_limit(self.cfg)
@@ -364,16 +317,7 @@ class Path(TypeBase):
             m.log.warning("%s: Trigger limit hit, refusing further activation.", u.id)
             self._enter_dead(PathResult.TRIGGER_LIMIT_HIT)
             return
-        trigger = self.triggered()
-        if trigger is None:
-            m.log.error("%s: Unit to trigger vanished.", u.id)
-            self._enter_dead(PathResult.RESOURCES)
-            return
-        try:
-            m.engine.add_job(trigger.id, JobType.START, JobMode.REPLACE, manual=False)
-        except errors.ManagerError as e:
-            m.log.warning("%s: Failed to queue unit startup job: %s", u.id, e.message)
-            self._enter_dead(PathResult.RESOURCES)
+        if not self._start_triggered(self.triggered()):
             return
         self.trigger_path = trigger_path
         self._set_state(PathState.RUNNING)
@@ -435,21 +379,16 @@ class Path(TypeBase):
 
     def serialize(self) -> dict[str, Any]:
         return {
-            "state": self.state.value,
-            "result": self._result.value,
+            **self._serialize_state(),
             "previous_exists": [[s.kind.value, s.path, v] for s, v in self.previous_exists.items()],
             "trigger_limit": [self.trigger_limit.begin, self.trigger_limit.num],
             "trigger_path": self.trigger_path,
         }
 
     def deserialize(self, data: dict[str, Any]) -> None:
-        try:
-            state = PathState(data.get("state", "dead"))
-            result = PathResult(data.get("result", "success"))
-        except ValueError:
+        if not self._deserialize_state(data):
             return
         self._unwatch()
-        self.state, self._result = state, result
         self.previous_exists = {}
         for kind, path, exists in data.get("previous_exists", []):
             try:

@@ -71,6 +71,13 @@ class StatefulType(TypeBase, Generic[StateT, ResultT]):
         self._keep_result(result)
         self._set_state(self._states("dead" if self.succeeded else "failed"))
 
+    def _refuse_start_limit(self) -> bool:
+        """StartLimitBurst= hit: the unit fails with 'start-limit-hit' and the start is refused."""
+        if self.unit.test_start_limit():
+            return False
+        self._enter_dead(self._results("start-limit-hit"))
+        return True
+
     def _log_change(self, old: StateT) -> None:
         if old is not self.state:
             self.unit.manager.log.debug("%s: Changed %s -> %s", self.unit.id, old.value, self.state.value)

@@ -22,16 +22,15 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from compat.config_timer import TimerBase, TimerSection, TimerValue, trigger_unit
-from compat.model import USEC_INFINITY, JobMode, UnitKind
-from sysmasterd.core import errors
+from compat.model import USEC_INFINITY, UnitKind
 from sysmasterd.core.clock import DualTimestamp, now_monotonic_usec, now_realtime_usec
 from sysmasterd.core.conditions import detect_virtualization
 from sysmasterd.core.dependency import Dep
 from sysmasterd.core.siphash import siphash24
-from sysmasterd.core.states import ActiveState, JobType
+from sysmasterd.core.states import ActiveState
 from sysmasterd.core.timerfd import CLOCK_MONOTONIC, CLOCK_REALTIME, ClockSetWatch, EventClock, Source
 from sysmasterd.core.unittype import OpResult, TypeDescriptor
-from sysmasterd.units.base import TypeBase
+from sysmasterd.units.triggering import TriggeringType, stop_pending
 
 if TYPE_CHECKING:
     import asyncio
@@ -64,11 +63,11 @@ _FIXED_DELAY_KEY = bytes.fromhex("510adb76295142c28035eae68e3a37bd")
 _USERSPACE_META = "timer:userspace-monotonic"
 
 
-class Timer(TypeBase):
+class Timer(TriggeringType[TimerState, TimerResult]):
+    ACTIVE_STATE = _ACTIVE_STATE
+
     def __init__(self, unit: Unit) -> None:
-        super().__init__(unit)
-        self.state = TimerState.DEAD
-        self._result = TimerResult.SUCCESS
+        super().__init__(unit, TimerState, TimerResult)
         self.last_trigger = DualTimestamp()
         self.next_elapse_monotonic = USEC_INFINITY
         self.next_elapse_realtime = USEC_INFINITY
@@ -115,15 +114,6 @@ class Timer(TypeBase):
 
     # -- UnitType -----------------------------------------------------------------------------
 
-    def active_state(self) -> ActiveState:
-        return _ACTIVE_STATE[self.state]
-
-    def sub_state(self) -> str:
-        return self.state.value
-
-    def result(self) -> str:
-        return self._result.value
-
     def add_implicit_dependencies(self) -> None:
         if self.unit.config is None:
             return
@@ -149,13 +139,10 @@ class Timer(TypeBase):
         m.add_dependency(u, Dep.CONFLICTS, "shutdown.target")
 
     def start(self) -> OpResult:
-        m, u = self.unit.manager, self.unit
-        trigger = self.trigger()
-        if trigger is None or trigger.load_state.value != "loaded":
-            m.log.error("%s: Refusing to start, unit %s to trigger not loaded.", u.id, self.trigger_name())
+        u = self.unit
+        if not self._trigger_loaded(self.trigger()):
             return OpResult.FAILED
-        if not u.test_start_limit():
-            self._enter_dead(TimerResult.START_LIMIT_HIT)
+        if self._refuse_start_limit():
             return OpResult.FAILED
         u.new_invocation()
         self.last_trigger = DualTimestamp()
@@ -167,15 +154,6 @@ class Timer(TypeBase):
         self._result = TimerResult.SUCCESS
         self._enter_waiting(time_change=False)
         return OpResult.STARTED
-
-    def stop(self) -> OpResult:
-        self._enter_dead(TimerResult.SUCCESS)
-        return OpResult.STARTED
-
-    def reset_failed(self) -> None:
-        if self.state is TimerState.FAILED:
-            self._set_state(TimerState.DEAD)
-        self._result = TimerResult.SUCCESS
 
     def trigger_notify(self, triggered: Unit) -> None:
         values = self._values()
@@ -198,11 +176,6 @@ class Timer(TypeBase):
         _watchers(self.unit.manager).update(self)
         self.unit.notify()
 
-    def _enter_dead(self, result: TimerResult) -> None:
-        if self._result is TimerResult.SUCCESS:
-            self._result = result
-        self._set_state(TimerState.DEAD if self._result is TimerResult.SUCCESS else TimerState.FAILED)
-
     def _enter_elapsed(self, leave_around: bool) -> None:
         # RemainAfterElapse=yes (and timers that the unit's own activity re-arms) stay active,
         # so that starting the timer again does not fire it again at once.
@@ -215,8 +188,7 @@ class Timer(TypeBase):
         m, u = self.unit.manager, self.unit
         trigger = self.trigger()
         if trigger is None:
-            m.log.error("%s: Unit to trigger vanished.", u.id)
-            self._enter_dead(TimerResult.RESOURCES)
+            self._trigger_vanished()
             return
         now_rt, now_mono = now_realtime_usec(), now_monotonic_usec()
         found_mono = found_real = leave_around = False
@@ -332,18 +304,9 @@ class Timer(TypeBase):
 
     def _enter_running(self) -> None:
         m, u = self.unit.manager, self.unit
-        if u.job is not None and u.job.type is JobType.STOP:
+        if stop_pending(u):
             return  # going down anyway
-        trigger = self.trigger()
-        if trigger is None:
-            m.log.error("%s: Unit to trigger vanished.", u.id)
-            self._enter_dead(TimerResult.RESOURCES)
-            return
-        try:
-            m.engine.add_job(trigger.id, JobType.START, JobMode.REPLACE, manual=False)
-        except errors.ManagerError as e:
-            m.log.warning("%s: Failed to queue unit startup job: %s", u.id, e.message)
-            self._enter_dead(TimerResult.RESOURCES)
+        if not self._start_triggered(self.trigger()):
             return
         self.last_trigger = DualTimestamp.now()
         self._touch_stamp(self.last_trigger.realtime)
@@ -407,17 +370,14 @@ class Timer(TypeBase):
     # -- persistence ----------------------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
-        return {"state": self.state.value, "result": self._result.value,
+        return {**self._serialize_state(),
                 "last_trigger": self.last_trigger.to_list(),
                 "next_monotonic": self.next_elapse_monotonic, "next_realtime": self.next_elapse_realtime,
                 "armed": [bool(self._mono), bool(self._real)],
                 "value_next": list(self.value_next), "disabled": list(self.disabled), "values": self.values_key()}
 
     def deserialize(self, data: dict[str, Any]) -> None:
-        try:
-            self.state = TimerState(data.get("state", "dead"))
-            self._result = TimerResult(data.get("result", "success"))
-        except ValueError:
+        if not self._deserialize_state(data):
             return
         self.last_trigger = DualTimestamp.from_list(data.get("last_trigger"))
         self._restored = data
