@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sysmasterd.core import cgroup_apply, cgroup_v1
+from sysmasterd.core import cgroup_apply, cgroup_devices, cgroup_v1
 
 if TYPE_CHECKING:
-    from compat.model import CGroupContext
+    from compat.model import CGroupContext, ExecContext
 
 V2_MOUNTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 V1_MOUNT = "/sys/fs/cgroup/systemd"
@@ -107,6 +107,7 @@ class CGroups:
         # The unit's resource settings (None: no cgroup context, nothing to apply) and whether
         # the manager is starting up (Startup*= settings count then); the manager sets both.
         self.context_of: Callable[[str], CGroupContext | None] = lambda _name: None
+        self.exec_of: Callable[[str], ExecContext | None] = lambda _name: None  # for implied device rules
         self.starting: Callable[[], bool] = lambda: False
         self.log = logging.getLogger("sysmasterd")
         # cgroup path -> (settings object applied, starting, controllers): applied once per change
@@ -142,12 +143,14 @@ class CGroups:
         path = self.path_of(unit)
         parts = [p for p in path.split("/") if p]
         own = self.context_of(unit)
-        own_mask = self._mask(own) if own is not None else frozenset()
+        own_mask = self._mask(own, unit) if own is not None else frozenset()
+        if own is not None:
+            cgroup_devices.warn_unenforced(own, self.exec_of(unit), unit, unified=not self.root.v1)
         for depth in range(1, len(parts) + 1):
             sub = "/".join(parts[:depth])
             name = parts[depth - 1] if depth < len(parts) else unit
             ctx = own if depth == len(parts) else self.context_of(name)
-            mask = own_mask | (self._mask(ctx) if ctx is not None else frozenset())
+            mask = own_mask | (self._mask(ctx, name) if ctx is not None else frozenset())
             self._realize_one(name, sub, ctx, mask)
 
     def refresh(self, unit: str) -> None:
@@ -155,9 +158,10 @@ class CGroups:
         if self.enabled and os.path.isdir(self.unit_dir(unit)):
             self.realize(unit)
 
-    def _mask(self, ctx: CGroupContext) -> frozenset[str]:
+    def _mask(self, ctx: CGroupContext, name: str) -> frozenset[str]:
         if self.root.v1:
-            return cgroup_apply.needed(ctx, unified=False) & frozenset(self.root.v1)
+            devices = {"devices"} if cgroup_devices.restricts_devices(ctx, self.exec_of(name)) else set()
+            return (cgroup_apply.needed(ctx, unified=False) | devices) & frozenset(self.root.v1)
         if self.root.mode == "v2":
             return cgroup_apply.needed(ctx, unified=True) & self._v2_available()
         return frozenset()
@@ -189,6 +193,9 @@ class CGroups:
                                              warn=lambda text: self.log.warning("%s: %s", name, text)):
                 if w.controller in dirs:
                     cgroup_apply.write(dirs[w.controller], w, self.log, name, "/" + sub)
+            if "devices" in dirs:
+                for w in cgroup_devices.v1_writes(ctx, self.exec_of(name), name):
+                    cgroup_apply.write(dirs["devices"], w, self.log, name, "/" + sub)
         self._applied[sub] = (ctx, starting, mask)
 
     def _enable_v2(self, sub: str, mask: frozenset[str]) -> None:

@@ -19,6 +19,7 @@ from compat.model import (
     CGroupContext,
     CollectMode,
     EmergencyAction,
+    ExecContext,
     JobMode,
     ResourceLimit,
     Scope,
@@ -147,6 +148,7 @@ class Manager:
         self.cgroups, self.store, self.notify = cgroups, store, notify
         cgroups.path_of = self.cgroup_path_of
         cgroups.context_of = self.cgroup_context_of
+        cgroups.exec_of = self.exec_context_of
         cgroups.starting = lambda: not self.startup_finished_emitted
         cgroups.log = self.log
         self.runtime.attach(notify)
@@ -171,6 +173,10 @@ class Manager:
         if u is None or u.config is None or not u.type.contexts & Context.CGROUP:
             return None
         return u.config.cgroup
+
+    def exec_context_of(self, name: str) -> ExecContext | None:
+        u = self.units.get(name)
+        return u.config.exec if u is not None and u.config is not None else None
 
     def cgroup_path_of(self, name: str) -> str:
         u = self.units.get(name)

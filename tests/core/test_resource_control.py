@@ -95,3 +95,54 @@ def test_defaults_are_accounting_only(h: Harness) -> None:
     assert read(h, "plain.service", "memory", "memory.limit_in_bytes") == "9223372036854771712"
     assert read(h, "plain.service", "pids", "pids.max") == "max"
     assert h.manager.cgroups.controller_dir("plain.service", "cpu") is None  # type: ignore[union-attr]
+
+
+DEVICE_CHECKS = """
+    [Unit]
+    DefaultDependencies=no
+    [Service]
+    Type=oneshot
+    RemainAfterExit=yes
+    DevicePolicy={policy}
+    DeviceAllow=/dev/null rw
+    ExecStart=/bin/sh -c '{script}'
+"""
+
+
+def device_list(h: Harness, unit: str) -> set[str]:
+    return set(read(h, unit, "devices", "devices.list").splitlines())
+
+
+@pytest.mark.skipif("devices" not in HIERARCHIES, reason="no writable v1 devices hierarchy")
+def test_device_policy_through_the_v1_devices_controller(h: Harness) -> None:
+    # strict: nothing but the listed node; /dev/zero cannot even be opened.
+    h.write("strict.service", DEVICE_CHECKS.format(
+        policy="strict", script="echo x >/dev/null && ! head -c1 /dev/zero >/dev/null 2>&1"))
+    assert h.start("strict.service") is JobResult.DONE
+    assert device_list(h, "strict.service") == {"c 1:3 rw"}
+    # closed: the static devices too (/dev/zero among them), but not /dev/kmsg.
+    h.write("closed.service", DEVICE_CHECKS.format(
+        policy="closed", script="echo x >/dev/null && head -c1 /dev/zero >/dev/null && ! head -c1 /dev/kmsg 2>/dev/null"))
+    assert h.start("closed.service") is JobResult.DONE
+    listed = device_list(h, "closed.service")
+    assert {"c 1:3 rwm", "c 1:5 rwm", "c 5:2 rwm", "c 136:* rw"} <= listed
+    assert not any(line.startswith("c 1:11 ") for line in listed)
+    # PrivateDevices= closes the policy, ProtectClock= adds the RTC (char-rtc, when a driver has it).
+    h.write("implied.service", "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+                               "PrivateDevices=yes\nProtectClock=yes\nExecStart=/bin/true\n")
+    assert h.start("implied.service") is JobResult.DONE
+    assert "c 1:5 rwm" in device_list(h, "implied.service")
+
+
+def test_ip_access_lists_warn_once_without_cgroup_bpf(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    from sysmasterd.core import cgroup_devices
+
+    cgroup_devices._warned.discard("ip")
+    for name in ("ip1.service", "ip2.service"):
+        h.write(name, "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+                      "IPAddressDeny=any\nIPAddressAllow=localhost\nIPAccounting=yes\nExecStart=/bin/true\n")
+        assert h.start(name) is JobResult.DONE
+    warnings = [r.getMessage() for r in caplog.records if "configures an IP firewall" in r.getMessage()]
+    assert warnings == ["ip1.service: unit configures an IP firewall, but the local system does not support "
+                        "BPF/cgroup firewalling.\n(This warning is only shown for the first unit using IP "
+                        "firewalling.)"]
