@@ -122,7 +122,8 @@ def test_device_policy_through_the_v1_devices_controller(h: Harness) -> None:
     assert device_list(h, "strict.service") == {"c 1:3 rw"}
     # closed: the static devices too (/dev/zero among them), but not /dev/kmsg.
     h.write("closed.service", DEVICE_CHECKS.format(
-        policy="closed", script="echo x >/dev/null && head -c1 /dev/zero >/dev/null && ! head -c1 /dev/kmsg 2>/dev/null"))
+        policy="closed",
+        script="echo x >/dev/null && head -c1 /dev/zero >/dev/null && ! head -c1 /dev/kmsg 2>/dev/null"))
     assert h.start("closed.service") is JobResult.DONE
     listed = device_list(h, "closed.service")
     assert {"c 1:3 rwm", "c 1:5 rwm", "c 5:2 rwm", "c 136:* rw"} <= listed
