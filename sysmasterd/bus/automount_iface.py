@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from compat.config_automount import AutomountSection
 from sysmasterd.bus.context_props import ConfigInterface, Sections
+from sysmasterd.bus.exec_rows import ImplProperties
 from sysmasterd.bus.iface import prop
 from sysmasterd.units.automount import Automount
 
@@ -17,8 +18,9 @@ def _section(u: Unit) -> AutomountSection | None:
     return u.config.automount if u.config is not None else None
 
 
-class AutomountInterface(ConfigInterface):
+class AutomountInterface(ImplProperties, ConfigInterface):
     name = "org.freedesktop.systemd1.Automount"
+    impl_type = Automount
     own_sections: ClassVar[Sections] = ((AutomountSection, _section),)
 
     @prop("Where")
@@ -34,7 +36,3 @@ class AutomountInterface(ConfigInterface):
     def timeout_idle_usec(self, u: Unit) -> int:
         section = _section(u)
         return section.timeout_idle_usec if section is not None else 0
-
-    @prop("Result")
-    def result(self, u: Unit) -> str:
-        return u.impl.result() if isinstance(u.impl, Automount) else "success"

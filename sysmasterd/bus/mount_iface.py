@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compat.config_mount import MountSection
 from sysmasterd.bus.context_props import CGroupProperties, ExecProperties, KillProperties, Sections
+from sysmasterd.bus.exec_rows import ControlProperties, recorded_rows
 from sysmasterd.bus.iface import Getter, prop
-from sysmasterd.core.control import ExecStatus
 from sysmasterd.units.mount import EXEC_KINDS, Mount
 
 if TYPE_CHECKING:
@@ -22,29 +22,14 @@ def _mount(u: Unit) -> MountSection | None:
     return u.config.mount if u.config is not None else None
 
 
-class ControlRecords(Protocol):
-    """A type that runs control commands and keeps what each Exec* kind last ran (mount, swap)."""
-
-    exec_argv: dict[str, list[str]]
-    exec_status: dict[str, ExecStatus]
-
-
-def exec_rows(impl: ControlRecords | None, kind: str) -> list[list[Any]]:
-    """The command a control step last ran, with its runtime (empty until it ran, as systemd's)."""
-    if impl is None or kind not in impl.exec_argv:
-        return []
-    argv = impl.exec_argv[kind]
-    status = impl.exec_status.get(kind, ExecStatus())
-    return [[argv[0], list(argv), False, *status.to_list()]]
-
-
-class MountInterface(ExecProperties, KillProperties, CGroupProperties):
+class MountInterface(ControlProperties, ExecProperties, KillProperties, CGroupProperties):
     name = "org.freedesktop.systemd1.Mount"
+    impl_type = Mount
     own_sections: ClassVar[Sections] = ((MountSection, _mount),)
 
     def fallback_getter(self, name: str, signature: str) -> Getter:
         if name in EXEC_KINDS:
-            return lambda u: exec_rows(_impl(u), name)
+            return lambda u: recorded_rows(_impl(u), name)
         return super().fallback_getter(name, signature)
 
     @prop("Where")
@@ -71,16 +56,6 @@ class MountInterface(ExecProperties, KillProperties, CGroupProperties):
     def timeout_usec(self, u: Unit) -> int:
         impl = _impl(u)
         return impl.timeout_usec() if impl is not None else u.manager.settings.default_timeout_start_usec
-
-    @prop("ControlPID")
-    def control_pid(self, u: Unit) -> int:
-        impl = _impl(u)
-        return impl.control_pid() if impl is not None else 0
-
-    @prop("Result")
-    def result(self, u: Unit) -> str:
-        impl = _impl(u)
-        return impl.result() if impl is not None else "success"
 
     @staticmethod
     def _parameters(u: Unit) -> Any:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from compat.config_path import PathSection, trigger_limit
 from sysmasterd.bus.context_props import ConfigInterface, Sections
+from sysmasterd.bus.exec_rows import ImplProperties
 from sysmasterd.bus.iface import prop
 from sysmasterd.units.path import Path
 
@@ -17,8 +18,9 @@ def _section(u: Unit) -> PathSection | None:
     return u.config.path if u.config is not None else None
 
 
-class PathInterface(ConfigInterface):
+class PathInterface(ImplProperties, ConfigInterface):
     name = "org.freedesktop.systemd1.Path"
+    impl_type = Path
     own_sections: ClassVar[Sections] = ((PathSection, _section),)
 
     @prop("Unit")
@@ -29,10 +31,6 @@ class PathInterface(ConfigInterface):
     def paths(self, u: Unit) -> list[list[str]]:
         section = _section(u)
         return [[s.kind.value, s.path] for s in section.specs] if section is not None else []
-
-    @prop("Result")
-    def result(self, u: Unit) -> str:
-        return u.impl.result() if isinstance(u.impl, Path) else "success"
 
     @prop("TriggerLimitIntervalUSec")
     def trigger_limit_interval(self, u: Unit) -> int:

@@ -10,9 +10,9 @@ from sysmasterd.bus.context_props import (
     ExecProperties,
     KillProperties,
     Sections,
-    exec_command_rows,
 )
 from sysmasterd.bus.defaults import UINT64_MAX
+from sysmasterd.bus.exec_rows import ControlProperties, configured_rows
 from sysmasterd.bus.iface import Getter, prop
 from sysmasterd.units.service import EXEC_KINDS, Service
 
@@ -32,26 +32,18 @@ def _exit_status_set(s: ExitStatusSet) -> list[list[int]]:
 
 
 def _exec_rows(u: Unit, kind: str, extended: bool) -> list[list[Any]]:
-    impl = _impl(u)
-    section = _service(u)
-    if section is None:
-        return []
-    runs = impl.exec_status.get(kind, []) if impl is not None else []
-    return exec_command_rows(getattr(section, _EXEC_FIELDS[kind]), runs, extended)
+    return configured_rows(_service(u), _impl(u), kind, extended)
 
 
-_EXEC_FIELDS = {k: "exec_" + k[4:].lower().replace("startpre", "start_pre").replace("startpost", "start_post")
-                .replace("stoppost", "stop_post") for k in EXEC_KINDS}
-
-
-class ServiceInterface(ExecProperties, KillProperties, CGroupProperties):
+class ServiceInterface(ControlProperties, ExecProperties, KillProperties, CGroupProperties):
     name = "org.freedesktop.systemd1.Service"
+    impl_type = Service
     own_sections: ClassVar[Sections] = ((ServiceSection, _service),)
 
     def fallback_getter(self, name: str, signature: str) -> Getter:
-        if name in _EXEC_FIELDS:
+        if name in EXEC_KINDS:
             return lambda u: _exec_rows(u, name, extended=False)
-        if name.endswith("Ex") and name[:-2] in _EXEC_FIELDS:
+        if name.endswith("Ex") and name[:-2] in EXEC_KINDS:
             return lambda u: _exec_rows(u, name[:-2], extended=True)
         return super().fallback_getter(name, signature)
 
@@ -94,16 +86,6 @@ class ServiceInterface(ExecProperties, KillProperties, CGroupProperties):
     def main_pid(self, u: Unit) -> int:
         impl = _impl(u)
         return impl.main_pid() if impl is not None else 0
-
-    @prop("ControlPID")
-    def control_pid(self, u: Unit) -> int:
-        impl = _impl(u)
-        return impl.control_pid() if impl is not None else 0
-
-    @prop("Result")
-    def result(self, u: Unit) -> str:
-        impl = _impl(u)
-        return impl.result() if impl is not None else "success"
 
     @prop("ReloadResult")
     def reload_result(self, u: Unit) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from compat.config_socket import SocketSection
 from sysmasterd.bus.context_props import (
@@ -10,9 +10,9 @@ from sysmasterd.bus.context_props import (
     ExecProperties,
     KillProperties,
     Sections,
-    exec_command_rows,
 )
 from sysmasterd.bus.defaults import UINT64_MAX
+from sysmasterd.bus.exec_rows import ControlProperties, configured_rows
 from sysmasterd.bus.iface import Getter, prop
 from sysmasterd.units.socket import EXEC_FIELDS, Socket
 
@@ -34,23 +34,15 @@ def _section(u: Unit) -> SocketSection:
     return _socket(u) or SocketSection()
 
 
-class SocketInterface(ExecProperties, KillProperties, CGroupProperties):
+class SocketInterface(ControlProperties, ExecProperties, KillProperties, CGroupProperties):
     name = "org.freedesktop.systemd1.Socket"
+    impl_type = Socket
     own_sections: ClassVar[Sections] = ((SocketSection, _socket),)
 
     def fallback_getter(self, name: str, signature: str) -> Getter:
         if name in EXEC_FIELDS:
-            return lambda u: self._exec_rows(u, name)
+            return lambda u: configured_rows(_socket(u), _impl(u), name, extended=False)
         return super().fallback_getter(name, signature)
-
-    @staticmethod
-    def _exec_rows(u: Unit, kind: str) -> list[list[Any]]:
-        section = _socket(u)
-        if section is None:
-            return []
-        impl = _impl(u)
-        runs = impl.exec_status.get(kind, []) if impl is not None else []
-        return exec_command_rows(getattr(section, EXEC_FIELDS[kind]), runs, extended=False)
 
     @prop("BindIPv6Only")
     def bind_ipv6_only(self, u: Unit) -> str:
@@ -65,16 +57,6 @@ class SocketInterface(ExecProperties, KillProperties, CGroupProperties):
     @prop("Listen")
     def listen(self, u: Unit) -> list[list[str]]:
         return [[p.kind, p.address()] for p in _section(u).ports]
-
-    @prop("ControlPID")
-    def control_pid(self, u: Unit) -> int:
-        impl = _impl(u)
-        return impl.control_pid() if impl is not None else 0
-
-    @prop("Result")
-    def result(self, u: Unit) -> str:
-        impl = _impl(u)
-        return impl.result() if impl is not None else "success"
 
     @prop("NConnections")
     def n_connections(self, u: Unit) -> int:

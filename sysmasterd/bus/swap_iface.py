@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from compat.config_swap import SwapSection
 from sysmasterd.bus.context_props import CGroupProperties, ExecProperties, KillProperties, Sections
+from sysmasterd.bus.exec_rows import ControlProperties, recorded_rows
 from sysmasterd.bus.iface import Getter, prop
-from sysmasterd.bus.mount_iface import exec_rows
 from sysmasterd.units.swap import EXEC_KINDS, Swap
 
 if TYPE_CHECKING:
@@ -22,13 +22,14 @@ def _swap(u: Unit) -> SwapSection | None:
     return u.config.swap if u.config is not None else None
 
 
-class SwapInterface(ExecProperties, KillProperties, CGroupProperties):
+class SwapInterface(ControlProperties, ExecProperties, KillProperties, CGroupProperties):
     name = "org.freedesktop.systemd1.Swap"
+    impl_type = Swap
     own_sections: ClassVar[Sections] = ((SwapSection, _swap),)
 
     def fallback_getter(self, name: str, signature: str) -> Getter:
         if name in EXEC_KINDS:
-            return lambda u: exec_rows(_impl(u), name)
+            return lambda u: recorded_rows(_impl(u), name)
         return super().fallback_getter(name, signature)
 
     @prop("What")
@@ -52,13 +53,3 @@ class SwapInterface(ExecProperties, KillProperties, CGroupProperties):
     def timeout_usec(self, u: Unit) -> int:
         impl = _impl(u)
         return impl.timeout_usec() if impl is not None else u.manager.settings.default_timeout_start_usec
-
-    @prop("ControlPID")
-    def control_pid(self, u: Unit) -> int:
-        impl = _impl(u)
-        return impl.control_pid() if impl is not None else 0
-
-    @prop("Result")
-    def result(self, u: Unit) -> str:
-        impl = _impl(u)
-        return impl.result() if impl is not None else "success"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from compat.config_timer import TimerBase, TimerSection, TimerValue
 from compat.model import USEC_INFINITY
 from sysmasterd.bus.context_props import ConfigInterface, Sections
+from sysmasterd.bus.exec_rows import ImplProperties
 from sysmasterd.bus.iface import prop
 from sysmasterd.units.timer import Timer
 
@@ -35,8 +36,9 @@ def _values(u: Unit) -> list[tuple[TimerValue, int]]:
     return list(zip(values, nexts, strict=True))[::-1]
 
 
-class TimerInterface(ConfigInterface):
+class TimerInterface(ImplProperties, ConfigInterface):
     name = "org.freedesktop.systemd1.Timer"
+    impl_type = Timer
     own_sections: ClassVar[Sections] = ((TimerSection, _section),)
 
     @prop("Unit")
@@ -72,8 +74,3 @@ class TimerInterface(ConfigInterface):
     def last_trigger_monotonic(self, u: Unit) -> int:
         impl = _impl(u)
         return impl.last_trigger.monotonic if impl is not None else 0
-
-    @prop("Result")
-    def result(self, u: Unit) -> str:
-        impl = _impl(u)
-        return impl.result() if impl is not None else "success"
