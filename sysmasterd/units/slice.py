@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from compat import unitname
 from compat.model import UnitKind
 from sysmasterd.core.dependency import Dep
+from sysmasterd.core.states import JobResult, JobType
 from sysmasterd.core.unittype import Context, TypeDescriptor
 from sysmasterd.units.passive import Passive
 from sysmasterd.units.target import SHUTDOWN_TARGET
@@ -30,6 +31,12 @@ class Slice(Passive):
             return  # systemd synthesizes these without default dependencies: nothing stops them
         m.add_dependency(self.unit, Dep.CONFLICTS, SHUTDOWN_TARGET)
         m.add_dependency(self.unit, Dep.BEFORE, SHUTDOWN_TARGET)
+
+    def job_done_message(self, job_type: JobType, result: JobResult) -> str | None:
+        # systemd's words for a slice coming and going.
+        if result is JobResult.DONE:
+            return {JobType.START: "Created slice {}.", JobType.STOP: "Removed slice {}."}.get(job_type)
+        return None
 
 
 def parent_slice(name: str) -> str | None:

@@ -77,3 +77,10 @@ def test_user_manager_uses_app_slice(um: Manager) -> None:
     assert _show(um, "getty@tty2.service", "Slice")["Slice"] == "app-getty.slice"
     assert _show(um, "-.slice", "ActiveState")["ActiveState"] == "active"
     assert _show(um, "system.slice", "LoadState")["LoadState"] == "loaded"  # any slice name loads
+
+
+def test_slices_are_created_and_removed_in_systemd_words(um: Manager) -> None:
+    assert um.systemctl("start", "getty@tty3.service").rc == 0
+    assert "Created slice app-getty.slice." in um.log
+    assert um.systemctl("stop", "getty@tty2.service", "getty@tty3.service", "app-getty.slice").rc == 0
+    assert "Removed slice app-getty.slice." in um.log
