@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from compat import fstab, unitname
 from compat.model import UnitConfig
-from compat.settings import ParseContext, path_setting, plain, setter
+from compat.settings import path_setting, plain, setter, string_printf
 from compat.values import parse_mode, parse_sec_fix_0
 
 # Options systemd passes to the autofs mount itself; ExtraOptions= may not repeat them.
@@ -27,14 +27,9 @@ def _automount(cfg: UnitConfig) -> AutomountSection:
     return cfg.automount
 
 
-def _text(value: str, ctx: ParseContext) -> str | None:
-    """config_parse_unit_string_printf: specifiers expanded; empty unsets."""
-    return ctx.printf(value) or None
-
-
 AUTOMOUNT_HANDLERS = {
     "Where": path_setting(_automount, "where"),
-    "ExtraOptions": setter(_automount, "extra_options", _text, reset=True),
+    "ExtraOptions": setter(_automount, "extra_options", string_printf, reset=True),
     "DirectoryMode": setter(_automount, "directory_mode", plain(parse_mode, "Failed to parse mode value")),
     "TimeoutIdleSec": setter(_automount, "timeout_idle_usec", plain(parse_sec_fix_0, "Failed to parse sec value")),
 }

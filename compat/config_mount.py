@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from compat import fstab, unitname
 from compat.model import USEC_INFINITY, UnitConfig
-from compat.settings import Handler, Invalid, ParseContext, path_setting, plain, setter
+from compat.settings import Handler, Invalid, ParseContext, path_setting, plain, setter, string_printf
 from compat.values import parse_boolean, parse_mode, parse_timespan
 
 
@@ -30,15 +30,6 @@ def _mount(cfg: UnitConfig) -> MountSection:
     return cfg.mount
 
 
-def _string(value: str, ctx: ParseContext) -> str | None:
-    """config_parse_unit_string_printf: specifiers expanded; empty unsets."""
-    try:
-        text = ctx.expand_or_reason(value)
-    except ValueError as e:
-        raise Invalid(f"Failed to resolve unit specifiers in '{value}', ignoring: {e}", complete=True) from None
-    return text or None
-
-
 def _sec_fix_0(value: str, ctx: ParseContext) -> int:
     """config_parse_sec_fix_0: 0 means no timeout rather than an instant one."""
     try:
@@ -51,10 +42,10 @@ def _sec_fix_0(value: str, ctx: ParseContext) -> int:
 _bool = plain(parse_boolean, "Failed to parse boolean value")
 
 MOUNT_HANDLERS: dict[str, Handler] = {
-    "What": setter(_mount, "what", _string),
+    "What": setter(_mount, "what", string_printf),
     "Where": path_setting(_mount, "where"),
-    "Options": setter(_mount, "options", _string),
-    "Type": setter(_mount, "type", _string),
+    "Options": setter(_mount, "options", string_printf),
+    "Type": setter(_mount, "type", string_printf),
     "TimeoutSec": setter(_mount, "timeout_usec", _sec_fix_0),
     "DirectoryMode": setter(_mount, "directory_mode", plain(parse_mode, "Failed to parse mode value")),
     "SloppyOptions": setter(_mount, "sloppy_options", _bool),

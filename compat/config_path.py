@@ -5,9 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from compat import unitname
 from compat.model import USEC_INFINITY, UnitConfig
-from compat.settings import Handler, Invalid, ParseContext, checked_path, plain, setter
+from compat.settings import Handler, ParseContext, checked_path, plain, setter, trigger_unit_setting
 from compat.values import parse_boolean, parse_mode, parse_timespan, parse_unsigned
 
 # What systemd puts in place of an unset trigger limit (path_add_extras), so that an unmet
@@ -61,23 +60,9 @@ def _spec(kind: PathKind) -> Handler:
     return handle
 
 
-def _trigger_unit(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
-    section = _path(cfg)
-    if section.unit is not None:
-        raise Invalid(f"Multiple units to trigger specified, ignoring: {value}", complete=True)
-    name = ctx.name_printf(value, quote="")
-    if not unitname.is_valid(name) or unitname.kind_of(name) is None:
-        raise Invalid(f"Unit type not valid, ignoring: {value}", complete=True)
-    if name == cfg.name:
-        raise Invalid(f"Units cannot trigger themselves, ignoring: {value}", complete=True)
-    if unitname.is_valid(name, plain=False, instance=False):
-        return  # a template cannot be loaded: systemd drops it without a word
-    section.unit = name
-
-
 PATH_HANDLERS: dict[str, Handler] = {
     **{kind.value: _spec(kind) for kind in PathKind},
-    "Unit": _trigger_unit,
+    "Unit": trigger_unit_setting(_path),
     "MakeDirectory": setter(_path, "make_directory", plain(parse_boolean, "Failed to parse boolean value")),
     "DirectoryMode": setter(_path, "directory_mode", plain(parse_mode, "Failed to parse mode value")),
     "TriggerLimitIntervalSec": setter(

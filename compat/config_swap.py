@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from compat import fstab, unitname
 from compat.model import KillMode, UnitConfig
-from compat.settings import Invalid, ParseContext, path_setting, plain, setter
+from compat.settings import Invalid, ParseContext, path_setting, plain, setter, string_printf
 from compat.values import parse_sec_fix_0
 
 PRIORITY_MAX = 32767
@@ -24,11 +24,6 @@ class SwapSection:
 def _swap(cfg: UnitConfig) -> SwapSection:
     assert cfg.swap is not None  # handlers of this table only run for .swap units
     return cfg.swap
-
-
-def _text(value: str, ctx: ParseContext) -> str | None:
-    """config_parse_unit_string_printf: specifiers expanded; empty unsets."""
-    return ctx.printf(value) or None
 
 
 def _priority(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
@@ -52,7 +47,7 @@ def _priority(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
 SWAP_HANDLERS = {
     "What": path_setting(_swap, "what"),
     "Priority": _priority,
-    "Options": setter(_swap, "options", _text, reset=True),
+    "Options": setter(_swap, "options", string_printf, reset=True),
     "TimeoutSec": setter(_swap, "timeout_usec", plain(parse_sec_fix_0, "Failed to parse sec value")),
 }
 

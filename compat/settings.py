@@ -14,7 +14,7 @@ from typing import Any
 
 from compat import unitname
 from compat.execline import parse_exec
-from compat.model import Diagnostic, Severity, UnitConfig, UnitKind
+from compat.model import Diagnostic, Severity, UnitConfig
 from compat.specifiers import HostFacts, SpecifierError, expand
 from compat.syntax import Assignment
 from compat.words import Extract, split_words
@@ -236,23 +236,26 @@ def unit_names(get: Getter, attr: str) -> Handler:
 
 def trigger_unit_setting(get: Getter) -> Handler:
     """Unit= of the types that trigger another unit (config_parse_trigger_unit): one unit, of a
-    known type, not the unit itself; stored in the section's `unit` field."""
-    kinds = frozenset(k.value for k in UnitKind)
+    known type, not the unit itself; stored in the section's `unit` field. An invalid name is "not
+    a valid type", as unit_name_to_type() answers for it (checked with systemd-analyze verify)."""
 
     def handle(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         section = get(cfg)
         if section.unit is not None:
             raise Invalid(f"Multiple units to trigger specified, ignoring: {value}", complete=True)
         name = ctx.name_printf(value, quote="")
-        if "." not in name or name.rpartition(".")[2] not in kinds:
+        if not unitname.is_valid(name) or unitname.kind_of(name) is None:
             raise Invalid(f"Unit type not valid, ignoring: {value}", complete=True)
         if name == cfg.name:
             raise Invalid(f"Units cannot trigger themselves, ignoring: {value}", complete=True)
-        if not unitname.is_valid(name):
-            raise Invalid(f"Failed to add trigger on {name}, ignoring: Invalid argument", complete=True)
         section.unit = name
 
     return handle
+
+
+def string_printf(value: str, ctx: ParseContext) -> str | None:
+    """config_parse_unit_string_printf: specifiers expanded; empty unsets."""
+    return ctx.printf(value) or None
 
 
 def exec_list(get: Getter, attr: str) -> Handler:
