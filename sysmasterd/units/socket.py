@@ -29,6 +29,7 @@ from sysmasterd.core.states import ActiveState, JobType, LoadState
 from sysmasterd.core.unittype import Context, OpResult, TypeDescriptor
 from sysmasterd.units import socketports
 from sysmasterd.units.controlled import POLL_EMPTY_SEC, ControlledType
+from sysmasterd.units.triggering import hit_start_limit, stop_pending
 
 if TYPE_CHECKING:
     import asyncio
@@ -518,7 +519,7 @@ class Socket(ControlledType[SocketState, SocketResult]):
 
     def _enter_running(self, cfd: int) -> None:
         m, u = self.unit.manager, self.unit
-        if u.job is not None and u.job.type is JobType.STOP:
+        if stop_pending(u):
             m.log.debug("%s: Suppressing connection request since unit stop is scheduled.", u.id)
             if cfd >= 0:
                 os.close(cfd)
@@ -634,8 +635,7 @@ class Socket(ControlledType[SocketState, SocketResult]):
         other = self.unit.manager.get_unit(service_id)
         if other is None or self.state not in (S.RUNNING, S.LISTENING):
             return
-        if other.active_state is ActiveState.FAILED and other.impl is not None \
-                and other.impl.result() == "start-limit-hit":
+        if hit_start_limit(other):
             self._enter_stop_pre(SocketResult.SERVICE_START_LIMIT_HIT)
             return
         if other.job is not None:
