@@ -49,32 +49,66 @@ ancestor, until all match on the same one. A failing token ends the line. When a
 ``goto`` is set, continue at ``lines[goto]`` (which is evaluated too).
 """
 
-from udev_rules_translator.cache import DEFAULT_CACHE_PATH
-from udev_rules_translator.compiler import CompiledFile, CompileOptions, compile_text
-from udev_rules_translator.diagnostics import Diagnostic, Severity
-from udev_rules_translator.files import DEFAULT_DIRS
-from udev_rules_translator.loader import LoadedRules, load_rules, rules_changed
-from udev_rules_translator.model import (
-    AttrForm,
-    Builtin,
-    LineFlags,
-    Literal,
-    MatchKind,
-    Operator,
-    Pattern,
-    ResolveNames,
-    RuleLine,
-    RuleSet,
-    SourceFile,
-    Substitution,
-    SubstKind,
-    SubsysRef,
-    Template,
-    Token,
-    TokenType,
-    parse_subsys_ref,
-)
-from udev_rules_translator.names import NameResolver
+# The names below load on first use (PEP 562): devmaster's enumerator needs only glob.fnmatch, and
+# importing the package must not make it pay for the compiler, the cache and the model's dataclasses.
+_HOMES = {
+    "DEFAULT_CACHE_PATH": "cache",
+    "CompiledFile": "compiler", "CompileOptions": "compiler", "compile_text": "compiler",
+    "Diagnostic": "diagnostics", "Severity": "diagnostics",
+    "DEFAULT_DIRS": "files",
+    "LoadedRules": "loader", "load_rules": "loader", "rules_changed": "loader",
+    "AttrForm": "model", "Builtin": "model", "LineFlags": "model", "Literal": "model", "MatchKind": "model",
+    "Operator": "model", "Pattern": "model", "ResolveNames": "model", "RuleLine": "model", "RuleSet": "model",
+    "SourceFile": "model", "Substitution": "model", "SubstKind": "model", "SubsysRef": "model",
+    "Template": "model", "Token": "model", "TokenType": "model", "parse_subsys_ref": "model",
+    "NameResolver": "names",
+}
+
+TYPE_CHECKING = False  # typing's import is what this module avoids; mypy knows the name
+if TYPE_CHECKING:
+    from udev_rules_translator.cache import DEFAULT_CACHE_PATH
+    from udev_rules_translator.compiler import CompiledFile, CompileOptions, compile_text
+    from udev_rules_translator.diagnostics import Diagnostic, Severity
+    from udev_rules_translator.files import DEFAULT_DIRS
+    from udev_rules_translator.loader import LoadedRules, load_rules, rules_changed
+    from udev_rules_translator.model import (
+        AttrForm,
+        Builtin,
+        LineFlags,
+        Literal,
+        MatchKind,
+        Operator,
+        Pattern,
+        ResolveNames,
+        RuleLine,
+        RuleSet,
+        SourceFile,
+        Substitution,
+        SubstKind,
+        SubsysRef,
+        Template,
+        Token,
+        TokenType,
+        parse_subsys_ref,
+    )
+    from udev_rules_translator.names import NameResolver
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        # AttributeError lets `from udev_rules_translator import lexer` fall back to the submodule.
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
+
 
 __all__ = [
     "DEFAULT_CACHE_PATH",

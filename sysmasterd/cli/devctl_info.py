@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import shutil
 import string
 import sys
 import time
@@ -183,6 +182,8 @@ def _cleanup_db(run_dir: str = db.RUN_UDEV) -> None:
         with contextlib.suppress(OSError):
             if not os.stat(path).st_mode & 0o1000:
                 os.unlink(path)
+    import shutil  # --cleanup-db's alone
+
     for sub in ("links", "tags", "static_node-tags"):
         with contextlib.suppress(OSError):
             shutil.rmtree(os.path.join(run_dir, sub))

@@ -6,7 +6,6 @@ by `test` alone.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -51,6 +50,8 @@ def _action(val: str) -> str | None:
 
 
 def _setup_logging() -> None:
+    import logging  # test's alone: test-builtin prints through add_property
+
     logging.basicConfig(stream=sys.stderr, format="%(message)s", level=logging.DEBUG)
 
 

@@ -6,9 +6,7 @@ import os
 import select
 import sys
 import time
-import uuid
 
-from sysmasterd.cli import devctl_client as control
 from sysmasterd.cli.devctl_common import (
     VERSION_OR_HELP,
     UsageError,
@@ -20,9 +18,12 @@ from sysmasterd.cli.devctl_common import (
 )
 from sysmasterd.devmaster import enumerate as enum
 from sysmasterd.devmaster.device import DeviceNotFound
-from sysmasterd.devmaster.framework import netlink
-from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
-from sysmasterd.devmaster.framework.message import MessageError
+
+# The daemon's control socket (--wait-daemon), the uevent monitor (--settle) and uuid (tagged
+# events) are imported where used: a plain or --dry-run trigger needs none of them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
 HELP = """{prog} trigger [OPTIONS] DEVPATH
@@ -64,6 +65,9 @@ def _attr(text: str) -> tuple[str, str | None]:
 
 
 def wait_daemon(timeout: float) -> bool:
+    from sysmasterd.cli import devctl_client as control
+    from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
+
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -75,7 +79,10 @@ def wait_daemon(timeout: float) -> bool:
             time.sleep(0.1)
 
 
-def _settle(sock: "netlink.socket.socket", pending: dict[str, str | None], verbose: bool, show_uuid: bool) -> None:
+def _settle(sock: "socket.socket", pending: dict[str, str | None], verbose: bool, show_uuid: bool) -> None:
+    from sysmasterd.devmaster.framework import netlink
+    from sysmasterd.devmaster.framework.message import MessageError
+
     while pending:
         ready, _, _ = select.select([sock], [], [], None)
         if not ready:
@@ -95,6 +102,12 @@ def _settle(sock: "netlink.socket.socket", pending: dict[str, str | None], verbo
         if show_uuid and want:
             print(f"settle {want}")
         del pending[syspath]
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def main(argv: list[str], prog: str = "udevadm") -> int:
@@ -188,6 +201,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             paths += [d.syspath for d in devs]
     monitor = None
     if settle and not dry_run:
+        from sysmasterd.devmaster.framework import netlink
+
         monitor = netlink.open_uevent_socket(netlink.GROUP_UDEV)
     pending: dict[str, str | None] = {}
     ret = 0
@@ -197,7 +212,7 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
                 print(syspath)
             if dry_run:
                 continue
-            tag = str(uuid.uuid4()) if show_uuid or settle else None
+            tag = _uuid() if show_uuid or settle else None
             try:
                 with open(os.path.join(syspath, "uevent"), "w") as uf:
                     uf.write(f"{action} {tag}" if tag else action)

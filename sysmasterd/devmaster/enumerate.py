@@ -1,7 +1,7 @@
 """Device enumeration with udevadm's filters (the sd_device_enumerator subset devctl needs)."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sysmasterd.devmaster.device import SYSFS, Device, DeviceNotFound
@@ -30,12 +30,14 @@ def _dirs(path: str) -> list[str]:
         return []
 
 
-def _syspaths() -> Iterator[str]:
+def _syspaths(wanted: Callable[[str], bool]) -> Iterator[str]:
+    """Devices under the buses and classes whose name passes the subsystem filter: like
+    sd_device_enumerator, a filtered trigger never resolves the links of the other directories."""
     seen: set[str] = set()
-    for bus in _dirs(f"{SYSFS}/bus"):
+    for bus in filter(wanted, _dirs(f"{SYSFS}/bus")):
         for name in _dirs(f"{SYSFS}/bus/{bus}/devices"):
             yield from _once(f"{SYSFS}/bus/{bus}/devices/{name}", seen)
-    for cls in _dirs(f"{SYSFS}/class"):
+    for cls in filter(wanted, _dirs(f"{SYSFS}/class")):
         for name in _dirs(f"{SYSFS}/class/{cls}"):
             yield from _once(f"{SYSFS}/class/{cls}/{name}", seen)
 
@@ -67,11 +69,14 @@ def _attr_ok(dev: Device, name: str, pattern: str | None) -> bool:
     return pattern is None or fnmatch(pattern, value)
 
 
-def _match(dev: Device, f: Filter) -> bool:
-    subsystem = dev.subsystem or ""
-    if f.subsystems and not any(fnmatch(p, subsystem) for p in f.subsystems):
-        return False
+def _subsystem_ok(f: Filter, subsystem: str) -> bool:
     if any(fnmatch(p, subsystem) for p in f.nomatch_subsystems):
+        return False
+    return not f.subsystems or any(fnmatch(p, subsystem) for p in f.subsystems)
+
+
+def _match(dev: Device, f: Filter) -> bool:
+    if not _subsystem_ok(f, dev.subsystem or ""):
         return False
     if f.sysnames and not any(fnmatch(p, dev.sysname) for p in f.sysnames):
         return False
@@ -99,7 +104,7 @@ def _match(dev: Device, f: Filter) -> bool:
 
 def devices(f: Filter) -> list[Device]:
     found = []
-    for path in _syspaths():
+    for path in _syspaths(lambda name: _subsystem_ok(f, name)):
         try:
             dev = Device.from_syspath(path)
         except DeviceNotFound:

@@ -127,7 +127,8 @@ def test_invoked_as_udevadm(tmp_path: Path, daemon: Sandbox) -> None:
 
 def test_trigger_lists_same_devices(daemon: Sandbox) -> None:
     for args in (["trigger", "-n", "-v"], ["trigger", "-n", "-v", "-t", "subsystems"],
-                 ["trigger", "-n", "-v", "-s", "mem", "-S", "block"], ["trigger", "-n", "-v", "-y", "tty1*"],
+                 ["trigger", "-n", "-v", "-s", "mem", "-S", "block"], ["trigger", "-n", "-v", "-s", "b*"],
+                 ["trigger", "-n", "-v", "-S", "[bm]*"], ["trigger", "-n", "-v", "-y", "tty1*"],
                  ["trigger", "-n", "-v", "--attr-match=dev=1:3"], ["trigger", "-n", "-v", "-p", "DEVNAME=/dev/null"],
                  ["trigger", "-n", "-v", "-g", "systemd"], ["trigger", "-n", "-v", "--initialized-nomatch"]):
         real, ours = both(daemon, *args)

@@ -6,14 +6,19 @@ on failure (the IMPORT then does not match). Properties go through
 """
 
 import importlib
-import logging
-from collections.abc import Callable
 
-from sysmasterd.devmaster.event import UdevEvent
-from sysmasterd.devmaster.rules.spawn import split_command
+from sysmasterd.devmaster.rules.words import split_command
 
-log = logging.getLogger("devmaster")
-BuiltinFunc = Callable[[UdevEvent, list[str], bool], int]
+# Names for mypy only: `devctl test-builtin` reaches this module and must not pay for typing,
+# logging or the event's modules before the builtin it runs asks for them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sysmasterd.devmaster.event import UdevEvent
+
+    BuiltinFunc = Callable[[UdevEvent, list[str], bool], int]
+
 NAMES = ("blkid", "btrfs", "hwdb", "input_id", "keyboard", "kmod", "net_id", "net_setup_link",
          "path_id", "usb_id", "uaccess")
 DESCRIPTIONS = {
@@ -31,7 +36,7 @@ DESCRIPTIONS = {
 }
 
 
-def add_property(event: UdevEvent, key: str, value: str, test: bool) -> None:
+def add_property(event: "UdevEvent", key: str, value: str, test: bool) -> None:
     event.dev.set_property(key, value)
     if test:
         print(f"{key}={value}")
@@ -42,7 +47,7 @@ def lookup(command: str) -> str | None:
     return next((name for name in NAMES if name.startswith(word) and word), None)
 
 
-def _function(name: str) -> BuiltinFunc:
+def _function(name: str) -> "BuiltinFunc":
     module = importlib.import_module(f"sysmasterd.devmaster.builtin.{name}")
     func: BuiltinFunc = module.run
     return func
@@ -60,10 +65,12 @@ def init_builtins() -> None:
             init()
 
 
-def run_builtin(name: str, event: UdevEvent, command: str, test: bool = False) -> int:
+def run_builtin(name: str, event: "UdevEvent", command: str, test: bool = False) -> int:
     argv = split_command(command)
     try:
         return _function(name)(event, argv, test)
     except OSError as e:
-        log.debug("%s: builtin %s failed: %s", event.dev.sysname, name, e)
+        import logging
+
+        logging.getLogger("devmaster").debug("%s: builtin %s failed: %s", event.dev.sysname, name, e)
         return -(e.errno or 5)

@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 from sysmasterd.devmaster.device import Device
@@ -108,6 +107,8 @@ def write_db(dev: Device, run_dir: str = RUN_UDEV) -> None:
             os.unlink(path)
         return
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    import tempfile  # here: devctl's read-only verbs import this module and never write
+
     fd, tmp = tempfile.mkstemp(prefix=".#", dir=os.path.dirname(path))
     try:
         os.fchmod(fd, 0o1644 if dev.db_persist else 0o644)

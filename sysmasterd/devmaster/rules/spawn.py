@@ -9,35 +9,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from sysmasterd.devmaster.rules.words import split_command
+
 log = logging.getLogger("devmaster")
 UDEV_LIBEXEC = "/lib/udev"
-
-
-def split_command(cmd: str) -> list[str]:
-    """Whitespace-separated words; quotes removed, backslashes kept, unbalanced quotes tolerated."""
-    words: list[str] = []
-    cur: list[str] = []
-    in_word = False
-    quote = ""
-    for ch in cmd:
-        if quote:
-            if ch == quote:
-                quote = ""
-            else:
-                cur.append(ch)
-        elif ch in "'\"":
-            quote = ch
-            in_word = True
-        elif ch in " \t\n\r":
-            if in_word:
-                words.append("".join(cur))
-                cur, in_word = [], False
-        else:
-            cur.append(ch)
-            in_word = True
-    if in_word:
-        words.append("".join(cur))
-    return words
 
 
 _PR_SET_PDEATHSIG = 1
