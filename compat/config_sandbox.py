@@ -65,6 +65,17 @@ def _choice(extra: tuple[str, ...], what: str) -> Callable[[str, ParseContext], 
     return parse
 
 
+def _enum(names: tuple[str, ...], what: str) -> Callable[[str, ParseContext], str]:
+    """ProtectProc=/ProcSubset=: exactly one of the names (no boolean, an empty value is bad)."""
+
+    def parse(value: str, ctx: ParseContext) -> str:
+        if value not in names:
+            raise Invalid(f"Failed to parse {what}")
+        return value
+
+    return parse
+
+
 def _capabilities(attr: str, initial: int) -> Handler:
     def handle(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         invert = value.startswith("~")
@@ -128,14 +139,15 @@ def _search_path(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         target.append(os.path.normpath(path).replace("//", "/"))
 
 
-def _checked(text: str, ctx: ParseContext, quoted: bool = False) -> str | None:
+def _checked(text: str, ctx: ParseContext, quoted: bool = False, ignoring: bool = False) -> str | None:
     """A path of a namespace setting with specifiers expanded; None (warned) when unusable.
-    `quoted`: the bind-path parsers word the specifier failure differently."""
+    `quoted`, `ignoring`: the bind-path and tmpfs parsers word the specifier failure differently."""
     key = ctx.current.key if ctx.current else "Path"
     try:
         path = ctx.expand_or_reason(text)
     except ValueError as e:
-        ctx.warn(f'Failed to resolve unit specifiers in "{text}", ignoring: {e}' if quoted else
+        shown = f'"{text}"' if quoted else text
+        ctx.warn(f"Failed to resolve unit specifiers in {shown}, ignoring: {e}" if quoted or ignoring else
                  f"Failed to resolve unit specifiers in {text}: {e}")
         return None
     if not path.startswith("/"):
@@ -153,7 +165,7 @@ def _tmpfs(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         return
     for word in words(value):
         raw, _, options = word.partition(":")
-        path = _checked(raw, ctx)
+        path = _checked(raw, ctx, ignoring=True)
         if path is not None:
             cfg.exec.tmpfs_mounts.append(TmpfsMount(path, options))
 
@@ -356,7 +368,7 @@ _BOOLEANS = (
     "NoNewPrivileges", "PrivateTmp", "PrivateDevices", "PrivateNetwork", "PrivateIPC", "PrivateMounts",
     "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
     "ProtectClock", "ProtectHostname", "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute",
-    "RestrictRealtime",
+    "RestrictRealtime", "PrivateUsers",
 )
 _FIELDS = {"RestrictSUIDSGID": "restrict_suidsgid", "PrivateIPC": "private_ipc"}
 
@@ -372,6 +384,9 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
     "SecureBits": setter(_exec, "secure_bits", _secure_bits, reset=True),
     "ProtectSystem": setter(_exec, "protect_system", _choice(("full", "strict"), "protect system")),
     "ProtectHome": setter(_exec, "protect_home", _choice(("read-only", "tmpfs"), "protect home")),
+    "ProtectProc": setter(_exec, "protect_proc", _enum(("default", "noaccess", "invisible", "ptraceable"),
+                                                        "/proc/ protection mode")),
+    "ProcSubset": setter(_exec, "proc_subset", _enum(("all", "pid"), "/proc/ subset mode")),
     **{name: _path_list(attr) for name, attr in (
         ("ReadWritePaths", "read_write_paths"), ("ReadOnlyPaths", "read_only_paths"),
         ("InaccessiblePaths", "inaccessible_paths"), ("ReadWriteDirectories", "read_write_paths"),

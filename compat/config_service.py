@@ -34,6 +34,7 @@ from compat.values import (
     parse_timespan,
     parse_unsigned,
 )
+from compat.words import Extract
 
 
 def _service(cfg: UnitConfig) -> ServiceSection:
@@ -123,7 +124,7 @@ def _bus_name(value: str, ctx: ParseContext) -> str:
 def _sockets(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
     """config_parse_service_sockets(): socket unit names, appended; anything else is warned about."""
     target = _service(cfg).sockets
-    for word in words(value):
+    for word in words(value, Extract(0)):  # systemd splits without unquoting here
         try:
             name = ctx.name_printf(word)
         except Invalid as e:

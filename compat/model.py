@@ -391,6 +391,9 @@ class ExecContext:
     system_call_architectures: list[str] = field(default_factory=list)
     address_families: AddressFamilies | None = None  # RestrictAddressFamilies=
     credentials: list[Credential] = field(default_factory=list)  # LoadCredential=, SetCredential=
+    protect_proc: str = "default"  # default | noaccess | invisible | ptraceable
+    proc_subset: str = "all"  # all | pid
+    private_users: bool = False
     # Directives we parse but do not enforce (sandboxing, capabilities, ...): kept so status can
     # show them; each one also produced a "not supported" diagnostic.
     unsupported: dict[str, str] = field(default_factory=dict)

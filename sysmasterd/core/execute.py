@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass, field
 
 from compat.model import ExecCommand, ExecContext, ExecFlag, ResourceLimit, StdInput, StdOutput
-from sysmasterd.core import capabilities
+from sysmasterd.core import capabilities, userns
 from sysmasterd.core.idlepipe import IdleFds, wait_until_idle
 from sysmasterd.core.sandbox import SandboxPaths
 
@@ -303,7 +303,14 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     uid, gid, home, _shell, user_name = _resolve_credentials(ctx) if req.apply_credentials else (
         None, None, None, None, None)
     _make_directories(req, uid, gid)
+    # PrivateUsers=: last when privileged (the other namespaces are then owned by the host's user
+    # namespace), first without CAP_SYS_ADMIN, so that they can be created at all.
+    users_first = req.sandboxing and ctx.private_users and not capabilities.have_effective(capabilities.CAP_SYS_ADMIN)
+    if users_first:
+        _private_users(uid, gid, "Failed to set up user namespacing for unprivileged user")
     _enter_namespaces(req)
+    if req.sandboxing and ctx.private_users and not users_first:
+        _private_users(uid, gid, "Failed to set up user namespacing")
     if req.sandboxing:
         _restrict_capabilities(ctx)
     if ctx.root_directory:
@@ -527,7 +534,10 @@ def _drop_privileges(ctx: ExecContext, uid: int | None, gid: int | None, user_na
     except (KeyError, ValueError):
         raise _ChildError(EXIT_GROUP, "Failed to determine supplementary groups: No such process") from None
     try:
-        if gid is not None:
+        if ctx.private_users and userns.setgroups_denied():  # the group list stays as it is
+            if gid is not None:
+                os.setresgid(gid, gid, gid)
+        elif gid is not None:
             if user_name is not None:
                 os.initgroups(user_name, gid)
                 if extra:
@@ -562,6 +572,13 @@ def _enter_namespaces(req: SpawnRequest) -> None:
         sandbox.enter(req.context, req.sandbox, req.sandboxing)
     except sandbox.SandboxError as e:
         raise _ChildError(EXIT_NETWORK if e.network else EXIT_NAMESPACE, str(e)) from e
+
+
+def _private_users(uid: int | None, gid: int | None, what: str) -> None:
+    try:
+        userns.setup_private_users(uid, gid)
+    except OSError as e:
+        raise _ChildError(EXIT_USER, f"{what}: {e.strerror}") from e
 
 
 def _restrict_capabilities(ctx: ExecContext) -> None:

@@ -1,6 +1,6 @@
 """The namespaces of a sandboxed child (systemd 252's namespace.c, in its own words): PrivateTmp=,
 PrivateDevices=, PrivateNetwork=, PrivateIPC=, ProtectHostname=, ProtectSystem=, ProtectHome=,
-ProtectKernelTunables/Modules/Logs=, ProtectControlGroups=, Read{Write,Only}Paths=,
+ProtectKernelTunables/Modules/Logs=, ProtectControlGroups=, ProtectProc=, ProcSubset=, Read{Write,Only}Paths=,
 InaccessiblePaths=, (No)ExecPaths=, TemporaryFileSystem=, BindPaths=/BindReadOnlyPaths=.
 
 The child unshares its mount namespace and then works in two passes over the wanted mounts,
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import fcntl
 import glob
 import os
@@ -50,10 +51,12 @@ MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
 _KEPT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
 
 # Modes in systemd's precedence: for two entries on one path the earlier mode wins.
-INACCESSIBLE, BIND, PRIVATE_TMP, PRIVATE_DEV, READONLY, READWRITE, NOEXEC, EXEC, TMPFS, READWRITE_IMPLICIT = range(10)
+(INACCESSIBLE, BIND, PRIVATE_TMP, PRIVATE_DEV, PROCFS, READONLY, READWRITE, NOEXEC, EXEC, TMPFS,
+ READWRITE_IMPLICIT) = range(11)
 
 
 class SandboxError(Exception):
@@ -69,7 +72,7 @@ class Entry:
     optional: bool = False
     source: str = ""  # BIND, PRIVATE_TMP
     read_only: bool = False  # BIND, TMPFS
-    options: str = ""  # TMPFS
+    options: str = ""  # TMPFS, PROCFS
     recursive: bool = True  # BIND
 
 
@@ -123,7 +126,12 @@ def needs_mount_namespace(ctx: ExecContext) -> bool:
         or ctx.protect_home != "no" or ctx.protect_kernel_tunables or ctx.protect_kernel_modules
         or ctx.protect_kernel_logs or ctx.protect_control_groups or ctx.read_write_paths or ctx.read_only_paths
         or ctx.inaccessible_paths or ctx.exec_paths or ctx.no_exec_paths or ctx.tmpfs_mounts or ctx.bind_mounts
+        or _restricts_proc(ctx)
     )
+
+
+def _restricts_proc(ctx: ExecContext) -> bool:
+    return ctx.protect_proc != "default" or ctx.proc_subset != "all"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,6 +199,12 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
         out.append(Entry("/var/tmp", PRIVATE_TMP, source=os.path.join(paths.var_tmp_dir, "tmp")))
     if ctx.private_devices:
         out.append(Entry("/dev", PRIVATE_DEV))
+    if _restricts_proc(ctx):
+        # systemd mounts a fresh /proc for all API file systems (MountAPIVFS=), which is not
+        # supported here; these two settings need only /proc, so only /proc is mounted.
+        hidepid = "off" if ctx.protect_proc == "default" else ctx.protect_proc
+        subset = ",subset=pid" if ctx.proc_subset == "pid" else ""
+        out.append(Entry("/proc", PROCFS, options=f"hidepid={hidepid}{subset}"))
     if ctx.protect_kernel_tunables:
         out += [Entry(p, READONLY, True) for p in (
             "/proc/acpi", "/proc/apm", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/latency_stats",
@@ -328,6 +342,9 @@ def _make_content(e: Entry, paths: SandboxPaths) -> bool:
     if e.mode == PRIVATE_DEV:
         _private_dev(paths)
         return True
+    if e.mode == PROCFS:
+        _mount_procfs(e.path, e.options)
+        return True
     if not _is_mount_point(e.path):
         mount(e.path, e.path, None, MS_BIND | MS_REC)
     return True
@@ -352,7 +369,7 @@ def _flag_change(e: Entry) -> tuple[int, int] | None:
     """(flags to set, flags to clear) for the subtree of an entry."""
     if e.mode in (READONLY, INACCESSIBLE) or (e.mode in (BIND, TMPFS) and e.read_only):
         return MS_RDONLY, 0
-    if e.mode in (READWRITE, READWRITE_IMPLICIT, PRIVATE_TMP, PRIVATE_DEV, BIND, TMPFS):
+    if e.mode in (READWRITE, READWRITE_IMPLICIT, PRIVATE_TMP, PRIVATE_DEV, PROCFS, BIND, TMPFS):
         return 0, MS_RDONLY
     if e.mode == NOEXEC:
         return MS_NOEXEC, 0
@@ -374,6 +391,31 @@ def _remount_tree(top: str, set_flags: int, clear_flags: int) -> None:
         except OSError as e:
             if mp == top:
                 raise SandboxError(f"Failed to re-mount {top}: {e.strerror}") from e
+
+
+def _mount_procfs(path: str, options: str) -> None:
+    """A new procfs instance with per-mount hidepid=/subset= (kernel 5.8 and later), as systemd's
+    mount_procfs(): whatever was mounted at and below /proc goes first. A kernel that rejects the
+    textual options (EINVAL) has no per-instance hidepid=, so the options would reach the host's
+    /proc: then an unrestricted instance is mounted instead. Without the right to mount procfs
+    (EPERM) the existing /proc stays, unless it was already unmounted."""
+    unmounted = 0
+    prefix = path.rstrip("/") + "/"
+    for mp in reversed(_mount_points()):
+        if mp == path or mp.startswith(prefix):
+            try:
+                umount(mp, MNT_DETACH)
+                unmounted += 1
+            except OSError:
+                pass
+    flags = MS_NOSUID | MS_NOEXEC | MS_NODEV
+    try:
+        mount("proc", path, "proc", flags, options)
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            mount("proc", path, "proc", flags)
+        elif e.errno != errno.EPERM or unmounted or not _is_mount_point(path):
+            raise
 
 
 def _private_dev(paths: SandboxPaths) -> None:

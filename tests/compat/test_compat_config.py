@@ -217,16 +217,16 @@ def test_install_section(units: Callable[..., Path], tmp_path: Path) -> None:
 
 
 def test_unsupported_directives_warn(units: Callable[..., Path], tmp_path: Path) -> None:
-    units("t.service", "[Service]\nExecStart=/bin/true\nProtectProc=invisible\nDisableControllers=cpu\n")
+    units("t.service", "[Service]\nExecStart=/bin/true\nKeyringMode=private\nDisableControllers=cpu\n")
     u = UnitLoader(Scope.SYSTEM, unit_path=[str(tmp_path / "units")], facts=FACTS).load("t.service")
     assert u.load_state == "loaded"
     msgs = [str(d) for d in u.diagnostics]
     assert msgs == [
-        f"{tmp_path}/units/t.service:3: ProtectProc= is not supported by sysmaster yet, ignoring.",
+        f"{tmp_path}/units/t.service:3: KeyringMode= is not supported by sysmaster yet, ignoring.",
         f"{tmp_path}/units/t.service:4: DisableControllers= is not supported by sysmaster yet, ignoring.",
     ]
     assert u.config is not None
-    assert u.config.exec.unsupported == {"ProtectProc": "invisible"}
+    assert u.config.exec.unsupported == {"KeyringMode": "private"}
     assert u.config.cgroup.unsupported == {"DisableControllers": "cpu"}
 
 
@@ -247,6 +247,8 @@ ORACLE_CASES = {
     "bad-exec-ignored": "[Service]\nExecStart=-/bin/\nExecStart=/bin/true\n",
     "syntax": "Foo=1\n[Unit]\nnoequals\n=x\n[Bogus]\nA=1\n[Service]\nExecStart=/bin/true\n",
     "bad-header": "[Unit]\nDescription=x\n[Service\nExecStart=/bin/true\n",
+    "proc-and-users": "[Service]\nExecStart=/bin/true\nProtectProc=yes\nProtectProc=\nProcSubset=none\n"
+    "ProcSubset=pid\nProtectProc=ptraceable\nPrivateUsers=maybe\nPrivateUsers=yes\n",
 }
 
 

@@ -105,6 +105,25 @@ CASES = {
                                OK),
     "restrictsuidsgid": ("RestrictSUIDSGID=yes", ["/bin/sh -c 'touch {tmp}/s && ! chmod u+s {tmp}/s'"], OK),
     "protecthostname": ("ProtectHostname=yes", ["/bin/sh -c '! hostname sm-probe'"], OK),
+    "protectproc-invisible": ("User=nobody\nProtectProc=invisible",
+                              ["/bin/sh -c 'test -e /proc/self/status && test ! -e /proc/1 && "
+                               "grep -q \" /proc .*hidepid=invisible\" /proc/self/mountinfo'"], OK),
+    "protectproc-noaccess": ("User=nobody\nProtectProc=noaccess",
+                             ["/bin/sh -c 'test -d /proc/1 && ! cat /proc/1/cmdline'"], OK),
+    "protectproc-root-sees-all": ("ProtectProc=invisible", ["/bin/sh -c 'test -e /proc/1'"], OK),
+    "procsubset-pid": ("ProcSubset=pid\nProtectKernelTunables=yes\nProtectSystem=strict",
+                       ["/bin/sh -c 'test -e /proc/self/status && test ! -e /proc/sys && test ! -e /proc/meminfo && "
+                        "test -e /proc/1 && ! touch /etc/sm-probe'"], OK),
+    "protectproc-host-untouched": ("ProtectProc=invisible", ["+/bin/sh -c '! grep -q hidepid /proc/self/mountinfo'"],
+                                   OK),
+    "privateusers": ("User=daemon\nPrivateUsers=yes",
+                     ["/bin/sh -c 'test \"$(id -u):$(id -g)\" = 1:1 && "
+                      "test \"$(stat -c %%u:%%g /etc/shadow)\" = 0:65534 && "
+                      "test \"$(cat /proc/self/uid_map | wc -l)\" = 2 && grep -q \"^ *1 *1 *1$\" /proc/self/gid_map'"],
+                     OK),
+    "privateusers-root": ("PrivateUsers=yes",
+                          ["/bin/sh -c 'test \"$(stat -c %%g /etc/shadow)\" = 65534 && "
+                           "test \"$(cat /proc/self/uid_map | wc -l)\" = 1 && ! chown 42 /tmp'"], OK),
 }
 
 

@@ -48,6 +48,9 @@ RestrictSUIDSGID=yes
 LockPersonality=yes
 MemoryDenyWriteExecute=yes
 RestrictRealtime=yes
+ProtectProc=invisible
+ProcSubset=pid
+PrivateUsers=yes
 SecureBits=keep-caps noroot
 LoadCredential=foo:/etc/hostname
 SetCredential=bar:hello
@@ -78,20 +81,13 @@ DEBIAN = ("systemd-logind.service", "systemd-timesyncd.service", "systemd-networ
 
 
 
-def _without_proc_options(text: str) -> str:
-    """ProtectProc=/ProcSubset= are not applied by sysmasterd yet (it warns and shows the defaults),
-    so they are left out of both managers' copies rather than scored differently."""
-    return "".join(line for line in text.splitlines(keepends=True)
-                   if not line.startswith(("ProtectProc=", "ProcSubset=")))
-
-
 UNITS = {
     "default.target": "[Unit]\nDescription=Default\n",
     "basic.target": "[Unit]\nDescription=Basic\n",
     "sb.service": SANDBOXED,
     "deny.service": DENYING,
     "plain.service": "[Service]\nExecStart=/bin/sleep 1000\n",
-    **{name: _without_proc_options(Path("/lib/systemd/system", name).read_text()) for name in DEBIAN
+    **{name: Path("/lib/systemd/system", name).read_text() for name in DEBIAN
        if os.path.exists(os.path.join("/lib/systemd/system", name))},
 }
 
@@ -102,6 +98,7 @@ _SHOWN = """
     DevicePolicy DeviceAllow IPAccounting IPAddressAllow IPAddressDeny PrivateDevices ProtectKernelTunables
     NoNewPrivileges RestrictSUIDSGID LockPersonality MemoryDenyWriteExecute RestrictRealtime PrivateNetwork
     PrivateIPC ProtectHostname ProtectClock ProtectKernelLogs ProtectKernelModules ProtectControlGroups
+    ProtectProc ProcSubset PrivateUsers
 """
 PROPS = " ".join(f"-p {p}" for p in _SHOWN.split())
 
@@ -131,5 +128,5 @@ def test_sandbox_properties_and_security_score_match_systemd(tmp_path: Path) -> 
              for (step, a), (_s, b) in zip(ours, theirs, strict=True) if normalize(a) != normalize(b)]
     assert not diffs, "\n\n".join(diffs)
     security = dict(ours)[STEPS[-1]]
-    assert "Overall exposure level for sb.service: 2.0 OK" in security, security
+    assert "Overall exposure level for sb.service: 1.6 OK" in security, security
     assert security.count("Overall exposure level") == len(SERVICES)
