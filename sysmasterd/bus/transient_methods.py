@@ -93,8 +93,9 @@ class TransientMethods:
         from sysmasterd.bus.manager_iface import job_mode
 
         mode_value = job_mode(mode)
-        units = [(name, convert(_kind(name), props))]
-        units += [(aux_name, convert(_kind(aux_name), aux_props)) for aux_name, aux_props in aux]
+        fds = call.msg.unix_fds
+        units = [(name, convert(_kind(name), props, fds))]
+        units += [(aux_name, convert(_kind(aux_name), aux_props, fds)) for aux_name, aux_props in aux]
         for unit_name, settings in units:
             if unitname.kind_of(unit_name) is UnitKind.SCOPE and not settings.pids:
                 raise errors.invalid_args("Scope has no PIDs. Refusing.")
@@ -116,6 +117,8 @@ class TransientMethods:
         for u, (_, settings) in zip(loaded, units, strict=True):
             if settings.pids:
                 m.transient.start_pids[u.id] = settings.pids
+            if settings.stdio_fds:
+                m.transient.keep_stdio(u, settings.stdio_fds)
             if settings.add_ref or not call.conn.is_bus:
                 m.transient.ref(u, self.client_refs.token(call))
         job = m.engine.add_job(name, JobType.START, mode_value)

@@ -3,7 +3,8 @@
 systemd applies each property to the unit and records it as a line of the transient unit file
 (`unit_write_settingf()`), so the file alone rebuilds the unit after daemon-reload or a restart.
 Here the file is the only path: the properties become lines, and compat loads the file like any
-other. What a file cannot hold (AddRef, the PIDs of a scope) is returned beside the lines.
+other. What a file cannot hold (AddRef, the PIDs of a scope, the stdio descriptors a service is
+handed) is returned beside the lines.
 
 The wire forms are those systemd-run, systemctl and pystemd send (systemd's bus-unit-util.c):
 most properties carry a directive's own name and a plain value; `*USec` values are the `*Sec=`
@@ -13,6 +14,7 @@ structs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,9 @@ from sysmasterd.bus.defaults import UINT64_MAX
 # The kinds systemd 252 makes transient (can_transient in their vtables) that we run.
 TRANSIENT_KINDS = frozenset({UnitKind.SERVICE, UnitKind.SCOPE, UnitKind.SLICE, UnitKind.TIMER,
                              UnitKind.SOCKET, UnitKind.PATH})
-_FD_PROPERTIES = ("StandardInputFileDescriptor", "StandardOutputFileDescriptor", "StandardErrorFileDescriptor")
+# The descriptor a service gets as its fd 0, 1 or 2 (systemd-run --pipe and --pty send them).
+_FD_PROPERTIES = {"StandardInputFileDescriptor": 0, "StandardOutputFileDescriptor": 1,
+                  "StandardErrorFileDescriptor": 2}
 _EXEC_FLAG_CHARS = {"ignore-failure": "-", "privileged": "+", "no-setuid": "!", "ambient": "!!",
                     "no-env-expand": ":"}
 _SOCKET_LISTEN = {"Stream", "Datagram", "SequentialPacket", "FIFO", "Special", "Netlink", "MessageQueue",
@@ -42,6 +46,9 @@ class TransientSettings:
     lines: list[tuple[str, str]] = field(default_factory=list)  # (section, line), in order
     add_ref: bool = False
     pids: list[int] = field(default_factory=list)
+    # Target (0, 1, 2) -> a descriptor of the call's message: still the message's, so whoever
+    # keeps one makes its own copy before the call's descriptors are closed.
+    stdio_fds: dict[int, int] = field(default_factory=dict)
 
     def text(self, name: str) -> str:
         """The transient unit file: a header, then each section with its lines in order."""
@@ -163,8 +170,9 @@ def _plain(name: str, signature: str, value: Any) -> str:
     raise _bad(name, signature)
 
 
-def convert(kind: UnitKind, props: list[Any]) -> TransientSettings:
-    """Every property checked and converted, or the error of the first bad one."""
+def convert(kind: UnitKind, props: list[Any], fds: Sequence[int] = ()) -> TransientSettings:
+    """Every property checked and converted, or the error of the first bad one. `fds`: the
+    message's descriptors, which its 'h' values index."""
     out = TransientSettings()
     soft_limits: dict[str, int] = {}
     hard_limits: dict[str, int] = {}
@@ -183,9 +191,14 @@ def convert(kind: UnitKind, props: list[Any]) -> TransientSettings:
             out.pids += [int(p) for p in value]
             continue
         if name in _FD_PROPERTIES:
-            # Honest until the exec runtime can hand them over (and a terminal with TTYPath=).
-            raise errors.bus_error(errors.PROPERTY_READ_ONLY, f"Cannot set property {name}: passing file "
-                                   "descriptors to a transient service is not implemented by sysmasterd yet.")
+            if kind is not UnitKind.SERVICE:
+                raise _refuse(name)
+            if signature != "h":
+                raise _bad(name, signature)
+            if not 0 <= value < len(fds):
+                raise errors.invalid_args(f"Invalid file descriptor index for property {name}.")
+            out.stdio_fds[_FD_PROPERTIES[name]] = fds[value]
+            continue
         lines = _lines_of(kind, name, signature, value, soft_limits, hard_limits)
         if lines is None:
             raise _refuse(name)

@@ -8,6 +8,7 @@ An empty read on that pipe means exec succeeded (what Type=exec waits for).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
@@ -428,7 +429,9 @@ def _close_all_but(passed: list[int], report_fd: int) -> None:
 def _setup_stdio(req: SpawnRequest, stdin_pipe: int) -> None:
     ctx, io = req.context, req.stdio
     try:
-        if stdin_pipe >= 0:
+        if 0 in io.passed:
+            _passed_stdin(io.passed[0], ctx.standard_input is StdInput.TTY_FORCE)
+        elif stdin_pipe >= 0:
             os.dup2(stdin_pipe, 0)
         elif ctx.standard_input is StdInput.FILE and ctx.standard_input_path:
             fd = os.open(ctx.standard_input_path, os.O_RDONLY)
@@ -454,6 +457,20 @@ def _setup_stdio(req: SpawnRequest, stdin_pipe: int) -> None:
             _one_output(ctx.standard_error, ctx.standard_error_path, io.stderr_fd, 2, ctx.tty_path)
     except OSError as e:
         raise _ChildError(EXIT_STDERR, f"Failed to set up standard error: {e}") from e
+
+
+def _passed_stdin(fd: int, force: bool) -> None:
+    """A terminal handed over as stdin becomes the controlling terminal of the session the child
+    just created, as a tty-owning service's would (`tty` and job control work under systemd-run
+    --pty); stealing it from another session only with StandardInput=tty-force. A refusal is not
+    fatal: the descriptor still works as plain input."""
+    import fcntl
+    import termios
+
+    os.dup2(fd, 0)
+    if os.isatty(0):
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(0, termios.TIOCSCTTY, 1 if force else 0)
 
 
 def _one_output(kind: StdOutput | None, path: str | None, fd: int | None, target: int, tty: str | None) -> None:

@@ -51,7 +51,7 @@ def _possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
     ctx = req.context
     if req.need_exec_report or req.pass_fds or req.listen_fds or req.idle_fds or req.command.flags & ExecFlag.ARGV0:
         return False
-    if full_setup_fields(ctx, req.apply_credentials) or req.stdio.stdin_data:
+    if full_setup_fields(ctx, req.apply_credentials) or req.stdio.stdin_data or req.stdio.passed:
         return False
     if ctx.standard_output not in _PASSIVE_OUTPUTS or ctx.standard_error not in _PASSIVE_OUTPUTS:
         return False

@@ -130,6 +130,9 @@ class ExecRuntime:
         capture = out_kind in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, StdOutput.JOURNAL_AND_CONSOLE,
                                StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE) or (
             ctx.standard_error in (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG))
+        # Descriptors a client handed over (systemd-run --pipe) leave nothing to capture.
+        passed_stdio = self.m.transient.stdio.get(u.id, {})
+        capture = capture and not {1, 2} <= passed_stdio.keys()
         rfd = wfd = -1
         if capture:
             # Where a journald listens, the output goes to it; else to the manager's log.
@@ -143,6 +146,7 @@ class ExecRuntime:
                           stderr_fd=wfd if capture else None, stdin_data=ctx.standard_input_data)
         if out_kind is StdOutput.INHERIT:
             stdio.stdout_fd = 1
+        stdio.passed = passed_stdio
         if connection >= 0:
             if ctx.standard_input is StdInput.SOCKET:
                 stdio.stdin_fd = connection

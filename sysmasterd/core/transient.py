@@ -4,13 +4,16 @@ A transient unit is a unit file the manager writes to the scope's transient dire
 (/run/systemd/transient, $XDG_RUNTIME_DIR/systemd/transient) and then loads like any other, so
 daemon-reload and a restarted core find it again; the file goes when the unit is collected.
 What a file cannot hold lives here, in memory: the references clients hold (AddRef=, which keep
-the unit from being collected until the client is gone) and the PIDs a new scope starts with.
+the unit from being collected until the client is gone), the PIDs a new scope starts with, and the
+descriptors a service was handed for its stdio (systemd-run --pipe, --pty). Those last are lost
+when the core restarts: systemd serializes them, our state store holds no descriptors.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import shutil
 import tempfile
@@ -31,6 +34,8 @@ class TransientUnits:
         # Client references per unit id: a bus name or a private connection (any hashable token).
         self.refs: dict[str, set[object]] = {}
         self.start_pids: dict[str, list[int]] = {}
+        # Unit id -> {0, 1, 2: our copy of the client's descriptor}.
+        self.stdio: dict[str, dict[int, int]] = {}
         self._lead_search_path()
 
     def _lead_search_path(self) -> None:
@@ -88,6 +93,7 @@ class TransientUnits:
         """The unit is gone (collected, or its creation failed): its file, drop-ins and what we held."""
         self.refs.pop(name, None)
         self.start_pids.pop(name, None)
+        self.release_stdio(name)
         if self.directory is None:
             return
         with contextlib.suppress(OSError):
@@ -97,6 +103,21 @@ class TransientUnits:
 
     def is_transient_file(self, path: str) -> bool:
         return self.directory is not None and os.path.dirname(path) == self.directory
+
+    # -- stdio descriptors -------------------------------------------------------------------------
+
+    def keep_stdio(self, u: Unit, fds: dict[int, int]) -> None:
+        """Copies of the call's descriptors, above stdio so that the child's dup2() onto 0-2
+        never clobbers one still to be placed (systemd's F_DUPFD_CLOEXEC from 3)."""
+        self.release_stdio(u.id)
+        self.stdio[u.id] = {target: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for target, fd in fds.items()}
+
+    def release_stdio(self, uid: str) -> None:
+        """Closed once the service is inactive with no job (systemd's service_release_resources()):
+        a client reading the service's output through them sees its end then."""
+        for fd in self.stdio.pop(uid, {}).values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- references --------------------------------------------------------------------------------
 

@@ -835,6 +835,7 @@ class Service(TypeBase):
 
     def release_resources(self) -> None:
         self.fd_store.release()
+        self.unit.manager.transient.release_stdio(self.unit.id)
 
     def _passed_fds(self, main: bool) -> PassedFds | None:
         """service_collect_fds(): the sockets' fds, then the fd store's, newest first."""

@@ -1,6 +1,7 @@
 """Transient units made by the real systemd-run (Debian's 252) against sysmasterd --user on a
 private bus: services, --wait results, --collect, timers with their service (--on-active),
-scopes, and the files in $XDG_RUNTIME_DIR/systemd/transient across daemon-reload."""
+scopes, and the files in $XDG_RUNTIME_DIR/systemd/transient across daemon-reload. --pipe and --pty:
+test_bus_transient_stdio.py."""
 
 from __future__ import annotations
 
@@ -128,12 +129,6 @@ def test_bad_property_refused(um: Manager) -> None:
     r = run(um, "-p", "NoSuchThing=1", "/bin/true")
     assert r.rc != 0
     assert "Unknown assignment" in r.err or "Cannot set property" in r.err
-
-
-def test_file_descriptors_refused_clearly(um: Manager) -> None:
-    r = run(um, "--pipe", "/bin/true")
-    assert r.rc != 0
-    assert "StandardInputFileDescriptor" in r.err and "not implemented" in r.err
 
 
 def test_survives_a_core_crash(um: Manager) -> None:
