@@ -90,6 +90,9 @@ class StdioPlan:
     stdout_fd: int | None = None  # None: /dev/null
     stderr_fd: int | None = None  # None: same as stdout
     stdin_data: bytes = b""
+    # Target (0, 1, 2) -> a descriptor a client handed over (StandardInputFileDescriptor= ...):
+    # it wins over the unit's own setting for that target, as systemd's params->stdin_fd does.
+    passed: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -447,11 +450,16 @@ def _setup_stdio(req: SpawnRequest, stdin_pipe: int) -> None:
     except OSError as e:
         raise _ChildError(EXIT_STDIN, f"Failed to set up standard input: {e}") from e
     try:
-        _one_output(ctx.standard_output, ctx.standard_output_path, io.stdout_fd, 1, ctx.tty_path)
+        if 1 in io.passed:
+            os.dup2(io.passed[1], 1)
+        else:
+            _one_output(ctx.standard_output, ctx.standard_output_path, io.stdout_fd, 1, ctx.tty_path)
     except OSError as e:
         raise _ChildError(EXIT_STDOUT, f"Failed to set up standard output: {e}") from e
     try:
-        if ctx.standard_error is None and io.stderr_fd is None:
+        if 2 in io.passed:
+            os.dup2(io.passed[2], 2)
+        elif ctx.standard_error is None and io.stderr_fd is None:
             os.dup2(1, 2)
         else:
             _one_output(ctx.standard_error, ctx.standard_error_path, io.stderr_fd, 2, ctx.tty_path)
