@@ -7,13 +7,16 @@ import os
 import sys
 import time
 import traceback
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sysmasterd.init import system
-from sysmasterd.init.config import load_config
 from sysmasterd.init.log import log
-from sysmasterd.init.state import InitState, read_fd
-from sysmasterd.init.supervisor import Init
+
+if TYPE_CHECKING:
+    from sysmasterd.init.state import InitState
+
+# config, state and supervisor are imported once the arguments are read: `--help` and a usage
+# error need none of them (issue 16's start-up discipline).
 
 
 class UsageError(Exception):
@@ -52,6 +55,8 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def _initial_state(opts: argparse.Namespace, core_args: list[str]) -> InitState:
+    from sysmasterd.init.state import InitState, read_fd
+
     if opts.deserialize is not None:
         try:
             state = read_fd(opts.deserialize)
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sysmaster-init: {e}", file=sys.stderr)
         return 2
     if opts.check:  # used by init before it re-executes itself: can this code start and restore?
+        from sysmasterd.init.state import read_fd
+
         if opts.deserialize is not None:
             try:
                 read_fd(opts.deserialize)
@@ -88,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         return 0
     try:
+        from sysmasterd.init.config import load_config
+        from sysmasterd.init.supervisor import Init
+
         state = _initial_state(opts, core_args)
         if opts.deserialize is None and system.is_machine_init():
             system.mount_api_filesystems()

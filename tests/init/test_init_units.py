@@ -211,3 +211,14 @@ def test_missing_api_filesystems_are_mounted() -> None:
     if done.stdout.split()[0] == "True":
         pytest.skip("/run is already a mount point here")
     assert done.stdout.split() == ["False", "True", "True"], done.stderr
+
+
+def test_help_imports_nothing_it_does_not_need() -> None:
+    """sysmaster-init --help and usage errors stay cheap: no supervisor, state or config modules."""
+    code = ("import runpy, sys\nsys.argv = ['sysmaster-init', '--help']\n"
+            "try:\n    runpy.run_module('sysmasterd.init.main', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('sysmasterd.init.')), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    loaded = out.stderr.strip().splitlines()[-1]
+    for heavy in ("supervisor", "state", "config", "protocol"):
+        assert f"sysmasterd.init.{heavy}'" not in loaded, loaded
