@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from compat import directives
+from compat import directives, sandbox_implied
 from compat.config_automount import AUTOMOUNT_HANDLERS, AutomountSection, init_automount, verify_automount
 from compat.config_exec import CGROUP_HANDLERS, EXEC_HANDLERS, KILL_HANDLERS
 from compat.config_mount import MOUNT_HANDLERS, MountSection, init_mount, verify_mount
@@ -159,6 +159,7 @@ def build_config(
             result.refused_at = a
             return result
     ctx.current = None
+    sandbox_implied.patch_dynamic_user(cfg.exec, name)
     if verify and typed is not None and typed.verify is not None:
         reason = typed.verify(cfg)
         if reason:

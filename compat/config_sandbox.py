@@ -17,7 +17,7 @@ from collections.abc import Callable
 from compat import syscallsets
 from compat.capnames import CAP_ALL, capability_from_name
 from compat.model import AddressFamilies, BindMount, Credential, SyscallFilter, TmpfsMount, UnitConfig
-from compat.settings import Handler, Invalid, ParseContext, setter, words
+from compat.settings import Handler, Invalid, ParseContext, Refuse, setter, words
 from compat.values import parse_boolean
 from compat.words import Extract, cunescape
 
@@ -63,6 +63,14 @@ def _choice(extra: tuple[str, ...], what: str) -> Callable[[str, ParseContext], 
             raise Invalid(f"Failed to parse {what} value") from None
 
     return parse
+
+
+def _dynamic_user(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+    """The one boolean systemd parses as fatal: a bad value refuses the unit."""
+    try:
+        cfg.exec.dynamic_user = parse_boolean(value)
+    except ValueError:
+        raise Refuse(f"Failed to parse boolean value: {value}") from None
 
 
 def _enum(names: tuple[str, ...], what: str) -> Callable[[str, ParseContext], str]:
@@ -133,22 +141,23 @@ def _search_path(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         target.clear()
         return
     for word in value.split(":"):
-        path = _checked(word, ctx)
+        path = _checked(word, ctx, _SINGLE)
         if path is None:
             return
         target.append(os.path.normpath(path).replace("//", "/"))
 
 
-def _checked(text: str, ctx: ParseContext, quoted: bool = False, ignoring: bool = False) -> str | None:
+_PLAIN, _IGNORING, _DOUBLE, _SINGLE = "{}: {}", "{}, ignoring: {}", '"{}", ignoring: {}', "'{}', ignoring: {}"
+
+
+def _checked(text: str, ctx: ParseContext, wording: str = _PLAIN) -> str | None:
     """A path of a namespace setting with specifiers expanded; None (warned) when unusable.
-    `quoted`, `ignoring`: the bind-path and tmpfs parsers word the specifier failure differently."""
+    `wording`: how this parser of systemd words a specifier failure (the text, the reason)."""
     key = ctx.current.key if ctx.current else "Path"
     try:
         path = ctx.expand_or_reason(text)
     except ValueError as e:
-        shown = f'"{text}"' if quoted else text
-        ctx.warn(f"Failed to resolve unit specifiers in {shown}, ignoring: {e}" if quoted or ignoring else
-                 f"Failed to resolve unit specifiers in {text}: {e}")
+        ctx.warn("Failed to resolve unit specifiers in " + wording.format(text, e))
         return None
     if not path.startswith("/"):
         ctx.warn(f"{key}= path is not absolute, ignoring: {path}")
@@ -165,7 +174,7 @@ def _tmpfs(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         return
     for word in words(value):
         raw, _, options = word.partition(":")
-        path = _checked(raw, ctx, ignoring=True)
+        path = _checked(raw, ctx, _IGNORING)
         if path is not None:
             cfg.exec.tmpfs_mounts.append(TmpfsMount(path, options))
 
@@ -178,10 +187,10 @@ def _bind_paths(read_only: bool) -> Handler:
         for word in words(value, Extract.UNQUOTE | Extract.CUNESCAPE):
             fields = word.split(":")
             optional = fields[0].startswith("-")
-            source = _checked(fields[0][1:] if optional else fields[0], ctx, quoted=True)
+            source = _checked(fields[0][1:] if optional else fields[0], ctx, _DOUBLE)
             if source is None:
                 continue
-            destination = _checked(fields[1], ctx, quoted=True) if len(fields) > 1 and fields[1] else source
+            destination = _checked(fields[1], ctx, _DOUBLE) if len(fields) > 1 and fields[1] else source
             if destination is None:
                 continue
             options = fields[2] if len(fields) > 2 else ""
@@ -368,9 +377,9 @@ _BOOLEANS = (
     "NoNewPrivileges", "PrivateTmp", "PrivateDevices", "PrivateNetwork", "PrivateIPC", "PrivateMounts",
     "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
     "ProtectClock", "ProtectHostname", "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute",
-    "RestrictRealtime", "PrivateUsers",
+    "RestrictRealtime", "PrivateUsers", "RemoveIPC",
 )
-_FIELDS = {"RestrictSUIDSGID": "restrict_suidsgid", "PrivateIPC": "private_ipc"}
+_FIELDS = {"RestrictSUIDSGID": "restrict_suidsgid", "PrivateIPC": "private_ipc", "RemoveIPC": "remove_ipc"}
 
 
 def _snake(name: str) -> str:
@@ -386,6 +395,7 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
     "ProtectHome": setter(_exec, "protect_home", _choice(("read-only", "tmpfs"), "protect home")),
     "ProtectProc": setter(_exec, "protect_proc", _enum(("default", "noaccess", "invisible", "ptraceable"),
                                                         "/proc/ protection mode")),
+    "DynamicUser": _dynamic_user,
     "ProcSubset": setter(_exec, "proc_subset", _enum(("all", "pid"), "/proc/ subset mode")),
     **{name: _path_list(attr) for name, attr in (
         ("ReadWritePaths", "read_write_paths"), ("ReadOnlyPaths", "read_only_paths"),

@@ -394,6 +394,8 @@ class ExecContext:
     protect_proc: str = "default"  # default | noaccess | invisible | ptraceable
     proc_subset: str = "all"  # all | pid
     private_users: bool = False
+    dynamic_user: bool = False
+    remove_ipc: bool = False
     # Directives we parse but do not enforce (sandboxing, capabilities, ...): kept so status can
     # show them; each one also produced a "not supported" diagnostic.
     unsupported: dict[str, str] = field(default_factory=dict)

@@ -7,8 +7,13 @@ Both the spawning code and the D-Bus properties read these, so what a client see
 
 from __future__ import annotations
 
+import re
+
+from compat import unitname
 from compat.capnames import capability_from_name
 from compat.model import CGroupContext, DeviceAllow, ExecContext
+
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,30}")
 
 UINT64_MAX = (1 << 64) - 1
 
@@ -29,6 +34,28 @@ def bounding_set(ex: ExecContext) -> int:
     for name in drop:
         bset &= ~(1 << capability_from_name(name))
     return bset
+
+
+def patch_dynamic_user(ex: ExecContext, unit: str) -> None:
+    """DynamicUser=: the user named after the unit (where its prefix is a valid user name; the core
+    derives the hashed _du name otherwise), the group after the user, and a strict sandbox so the
+    unit leaves its UID nowhere behind: these are written into the settings, as systemd's
+    unit_patch_contexts() writes them, so that the bus shows them."""
+    if not ex.dynamic_user:
+        return
+    if not ex.user:
+        parsed = unitname.parse(unit)
+        if parsed is not None and _USER_NAME.fullmatch(parsed.prefix):
+            ex.user = parsed.prefix
+    if not ex.group and ex.user:
+        ex.group = ex.user
+    ex.private_tmp = True
+    ex.remove_ipc = True
+    ex.protect_system = "strict"
+    if ex.protect_home == "no":
+        ex.protect_home = "read-only"
+    ex.no_new_privileges = True
+    ex.restrict_suidsgid = True
 
 
 def device_policy(cg: CGroupContext, ex: ExecContext | None) -> str:

@@ -63,24 +63,29 @@ class LookupMethods:
         raise errors.bus_error(errors.NO_SUCH_UNIT,
                                f"Control group '{cgroup}' is not valid or not managed by this instance")
 
-    # DynamicUser= allocates no users here: a system manager knows none, as systemd with none.
-    def _dynamic_users(self, m: Manager) -> None:
+    # The users DynamicUser= allocated (static users a unit merely named are not among them).
+    def _dynamic_users(self, m: Manager) -> dict[str, int]:
         if not m.is_system:
             raise errors.bus_error(errors.NOT_SUPPORTED, "Dynamic users are only supported in the system instance.")
+        return m.runtime.dynamic_users.allocated()
 
     @method("GetDynamicUsers")
     def get_dynamic_users(self, call: Call, m: Manager) -> list[list[object]]:
-        self._dynamic_users(m)
-        return []
+        return [[uid, name] for name, uid in sorted(self._dynamic_users(m).items())]
 
     @method("LookupDynamicUserByName")
     def lookup_dynamic_user_by_name(self, call: Call, m: Manager, name: str) -> int:
-        self._dynamic_users(m)
-        raise errors.bus_error(NO_SUCH_DYNAMIC_USER, f"Dynamic user {name} does not exist.")
+        uid = self._dynamic_users(m).get(name)
+        if uid is None:
+            raise errors.bus_error(NO_SUCH_DYNAMIC_USER, f"Dynamic user {name} does not exist.")
+        return uid
 
     @method("LookupDynamicUserByUID")
     def lookup_dynamic_user_by_uid(self, call: Call, m: Manager, uid: int) -> str:
-        self._dynamic_users(m)
+        users = self._dynamic_users(m)
         if uid in (0xFFFFFFFF, 0xFFFF):
             raise errors.invalid_args(f"User ID invalid: {uid}")
+        for name, held in users.items():
+            if held == uid:
+                return name
         raise errors.bus_error(NO_SUCH_DYNAMIC_USER, f"Dynamic user ID {uid} does not exist.")

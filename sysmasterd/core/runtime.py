@@ -6,15 +6,17 @@ types ask of the cgroup tree."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import signal
 from typing import TYPE_CHECKING, Protocol
 
-from compat.model import ExecCommand, ExecFlag, StdInput, StdOutput
-from sysmasterd.core import credentials, sandbox
+from compat.model import ExecCommand, ExecContext, ExecFlag, StdInput, StdOutput
+from sysmasterd.core import credentials, ipc_clean, sandbox
 from sysmasterd.core.cgroup import process_name, process_tree, send_signal
 from sysmasterd.core.credentials import CredentialError
+from sysmasterd.core.dynamic_user import DynamicUserError, DynamicUsers, user_name_for
 from sysmasterd.core.execute import (
     PassedFds,
     SpawnRequest,
@@ -56,6 +58,7 @@ class ExecRuntime:
         self.watched: dict[int, Unit] = {}
         self._pidfds: dict[int, int] = {}
         self.idle_pipe = IdlePipe(manager.loop)
+        self.dynamic_users = DynamicUsers(os.path.join(manager.runtime_dir or "/run/systemd", "dynamic-uid"))
         self.notify_socket_path = os.path.join(manager.runtime_dir, "notify") if manager.runtime_dir else ""
         # Set by the init link: takes the exit of a PID that is not our child (init reaps it and
         # reports the real status later); False leaves it to the pidfd's "gone, status unknown".
@@ -117,6 +120,12 @@ class ExecRuntime:
             self.m.log.error("%s: Got no socket.", u.id)
             return None
         env = self._environment_for(u, extra_env)
+        if ctx.dynamic_user:
+            try:
+                ctx = self._dynamic_credentials(u, ctx, env)
+            except (OSError, DynamicUserError) as e:
+                self.m.log.error("%s: %s", u.id, e)
+                return None
         privileged = bool(cmd.flags & (ExecFlag.FULL_PRIVILEGES | ExecFlag.AMBIENT_PRIVILEGES))
         try:
             sandbox_paths = self._prepare_sandbox(u)
@@ -221,6 +230,16 @@ class ExecRuntime:
             else:
                 env.pop(name, None)
         return env
+
+    def _dynamic_credentials(self, u: Unit, ctx: ExecContext, env: dict[str, str]) -> ExecContext:
+        """DynamicUser=: the unit's context with the allocated UID/GID as User=/Group=."""
+        name = ctx.user or user_name_for(u.id.rpartition(".")[0].partition("@")[0])
+        bases = self.directory_bases()
+        suggested = [os.path.join(bases[kind], "private", d) for kind, (dirs, _mode) in _dir_settings(u).items()
+                     if kind in ("state", "cache", "logs") and bases.get(kind) for d in dirs]
+        uid, gid = self.dynamic_users.acquire(name, u.id, suggested)
+        env.update(USER=name, LOGNAME=name)
+        return dataclasses.replace(ctx, user=str(uid), group=str(gid))
 
     def _prepare_sandbox(self, u: Unit) -> SandboxPaths:
         """What must exist before the child builds its namespaces: PrivateTmp= directories (shared
@@ -396,6 +415,14 @@ class ExecRuntime:
         """The unit stopped: drop its empty cgroup and RuntimeDirectory= unless preserved."""
         if self.m.cgroups is not None and self.m.cgroups.is_empty(u.id):
             self.m.cgroups.remove(u.id)
+        freed = self.dynamic_users.release(u.id)
+        if u.config is not None and u.config.exec.remove_ipc:
+            # Simpler than systemd, which waits for the last unit of a static user to stop.
+            ctx = u.config.exec
+            owners: list[tuple[int | None, int | None]] = [*freed] if ctx.dynamic_user else [
+                _owner(ctx.user, ctx.group)]
+            for uid, gid in owners:
+                ipc_clean.clean(uid, gid)
         dirs = self.private_tmp.pop(u.id, None)
         if dirs is not None and dirs not in self.private_tmp.values():
             sandbox.remove_private_tmp(dirs)

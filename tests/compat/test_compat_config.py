@@ -248,7 +248,9 @@ ORACLE_CASES = {
     "syntax": "Foo=1\n[Unit]\nnoequals\n=x\n[Bogus]\nA=1\n[Service]\nExecStart=/bin/true\n",
     "bad-header": "[Unit]\nDescription=x\n[Service\nExecStart=/bin/true\n",
     "proc-and-users": "[Service]\nExecStart=/bin/true\nProtectProc=yes\nProtectProc=\nProcSubset=none\n"
-    "ProcSubset=pid\nProtectProc=ptraceable\nPrivateUsers=maybe\nPrivateUsers=yes\n",
+    "ProcSubset=pid\nProtectProc=ptraceable\nPrivateUsers=maybe\nPrivateUsers=yes\nRemoveIPC=perhaps\n"
+    "DynamicUser=yes\n",
+    "dynamicuser-bad": "[Service]\nExecStart=/bin/true\nDynamicUser=maybe\nPrivateUsers=maybe\n",
 }
 
 
@@ -267,5 +269,6 @@ def test_warnings_match_systemd(units: Callable[..., Path], tmp_path: Path, case
     ]
     assert ours == theirs
     expected_state = {"no-exec": "bad-setting", "two-execstart": "bad-setting", "oneshot-restart": "bad-setting",
-                      "bad-exec": "bad-setting", "bad-header": "error"}.get(case, "loaded")
+                      "bad-exec": "bad-setting", "bad-header": "error",
+                      "dynamicuser-bad": "bad-setting"}.get(case, "loaded")
     assert u.load_state == expected_state

@@ -219,3 +219,43 @@ def test_fast_path_refuses_every_sandbox_field() -> None:
         setattr(ctx, f.name, changed)
         assert fastspawn.full_setup_fields(ctx, True) == [f.name], f.name
 
+
+
+DYNAMIC_CHECK = ("/usr/bin/python3 -c 'import os, sys\\n"
+                 "u = os.getuid()\\n"
+                 "nnp = \"NoNewPrivs:\\\\t1\" in open(\"/proc/self/status\").read()\\n"
+                 "try:\\n open(\"/etc/sm-probe\", \"w\")\\n sys.exit(3)\\nexcept OSError: pass\\n"
+                 "sys.exit(not (61184 <= u <= 65519 and os.getgid() == u and os.environ[\"LOGNAME\"] == \"dyn\" "
+                 "and nnp and not os.listdir(\"/tmp\")))'")
+
+
+SHMGET = "/usr/bin/python3 -c 'import ctypes, sys; sys.exit(ctypes.CDLL(None).shmget(0, 4096, 0o1600) < 0)'"
+
+
+def test_dynamic_user_allocated_locked_and_released(h: Harness) -> None:
+    """DynamicUser=: a UID in systemd's range (GID the same), the name after the unit, its implied
+    sandbox (strict, private /tmp, no new privileges); the lock file naming the user and the direct:
+    links live in the manager's runtime directory while the unit is up and go when it stops, with
+    the SysV shared memory segment the unit left (RemoveIPC=, implied)."""
+    from sysmasterd.core.dynamic_user import _HASH_KEY, UID_MIN, _clamp
+    from sysmasterd.core.siphash import siphash24
+
+    h.boot()
+    h.write("dyn.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nWorkingDirectory=/\nDynamicUser=yes\n"
+            f"ExecStart={DYNAMIC_CHECK}\nExecStart={SHMGET}\n")
+    assert h.start("dyn.service") is OK
+    locks = h.runtime / "dynamic-uid"
+    uid = os.readlink(locks / "direct:dyn")
+    assert int(uid) >= UID_MIN and (locks / uid).read_text() == "dyn\n"
+    assert os.readlink(locks / f"direct:{uid}") == "dyn"
+    assert int(uid) == _clamp(siphash24(_HASH_KEY, b"dyn"))  # free here: the hashed choice
+    assert uid in _sysv_shm_owners()
+    h.stop("dyn.service")
+    assert os.listdir(locks) == []
+    assert uid not in _sysv_shm_owners()  # RemoveIPC=, implied
+
+
+def _sysv_shm_owners() -> list[str]:
+    with open("/proc/sysvipc/shm") as f:
+        header = f.readline().split()
+        return [dict(zip(header, line.split(), strict=False))["uid"] for line in f]

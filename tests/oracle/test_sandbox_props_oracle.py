@@ -87,6 +87,8 @@ UNITS = {
     "sb.service": SANDBOXED,
     "deny.service": DENYING,
     "plain.service": "[Service]\nExecStart=/bin/sleep 1000\n",
+    "dyn.service": "[Service]\nExecStart=/bin/sleep 1000\nDynamicUser=yes\nProtectHome=tmpfs\n",
+    "9dyn.service": "[Service]\nExecStart=/bin/sleep 1000\nDynamicUser=yes\nUser=someone\n",
     **{name: Path("/lib/systemd/system", name).read_text() for name in DEBIAN
        if os.path.exists(os.path.join("/lib/systemd/system", name))},
 }
@@ -98,7 +100,7 @@ _SHOWN = """
     DevicePolicy DeviceAllow IPAccounting IPAddressAllow IPAddressDeny PrivateDevices ProtectKernelTunables
     NoNewPrivileges RestrictSUIDSGID LockPersonality MemoryDenyWriteExecute RestrictRealtime PrivateNetwork
     PrivateIPC ProtectHostname ProtectClock ProtectKernelLogs ProtectKernelModules ProtectControlGroups
-    ProtectProc ProcSubset PrivateUsers
+    ProtectProc ProcSubset PrivateUsers DynamicUser User Group
 """
 PROPS = " ".join(f"-p {p}" for p in _SHOWN.split())
 
