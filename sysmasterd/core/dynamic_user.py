@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from compat.model import ExecContext
 from sysmasterd.core.siphash import siphash24
 
 UID_MIN, UID_MAX = 61184, 65519
@@ -143,3 +144,49 @@ class DynamicUsers:
             except FileNotFoundError:
                 pass
             os.symlink(target, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The directories of a dynamic user (systemd's setup_exec_directory() for DynamicUser=)
+
+
+def is_private(ctx: ExecContext, kind: str) -> bool:
+    """Whether `kind` directories live under <base>/private: all but ConfigurationDirectory= and a
+    RuntimeDirectory= removed at stop (those are shared with others)."""
+    if not ctx.dynamic_user or kind == "configuration":
+        return False
+    return not (kind == "runtime" and ctx.runtime_directory_preserve == "no")
+
+
+def private_directory(base: str, rel: str) -> str:
+    """<base>/private/<rel>, with <base>/<rel> a relative symlink to it: users of the host other
+    than root cannot look in (private/ is 0700), the unit can (its namespace opens private/).
+    A plain directory from before DynamicUser= was turned on is moved in."""
+    root = os.path.join(base, "private")
+    if not os.path.isdir(root):
+        os.makedirs(base, mode=0o755, exist_ok=True)
+        os.mkdir(root, 0o700)
+    private = os.path.join(root, rel)
+    public = os.path.join(base, rel)
+    os.makedirs(os.path.dirname(private), mode=0o755, exist_ok=True)
+    if os.path.isdir(public) and not os.path.islink(public) and not os.path.lexists(private):
+        os.rename(public, private)
+    if os.path.realpath(os.path.dirname(public)).startswith(os.path.realpath(root) + "/"):
+        return private  # below another private directory of the unit (foo and foo/bar): no link
+    target = os.path.relpath(private, os.path.dirname(public))
+    if not (os.path.islink(public) and os.readlink(public) == target):
+        if os.path.islink(public):
+            os.unlink(public)
+        os.makedirs(os.path.dirname(public), mode=0o755, exist_ok=True)
+        os.symlink(target, public)
+    return private
+
+
+def chown_tree(top: str, uid: int, gid: int) -> None:
+    """A directory of a dynamic user may have belonged to an earlier UID: all of it changes owner."""
+    if os.stat(top).st_uid == uid and os.stat(top).st_gid == gid:
+        return
+    for root, dirs, files in os.walk(top):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+    os.chown(top, uid, gid)

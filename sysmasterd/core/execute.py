@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass, field
 
 from compat.model import ExecCommand, ExecContext, ExecFlag, ResourceLimit, StdInput, StdOutput
-from sysmasterd.core import capabilities, userns
+from sysmasterd.core import capabilities, dynamic_user, userns
 from sysmasterd.core.idlepipe import IdleFds, wait_until_idle
 from sysmasterd.core.sandbox import SandboxPaths
 
@@ -689,9 +689,13 @@ def _make_directories(req: SpawnRequest, uid: int | None, gid: int | None) -> No
         for rel in paths:
             full = os.path.join(base, rel)
             try:
+                if dynamic_user.is_private(req.context, kind):
+                    full = dynamic_user.private_directory(base, rel)
                 os.makedirs(full, mode=0o755, exist_ok=True)
                 os.chmod(full, mode)
-                if uid is not None or gid is not None:
+                if req.context.dynamic_user and uid is not None and gid is not None:
+                    dynamic_user.chown_tree(full, uid, gid)
+                elif uid is not None or gid is not None:
                     os.chown(full, uid if uid is not None else -1, gid if gid is not None else -1)
             except OSError as e:
                 raise _ChildError(_DIR_CODES[kind], f"Failed to set up {kind} directory {full}: {e}") from e

@@ -16,7 +16,7 @@ from compat.model import ExecCommand, ExecContext, ExecFlag, StdInput, StdOutput
 from sysmasterd.core import credentials, ipc_clean, sandbox
 from sysmasterd.core.cgroup import process_name, process_tree, send_signal
 from sysmasterd.core.credentials import CredentialError
-from sysmasterd.core.dynamic_user import DynamicUserError, DynamicUsers, user_name_for
+from sysmasterd.core.dynamic_user import DynamicUserError, DynamicUsers, is_private, user_name_for
 from sysmasterd.core.execute import (
     PassedFds,
     SpawnRequest,
@@ -267,6 +267,9 @@ class ExecRuntime:
         for kind, (dirs_, _mode) in _dir_settings(u).items():
             if kind != "configuration" and bases.get(kind):
                 paths.writable += [os.path.join(bases[kind], d) for d in dirs_]
+            if dirs_ and bases.get(kind) and is_private(ctx, kind):
+                paths.private_roots.append(os.path.join(bases[kind], "private"))
+                paths.private_dirs += [os.path.join(bases[kind], "private", d) for d in dirs_]
         return paths
 
     def directory_bases(self) -> dict[str, str]:

@@ -79,12 +79,16 @@ class Entry:
 @dataclass
 class SandboxPaths:
     """What the parent prepared: the private /tmp and /var/tmp parents, a directory the child may
-    mount on for staging, and paths that stay writable (RuntimeDirectory= and friends)."""
+    mount on for staging, and paths that stay writable (RuntimeDirectory= and friends).
+    DynamicUser='s directories live in `private_roots` (<base>/private, 0700 root): the unit sees
+    each root as an empty tmpfs holding only its own `private_dirs`, bound from the host's."""
 
     tmp_dir: str | None = None
     var_tmp_dir: str | None = None
     staging: str | None = None
     writable: list[str] = field(default_factory=list)
+    private_roots: list[str] = field(default_factory=list)
+    private_dirs: list[str] = field(default_factory=list)
 
 
 _libc: ctypes.CDLL | None = None
@@ -188,6 +192,8 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
     listed(ctx.exec_paths, EXEC)
     listed(ctx.no_exec_paths, NOEXEC)
     out += [Entry(p, READWRITE_IMPLICIT) for p in paths.writable]
+    out += [Entry(p, TMPFS, read_only=True, options="mode=0755,nosuid,nodev,noexec") for p in paths.private_roots]
+    out += [Entry(p, BIND, source=p) for p in paths.private_dirs]
     for b in ctx.bind_mounts:
         out.append(Entry(b.destination, BIND, b.optional, b.source, b.read_only, recursive=b.recursive))
     for t in ctx.tmpfs_mounts:
@@ -253,6 +259,34 @@ def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: boo
     wanted = _resolved(entries(ctx, paths))
     if not sandboxing:
         wanted = [e for e in wanted if e.mode in (BIND, TMPFS)]
+    held = _hold_covered_sources(wanted)
+    try:
+        done = _make_all(wanted, paths)
+    finally:
+        for fd in held:
+            os.close(fd)
+    for e in done:
+        change = _flag_change(e)
+        if change is not None:
+            _remount_tree(e.path, *change)
+    mount(None, "/", None, MS_SHARED | MS_REC)
+
+
+def _hold_covered_sources(wanted: list[Entry]) -> list[int]:
+    """Bind sources below a tmpfs of the same namespace (DynamicUser='s private dirs) would be
+    hidden once the tmpfs is mounted: they are opened first and bound through /proc/self/fd, so
+    they come from the host's view, as systemd's staged root gives them."""
+    covered = [e.path.rstrip("/") + "/" for e in wanted if e.mode == TMPFS]
+    held: list[int] = []
+    for i, e in enumerate(wanted):
+        if e.mode == BIND and any(e.source.startswith(c) for c in covered) and _exists(e.source):
+            fd = os.open(e.source, os.O_PATH | os.O_CLOEXEC)
+            held.append(fd)
+            wanted[i] = dataclasses.replace(e, source=f"/proc/self/fd/{fd}")
+    return held
+
+
+def _make_all(wanted: list[Entry], paths: SandboxPaths) -> list[Entry]:
     done: list[Entry] = []
     for e in wanted:
         try:
@@ -265,18 +299,19 @@ def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: boo
             made = False
         if made:
             done.append(e)
-    for e in done:
-        change = _flag_change(e)
-        if change is not None:
-            _remount_tree(e.path, *change)
-    mount(None, "/", None, MS_SHARED | MS_REC)
+    return done
 
 
 def _resolved(wanted: list[Entry]) -> list[Entry]:
     """Entries on their symlinks' targets (the kernel mounts there; mountinfo shows those), in
-    path order again."""
-    out = [dataclasses.replace(e, path=os.path.realpath(e.path)) if os.path.lexists(e.path) else e for e in wanted]
-    return sorted(out, key=lambda e: (e.path.count("/") if e.path != "/" else 0, e.path))
+    path order again; where a link and its target were both listed, precedence picks again."""
+    best: dict[str, Entry] = {}
+    for e in wanted:
+        if os.path.lexists(e.path):
+            e = dataclasses.replace(e, path=os.path.realpath(e.path))
+        if e.path not in best or e.mode < best[e.path].mode:
+            best[e.path] = e
+    return sorted(best.values(), key=lambda e: (e.path.count("/") if e.path != "/" else 0, e.path))
 
 
 def _exists(path: str) -> bool:

@@ -259,3 +259,32 @@ def _sysv_shm_owners() -> list[str]:
     with open("/proc/sysvipc/shm") as f:
         header = f.readline().split()
         return [dict(zip(header, line.split(), strict=False))["uid"] for line in f]
+
+
+def test_dynamic_user_state_directory_private(h: Harness) -> None:
+    """StateDirectory= of a dynamic user: <base>/private/NAME (private/ 0700 on the host, opened in
+    the unit's namespace), <base>/NAME a relative link to it, owned by the dynamic UID."""
+    import shutil
+    import tempfile
+
+    from sysmasterd.core.dynamic_user import UID_MAX, UID_MIN
+
+    base = tempfile.mkdtemp(prefix="sm-dynstate-", dir="/work/scratch")  # outside /tmp: PrivateTmp= hides that
+    os.chmod(base, 0o755)
+    try:
+        h.settings.environ["XDG_CONFIG_HOME"] = base
+        h.boot()
+        h.write("dstate.service", "[Service]\nType=oneshot\nWorkingDirectory=/\nDynamicUser=yes\n"
+                "StateDirectory=dstate\nExecStart=/bin/sh -c 'echo hi > $STATE_DIRECTORY/f && "
+                f"test \"$(stat -c %%a {base}/private)\" = 755 && test -z \"$(ls {base}/private | grep -v dstate)\"'\n")
+        os.mkdir(f"{base}/private", 0o700)
+        os.mkdir(f"{base}/private/other")  # another unit's: not visible to this one
+        assert h.start("dstate.service") is OK
+        private = os.path.join(base, "private", "dstate")
+        with open(os.path.join(private, "f")) as f:
+            assert f.read() == "hi\n"
+        assert os.readlink(os.path.join(base, "dstate")) == "private/dstate"
+        assert os.stat(os.path.join(base, "private")).st_mode & 0o777 == 0o700
+        assert UID_MIN <= os.stat(private).st_uid <= UID_MAX
+    finally:
+        shutil.rmtree(base)
