@@ -168,8 +168,8 @@ def test_set_property_refusals(um: Manager) -> None:
     assert unknown.rc == 1
     assert unknown.err == ("Failed to set unit properties on static.service: "
                            "Cannot set property Environment, or unknown property.\n")
-    unsupported = um.systemctl("set-property", "static.service", "MemoryHigh=1G")
-    assert unsupported.rc == 1 and "MemoryHigh= at runtime is not supported by sysmasterd" in unsupported.err
+    unsupported = um.systemctl("set-property", "static.service", "DisableControllers=cpu")
+    assert unsupported.rc == 1 and "DisableControllers= at runtime is not supported by sysmasterd" in unsupported.err
     # systemctl itself refuses cgroup settings for targets; the daemon does too.
     on_target = um.ns.run(["busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                            "org.freedesktop.systemd1.Manager", "SetUnitProperties", "sba(sv)", "other.target",
