@@ -8,11 +8,14 @@ Whatever the run left in its cgroup is killed by PID afterwards.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
-from test_systemd_oracle import UNIFIED, _cleanup_cgroup
+SYSTEMD = "/lib/systemd/systemd"
+UNIFIED = "/sys/fs/cgroup/unified"
 
 RUNNER = textwrap.dedent("""\
     mount -t cgroup2 none /sys/fs/cgroup || exit 90
@@ -37,14 +40,42 @@ RUNNER = textwrap.dedent("""\
 """)
 
 
+def cleanup_cgroup(path: str) -> None:
+    """Kill what a run left in its cgroup (by PID), then remove the cgroup."""
+    for _ in range(50):
+        pids = []
+        for dirpath, _d, _f in os.walk(path):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    pids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.1)
+    for dirpath, _d, _f in sorted(os.walk(path), key=lambda t: -len(t[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+
+
 def run_script(tmp: Path, name: str, daemon: list[str], units: dict[str, str], steps: list[str],
-               unit_path: str = "$W/units") -> list[tuple[str, str]]:
+               unit_path: str = "$W/units", files: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(step, output + rc) for every step that is not a SLEEP. unit_path: the managers' whole search
-    path, without the host's directories."""
+    path, without the host's directories; files: more files below the run's directory (user.conf)."""
     w = tmp / name
     (w / "units").mkdir(parents=True)
     (w / "xdg").mkdir(mode=0o700)
     (w / "home").mkdir()
+    for rel, text in (files or {}).items():
+        (w / rel).parent.mkdir(parents=True, exist_ok=True)
+        (w / rel).write_text(text)
     for unit, text in units.items():
         (w / "units" / unit).write_text(text.replace("$W", str(w)))
     (w / "steps").write_text("\n".join(steps) + "\n")
@@ -54,7 +85,7 @@ def run_script(tmp: Path, name: str, daemon: list[str], units: dict[str, str], s
         out = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", RUNNER, "runner",
                               *daemon], env=env, capture_output=True, text=True, timeout=120)
     finally:
-        _cleanup_cgroup(os.path.join(UNIFIED, cg))
+        cleanup_cgroup(os.path.join(UNIFIED, cg))
     assert "### " in out.stdout, out.stderr + (w / "daemon.log").read_text()
     results: list[tuple[str, str]] = []
     step, lines = "", []

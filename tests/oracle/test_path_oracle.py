@@ -10,14 +10,12 @@ test_systemd_oracle.py. Whatever the run left in its cgroup is killed by PID aft
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
-from test_systemd_oracle import SYSTEMD, UNIFIED, _cleanup_cgroup, pytestmark  # noqa: F401
+from oracle_runner import SYSTEMD, run_script
+from test_systemd_oracle import pytestmark  # noqa: F401
 
 UNITS = {
     "default.target": "[Unit]\nDescription=Default\n",
@@ -56,58 +54,9 @@ STEPS = [
     f"show {STATE} watch.path", "RUN cat $W/log",
 ]
 
-RUNNER = textwrap.dedent("""\
-    mount -t cgroup2 none /sys/fs/cgroup || exit 90
-    mkdir -p /sys/fs/cgroup/$CG && echo $$ > /sys/fs/cgroup/$CG/cgroup.procs || exit 91
-    mount -t tmpfs none /run/systemd && mkdir /run/systemd/system || exit 92
-    dbus-daemon --session --fork --print-address=3 3>"$W/address" || exit 93
-    export DBUS_SESSION_BUS_ADDRESS=$(cat "$W/address") XDG_RUNTIME_DIR="$W/xdg" HOME="$W/home"
-    export SYSTEMD_UNIT_PATH="$W/units"
-    "$@" > "$W/daemon.log" 2>&1 &
-    for i in $(seq 200); do systemctl --user show -p Version >/dev/null 2>&1 && break; sleep 0.05; done
-    while read -r step; do
-        case "$step" in
-            SLEEP*) sleep ${step#SLEEP }; continue;;
-        esac
-        echo "### $step"
-        case "$step" in
-            RUN*) bash -c "${step#RUN }" 2>&1;;
-            *) systemctl --user --no-pager $step 2>&1;;
-        esac
-        echo "### rc=$?"
-    done < "$W/steps"
-    systemctl --user stop running.service >/dev/null 2>&1
-""")
-
-
 def run_flavor(tmp: Path, name: str, daemon: list[str]) -> list[tuple[str, str]]:
-    w = tmp / name
-    (w / "units").mkdir(parents=True)
-    (w / "xdg").mkdir(mode=0o700)
-    (w / "home").mkdir()
-    (w / "conf").write_text("")
-    (w / "data").write_text("")
-    for unit, text in UNITS.items():
-        (w / "units" / unit).write_text(text.replace("$W", str(w)))
-    (w / "steps").write_text("\n".join(STEPS) + "\n")
-    cg = f"sysmaster-path-oracle-{name}-{os.getpid()}"
-    env = dict(os.environ, W=str(w), CG=cg)
-    try:
-        out = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", RUNNER, "runner",
-                              *daemon], env=env, capture_output=True, text=True, timeout=120)
-    finally:
-        _cleanup_cgroup(os.path.join(UNIFIED, cg))
-    assert "### " in out.stdout, out.stderr + (w / "daemon.log").read_text()
-    results: list[tuple[str, str]] = []
-    step, lines = "", []
-    for line in out.stdout.replace(str(w), "$W").splitlines():
-        if line.startswith("### rc="):
-            results.append((step, "\n".join(lines) + f"\n(rc={line[7:]})"))
-        elif line.startswith("### "):
-            step, lines = line[4:], []
-        else:
-            lines.append(line)
-    return results
+    return run_script(tmp, name, daemon, UNITS, [*STEPS, "stop running.service"],
+                      files={"conf": "", "data": ""})[:-1]
 
 
 _SINCE = re.compile(r" since .*$")

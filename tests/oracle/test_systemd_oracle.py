@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
-
-SYSTEMD = "/lib/systemd/systemd"
-UNIFIED = "/sys/fs/cgroup/unified"
+from oracle_runner import SYSTEMD, UNIFIED, run_script
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(SYSTEMD) and shutil.which("systemctl") and shutil.which("dbus-daemon")
@@ -92,77 +86,10 @@ STEPS = [
     "start idle.service", f"show {PROPS} idle.service",
 ]
 
-RUNNER = textwrap.dedent("""\
-    mount -t cgroup2 none /sys/fs/cgroup || exit 90
-    mkdir -p /sys/fs/cgroup/$CG && echo $$ > /sys/fs/cgroup/$CG/cgroup.procs || exit 91
-    mount -t tmpfs none /run/systemd && mkdir /run/systemd/system || exit 92
-    dbus-daemon --session --fork --print-address=3 3>"$W/address" || exit 93
-    export DBUS_SESSION_BUS_ADDRESS=$(cat "$W/address") XDG_RUNTIME_DIR="$W/xdg" HOME="$W/home"
-    export SYSTEMD_UNIT_PATH="$W/units:"
-    "$@" > "$W/daemon.log" 2>&1 &
-    for i in $(seq 200); do systemctl --user show -p Version >/dev/null 2>&1 && break; sleep 0.05; done
-    while read -r step; do
-        case "$step" in
-            SLEEP*) sleep ${step#SLEEP }; continue;;
-        esac
-        echo "### $step"
-        systemctl --user --no-pager $step 2>&1
-        echo "### rc=$?"
-    done < "$W/steps"
-""")
-
-
-def _cleanup_cgroup(path: str) -> None:
-    for _ in range(50):
-        pids = []
-        for dirpath, _d, _f in os.walk(path):
-            try:
-                with open(os.path.join(dirpath, "cgroup.procs")) as f:
-                    pids += [int(x) for x in f.read().split()]
-            except OSError:
-                pass
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.1)
-    for dirpath, _d, _f in sorted(os.walk(path), key=lambda t: -len(t[0])):
-        try:
-            os.rmdir(dirpath)
-        except OSError:
-            pass
-
-
 def run_flavor(tmp: Path, name: str, daemon: list[str]) -> list[tuple[str, str]]:
-    w = tmp / name
-    (w / "units").mkdir(parents=True)
-    (w / "xdg").mkdir(mode=0o700)
-    (w / "home" / ".config" / "systemd").mkdir(parents=True)
-    (w / "home" / ".config" / "systemd" / "user.conf").write_text(USER_CONF)
-    for unit, text in UNITS.items():
-        (w / "units" / unit).write_text(text)
-    (w / "steps").write_text("\n".join(STEPS) + "\n")
-    cg = f"sysmaster-oracle-{name}-{os.getpid()}"
-    env = dict(os.environ, W=str(w), CG=cg)
-    try:
-        out = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", RUNNER, "runner",
-                              *daemon], env=env, capture_output=True, text=True, timeout=120)
-    finally:
-        _cleanup_cgroup(os.path.join(UNIFIED, cg))
-    assert out.returncode == 0 or "### " in out.stdout, out.stderr + (w / "daemon.log").read_text()
-    results: list[tuple[str, str]] = []
-    step, lines = "", []
-    for line in out.stdout.splitlines():
-        if line.startswith("### rc="):
-            results.append((step, "\n".join(lines) + f"\n(rc={line[7:]})"))
-        elif line.startswith("### "):
-            step, lines = line[4:], []
-        else:
-            lines.append(line)
-    return results
+    # UNITS and STEPS are read when called: other oracle tests swap in their own.
+    return run_script(tmp, name, daemon, UNITS, STEPS, unit_path="$W/units:",
+                      files={"home/.config/systemd/user.conf": USER_CONF})
 
 
 def normalize(text: str) -> str:
