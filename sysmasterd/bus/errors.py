@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from dbus_fast import DBusError
 
 from sysmasterd.core.errors import ManagerError
@@ -50,6 +52,19 @@ def invalid_args(text: str) -> DBusError:
 
 def not_supported(what: str) -> DBusError:
     return DBusError(NOT_SUPPORTED, f"{what} is not supported by sysmasterd.")
+
+
+# sd-bus's names for errnos (bus-common-errors/bus-error.c's table); others are System.Error.<NAME>.
+_ERRNO_NAMES = {errno.ENOENT: "org.freedesktop.DBus.Error.FileNotFound", errno.EACCES: ACCESS_DENIED,
+                errno.EPERM: ACCESS_DENIED, errno.EINVAL: INVALID_ARGS, errno.EOPNOTSUPP: NOT_SUPPORTED,
+                errno.ENOMEM: "org.freedesktop.DBus.Error.NoMemory",
+                errno.EBADMSG: "org.freedesktop.DBus.Error.InconsistentMessage"}
+
+
+def errno_error(err: int, text: str) -> DBusError:
+    """sd_bus_error_set_errnof(): the errno's D-Bus name, `text` with %m already filled in."""
+    name = _ERRNO_NAMES.get(err) or "System.Error." + errno.errorcode.get(err, "EIO")
+    return DBusError(name, text)
 
 
 def from_exception(exc: Exception) -> DBusError | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from compat import unitname
 from compat.model import JobMode
 from compat.search_path import control_dir
-from sysmasterd.bus import actions, errors, unitprops
+from sysmasterd.bus import actions, errors, markers, unitprops
 from sysmasterd.bus.dump_methods import DumpMethods
 from sysmasterd.bus.fairness import check_items
 from sysmasterd.bus.iface import Getter, Interface, method, prop, setter
@@ -18,6 +18,7 @@ from sysmasterd.bus.listing import blocked_by, job_row, matches, unit_row, waiti
 from sysmasterd.bus.logcontrol_iface import LogSettings
 from sysmasterd.bus.lookup_methods import LookupMethods
 from sysmasterd.bus.maintenance_methods import MaintenanceMethods
+from sysmasterd.bus.misc_methods import MiscMethods
 from sysmasterd.bus.paths import unit_path
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.bus.transient_methods import TransientMethods
@@ -54,7 +55,8 @@ def check_name(name: str) -> None:
         raise errors.invalid_args(f"Unit name {name} is not valid.")
 
 
-class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMethods, MaintenanceMethods, Interface):
+class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMethods, MaintenanceMethods, MiscMethods,
+                       Interface):
     name = "org.freedesktop.systemd1.Manager"
 
     def __init__(self, manager: Manager, subscriptions: Subscriptions) -> None:
@@ -107,7 +109,14 @@ class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMet
         await call.authorize(actions.MANAGE_UNITS)
         check_items(len(props), "properties")
         u = self.unit(name)
+        marker_changes, props = markers.split(props)
         assignments = unitprops.check(u, props, self.manager.loader.facts)
+        for change in marker_changes:
+            change(u)
+        if not assignments:
+            if marker_changes:
+                u.notify_changed()
+            return
         paths = self.manager.loader.paths
         config_dir = paths.runtime_config if runtime else paths.persistent_config
         if config_dir is None:
@@ -242,6 +251,15 @@ class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMet
 
     @method("StartUnit")
     async def start_unit(self, call: Call, m: Manager, name: str, mode: str) -> str:
+        return await self.enqueue(call, name, JobType.START, mode)
+
+    @method("StartUnitWithFlags")
+    async def start_unit_with_flags(self, call: Call, m: Manager, name: str, mode: str, flags: int) -> str:
+        check_name(name)
+        job_mode(mode)
+        # systemd 252 knows no flags yet and tells clients so.
+        if flags:
+            raise errors.invalid_args(f"Invalid 'flags' parameter '{flags}'")
         return await self.enqueue(call, name, JobType.START, mode)
 
     @method("StopUnit")

@@ -101,6 +101,10 @@ class UnitInterface(Interface):
         other = u.impl.following() if u.impl is not None else None
         return other.id if other is not None else ""
 
+    @prop("Markers")
+    def markers(self, u: Unit) -> list[str]:
+        return sorted(u.markers)
+
     @prop("Description")
     def description(self, u: Unit) -> str:
         return u.description

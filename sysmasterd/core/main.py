@@ -282,7 +282,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     store.close()
     notify.close()
     cgroups.remove_base()
-    return exit_code
+    return exit_code or m.exit_code
 
 
 def reexec_in_place(notify_fd: int) -> None:

@@ -118,6 +118,10 @@ class Manager:
         self.startup_finished_emitted = False
         self.shutting_down = False
         self.exit_requested: Callable[[], None] | None = None
+        # systemd's return_value: what the daemon exits with, set by SetExitCode().
+        self.exit_code = 0
+        # SetShowStatus()'s override of the status output, None when not overridden.
+        self.show_status_override: str | None = None
         # Set by the daemon: how a client's Exit()/poweroff request ends the manager.
         self.on_exit_request: Callable[[], None] | None = None
         self.on_reexec_request: Callable[[], None] | None = None

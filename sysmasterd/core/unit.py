@@ -66,6 +66,8 @@ class Unit:
         self.log_lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
         self._last_state = ActiveState.INACTIVE
         self.transient = False
+        # systemd's Markers=: needs-reload/needs-restart, set by clients, acted on by EnqueueMarkedJobs().
+        self.markers: set[str] = set()
         # Always there and never stopped (-.slice, init.scope, system.slice in the system manager).
         self.perpetual = False
 
@@ -338,6 +340,11 @@ class Unit:
             self.ts["active_exit"] = now
         if new.is_inactive_or_failed() and not old.is_inactive_or_failed():
             self.ts["inactive_enter"] = now
+        # A stop or reload does what a marker asked for.
+        if new.is_inactive_or_failed():
+            self.markers.clear()
+        elif new is ActiveState.RELOADING:
+            self.markers.discard("needs-reload")
 
         if new.is_inactive_or_failed() and not old.is_inactive_or_failed():
             self._log_result(new)  # before the job's message, as systemd's unit_log_result()
@@ -450,6 +457,7 @@ class Unit:
             "condition_result": self.condition_result,
             "assert_result": self.assert_result,
             "start_limit_hits": list(self.start_limit_hits),
+            "markers": sorted(self.markers),
             "impl": self.impl.serialize() if self.impl is not None else {},
         }
 
@@ -461,6 +469,7 @@ class Unit:
         self.condition_result = bool(data.get("condition_result", False))
         self.assert_result = bool(data.get("assert_result", False))
         self.start_limit_hits = collections.deque(int(x) for x in data.get("start_limit_hits", []))
+        self.markers = set(data.get("markers", []))
         if self.impl is not None:
             self.impl.deserialize(data.get("impl", {}))
         self._last_state = self.active_state

@@ -7,6 +7,7 @@ GetUnitByControlGroup, EnqueueUnitJob, ListUnitFilesByPatterns, freeze/thaw and 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from bus_harness import Manager, Result, make_manager
@@ -187,3 +188,81 @@ def test_start_unit_replace_and_dynamic_users(um: Manager) -> None:
     assert r.rc != 0 and "No job queued for unit basic.target" in r.err
     r = call(um, "GetDynamicUsers")
     assert r.rc != 0 and "Dynamic users are only supported in the system instance." in r.err
+
+
+def test_start_unit_with_flags(um: Manager) -> None:
+    r = call(um, "StartUnitWithFlags", "sst", "plain.service", "replace", "0")
+    assert r.rc == 0 and r.out.startswith('o "/org/freedesktop/systemd1/job/'), r.err
+    r = call(um, "StartUnitWithFlags", "sst", "plain.service", "replace", "4")
+    assert r.rc != 0 and "Invalid 'flags' parameter '4'" in r.err
+    r = call(um, "StartUnitWithFlags", "sst", "plain.service", "sideways", "0")
+    assert r.rc != 0 and "Job mode sideways invalid." in r.err
+
+
+def test_show_status_and_switch_root_in_a_user_manager(um: Manager) -> None:
+    assert call(um, "SetShowStatus", "s", "temporary").rc == 0
+    assert call(um, "SetShowStatus", "s", "").rc == 0
+    r = call(um, "SetShowStatus", "s", "loud")
+    assert r.rc != 0 and "Invalid show status 'loud'" in r.err
+    # A user manager never shows status, whatever it is told.
+    assert um.systemctl("show", "-p", "ShowStatus").out == "ShowStatus=no\n"
+    r = call(um, "SwitchRoot", "ss", "/sysroot", "")
+    assert r.rc != 0 and "Root switching is only supported by system manager." in r.err
+
+
+def test_bind_mount_in_a_user_manager(um: Manager) -> None:
+    r = um.systemctl("bind", "nosuch.service", "/srv")
+    assert r.rc != 0 and "Unit nosuch.service not loaded." in r.err
+    assert um.systemctl("start", "sleeper.service").rc == 0
+    r = um.systemctl("bind", "sleeper.service", "/srv")
+    assert r.rc != 0 and "Adding bind mounts at runtime is only supported for system managers." in r.err
+    r = um.systemctl("mount-image", "sleeper.service", "/tmp/img.raw", "/mnt")
+    assert r.rc != 0 and "Adding bind mounts at runtime is only supported for system managers." in r.err
+
+
+def set_markers(um: Manager, unit: str, *words: str) -> Result:
+    # "--": the "-word" arguments are no busctl options.
+    return busctl(um, "--", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                  "org.freedesktop.systemd1.Manager", "SetUnitProperties", "sba(sv)", unit, "true", "1",
+                  "Markers", "as", str(len(words)), *words)
+
+
+def test_markers_and_enqueue_marked_jobs(um: Manager) -> None:
+    assert um.systemctl("start", "sleeper.service").rc == 0
+    pid = prop(um, "sleeper.service", "MainPID")
+    assert set_markers(um, "sleeper.service", "needs-restart").rc == 0
+    assert prop(um, "sleeper.service", "Markers") == "needs-restart"
+    assert set_markers(um, "sleeper.service", "+needs-reload", "-needs-restart").rc == 0
+    assert prop(um, "sleeper.service", "Markers") == "needs-reload"
+    r = set_markers(um, "sleeper.service", "needs-restart", "+needs-reload")
+    assert r.rc != 0 and "Bad marker syntax." in r.err
+    r = set_markers(um, "sleeper.service", "needs-nothing")
+    assert r.rc != 0 and 'Unknown marker "needs-nothing".' in r.err
+    assert prop(um, "sleeper.service", "Markers") == "needs-reload"
+    # Runtime state only: no drop-in for it.
+    assert not (um.root / "xdg/systemd/user.control/sleeper.service.d/50-Markers.conf").exists()
+    # Marked on an inactive unit: a try-restart does nothing to it.
+    assert set_markers(um, "plain.service", "needs-restart").rc == 0
+    r = um.systemctl("reload-or-restart", "--marked")
+    assert r.rc == 0, r.err
+    # sleeper.service cannot reload: its needs-reload became a restart.
+    assert prop(um, "sleeper.service", "ActiveState") == "active"
+    assert prop(um, "sleeper.service", "MainPID") not in ("0", pid)
+    assert prop(um, "sleeper.service", "Markers") == ""
+    assert prop(um, "plain.service", "ActiveState") == "inactive"
+    assert set_markers(um, "plain.service", "-needs-restart").rc == 0
+    r = call(um, "EnqueueMarkedJobs")
+    assert r.rc == 0 and r.out.strip() == "ao 0", (r.out, r.err)
+
+
+def test_set_exit_code(tmp_path: Path) -> None:
+    for m in make_manager(tmp_path, "user", {}):
+        assert call(m, "SetExitCode", "y", "7").rc == 0
+        got = busctl(m, "get-property", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                     "org.freedesktop.systemd1.Manager", "ExitCode")
+        assert got.out.strip() == "y 7", got.err
+        assert call(m, "SetExitCode", "y", "9").rc == 0
+        r = call(m, "Exit")
+        assert r.rc == 0, r.err
+        assert m.proc is not None
+        assert m.proc.wait(timeout=30) == 9
