@@ -37,7 +37,7 @@ def analyze(um: Manager, *args: str, via_bus: bool = False) -> Result:
 
 
 def busctl(um: Manager, *args: str) -> Result:
-    return um.ns.run(["busctl", "--user", *args], um.env)
+    return um.ns.run(["busctl", f"--{um.scope}", *args], um.env)
 
 
 @pytest.mark.parametrize("via_bus", [False, True])
@@ -79,7 +79,8 @@ def test_busctl_tree(um: Manager) -> None:
 
 
 def call(um: Manager, method: str, *args: str) -> Result:
-    return busctl(um, "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+    # "--": arguments such as "-.slice" or "-needs-restart" are no busctl options.
+    return busctl(um, "--", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                   "org.freedesktop.systemd1.Manager", method, *args)
 
 
@@ -221,10 +222,7 @@ def test_bind_mount_in_a_user_manager(um: Manager) -> None:
 
 
 def set_markers(um: Manager, unit: str, *words: str) -> Result:
-    # "--": the "-word" arguments are no busctl options.
-    return busctl(um, "--", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                  "org.freedesktop.systemd1.Manager", "SetUnitProperties", "sba(sv)", unit, "true", "1",
-                  "Markers", "as", str(len(words)), *words)
+    return call(um, "SetUnitProperties", "sba(sv)", unit, "true", "1", "Markers", "as", str(len(words)), *words)
 
 
 def test_markers_and_enqueue_marked_jobs(um: Manager) -> None:
@@ -266,3 +264,36 @@ def test_set_exit_code(tmp_path: Path) -> None:
         assert r.rc == 0, r.err
         assert m.proc is not None
         assert m.proc.wait(timeout=30) == 9
+
+
+def test_mount_switch_root_and_exit_code_in_a_system_manager(tmp_path: Path) -> None:
+    own = "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/sleep 1000\n"
+    # plain.service's After= keeps the inactive private.service loaded.
+    units = {"plain.service": own.replace("[Service]", "After=private.service\n[Service]"),
+             "private.service": own + "PrivateTmp=yes\nInaccessiblePaths=/opt\n"}
+    for m in make_manager(tmp_path, "system", units):
+        assert m.systemctl("start", "plain.service").rc == 0
+        r = m.systemctl("bind", "plain.service", "/srv")
+        assert r.rc != 0 and "Unit not running in private mount namespace, cannot activate bind mount" in r.err
+        r = call(m, "BindMountUnit", "sssbb", "plain.service", "srv", "", "false", "false")
+        assert r.rc != 0 and "Source path must be absolute and normalized." in r.err
+        r = call(m, "BindMountUnit", "sssbb", "plain.service", "/srv", "/a/../b", "false", "false")
+        assert r.rc != 0 and "Destination path must be absolute and normalized." in r.err
+        r = m.systemctl("bind", "private.service", "/srv", "/opt/x")
+        assert r.rc != 0 and "/opt/x is not accessible to this unit" in r.err
+        r = m.systemctl("bind", "private.service", "/srv")
+        assert r.rc != 0 and "Unit is not running" in r.err
+        r = call(m, "BindMountUnit", "sssbb", "-.slice", "/srv", "", "false", "false")
+        assert r.rc != 0 and "Unit is not of type .service" in r.err
+        for root, text in (("", "New root directory may not be the empty string."),
+                           ("sysroot", "New root path 'sysroot' is not absolute."),
+                           ("/", "New root directory cannot be the old root directory."),
+                           (str(tmp_path), f"Specified switch root path '{tmp_path}' does not seem to be an OS tree.")):
+            r = call(m, "SwitchRoot", "ss", root, "")
+            assert r.rc != 0 and text in r.err, (root, r.err)
+        r = call(m, "SwitchRoot", "ss", str(tmp_path), "/sbin/nosuchinit")
+        assert r.rc != 0 and "Could not resolve init executable /sbin/nosuchinit: No such file or directory" in r.err
+        r = call(m, "SetExitCode", "y", "3")
+        if m.ns.run(["systemd-detect-virt", "--container"], m.env).rc != 0:
+            assert r.rc != 0 and "ExitCode can only be set for user service managers or in containers." in r.err
+        assert m.systemctl("stop", "plain.service").rc == 0
