@@ -102,14 +102,16 @@ def error(message: str) -> int:
     return 1
 
 
-def find_device(name: str, prefix: str | None = None) -> Device:
-    """udevadm's find_device(): absolute /sys or /dev paths (a prefix is added to relative ones)."""
+def find_device(name: str, prefix: str | None = None, subsystem_first: bool = True) -> Device:
+    """udevadm's find_device(): absolute /sys or /dev paths (a prefix is added to relative ones).
+    subsystem_first=False: SUBSYSTEM= after the uevent file's keys, as a lookup that only lists
+    the properties (never asking for the subsystem first) shows them."""
     from sysmasterd.devmaster.device import Device, DeviceNotFound
 
     if prefix and not name.startswith(prefix):
         name = os.path.join(prefix, name.lstrip("/"))
     if name.startswith("/sys/"):
-        return Device.from_syspath(name)
+        return Device.from_syspath(name, subsystem_first)
     if name.startswith("/dev/"):
         return Device.from_devname(name)
     raise DeviceNotFound(f'Bad argument "{name}", expected an absolute path in /dev/ or /sys/')

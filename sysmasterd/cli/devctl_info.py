@@ -218,8 +218,9 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         elif opt == "--value":
             value_only = True
         elif opt in ("-n", "--name", "-p", "--path"):
-            prefix = "/dev/" if opt in ("-n", "--name") else "/sys/"
-            devices.append(val if val.startswith(prefix) else os.path.join(prefix, val))
+            # joined as udevadm joins them: "-p /devices/x" names "/sys//devices/x" in its errors
+            prefix = "/dev" if opt in ("-n", "--name") else "/sys"
+            devices.append(val if val == prefix or val.startswith(prefix + "/") else f"{prefix}/{val}")
         elif opt in ("-q", "--query"):
             query = {"env": "property"}.get(val, val)
             if query not in ("property", "name", "symlink", "path", "all"):
@@ -276,7 +277,7 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
     ret = 0
     for name in devices:
         try:
-            dev = find_device(name)
+            dev = find_device(name, subsystem_first=action != "query" or query == "all")
             if wait is not None:
                 _wait_initialized(dev, wait)
         except DeviceNotFound as e:

@@ -36,6 +36,13 @@ def _passes(props: dict[str, str], subsystems: list[tuple[str, str | None]], tag
     return True
 
 
+def _sd_device_order(props: dict[str, str]) -> list[tuple[str, str]]:
+    """The event's properties as sd_device holds them: MAJOR and MINOR are set as the device
+    number once the whole message is read, so they come last."""
+    devnum = [(k, props[k]) for k in ("MAJOR", "MINOR") if k in props and "MAJOR" in props]
+    return [(k, v) for k, v in props.items() if k not in dict(devnum)] + devnum
+
+
 def main(argv: list[str], prog: str = "udevadm") -> int:
     o = parse("monitor", argv, "pekus:t:Vh",
               ["property", "environment", "kernel", "udev", "subsystem-match=", "tag-match=", "version", "help"])
@@ -87,7 +94,7 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
                 print(f"{label:<6}[{int(now)}.{int(now % 1 * 1e6):06d}] {props['ACTION']:<8} "
                       f"{props['DEVPATH']} ({props['SUBSYSTEM']})")
                 if show_props:
-                    for key, value in props.items():
+                    for key, value in _sd_device_order(props):
                         # the kernel names the node relative to /dev; sd_device (and so udevadm) makes it absolute
                         if key == "DEVNAME" and not value.startswith("/"):
                             value = "/dev/" + value

@@ -31,13 +31,11 @@ HELP_BUILTIN = """{prog} test-builtin [OPTIONS] COMMAND DEVPATH
 
 Test a built-in command.
 
-  -h --help     Print this message
-  -V --version  Print version of the program
+  -h --help               Print this message
+  -V --version            Print version of the program
 
-  -a --action=ACTION|help  Set action string
-
-Commands:
-{commands}"""
+  -a --action=ACTION|help Set action string
+Commands:"""
 
 
 def _action(val: str) -> str | None:
@@ -113,12 +111,14 @@ def builtin_main(argv: list[str], prog: str = "udevadm") -> int:
                 return 0
             action = chosen
         elif opt in VERSION_OR_HELP:
-            commands = "\n".join(f"  {k:<14} {v}" for k, v in DESCRIPTIONS.items())
-            return version_or_help(opt, HELP_BUILTIN.format(prog=prog, commands=commands))
-    if len(o.args) < 1:
-        raise UsageError("command missing.")
-    if len(o.args) < 2:
-        raise UsageError("syspath missing.")
+            rc = version_or_help(opt, HELP_BUILTIN.format(prog=prog))
+            if opt in ("-h", "--help"):
+                # udevadm lists the builtins on stderr, after the help on stdout
+                sys.stdout.flush()
+                print("\n".join(f"  {k:<14}  {v}" for k, v in DESCRIPTIONS.items()), file=sys.stderr)
+            return rc
+    if len(o.args) != 2:
+        raise UsageError("Expected two arguments: command string and device path.")
     command, path = o.args[0], o.args[1]
     name = lookup(command)
     if name is None:

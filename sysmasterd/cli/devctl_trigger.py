@@ -38,7 +38,6 @@ Request events from the kernel.
   -t --type=                        Type of events to trigger
           devices                     sysfs devices (default)
           subsystems                  sysfs subsystems and drivers
-          all                         sysfs devices, subsystems, and drivers
   -c --action=ACTION|help           Event action value, default is "change"
   -s --subsystem-match=SUBSYSTEM    Trigger devices from a matching subsystem
   -S --subsystem-nomatch=SUBSYSTEM  Exclude devices from a matching subsystem
@@ -194,7 +193,7 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         paths = explicit
     else:
         if kind in ("subsystems", "all"):
-            paths += enum.subsystem_syspaths()
+            paths += enum.subsystem_syspaths(f)
         if kind in ("devices", "all"):
             devs = enum.devices(f)
             devs.sort(key=lambda d: (0 if d.subsystem in prioritized else 1, d.devpath))

@@ -49,17 +49,21 @@ def _once(path: str, seen: set[str]) -> Iterator[str]:
         yield real
 
 
-def subsystem_syspaths() -> list[str]:
-    """Buses, their drivers and modules: what `trigger --type=subsystems` pokes, as udevadm lists them."""
-    out = []
+def subsystem_syspaths(f: Filter | None = None) -> list[str]:
+    """Buses, their drivers and modules: what `trigger --type=subsystems` pokes, as udevadm lists them.
+    Their subsystems, for the filter, are sd_device's: "subsystem", "drivers" and "module"."""
+    out: list[tuple[str, str]] = []
     for bus in _dirs(f"{SYSFS}/bus"):
-        out.append(f"{SYSFS}/bus/{bus}")
+        out.append(("subsystem", f"{SYSFS}/bus/{bus}"))
         drivers = _dirs(f"{SYSFS}/bus/{bus}/drivers")
         if drivers:
-            out.append(f"{SYSFS}/bus/{bus}/drivers")
-            out += [f"{SYSFS}/bus/{bus}/drivers/{d}" for d in drivers]
-    out += [f"{SYSFS}/module/{m}" for m in _dirs(f"{SYSFS}/module")]
-    return out
+            out.append(("drivers", f"{SYSFS}/bus/{bus}/drivers"))
+            out += [("drivers", f"{SYSFS}/bus/{bus}/drivers/{d}") for d in drivers]
+    out += [("module", f"{SYSFS}/module/{m}") for m in _dirs(f"{SYSFS}/module")]
+    if f is None:
+        return [path for _, path in out]
+    return [path for subsystem, path in out if _subsystem_ok(f, subsystem)
+            and (not f.sysnames or any(fnmatch(p, os.path.basename(path)) for p in f.sysnames))]
 
 
 def _attr_ok(dev: Device, name: str, pattern: str | None) -> bool:

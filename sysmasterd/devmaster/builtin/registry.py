@@ -26,7 +26,7 @@ DESCRIPTIONS = {
     "btrfs": "btrfs volume management",
     "hwdb": "Hardware database",
     "input_id": "Input device properties",
-    "keyboard": "Keyboard scancode mapping and touchpad/pointingstick characteristics",
+    "keyboard": "Keyboard scan code to key mapping",  # Debian 252.39's udevadm says so
     "kmod": "Kernel module loader",
     "net_id": "Network device properties",
     "net_setup_link": "Configure network link",

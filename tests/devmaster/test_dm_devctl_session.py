@@ -1,0 +1,213 @@
+"""A scripted session of udevadm commands run twice against one devmaster — through
+/usr/bin/udevadm and through devctl — and compared command by command: exit code, stdout and
+stderr, with only the program name, timestamps and sequence numbers masked. Read-only verbs
+(trigger only with --dry-run), so the order of the two runs does not matter."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import select
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from dm_sandbox import PYTHON, Sandbox
+
+pytestmark = pytest.mark.root
+DEVCTL = [PYTHON, "-m", "sysmasterd.cli.devctl"]
+
+# The sandbox adds the veth pair dmv0/dmv1 to its network namespace before the session.
+SESSION = """
+info -q name /dev/null
+info -q symlink /dev/null
+info -q path /dev/null
+info -q property /dev/null
+info -q all /dev/null
+info -q all /sys/class/net/dmv0
+info -r -q name /dev/null
+info -r -q symlink /dev/null
+info -q path -n /dev/null
+info -q name -p /devices/virtual/mem/null
+info -q property -p /sys/devices/virtual/mem/null
+info -q property --export-prefix=X_ /dev/null
+info -q property -x /dev/null
+info -a /dev/null
+info -a /sys/class/net/dmv0
+info --attribute-walk --path=/devices/virtual/net/lo
+info -q name -n /dev/nosuch
+info -q path /sys/nonexistent
+info -p /devices/nonexistent
+info -n nosuch
+info -q property
+info -e --subsystem-match=net
+info -q wrong /dev/null
+trigger --dry-run -v --subsystem-match=net
+trigger --dry-run -v --subsystem-match=mem --subsystem-nomatch=block
+trigger --dry-run -v --attr-match=dev=1:3
+trigger --dry-run -v --attr-nomatch=dev=1:3 --subsystem-match=mem
+trigger --dry-run -v --property-match=INTERFACE=dmv0
+trigger --dry-run -v --tag-match=systemd --subsystem-match=net
+trigger --dry-run -v --sysname-match=dmv*
+trigger --dry-run -v --parent-match=/sys/devices/virtual/net/dmv0
+trigger --dry-run -v --action=change --subsystem-match=net
+trigger --dry-run -v --action=bogus
+trigger --dry-run -v --type=subsystems --subsystem-match=net
+trigger --dry-run -v --type=bogus
+trigger --dry-run -v --name-match=/dev/null
+trigger --dry-run -v --parent-match=/sys/nonexistent
+settle -t 5
+settle -t 0
+settle -t bogus
+control --ping
+control -l info
+control -l debug
+control -l nosuchlevel
+control --children-max=x
+control --bogus
+test-builtin path_id /sys/class/net/lo
+test-builtin input_id /sys/class/net/lo
+test-builtin net_id /sys/class/net/lo
+test-builtin net_id /sys/class/net/dmv0
+test-builtin blkid /dev/nosuch
+test-builtin
+test-builtin nosuchbuiltin /sys/class/net/lo
+test /sys/class/net/lo
+test --action=change /sys/class/net/lo
+test --action=bogus /sys/class/net/lo
+test /sys/nonexistent
+info -h
+trigger -h
+settle -h
+control -h
+monitor -h
+test -h
+test-builtin -h
+info --version
+trigger --version
+settle --version
+control --version
+monitor --version
+test --version
+test-builtin --version
+--version
+frobnicate
+--bogus
+info --bogus
+trigger --bogus
+monitor --bogus
+settle --bogus
+test --bogus
+test-builtin --bogus
+"""
+
+# udevadm test prints the rules files it reads and a debug trace of how it applies them: ours
+# reads a translated copy, so only the exit code and the properties it ends with are compared.
+PROPERTY_TAIL = ("test /sys/class/net/lo", "test --action=change /sys/class/net/lo")
+
+
+def normalize(text: str) -> str:
+    text = re.sub(r"^(\S*udevadm|\S*devctl)\b", "PROG", text, flags=re.M)
+    text = re.sub(r"(USEC_INITIALIZED=)\d+", r"\1USEC", text)
+    text = re.sub(r"(SEQNUM=)\d+", r"\1SEQ", text)
+    text = re.sub(r"\[\d+\.\d+\]", "[TIME]", text)
+    return re.sub(r"(E: (?:TAGS|CURRENT_TAGS)=|^(?:TAGS|CURRENT_TAGS)=)(\S*)",
+                  lambda m: m.group(1) + ":" + ":".join(sorted(filter(None, m.group(2).split(":")))) + ":",
+                  text, flags=re.M)
+
+
+def properties_of_test(text: str) -> str:
+    """The KEY=value lines `udevadm test` ends with (after 'Properties:' in 252's layout)."""
+    lines = [line for line in text.splitlines() if re.match(r"^[A-Z_][A-Z0-9_]*=", line)]
+    return "\n".join(sorted(line for line in lines if not line.startswith("USEC_INITIALIZED=")))
+
+
+def debug_free(stderr: str) -> list[str]:
+    """udevadm test and test-builtin log at debug level (hwdb, .link files, each rules file read);
+    ours logs its own trace: its messages must be among udevadm's, less the rules loader's line."""
+    return [line for line in stderr.splitlines() if not re.match(r"loaded \d+ rule lines \(", line)]
+
+
+@pytest.fixture(scope="module")
+def daemon(box: Sandbox) -> Iterator[Sandbox]:
+    assert box.run(["ip", "link", "add", "dmv0", "type", "veth", "peer", "name", "dmv1"]).returncode == 0
+    proc = box.start_devmaster()
+    assert box.run(["udevadm", "trigger", "--action=add"]).returncode == 0
+    assert box.run(["udevadm", "settle", "-t", "60"]).returncode == 0
+    yield box
+    box.stop_devmaster(proc)
+
+
+def run(box: Sandbox, tool: list[str], line: str) -> tuple[int, str, str]:
+    r = box.run([*tool, *shlex.split(line)], timeout=60)
+    return r.returncode, normalize(r.stdout), normalize(r.stderr)
+
+
+def test_session_same_output(daemon: Sandbox) -> None:
+    diffs = []
+    lines = SESSION.strip().splitlines()
+    for line in lines:
+        a = run(daemon, ["udevadm"], line)
+        b = run(daemon, DEVCTL, line)
+        if line == "--version" or line.endswith(" --version"):
+            same = a[0] == b[0] == 0 and a[1].strip().isdigit() and b[1].strip().isdigit()
+        elif line in PROPERTY_TAIL:
+            same = a[0] == b[0] and properties_of_test(a[1]) == properties_of_test(b[1])
+        elif re.match(r"test(-builtin)? ", line) and not line.endswith(" -h"):
+            same = a[:2] == b[:2] and set(debug_free(b[2])) <= set(a[2].splitlines())
+        else:
+            same = a == b
+        if same:
+            continue
+        diff = [f"=== {line}: exit {a[0]} (udevadm) vs {b[0]} (devctl)"]
+        for x, y, name in ((a[1], b[1], "stdout"), (a[2], b[2], "stderr")):
+            diff += difflib.unified_diff(x.splitlines(), y.splitlines(), f"udevadm {name}", f"devctl {name}",
+                                         lineterm="", n=1)
+        diffs.append("\n".join(diff))
+    assert not diffs, f"{len(diffs)} of {len(lines)} commands differ:\n" + "\n".join(diffs)
+
+
+def _read_events(proc: subprocess.Popen[str], out: str, until: float, want: int) -> str:
+    """`out` and what the monitor printed after it until `want` event blocks (ending in a blank
+    line) arrived. Raw reads: select() cannot see what a text wrapper has buffered."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    while time.monotonic() < until and out.count("\n\n") < want + 1:  # +1: the banner's blank line
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            out += chunk.decode()
+    return out
+
+
+@pytest.mark.parametrize(("subsystem", "devpath"), [
+    ("net", "/devices/virtual/net/dmv0"),
+    # a node: the kernel's DEVNAME=null is shown as /dev/null (as sd_device reports it)
+    ("mem", "/devices/virtual/mem/null"),
+])
+def test_monitor_same_events(daemon: Sandbox, subsystem: str, devpath: str) -> None:
+    """Both monitors see one `change`: the kernel uevent and devmaster's event."""
+    args = ["monitor", "--property", "--kernel", "--udev", f"--subsystem-match={subsystem}"]
+    procs = [daemon.popen([*tool, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for tool in (["udevadm"], DEVCTL)]
+    try:
+        banners = [_read_events(p, "", time.monotonic() + 20, 0) for p in procs]
+        assert all(b.startswith("monitor will print") for b in banners), banners
+        time.sleep(0.3)  # the banner is printed before the last socket is bound
+        assert daemon.sh(f"echo change > /sys{devpath}/uevent").returncode == 0
+        outs = [_read_events(p, b, time.monotonic() + 20, 2) for b, p in zip(banners, procs, strict=True)]
+    finally:
+        for p in procs:
+            p.terminate()
+            p.communicate(timeout=10)
+    real, ours = (normalize(o) for o in outs)
+    # two sockets: which of the KERNEL and UDEV blocks comes first is a race in both tools
+    blocks = [sorted(text.split("\n\n")) for text in (real, ours)]
+    assert blocks[0] == blocks[1], "\n".join(difflib.unified_diff(real.splitlines(), ours.splitlines(),
+                                                                   "udevadm", "devctl", lineterm=""))
+    assert ours.count(f"DEVPATH={devpath}\n") == 2, ours
