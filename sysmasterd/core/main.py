@@ -203,6 +203,12 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
 
     link = InitLink.from_environ(m, lambda: done.set())
     link.handshake()
+    from sysmasterd.core.fdhandover import ExecFdHandover
+
+    # Without init to keep them, our own fds carry the sockets and fd stores across a re-exec.
+    handover = ExecFdHandover.from_environ(os.environ, m.settings.environ, m.environment)
+    if not link.enabled:
+        m.runtime.fd_holder = handover
     if link.enabled:
         # Under sysmaster-init a bug in a callback ends this core at once (crash-only): init starts
         # a new one, which recovers from the store, rather than this one going on in an unknown state.
@@ -240,6 +246,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
 
     link.drop_unclaimed(SOCKET_FDS)
     link.drop_unclaimed(SERVICE_FDS)
+    handover.drop_unclaimed()
     # Children that exited while no handler was installed (across a re-exec) are reaped now.
     m.runtime.reap_now()
     link.attach()
@@ -276,6 +283,8 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
         m.log.info("Reexecuting.")
         store.close()
         os.environ.update(link.exec_environ())
+        if not link.enabled:
+            handover.pass_on(os.environ)
         reexec_in_place(notify.fileno())
     m.log.info("All units stopped, exiting.")
     store.clear()
