@@ -123,7 +123,7 @@ class MatchKind(enum.Enum):
     SUBSYSTEM = "subsystem"  # SUBSYSTEM=="subsystem|bus|class" written as one of those words
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pattern:
     """A match value: ``|``-separated alternatives, glob-ness decided for the whole value."""
 
@@ -166,12 +166,12 @@ class SubstKind(enum.Enum):
     SYS = "sys"  # %S $sys
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Literal:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Substitution:
     kind: SubstKind
     arg: str | None = None  # the {...} argument: attribute file, property name, or RESULT index
@@ -179,7 +179,7 @@ class Substitution:
     result_rest: bool = False  # RESULT only: {N+} = from the N-th word to the end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Template:
     """A value substituted per event. ``parts`` alternate literal text and substitutions."""
 
@@ -194,7 +194,7 @@ class Template:
         return self.error is None and all(isinstance(p, Literal) for p in self.parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubsysRef:
     """``[subsystem/sysname]attribute`` — an attribute of another device."""
 
@@ -227,7 +227,9 @@ class AttrForm(enum.Enum):
     SUBSYS = "subsys"  # "[subsys/sysname]attr": see Token.attr_ref
 
 
-@dataclass(frozen=True)
+# slots on the per-line classes: a 9 MB rules file is ~90k lines of them, and a __dict__ each
+# (without key sharing once unpickled from the cache or a compiler process) costs a third more.
+@dataclass(frozen=True, slots=True)
 class Token:
     """One key/operator/value of a rule line, ready to execute.
 
@@ -278,7 +280,7 @@ class LineFlags(enum.Flag):
     UPDATE_SOMETHING = enum.auto()  # any other assignment, PROGRAM or IMPORT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleLine:
     filename: str
     line_number: int

@@ -6,8 +6,10 @@ malloc_trim(0) hand it back to the kernel."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import asyncio
@@ -35,8 +37,21 @@ class MemoryTrim:
     def trim(self) -> None:
         self._handle = None
         self._freed = 0
-        gc.collect()
-        try:
-            ctypes.CDLL(None).malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc: the collection alone is what we can do
-            pass
+        release_memory()
+
+
+def release_memory() -> None:
+    """Collect the cycles now and hand the allocator's free pages back to the kernel."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    # looked up once: each CDLL() makes new classes, garbage that would land in the freed memory
+    try:
+        return cast("Callable[[int], int]", ctypes.CDLL(None).malloc_trim)
+    except (OSError, AttributeError):  # not glibc: the collection alone is what we can do
+        return None

@@ -8,7 +8,7 @@ import sys
 
 from sysmasterd.devmaster import config as configmod
 from sysmasterd.devmaster.framework.manager import Manager
-from sysmasterd.devmaster.rules.loader import load_rules
+from sysmasterd.devmaster.rules.loader import compile_rules, load_rules
 from sysmasterd.tasks import crash_on_loop_exception
 
 
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("devmaster").warning("%s", diag)
     if cfg.blockdev_read_only:
         logging.getLogger("devmaster").info("All physical block devices will be marked read-only.")
-    manager = Manager(cfg, lambda: load_rules(cfg.rules_dirs, cfg.resolve_names))
+    manager = Manager(cfg, lambda: load_rules(cfg.rules_dirs, cfg.resolve_names),
+                      compile_rules=lambda: compile_rules(cfg.rules_dirs, cfg.resolve_names))
     if args.daemon:
         _daemonize()
     asyncio.run(_serve(manager))

@@ -10,6 +10,7 @@ import signal
 import socket
 from collections.abc import Callable
 
+from sysmasterd.core.memtrim import release_memory
 from sysmasterd.devmaster.config import Config, python_log_level
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import EventSettings
@@ -50,12 +51,19 @@ def sd_notify(state: str) -> None:
         s.sendto(state.encode(), addr)
 
 
+def _ready(program: processing.RuleProgram) -> Callable[[], processing.RuleProgram]:
+    return lambda: program
+
+
 class Manager:
     def __init__(self, config: Config, load_rules: Callable[[], processing.RuleProgram],
-                 run_dir: str = db.RUN_UDEV) -> None:
+                 run_dir: str = db.RUN_UDEV,
+                 compile_rules: Callable[[], Callable[[], processing.RuleProgram]] | None = None) -> None:
+        """``compile_rules`` (for reloads) compiles without the old program's memory and returns
+        what builds the new one once the old one is gone; by default ``load_rules`` does both."""
         self.config = config
         self.run_dir = run_dir
-        self._load_rules = load_rules
+        self._compile_rules = compile_rules or (lambda: _ready(load_rules()))
         self.rules = load_rules()
         self.rules.prepare()
         self.queue = EventQueue()
@@ -134,11 +142,18 @@ class Manager:
     def reload(self) -> None:
         sd_notify("RELOADING=1")
         try:
-            self.rules = self._load_rules()
-            self.rules.prepare()
-            log.info("rules reloaded")
+            build = self._compile_rules()
         except Exception as e:
             log.error("Failed to read udev rules, using the previously loaded rules: %s", e)
+        else:
+            # The old program goes first: built beside it, the new one would settle into the holes
+            # it leaves and keep them from going back to the kernel. No event runs in between.
+            del self.rules
+            release_memory()
+            self.rules = build()
+            self.rules.prepare()
+            release_memory()
+            log.info("rules reloaded")
         self._retire_workers()
         sd_notify("READY=1")
 
