@@ -5,11 +5,9 @@ malloc_trim(0) hand it back to the kernel."""
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
+
+from sysmasterd.memory import release_memory
 
 if TYPE_CHECKING:
     import asyncio
@@ -38,20 +36,3 @@ class MemoryTrim:
         self._handle = None
         self._freed = 0
         release_memory()
-
-
-def release_memory() -> None:
-    """Collect the cycles now and hand the allocator's free pages back to the kernel."""
-    gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    # looked up once: each CDLL() makes new classes, garbage that would land in the freed memory
-    try:
-        return cast("Callable[[int], int]", ctypes.CDLL(None).malloc_trim)
-    except (OSError, AttributeError):  # not glibc: the collection alone is what we can do
-        return None

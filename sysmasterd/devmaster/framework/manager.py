@@ -10,7 +10,6 @@ import signal
 import socket
 from collections.abc import Callable
 
-from sysmasterd.core.memtrim import release_memory
 from sysmasterd.devmaster.config import Config, python_log_level
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import EventSettings
@@ -21,6 +20,7 @@ from sysmasterd.devmaster.framework.message import MessageError, encode_udev
 from sysmasterd.devmaster.framework.queue import EventQueue, QueuedEvent
 from sysmasterd.devmaster.framework.worker import RESULT_AGAIN, WorkerHandle, spawn_worker
 from sysmasterd.devmaster.rules.spawn import kill_group
+from sysmasterd.memory import release_memory
 
 log = logging.getLogger("devmaster")
 IDLE_WORKER_TIMEOUT = 3.0

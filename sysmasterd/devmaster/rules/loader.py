@@ -13,8 +13,8 @@ import re
 import signal
 from collections.abc import Callable
 
-from sysmasterd.core.memtrim import release_memory
 from sysmasterd.devmaster.rules.executor import RuleExecutor
+from sysmasterd.memory import release_memory
 from udev_rules_translator import DEFAULT_CACHE_PATH, LoadedRules, ResolveNames, glob
 from udev_rules_translator import load_rules as translate
 
