@@ -256,13 +256,17 @@ def parse_report(data: bytes) -> tuple[int, str] | None:
     return code, data[4:].decode("utf-8", "replace")
 
 
+_UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
+
+
 def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     ctx = req.context
     # Signals: the core's handlers die with exec, but ignored signals and the mask survive it.
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGHUP, signal.SIGINT,
-                    signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+        # every signal, as systemd does: one ignored by whoever started the core (SIGQUIT, SIGHUP
+        # under nohup) would otherwise reach the service ignored
+        for sig in signal.valid_signals() - _UNCATCHABLE:
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         if ctx.ignore_sigpipe:

@@ -69,7 +69,10 @@ def _restart(ns: Namespace, verb: str = "RestartUnit") -> str:
     """Restart (or start) the service and wait for its new report line."""
     before = len(_reports(ns))
     assert ns.call(verb, "ss", "store.service", "replace") is not None
-    return wait_until(lambda: len(r := _reports(ns)) > before and r, 20, "the service's report")[-1]
+    line = wait_until(lambda: len(r := _reports(ns)) > before and r, 20, "the service's report")[-1]
+    # the report is written before the service's store/remove/READY=1: its job ends after them
+    wait_until(lambda: ns.prop("store.service", "Unit", "Job")[0] == 0, 20, "the restart job to finish")
+    return line
 
 
 def _n_stored(ns: Namespace) -> int:
