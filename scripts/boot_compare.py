@@ -199,8 +199,8 @@ class Cgroups:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.created: list[Path] = []
         self.origin: dict[Path, Path] = {}    # hierarchy mount -> our original cgroup dir
+        self.absent: list[Path] = []  # parents nspawn may create for its mirror of our path
 
     @staticmethod
     def _mounts() -> dict[str, Path]:
@@ -221,6 +221,10 @@ class Cgroups:
         mounts = self._mounts()
         with open("/proc/self/cgroup") as f:
             lines = f.read().splitlines()
+        unified = next((ln.split(":", 2)[2] for ln in lines if ln.startswith("0::")), "/")
+        parents = [p for p in Path(unified).parents if p != Path("/")] + ([Path(unified)] if unified != "/" else [])
+        self.absent = sorted((m / p.relative_to("/") for m in mounts.values() for p in parents
+                              if not (m / p.relative_to("/")).exists()), key=lambda p: -len(p.parts))
         for line in lines:
             _hid, controllers, path = line.split(":", 2)
             key = "unified" if controllers == "" else controllers
@@ -230,31 +234,46 @@ class Cgroups:
             target = base / self.name
             try:
                 target.mkdir()
-                self.created.append(target)
                 (target / "cgroup.procs").write_text(f"{os.getpid()}\n")
                 self.origin[target] = base
             except OSError as e:
                 problems.append(f"cgroup {target}: {e}")
         return problems
 
+    def ours(self) -> list[Path]:
+        """Every directory carrying our name in the hierarchies: those we made, and the ones
+        systemd-nspawn makes on a hybrid host, where it mirrors our cgroup2 path into name=systemd
+        (`<our cgroup2 path>` there, not `<our name=systemd path>/<name>`)."""
+        found = []
+        for mnt in self._mounts().values():
+            for top, dirs, _files in os.walk(mnt):
+                if self.name in dirs:
+                    dirs.remove(self.name)  # nothing of ours nests inside another of ours
+                    found.append(Path(top) / self.name)
+        return found
+
     def leave(self, deadline: float) -> list[str]:
-        """Move back, then remove every directory below ours, deepest first (after processes left)."""
+        """Move back, then remove everything of ours, deepest first (processes take a moment to
+        leave a cgroup, so retry until the deadline); the ones that would not go are returned."""
         for base in self.origin.values():
             with contextlib.suppress(OSError):
                 (base / "cgroup.procs").write_text(f"{os.getpid()}\n")
-        left = []
-        for target in self.created:
-            while True:
-                dirs = sorted((p for p in target.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
-                for d in [*dirs, target]:
+        while True:
+            targets = self.ours()
+            for target in targets:
+                # bottom-up; a directory vanishing under the walk (a container's manager removing
+                # its own cgroups) is not an error
+                for top, dirs, _files in os.walk(target, topdown=False):
+                    for d in [*dirs, None]:
+                        with contextlib.suppress(OSError):
+                            os.rmdir(os.path.join(top, d) if d else top)
+            left = [str(t) for t in self.ours()]
+            if not left or time.monotonic() > deadline:
+                for parent in self.absent:
                     with contextlib.suppress(OSError):
-                        d.rmdir()
-                if not target.exists() or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-            if target.exists():
-                left.append(str(target))
-        return left
+                        parent.rmdir()
+                return left
+            time.sleep(0.2)
 
 
 class Inner:
@@ -772,13 +791,6 @@ def find_install(venv: str | None) -> tuple[Path, list[str]]:
     return v, binds
 
 
-def cgroup_leftovers(name: str) -> list[str]:
-    left = []
-    for mnt in Cgroups._mounts().values():
-        left += [str(p) for p in mnt.rglob(name) if p.is_dir()] if mnt.exists() else []
-    return left
-
-
 def outer(args: argparse.Namespace, argv: list[str]) -> int:
     started = time.monotonic()
     if os.geteuid() != 0:
@@ -831,7 +843,7 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         if tmp.exists():
             leftovers.append(f"{tmp} not removed")
-    leftovers += [f"cgroup {p}" for p in cgroup_leftovers(f"boot-compare.{inner_proc.pid}")]
+    leftovers += [f"cgroup {p}" for p in Cgroups(f"boot-compare.{inner_proc.pid}").ours()]
     rep = build_report(inner, leftovers, started, harness_mounts(binds))
     if args.json == "-":
         json.dump(rep, sys.stdout, indent=1)
