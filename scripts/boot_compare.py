@@ -240,12 +240,18 @@ class Cgroups:
                 problems.append(f"cgroup {target}: {e}")
         return problems
 
+    @staticmethod
+    def _all_mounts() -> list[Path]:
+        with open("/proc/self/mountinfo") as f:
+            return [Path(left.split()[4]) for left, right in (line.split(" - ", 1) for line in f)
+                    if right.split()[0] in ("cgroup", "cgroup2")]
+
     def ours(self) -> list[Path]:
-        """Every directory carrying our name in the hierarchies: those we made, and the ones
+        """Every directory carrying our name in any hierarchy: those we made, and the ones
         systemd-nspawn makes on a hybrid host, where it mirrors our cgroup2 path into name=systemd
         (`<our cgroup2 path>` there, not `<our name=systemd path>/<name>`)."""
         found = []
-        for mnt in self._mounts().values():
+        for mnt in self._all_mounts():
             for top, dirs, _files in os.walk(mnt):
                 if self.name in dirs:
                     dirs.remove(self.name)  # nothing of ours nests inside another of ours

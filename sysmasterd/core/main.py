@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import logging
 import os
 import resource
@@ -51,8 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="ignore runtime state stored by a previous core")
     p.add_argument("--shared-runtime", action="store_true",
                    help="act on systemd's shared runtime directories (/run/systemd, or $XDG_RUNTIME_DIR/systemd "
-                        "for --user): run generators into them, mark the system as booted (default: when "
-                        "--runtime-dir is not given, i.e. when this is the scope's manager)")
+                        "for --user): run generators into them, mark the system as booted, export unit state "
+                        "for journald (default: when --runtime-dir is not given, i.e. when this is the scope's "
+                        "manager, which then also lays out the cgroup tree from its own cgroup up)")
     return p.parse_args(argv)
 
 
@@ -135,6 +137,12 @@ def mark_system_manager(base: str = SYSTEMD_RUN) -> None:
         logging.getLogger("sysmasterd").warning("Failed to set up %s: %s", base, e)
 
 
+def cgroup_instance(scope: Scope, runtime_dir: str) -> str:
+    """The name of the cgroup subtree a manager that is not the scope's own makes below its own
+    cgroup: one per runtime dir, so managers side by side never share one."""
+    return f"sysmaster.{scope.value}-{hashlib.sha1(runtime_dir.encode()).hexdigest()[:8]}"
+
+
 class _FirstBootDone(NullObserver):
     """systemd removes the first-boot flag once the boot transaction is done: later starts of
     ConditionFirstBoot= units see an ordinary boot."""
@@ -168,7 +176,6 @@ def run_test_mode(settings: ManagerSettings, target: str, dump: bool) -> int:
 async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argparse.Namespace) -> int:
     # The daemon's modules are imported here, not at the top: --test needs none of them.
     import asyncio
-    import hashlib
 
     from sysmasterd.core.cgroup import CGroups, detect
     from sysmasterd.core.store import StateStore
@@ -182,11 +189,18 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     journal_log.install(m, logging.getLogger("sysmasterd"))
     if args.shared_runtime and settings.scope is Scope.SYSTEM:
         m.add_observer(_FirstBootDone())
+    if args.shared_runtime:
+        from sysmasterd.core.unit_export import UnitStateExport
+
+        base = SYSTEMD_RUN if settings.scope is Scope.SYSTEM else os.path.join(
+            settings.environ.get("XDG_RUNTIME_DIR", ""), "systemd")
+        if os.path.isabs(base):
+            m.state_export = UnitStateExport(os.path.join(base, "units"), log_settings=settings.scope is Scope.SYSTEM)
     # Services start in "/" (system) or the home directory (user) unless told otherwise: being
     # there already lets the posix_spawn() path start them without a chdir (see fastspawn).
     with contextlib.suppress(OSError):
         os.chdir("/" if settings.scope is Scope.SYSTEM else settings.environ.get("HOME", "/"))
-    instance = "sysmaster." + settings.scope.value + "-" + hashlib.sha1(settings.runtime_dir.encode()).hexdigest()[:8]
+    instance = cgroup_instance(settings.scope, settings.runtime_dir)
     face: BusFace | None = None
     if not args.no_bus:
         from sysmasterd.bus.service import BusFace
@@ -332,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         return ManagerSettings(scope=scope, unit_path=unit_path_from(args),
                                runtime_dir=os.path.abspath(args.runtime_dir or default_runtime_dir(scope)),
                                environ=dict(os.environ), test_mode=args.test, default_limits=limits,
-                               owns_cgroup_root=shared, **configured)
+                               owns_cgroup_root=shared and args.runtime_dir is None, **configured)
 
     if args.test:
         return run_test_mode(settings(), args.unit or DEFAULT_TARGET, args.dump)

@@ -13,16 +13,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from cgroup_cleanup import remove_named
 from procwait import wait_until
-
-from sysmasterd.core import cgroup_v1
-from sysmasterd.core.cgroup import V1_MOUNT
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMCTL = "/usr/bin/systemctl"
@@ -110,6 +107,7 @@ class Manager:
     bus_proc: subprocess.Popen[bytes] | None = None
     bus_conf: Path | None = None
     bus_args: list[str] = field(default_factory=list)  # more dbus-daemon options (--systemd-activation)
+    daemon_args: list[str] = field(default_factory=list)  # more sysmasterd options
 
     @property
     def log(self) -> str:
@@ -159,7 +157,7 @@ class Manager:
     def start(self) -> None:
         paths = [arg for d in self.search_path for arg in ("--unit-path", str(d))]
         cmd = [sys.executable, "-m", "sysmasterd.core.main", f"--{self.scope}", *paths,
-               "--runtime-dir", str(self.root / "rt"), "--bus-address", self.bus_address]
+               "--runtime-dir", str(self.root / "rt"), "--bus-address", self.bus_address, *self.daemon_args]
         self.proc = self.ns.popen(cmd, self.env, self.root / "sysmasterd.log")
         self.wait_ready()
 
@@ -195,39 +193,23 @@ class Manager:
 
 
 def remove_cgroups(log: str) -> None:
-    """Remove the cgroup subtree the daemon made (its processes are dead: the namespace is gone)."""
+    """Remove the cgroup subtree the daemon made, in every hierarchy (its processes are dead or
+    dying: the namespace is gone), found by the name its start-up line gives."""
     found = re.search(r"cgroup (v1|v2) (/\S+?)\)", log)
-    if found is None:
-        return
-    mode, base = found.groups()
-    with open("/proc/self/mounts") as f:
-        mounts = [line.split()[1] for line in f if line.split()[2] == "cgroup2"] if mode == "v2" else [V1_MOUNT]
-    roots = [Path(mount + base) for mount in mounts]
-    # The daemon's cgroups in the v1 controller hierarchies: the same instance below our own cgroup.
-    roots += [Path(h.dir("")) for h in cgroup_v1.detect(base.rsplit("/", 1)[-1]).values()]
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for directory in [*sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)), root]:
-            for _ in range(100):  # the killed processes may take a moment to leave
-                try:
-                    directory.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
+    if found is not None:
+        remove_named(found.group(2).rsplit("/", 1)[-1])
 
 
 def make_manager(tmp: Path, scope: str, units: dict[str, str], config_dir: bool = False,
-                 private_run: bool = False, setup: Sequence[list[str]] = ()) -> Iterator[Manager]:
+                 private_run: bool = False, setup: Sequence[list[str]] = (),
+                 daemon_args: Sequence[str] = ()) -> Iterator[Manager]:
     """A manager on `units` (plus, with config_dir, the scope's control dirs, where set-property
     writes, and its config dirs, where enable/mask/set-default write, in front, in systemd's order).
     With private_run, all of /run is a tmpfs of the namespace (for units that work below /run).
     `setup`: more commands run in the namespace before the daemon starts (private mounts)."""
     ns = Namespace()
     try:
-        m = Manager(ns, tmp, scope, tmp / "units")
+        m = Manager(ns, tmp, scope, tmp / "units", daemon_args=list(daemon_args))
         if scope == "user":
             config, runtime = tmp / "home/.config/systemd/user", tmp / "xdg/systemd/user"
         else:

@@ -4,7 +4,6 @@ and what a test needs to drive it (busctl) and look at it (/proc, init's log).""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -20,14 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cgroup_cleanup import remove_manager_cgroups
 from procwait import proc_children, wait_until
-
-from sysmasterd.core import cgroup_v1
 
 REPO = Path(__file__).resolve().parents[2]
 INIT = [sys.executable, "-m", "sysmasterd.init.main"]
 CORE_MODULE = "sysmasterd.core.main"
-CGROUP_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup")
 DEST = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
 MANAGER_IFACE = "org.freedesktop.systemd1.Manager"
@@ -126,21 +123,9 @@ class Namespace:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _remove_cgroups(self) -> None:
-        """Core names its cgroup subtree after its runtime dir (sysmasterd/core/main.py)."""
-        tag = hashlib.sha1(str(self.run).encode()).hexdigest()[:8]
-        # Its cgroups in the v1 controller hierarchies sit below our own cgroup there.
-        for root in [*CGROUP_ROOTS, *(h.dir("") for h in cgroup_v1.detect(None).values())]:
-            with contextlib.suppress(OSError):
-                for top in [os.path.join(root, d) for d in os.listdir(root) if d.endswith(tag)]:
-                    # The namespace's processes are still dying right after its PID 1 was killed:
-                    # a cgroup can only go once it is empty.
-                    for _ in range(50):
-                        for path, _dirs, _files in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
-                            with contextlib.suppress(OSError):
-                                os.rmdir(path)
-                        if not os.path.exists(top):
-                            break
-                        time.sleep(0.1)
+        # The namespace's processes are still dying right after its PID 1 was killed: a cgroup
+        # can only go once it is empty, which remove_manager_cgroups() waits for.
+        remove_manager_cgroups(self.run)
 
     # -- processes ------------------------------------------------------------------------------
 
