@@ -8,6 +8,7 @@ import re
 
 from compat import unitname
 from compat.config_access import ACCESS_HANDLERS
+from compat.config_log import LOG_HANDLERS
 from compat.config_resources import RESOURCE_HANDLERS
 from compat.config_sandbox import SANDBOX_HANDLERS
 from compat.execline import env_name_is_valid, env_value_is_valid, parse_environment
@@ -522,6 +523,7 @@ EXEC_HANDLERS: dict[str, Handler] = {
     },
     "RuntimeDirectoryPreserve": setter(_exec, "runtime_directory_preserve", _preserve),
     **SANDBOX_HANDLERS,
+    **LOG_HANDLERS,
 }
 
 KILL_HANDLERS: dict[str, Handler] = {

@@ -334,6 +334,12 @@ class ExecContext:
     standard_input_data: bytes = b""  # StandardInputText= / StandardInputData=, decoded
     tty_path: str | None = None
     syslog_identifier: str | None = None
+    syslog_priority: int = 3 << 3 | 6  # LOG_DAEMON|LOG_INFO: SyslogFacility= and SyslogLevel=
+    syslog_level_prefix: bool = True
+    log_level_max: int = -1  # -1: no maximum
+    log_extra_fields: list[str] = field(default_factory=list)  # "FIELD=value"
+    log_rate_limit_interval_usec: int = 0  # 0: journald's default
+    log_rate_limit_burst: int = 0
     limits: dict[str, ResourceLimit] = field(default_factory=dict)  # "NOFILE" -> limit
     nice: int | None = None
     oom_score_adjust: int | None = None

@@ -143,6 +143,21 @@ class ExecProperties(ConfigInterface):
             return ""
         return ("!" if ctx.working_directory_missing_ok else "") + ctx.working_directory
 
+    @prop("SyslogLevel")
+    def syslog_level(self, u: Unit) -> int:
+        ctx = _exec(u)
+        return (ctx.syslog_priority if ctx is not None else ExecContext.syslog_priority) & 7
+
+    @prop("SyslogFacility")
+    def syslog_facility(self, u: Unit) -> int:
+        ctx = _exec(u)
+        return (ctx.syslog_priority if ctx is not None else ExecContext.syslog_priority) >> 3
+
+    @prop("LogExtraFields")
+    def log_extra_fields(self, u: Unit) -> list[bytes]:
+        ctx = _exec(u)
+        return [f.encode() for f in ctx.log_extra_fields] if ctx is not None else []
+
 
 class KillProperties(ConfigInterface):
     own_sections: ClassVar[Sections] = ((KillContext, _kill),)

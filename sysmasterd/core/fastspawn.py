@@ -68,6 +68,8 @@ def _possible(req: SpawnRequest, path: str, argv: list[str]) -> bool:
 # full child set-up: a new field is refused here until someone decides otherwise.
 PARENT_OR_FAST_FIELDS = frozenset({
     "environment", "environment_files", "pass_environment", "unset_environment", "syslog_identifier",
+    "syslog_priority", "syslog_level_prefix", "log_level_max", "log_extra_fields", "log_rate_limit_interval_usec",
+    "log_rate_limit_burst",
     "runtime_directory_preserve", "unsupported", "limits", "ignore_sigpipe", "standard_output", "standard_error",
     "standard_output_path", "standard_error_path", "working_directory", "umask", "tty_path",
     "runtime_directory_mode", "state_directory_mode", "cache_directory_mode", "logs_directory_mode",

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from sysmasterd.core.unit import Unit
 
 STDOUT_SOCKET = "/run/systemd/journal/stdout"
-# systemd's default SyslogFacility=daemon, SyslogLevel=info: LOG_DAEMON|LOG_INFO.
-DEFAULT_PRIORITY = 3 << 3 | 6
 # What systemd asks of the socket buffer, so a burst of output does not block the service.
 SNDBUF_SIZE = 8 * 1024 * 1024
 
@@ -30,8 +28,7 @@ _KMSG = (StdOutput.KMSG, StdOutput.KMSG_AND_CONSOLE)
 _CONSOLE = (StdOutput.JOURNAL_AND_CONSOLE, StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE)
 
 
-def header(identifier: str, unit_id: str, output: StdOutput, priority: int = DEFAULT_PRIORITY,
-           level_prefix: bool = True) -> bytes:
+def header(identifier: str, unit_id: str, output: StdOutput, priority: int, level_prefix: bool) -> bytes:
     """The stream header journald reads before the first line of output (journald-stream.c)."""
     fields = [identifier, unit_id, str(priority), str(int(level_prefix)), "0", str(int(output in _KMSG)),
               str(int(output in _CONSOLE))]
@@ -42,7 +39,8 @@ def open_stream(u: Unit, cmd: ExecCommand, output: StdOutput, path: str = STDOUT
     """A stream to journald for the command's output, header written; None when no journald listens.
     The unit id is passed by a system manager only, as systemd's EXEC_PASS_LOG_UNIT."""
     assert u.config is not None
-    identifier = u.config.exec.syslog_identifier or os.path.basename(cmd.path)
+    ctx = u.config.exec
+    identifier = ctx.syslog_identifier or os.path.basename(cmd.path)
     unit_id = u.id if u.manager.is_system else ""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
@@ -52,7 +50,7 @@ def open_stream(u: Unit, cmd: ExecCommand, output: StdOutput, path: str = STDOUT
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_SIZE)
         except OSError:
             pass
-        sock.sendall(header(identifier, unit_id, output))
+        sock.sendall(header(identifier, unit_id, output, ctx.syslog_priority, ctx.syslog_level_prefix))
     except OSError:
         sock.close()
         return None

@@ -23,7 +23,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sysmasterd.core.states import ActiveState
 
@@ -52,6 +52,14 @@ _UNIT_SUFFIXES = (".service", ".socket", ".target", ".device", ".mount", ".autom
                   ".path", ".slice", ".scope")
 
 
+class UnitLog(NamedTuple):
+    """What the log needs of the unit a message is about."""
+
+    id: str
+    invocation: str  # hex, "" before the first start
+    level_max: int  # LogLevelMax=: messages about the unit above it are dropped; -1: none
+
+
 def unit_fields(unit: str, fields: dict[str, str] | None = None) -> dict[str, object]:
     """`extra=` for a log call about `unit` that does not start with the unit's name."""
     return {"journal_unit": unit, "journal_fields": fields or {}}
@@ -74,7 +82,7 @@ class JournalHandler(logging.Handler):
     """Records to journald while `running()` says it runs, else to `fallback`."""
 
     def __init__(self, fallback: logging.Handler, running: Callable[[], bool],
-                 unit_of: Callable[[str], tuple[str, str] | None], user: bool, claim_pid1: bool,
+                 unit_of: Callable[[str], UnitLog | None], user: bool, claim_pid1: bool,
                  path: str = NATIVE_SOCKET) -> None:
         super().__init__()
         self.fallback = fallback
@@ -87,28 +95,31 @@ class JournalHandler(logging.Handler):
         self.sock: socket.socket | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
+        priority = _PRIORITY.get(record.levelno, 6)
         try:
-            sent = self.running() and self._send(record)
+            unit = self._unit_named(record)
+            if unit is not None and 0 <= unit.level_max < priority:
+                return  # as systemd's log_unit_*(): not logged anywhere
+            sent = self.running() and self._send(record, priority, unit)
         except Exception:  # a log call must never raise into the manager
             sent = False
         if not sent:
             self.fallback.handle(record)
 
-    def fields(self, record: logging.LogRecord) -> list[tuple[str, str]]:
-        out = [("PRIORITY", str(_PRIORITY.get(record.levelno, 6))), ("SYSLOG_FACILITY", str(LOG_DAEMON)),
+    def fields(self, record: logging.LogRecord, priority: int, unit: UnitLog | None) -> list[tuple[str, str]]:
+        out = [("PRIORITY", str(priority)), ("SYSLOG_FACILITY", str(LOG_DAEMON)),
                ("TID", str(threading.get_native_id())), ("CODE_FILE", record.pathname),
                ("CODE_LINE", str(record.lineno)), ("CODE_FUNC", record.funcName)]
-        unit = self._unit_named(record)
         if unit is not None:
-            out.append((self.unit_field, unit[0]))
-            if unit[1]:
-                out.append((self.invocation_field, unit[1]))
+            out.append((self.unit_field, unit.id))
+            if unit.invocation:
+                out.append((self.invocation_field, unit.invocation))
         out.append(("SYSLOG_IDENTIFIER", IDENTIFIER))
         out.append(("MESSAGE", record.getMessage()))
         out += list(getattr(record, "journal_fields", {}).items())
         return out
 
-    def _unit_named(self, record: logging.LogRecord) -> tuple[str, str] | None:
+    def _unit_named(self, record: logging.LogRecord) -> UnitLog | None:
         """The unit a record is about: given with unit_fields(), or the "%s: ..." prefix that names
         a unit, as systemd's log_unit_*() both prefix the message and add the field."""
         name = getattr(record, "journal_unit", None)
@@ -118,8 +129,8 @@ class JournalHandler(logging.Handler):
             name = record.args[0]
         return self.unit_of(name) if isinstance(name, str) else None
 
-    def _send(self, record: logging.LogRecord) -> bool:
-        data = encode(self.fields(record))
+    def _send(self, record: logging.LogRecord, priority: int, unit: UnitLog | None) -> bool:
+        data = encode(self.fields(record, priority, unit))
         for _ in range(2):  # a journald restarted since: connect again once
             if self.sock is None:
                 self.sock = self._connect()
@@ -175,9 +186,12 @@ def journald_running(m: Manager) -> bool:
 
 def install(m: Manager, logger: logging.Logger) -> None:
     """Route the manager's logger through the journal, its present handlers as the fallback."""
-    def unit_of(name: str) -> tuple[str, str] | None:
+    def unit_of(name: str) -> UnitLog | None:
         u = m.get_unit(name)
-        return (u.id, u.invocation_id.hex()) if u is not None else None
+        if u is None:
+            return None
+        level_max = u.config.exec.log_level_max if u.config is not None else -1
+        return UnitLog(u.id, u.invocation_id.hex(), level_max)
 
     for fallback in list(logger.handlers):
         if isinstance(fallback, JournalHandler):

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     from compat.loader import UnitLoader
     from sysmasterd.core.store import StateStore
+    from sysmasterd.core.unit_export import UnitStateExport
     from sysmasterd.init.protocol import ChildExit
 
 # The environment variables the manager never passes on (systemd's sanitize_environment()).
@@ -108,6 +109,8 @@ class Manager:
         self._unneeded_scheduled = False
         self.observers: list[ManagerObserver] = []
         self.cgroups: CGroups | None = None
+        # Files journald reads about units; only the scope's own manager writes them.
+        self.state_export: UnitStateExport | None = None
         self.store: StateStore | None = None
         self.notify: NotifySocket | None = None
         self.timezone_watch: TimezoneWatch | None = None
@@ -355,6 +358,8 @@ class Manager:
         self.engine.schedule_run_queue()
         if new.is_inactive_or_failed():
             self.schedule_gc(u)
+            if self.state_export is not None:
+                self.state_export.unlink(u)
         if new is ActiveState.INACTIVE and self.cgroups is not None:
             self.cgroups.remove(u.id)
 
@@ -412,6 +417,8 @@ class Manager:
             self.store.delete_unit(u.id)
         if self.cgroups is not None:
             self.cgroups.remove(u.id)
+        if self.state_export is not None:
+            self.state_export.unlink(u)
         self.transient.collected(u)
         self.emit("unit_removed", u)
 

@@ -120,6 +120,8 @@ class ExecRuntime:
             self.m.log.error("%s: Got no socket.", u.id)
             return None
         env = self._environment_for(u, extra_env)
+        if self.m.state_export is not None:
+            self.m.state_export.export(u)
         if ctx.dynamic_user:
             try:
                 ctx = self._dynamic_credentials(u, ctx, env)

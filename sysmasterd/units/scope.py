@@ -94,6 +94,8 @@ class Scope(Passive):
             return OpResult.FAILED
         self.result_ = "success"
         self.unit.new_invocation()
+        if m.state_export is not None:
+            m.state_export.export(self.unit)
         attach_pids(self.unit, pids)
         if not self._scan():
             m.log.warning("%s: No PIDs left to attach to the scope's control group, refusing.", self.unit.id)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from bus_harness import Manager, make_manager, wait_for
 
-from sysmasterd.core.journal import DEFAULT_PRIORITY, header
+from sysmasterd.core.journal import header
 
 pytestmark = pytest.mark.root
 
@@ -33,9 +33,9 @@ UNITS = {
 def test_header_fields() -> None:
     from compat.model import StdOutput
 
-    assert header("talker", "talker.service", StdOutput.JOURNAL) == (
-        f"talker\ntalker.service\n{DEFAULT_PRIORITY}\n1\n0\n0\n0\n".encode())
-    assert header("x", "", StdOutput.KMSG_AND_CONSOLE).endswith(b"\n0\n1\n1\n")
+    assert header("talker", "talker.service", StdOutput.JOURNAL, 30, True) == (
+        b"talker\ntalker.service\n30\n1\n0\n0\n0\n")
+    assert header("x", "", StdOutput.KMSG_AND_CONSOLE, 30, True).endswith(b"\n0\n1\n1\n")
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,10 @@ pytestmark = pytest.mark.root
 CHATTY = ("[Unit]\nDescription=Chatty test service\nDefaultDependencies=no\n[Service]\nType=oneshot\n"
           "ExecStart=/bin/sh -c 'echo line-from-chatty; echo \"<4>warned-by-chatty\"'\n")
 FAILING = "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/sh -c 'echo about-to-fail; exit 3'\n"
+LOGGY = ("[Unit]\nDescription=Loggy\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+         "SyslogIdentifier=loggy\nSyslogFacility=local3\nSyslogLevel=notice\nLogLevelMax=notice\n"
+         "LogExtraFields=TEST_FIELD=one \"TEST_OTHER=two words\" bad-name=x\nLogRateLimitBurst=1000\n"
+         "ExecStart=/bin/sh -c 'echo plain-line; echo \"<7>debug-line\"; echo \"<4>warn-line\"'\n")
 
 
 def _cgroup_base(log: str) -> Path:
@@ -45,8 +49,9 @@ def _cgroup_base(log: str) -> Path:
 def jm(tmp_path: Path) -> Iterator[Manager]:
     if shutil.which("journalctl") is None or shutil.which("logger") is None:
         pytest.skip("journalctl or logger missing")
-    for m in _manager(tmp_path, JOURNAL_UNITS, [["sh", "-c", JOURNAL_CONF]]):
-        for name, text in (("chatty.service", CHATTY), ("failing.service", FAILING)):
+    # --shared-runtime: the manager is the namespace's own, writing /run/systemd/units/ for journald.
+    for m in _manager(tmp_path, JOURNAL_UNITS, [["sh", "-c", JOURNAL_CONF]], ("--shared-runtime",)):
+        for name, text in (("chatty.service", CHATTY), ("failing.service", FAILING), ("loggy.service", LOGGY)):
             m.write_unit(name, text)
         # Before journald starts: it reads PID 1's cgroup once, as its root.
         scope = _cgroup_base(m.log) / "init.scope"
@@ -110,3 +115,32 @@ def test_failed_unit_messages(jm: Manager) -> None:
     assert "about-to-fail" in entries
     status = jm.systemctl("status", "--no-pager", "failing.service").out
     assert "about-to-fail" in status and "Failed with result 'exit-code'." in status, status
+
+
+def test_log_settings_reach_journald(jm: Manager) -> None:
+    """SyslogFacility=/SyslogLevel= in the stream header; LogLevelMax=, LogExtraFields= and the
+    invocation ID through the files in /run/systemd/units/, which journald reads itself."""
+    assert jm.systemctl("start", "loggy.service").rc == 0
+    warning = "loggy.service:11: Log field name is invalid, ignoring: bad-name=x"
+    wait_for(lambda: any(warning in e["MESSAGE"] for e in _journal(jm)) or warning in jm.log, "the warning", 30)
+    invocation = jm.systemctl("show", "-P", "InvocationID", "loggy.service").out.strip()
+    assert len(invocation) == 32
+    links = jm.ns.run(["sh", "-c", "cd /run/systemd/units && for f in *loggy*; do echo \"$f $(readlink $f)\"; done"],
+                      jm.env).out.split("\n")
+    assert f"invocation:loggy.service {invocation}" in links, links
+    assert "log-level-max:loggy.service 5" in links and "log-rate-limit-burst:loggy.service 1000" in links, links
+    wait_for(lambda: "warn-line" in _messages(jm, "loggy.service"), "loggy's lines", 30)
+    entries = {e["MESSAGE"]: e for e in _journal(jm, "-u", "loggy.service")}
+    assert "debug-line" not in entries  # above LogLevelMax=notice: journald drops it
+    assert "Starting Loggy..." not in entries  # the manager's own info lines about the unit too
+    plain, warn = entries["plain-line"], entries["warn-line"]
+    assert (plain["PRIORITY"], plain["SYSLOG_FACILITY"], warn["PRIORITY"]) == ("5", "19", "4")
+    for e in (plain, warn):
+        assert (e["TEST_FIELD"], e["TEST_OTHER"], e["_SYSTEMD_INVOCATION_ID"]) == ("one", "two words", invocation)
+    show = jm.systemctl("show", "-p", "SyslogLevel,SyslogFacility,SyslogPriority,LogLevelMax,LogRateLimitBurst",
+                        "loggy.service").out.split()
+    assert sorted(show) == ["LogLevelMax=5", "LogRateLimitBurst=1000", "SyslogFacility=19", "SyslogLevel=5",
+                            "SyslogPriority=157"], show
+    assert jm.systemctl("stop", "loggy.service").rc == 0
+    left = jm.ns.run(["sh", "-c", "ls /run/systemd/units | grep loggy || true"], jm.env).out
+    assert left.strip() == "", left  # removed once the unit is inactive

@@ -44,9 +44,10 @@ def _copied(names: tuple[str, ...]) -> dict[str, str]:
     return {**TARGETS, **{n: (SYSTEM_UNITS / n).read_text() for n in names}}
 
 
-def _manager(tmp: Path, names: tuple[str, ...], setup: list[list[str]]) -> Iterator[Manager]:
+def _manager(tmp: Path, names: tuple[str, ...], setup: list[list[str]],
+             daemon_args: tuple[str, ...] = ()) -> Iterator[Manager]:
     yield from make_manager(tmp, "system", _copied(names), private_run=True,
-                            setup=[["sh", "-c", PRIVATE_DEV], *setup])
+                            setup=[["sh", "-c", PRIVATE_DEV], *setup], daemon_args=daemon_args)
 
 
 @pytest.fixture()

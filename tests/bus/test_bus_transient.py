@@ -146,3 +146,19 @@ def test_survives_a_core_crash(um: Manager) -> None:
     assert props == {"ActiveState": "active", "Transient": "yes", "UnitFileState": "transient"}
     assert um.systemctl("stop", "durable.service").rc == 0
     wait_for(lambda: not (transient_dir(um) / "durable.service").exists(), "file removed after stop")
+
+
+def test_log_settings(um: Manager) -> None:
+    """systemd-run's -p forms of the log settings (LogExtraFields= travels as 'aay')."""
+    r = run(um, "--unit=logset", "--remain-after-exit", "-p", "SyslogLevel=notice", "-p", "SyslogFacility=local3",
+            "-p", "LogLevelMax=warning", "-p", "LogExtraFields=A_FIELD=1", "-p", "LogExtraFields=B_FIELD=two words",
+            "-p", "LogRateLimitIntervalSec=5s", "-p", "LogRateLimitBurst=7", "/bin/true")
+    assert r.rc == 0, r.err
+    props = show(um, "logset.service", "SyslogLevel", "SyslogFacility", "LogLevelMax", "LogRateLimitIntervalUSec",
+                 "LogRateLimitBurst")
+    assert props == {"SyslogLevel": "5", "SyslogFacility": "19", "LogLevelMax": "4", "LogRateLimitIntervalUSec": "5s",
+                     "LogRateLimitBurst": "7"}, props
+    fields = um.systemctl("show", "-P", "LogExtraFields", "logset.service").out.strip()
+    assert fields == "A_FIELD=1 B_FIELD=two words", fields
+    assert "LogExtraFields=\"B_FIELD=two words\"" in (transient_dir(um) / "logset.service").read_text()
+    assert um.systemctl("stop", "logset.service").rc == 0
