@@ -162,7 +162,7 @@ def _draw(devs: list[Device], parent: Device | None, prefix: str) -> None:
 def _tree(below: Device | None) -> int:
     from sysmasterd.devmaster import enumerate as enum  # drags in the rules translator's glob
 
-    found = enum.devices(enum.Filter()) + [Device.from_syspath(p) for p in enum.subsystem_syspaths()]
+    found = enum.devices(enum.Filter()) + enum.subsystems(enum.Filter())
     if below is not None:
         found = [d for d in found if d.devpath.startswith(below.devpath + "/")]
         found += below.ancestors()

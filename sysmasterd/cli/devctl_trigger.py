@@ -63,6 +63,18 @@ def _attr(text: str) -> tuple[str, str | None]:
     return name, value if sep else None
 
 
+def _parent(name: str, prefix: str | None) -> str | None:
+    """A device named on the command line (-b, --name-match or an argument) matches it and
+    everything below it, as udevadm adds each as a parent match; None after the error."""
+    try:
+        return find_device(name, prefix).syspath
+    except DeviceNotFound:
+        # udevadm tries a name without a slash as a .device unit, which is no valid one here
+        reason = "No such device" if "/" in name else "Invalid argument"
+        error(f"Failed to open the device '{name}': {reason}")
+        return None
+
+
 def wait_daemon(timeout: float) -> bool:
     from sysmasterd.cli import devctl_client as control
     from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
@@ -121,7 +133,6 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
     kind, action = "devices", "change"
     wait: float | None = None
     prioritized: list[str] = []
-    explicit: list[str] = []
     for opt, val in o.opts:
         if opt in ("-v", "--verbose"):
             verbose = True
@@ -149,24 +160,15 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         elif opt in ("-A", "--attr-nomatch"):
             f.nomatch_attrs.append(_attr(val))
         elif opt in ("-p", "--property-match"):
-            key, sep, value = val.partition("=")
-            if not sep:
-                raise UsageError(f"Expect <PROPERTY>=<VALUE> instead of '{val}'")
-            f.properties.append((key, value))
+            f.properties.append(_attr(val))
         elif opt in ("-g", "--tag-match"):
             f.tags.append(val)
         elif opt in ("-y", "--sysname-match"):
             f.sysnames.append(val)
-        elif opt in ("-b", "--parent-match"):
-            try:
-                f.parents.append(find_device(val, "/sys").syspath)
-            except DeviceNotFound:
-                return error(f"Failed to open the device '{val}': No such device")
-        elif opt == "--name-match":
-            try:
-                explicit.append(find_device(val, "/dev").syspath)
-            except DeviceNotFound:
-                return error(f"Failed to open the device '{val}': No such device")
+        elif opt in ("-b", "--parent-match", "--name-match"):
+            if (parent := _parent(val, "/dev" if opt == "--name-match" else "/sys")) is None:
+                return 1
+            f.parents.append(parent)
         elif opt == "--initialized-match":
             f.initialized = True
         elif opt == "--initialized-nomatch":
@@ -182,22 +184,16 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         elif opt in VERSION_OR_HELP:
             return version_or_help(opt, HELP.format(prog=prog))
     for arg in o.args:
-        try:
-            explicit.append(find_device(arg).syspath)
-        except DeviceNotFound:
-            return error(f"Unknown device \"{arg}\": No such device")
+        if (parent := _parent(arg, None)) is None:
+            return 1
+        f.parents.append(parent)
     if wait is not None and not wait_daemon(wait):
         return error("Failed to wait for daemon to reply: Connection timed out")
-    paths: list[str] = []
-    if explicit:
-        paths = explicit
-    else:
-        if kind in ("subsystems", "all"):
-            paths += enum.subsystem_syspaths(f)
-        if kind in ("devices", "all"):
-            devs = enum.devices(f)
-            devs.sort(key=lambda d: (0 if d.subsystem in prioritized else 1, d.devpath))
-            paths += [d.syspath for d in devs]
+    found = enum.devices(f) if kind != "subsystems" else []
+    # --type=all scans subsystems too, unless a tag asked for devices from the tag index
+    if kind == "subsystems" or (kind == "all" and not f.tags):
+        found += enum.subsystems(f)
+    paths = [d.syspath for d in enum.ordered(found, prioritized)]
     monitor = None
     if settle and not dry_run:
         from sysmasterd.devmaster.framework import netlink

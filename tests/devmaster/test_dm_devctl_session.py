@@ -56,6 +56,28 @@ trigger --dry-run -v --parent-match=/sys/devices/virtual/net/dmv0
 trigger --dry-run -v --action=change --subsystem-match=net
 trigger --dry-run -v --action=bogus
 trigger --dry-run -v --type=subsystems --subsystem-match=net
+trigger --dry-run -v --type=subsystems
+trigger --dry-run -v --type=subsystems --attr-match=drivers_autoprobe=1
+trigger --dry-run -v --type=subsystems --attr-match=drivers_autoprobe --attr-match=drivers_autoprobe=0
+trigger --dry-run -v --type=subsystems --attr-nomatch=drivers_autoprobe --subsystem-match=subsystem
+trigger --dry-run -v --type=subsystems --attr-match=initstate=live --sysname-match=l*
+trigger --dry-run -v --type=subsystems --property-match=SUBSYSTEM=drivers
+trigger --dry-run -v --type=subsystems --property-match=DEV*=/bus/n* --property-match=NOSUCH
+trigger --dry-run -v --type=subsystems --property-match=NOSUCH
+trigger --dry-run -v --type=subsystems --tag-match=systemd
+trigger --dry-run -v --type=subsystems --sysname-match=pci* --sysname-match=net*
+trigger --dry-run -v --type=subsystems --parent-match=/sys/bus/pci
+trigger --dry-run -v --type=subsystems --parent-match=/sys/bus/pci/drivers --sysname-match=[a-m]*
+trigger --dry-run -v --type=subsystems --name-match=/dev/null
+trigger --dry-run -v --type=subsystems /sys/class/net/dmv0
+trigger --dry-run -v --type=subsystems --initialized-match
+trigger --dry-run -v --type=subsystems --initialized-nomatch --subsystem-match=module --sysname-match=v*
+trigger --dry-run -v --type=subsystems --prioritized-subsystem=module,drivers --sysname-match=p*
+trigger --dry-run -v --type=all --subsystem-match=net --subsystem-match=module --sysname-match=l*
+trigger --dry-run -v --property-match=INTERFACE
+trigger --dry-run -v --prioritized-subsystem=net,mem --subsystem-match=net --subsystem-match=mem
+trigger --dry-run -v /sys/class/net/dmv0
+trigger --dry-run -v nosuchdevice
 trigger --dry-run -v --type=bogus
 trigger --dry-run -v --name-match=/dev/null
 trigger --dry-run -v --parent-match=/sys/nonexistent
