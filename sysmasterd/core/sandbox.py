@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from compat.model import ExecContext
+from sysmasterd.core import procfs_options
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -138,6 +139,14 @@ def _restricts_proc(ctx: ExecContext) -> bool:
     return ctx.protect_proc != "default" or ctx.proc_subset != "all"
 
 
+def _proc_options(ctx: ExecContext) -> str:
+    """The wanted options of the fresh /proc; whether the kernel takes them is asked at mount time."""
+    if not _restricts_proc(ctx):
+        return ""
+    hidepid = "off" if ctx.protect_proc == "default" else ctx.protect_proc
+    return f"hidepid={hidepid}" + (",subset=pid" if ctx.proc_subset == "pid" else "")
+
+
 # ---------------------------------------------------------------------------------------------
 # The parent's part
 
@@ -180,6 +189,9 @@ def remove_private_tmp(dirs: tuple[str, str]) -> None:
 def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
     """The mounts the settings ask for, one per path, sorted parents first."""
     out: list[Entry] = []
+    # With subset=pid the /proc paths below are gone, which protects them too; the option may have
+    # been refused, though, so they are still tried, as optional.
+    subset_pid = ctx.proc_subset == "pid"
 
     def listed(items: list[str], mode: int) -> None:
         for item in items:
@@ -205,12 +217,11 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
         out.append(Entry("/var/tmp", PRIVATE_TMP, source=os.path.join(paths.var_tmp_dir, "tmp")))
     if ctx.private_devices:
         out.append(Entry("/dev", PRIVATE_DEV))
-    if _restricts_proc(ctx):
-        # systemd mounts a fresh /proc for all API file systems (MountAPIVFS=), which is not
-        # supported here; these two settings need only /proc, so only /proc is mounted.
-        hidepid = "off" if ctx.protect_proc == "default" else ctx.protect_proc
-        subset = ",subset=pid" if ctx.proc_subset == "pid" else ""
-        out.append(Entry("/proc", PROCFS, options=f"hidepid={hidepid}{subset}"))
+    if _restricts_proc(ctx) or ctx.protect_kernel_tunables or ctx.protect_control_groups:
+        # These imply MountAPIVFS= in systemd: /proc, /dev, /sys and /run, each unless already a
+        # mount point. Without RootDirectory= the last three always are, so only a fresh /proc
+        # instance is left to mount (MountAPIVFS= itself is not parsed here).
+        out.append(Entry("/proc", PROCFS, options=_proc_options(ctx)))
     if ctx.protect_kernel_tunables:
         out += [Entry(p, READONLY, True) for p in (
             "/proc/acpi", "/proc/apm", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/latency_stats",
@@ -221,6 +232,8 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
                 Entry("/sys/fs/selinux", READWRITE_IMPLICIT, True)]
     if ctx.protect_control_groups:
         out.append(Entry("/sys/fs/cgroup", READONLY))
+    if ctx.protect_hostname:  # only when another setting makes a mount namespace, as in systemd
+        out += [Entry(p, READONLY, subset_pid) for p in ("/proc/sys/kernel/hostname", "/proc/sys/kernel/domainname")]
     if ctx.protect_kernel_modules:
         out += [Entry("/lib/modules", INACCESSIBLE, True), Entry("/usr/lib/modules", INACCESSIBLE, True)]
     if ctx.protect_kernel_logs:
@@ -428,12 +441,14 @@ def _remount_tree(top: str, set_flags: int, clear_flags: int) -> None:
                 raise SandboxError(f"Failed to re-mount {top}: {e.strerror}") from e
 
 
-def _mount_procfs(path: str, options: str) -> None:
+def _mount_procfs(path: str, wanted: str) -> None:
     """A new procfs instance with per-mount hidepid=/subset= (kernel 5.8 and later), as systemd's
-    mount_procfs(): whatever was mounted at and below /proc goes first. A kernel that rejects the
-    textual options (EINVAL) has no per-instance hidepid=, so the options would reach the host's
-    /proc: then an unrestricted instance is mounted instead. Without the right to mount procfs
-    (EPERM) the existing /proc stays, unless it was already unmounted."""
+    mount_procfs(): each option only when the kernel says it takes it (procfs_options.py), and
+    whatever was mounted at and below /proc goes first. A kernel that still rejects the textual
+    options (EINVAL) has no per-instance hidepid=, so the options would reach the host's /proc:
+    then an unrestricted instance is mounted instead. Without the right to mount procfs (EPERM)
+    the existing /proc stays, unless it was already unmounted."""
+    options = procfs_options.supported(wanted)
     unmounted = 0
     prefix = path.rstrip("/") + "/"
     for mp in reversed(_mount_points()):
@@ -445,9 +460,9 @@ def _mount_procfs(path: str, options: str) -> None:
                 pass
     flags = MS_NOSUID | MS_NOEXEC | MS_NODEV
     try:
-        mount("proc", path, "proc", flags, options)
+        mount("proc", path, "proc", flags, options or None)
     except OSError as e:
-        if e.errno == errno.EINVAL:
+        if e.errno == errno.EINVAL and options:
             mount("proc", path, "proc", flags)
         elif e.errno != errno.EPERM or unmounted or not _is_mount_point(path):
             raise

@@ -114,6 +114,11 @@ CASES = {
     "procsubset-pid": ("ProcSubset=pid\nProtectKernelTunables=yes\nProtectSystem=strict",
                        ["/bin/sh -c 'test -e /proc/self/status && test ! -e /proc/sys && test ! -e /proc/meminfo && "
                         "test -e /proc/1 && ! touch /etc/sm-probe'"], OK),
+    # ProtectKernelTunables= implies MountAPIVFS=: a procfs instance of its own (another device)
+    "protectkerneltunables-fresh-proc": ("ProtectKernelTunables=yes",
+                                         ["/bin/sh -c 'test \"$(stat -c %%d /proc)\" != {procdev}'"], OK),
+    "protecthostname-proc-readonly": ("ProtectHostname=yes\nPrivateTmp=yes",
+                                      ["/bin/sh -c '! sh -c \"echo sm-probe > /proc/sys/kernel/hostname\"'"], OK),
     "protectproc-host-untouched": ("ProtectProc=invisible", ["+/bin/sh -c '! grep -q hidepid /proc/self/mountinfo'"],
                                    OK),
     "privateusers": ("User=daemon\nPrivateUsers=yes",
@@ -138,12 +143,21 @@ def test_exec_sandbox(h: Harness, case: str) -> None:
     open(marker, "w").close()
     try:
         h.boot()
-        fill = {"tmp": str(tmp), "marker": marker}
+        fill = {"tmp": str(tmp), "marker": marker, "procdev": str(os.stat("/proc").st_dev)}
         result = run(h, f"{case}.service", settings.format(**fill), *(c.format(**fill) for c in commands))
         assert result is expected
     finally:
         os.unlink(marker)
     assert not os.path.exists("/etc/sm-probe")
+
+
+def test_procfs_options_asked_of_the_kernel() -> None:
+    """The per-instance procfs options of kernel 5.8+ (this VM's is newer); an unknown value is
+    left out rather than failing the mount."""
+    from sysmasterd.core import procfs_options
+
+    assert procfs_options.supported("hidepid=invisible,subset=pid") == "hidepid=invisible,subset=pid"
+    assert procfs_options.supported("hidepid=sideways,subset=pid") == "subset=pid"
 
 
 def test_private_tmp_named_and_removed(h: Harness) -> None:

@@ -87,6 +87,12 @@ UNITS = {
     "sb.service": SANDBOXED,
     "deny.service": DENYING,
     "plain.service": "[Service]\nExecStart=/bin/sleep 1000\n",
+    # every ProtectProc=/ProcSubset= value, each alone (sb.service has invisible + pid)
+    "procnoaccess.service": "[Service]\nExecStart=/bin/sleep 1000\nProtectProc=noaccess\n",
+    "procptrace.service": "[Service]\nExecStart=/bin/sleep 1000\nProtectProc=ptraceable\nProtectProc=invisible\n"
+                          "ProtectProc=ptraceable\n",
+    "procsubset.service": "[Service]\nExecStart=/bin/sleep 1000\nProcSubset=pid\nProtectProc=default\n",
+    "procall.service": "[Service]\nExecStart=/bin/sleep 1000\nProcSubset=pid\nProcSubset=all\n",
     "dyn.service": "[Service]\nExecStart=/bin/sleep 1000\nDynamicUser=yes\nProtectHome=tmpfs\n",
     "9dyn.service": "[Service]\nExecStart=/bin/sleep 1000\nDynamicUser=yes\nUser=someone\n",
     **{name: Path("/lib/systemd/system", name).read_text() for name in DEBIAN
