@@ -48,11 +48,17 @@ class EnablementIndex:
     """Names that have enablement symlinks in config directories -> the directories holding them."""
 
     links: dict[str, list[str]] = field(default_factory=dict)
+    # Units a config directory knows under another name (default.target -> graphical.target, an
+    # alias no [Install] asked for): systemd calls those "indirect", they may be in use.
+    aliased: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, umap: UnitMap) -> EnablementIndex:
         index = cls()
-        for directory in config_dirs(umap):
+        configs = config_dirs(umap)
+        index.aliased = {e.alias_of for e in umap.entries.values()
+                         if e.alias_of is not None and e.directory in configs}
+        for directory in configs:
             for sub in umap.listing.get(directory, frozenset()):
                 if not sub.endswith(_DEP_DIR_SUFFIXES):
                     continue
@@ -94,8 +100,9 @@ def unit_file_state(
         return "enabled" if persistent else "enabled-runtime"
     if entry.linked_to is not None:
         return "linked" + runtime
-    if parsed.is_template and _instance_links(index, parsed):
-        # Some instance is enabled, but not the template's DefaultInstance=.
+    if parsed.is_template and _instance_links(index, parsed) or name in index.aliased:
+        # Some instance is enabled, but not the template's DefaultInstance=; or a config
+        # directory has it under another name.
         return "indirect"
     if install is None:
         return "static"

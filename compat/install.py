@@ -41,10 +41,12 @@ class InstallError(Exception):
     are in `changes` (empty when the operation was refused before touching anything).
     """
 
-    def __init__(self, message: str, kind: str = "failed", changes: list[Change] | None = None) -> None:
+    def __init__(self, message: str, kind: str = "failed", changes: list[Change] | None = None,
+                 subject: str = "") -> None:
         super().__init__(message)
         self.kind = kind  # not-found | masked | exists | invalid | linked | failed
         self.changes = changes or []
+        self.subject = subject  # the unit name or file the refusal is about, where there is one
 
 
 @dataclass
@@ -59,7 +61,7 @@ class InstallResult:
         """The result, or the first error (carrying the changes made anyway)."""
         if self.errors:
             first = self.errors[0]
-            raise InstallError(str(first), first.kind, self.changes)
+            raise InstallError(str(first), first.kind, self.changes, first.subject)
         return self
 
 
@@ -122,11 +124,11 @@ class Installer:
         fragment = self._fragment_of(name)
         umap = self.loader.map
         if is_masked_path(fragment):
-            raise InstallError(f"Unit file {name} is masked.", "masked")
+            raise InstallError(f"Unit file {name} is masked.", "masked", subject=fragment)
         own = umap.entries.get(name)
         if own is not None and own.alias_of is not None:
             if own.directory in config_dirs(umap) and not follow_config_aliases:
-                raise InstallError(f"Refusing to operate on linked unit file {name}.", "linked")
+                raise InstallError(f"Refusing to operate on linked unit file {name}.", "linked", subject=name)
             name = _real_name(fragment, name)  # a vendor alias stands for the unit it names
         entry = umap.entries.get(os.path.basename(fragment))
         destination = entry.linked_to if entry is not None and entry.linked_to else fragment
@@ -141,7 +143,7 @@ class Installer:
             os.symlink(destination, link)
         except FileExistsError:
             if not os.path.islink(link):
-                result.errors.append(InstallError(f"File {link} already exists.", "exists"))
+                result.errors.append(InstallError(f"File {link} already exists.", "exists", subject=link))
                 return
             current = os.readlink(link)
             if os.path.normpath(current) == os.path.normpath(destination):
@@ -290,10 +292,10 @@ class Installer:
     def _fragment_of(self, name: str) -> str:
         """The unit file behind `name`; an invalid or unknown name is refused, as systemctl does."""
         if not unitname.is_valid(name):
-            raise InstallError(f"Unit name {name} is not valid.", "invalid")
+            raise InstallError(f"Unit name {name} is not valid.", "invalid", subject=name)
         fragment, _ = self.loader.map.find_fragment(name)
         if fragment is None:
-            raise InstallError(f"Unit file {name} does not exist.", "not-found")
+            raise InstallError(f"Unit file {name} does not exist.", "not-found", subject=name)
         return fragment
 
     def _collect_disable(self, name: str, remove: set[str], seen: set[str], result: InstallResult) -> None:

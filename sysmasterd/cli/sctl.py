@@ -269,6 +269,16 @@ def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) 
 
     run: Callable[[Client, Options, str, list[str]], int] = getattr(
         importlib.import_module(f"sysmasterd.cli.{module}"), function)
+    if opts.root:
+        from sysmasterd.cli import sctl_offline
+
+        rc = sctl_offline.run(opts, verb, args)
+        if rc != 0 or not (opts.now and verb in ("enable", "disable")):
+            return rc
+        # --now: the files changed below the root, the unit is started or stopped by the manager
+        from sysmasterd.cli.sctl_units import job_verb
+
+        run, verb = job_verb, "start" if verb == "enable" else "stop"
     try:
         client = Client.connect(opts.user)
     except (OSError, ConnectionError, ValueError, CallError) as e:

@@ -9,6 +9,10 @@ import sys
 from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, CallError, Client
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, exit_for, mangle
 
+TYPE_CHECKING = False  # typing costs more to import than sctl may spend
+if TYPE_CHECKING:
+    from compat.install import Installer
+
 # verb -> (method, what failed): calls that take no arguments and answer nothing worth printing.
 _CALLS = {
     "daemon-reload": ("Reload", "Failed to reload daemon"),
@@ -54,6 +58,23 @@ def get_default(client: Client, opts: Options, verb: str, args: list[str]) -> in
     return 0
 
 
+ENABLED_STATES = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+NO_INSTALL_INFO = """\
+The unit files have no installation config (WantedBy=, RequiredBy=, Also=,
+Alias= settings in the [Install] section, and DefaultInstance= for template
+units). This means they are not meant to be enabled using systemctl.
+\x20
+Possible reasons for having this kind of units are:
+\u2022 A unit may be statically enabled by being symlinked from another unit's
+  .wants/ or .requires/ directory.
+\u2022 A unit's purpose may be to act as a helper for some other unit which has
+  a requirement dependency on it.
+\u2022 A unit may be started when needed via activation (socket, path, timer,
+  D-Bus, udev, scripted systemctl call, ...).
+\u2022 In case of template units, the unit is meant to be enabled with some
+  instance name specified."""
+
+
 def _print_changes(changes: list[list[str]]) -> None:
     for kind, path, source in changes:
         if kind == "symlink":
@@ -85,6 +106,8 @@ def unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int
         reply = client.manager(member, signature, body)
         if not opts.quiet:
             _print_changes(reply[1] if signature == "asbb" and member == "EnableUnitFiles" else reply)
+            if member == "EnableUnitFiles" and not reply[0]:
+                err(NO_INSTALL_INFO)
         if not opts.no_reload:
             client.manager("Reload")
     except CallError as e:
@@ -107,13 +130,26 @@ def is_enabled(client: Client, opts: Options, verb: str, args: list[str]) -> int
             return EXIT_FAILURE
         if not opts.quiet:
             print(state)
-        enabled = enabled or state in ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+        enabled = enabled or state in ENABLED_STATES
     return 0 if enabled else EXIT_FAILURE
 
 
 def list_unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     from compat.install import Installer
     from compat.model import Scope
+
+    if opts.with_dependencies:
+        from sysmasterd.cli.sctl_lists import with_dependencies
+
+        args = with_dependencies(client, opts, [mangle(a, opts.quiet) for a in args])
+    rows = client.manager("ListUnitFilesByPatterns", "asas", [opts.states, args])
+    # Like systemctl, the preset comes from this host's preset files, read client-side.
+    return print_unit_files(opts, [(os.path.basename(path), state) for path, state in rows],
+                            Installer(Scope.USER if opts.user else Scope.SYSTEM))
+
+
+def print_unit_files(opts: Options, names: list[tuple[str, str]], presets: Installer) -> int:
+    """list-unit-files' table of (name, state) rows, with each file's preset."""
     from sysmasterd.cli.sctl_status import NO_PRESET_STATES
     from sysmasterd.cli.sctl_table import (
         GREEN,
@@ -127,16 +163,8 @@ def list_unit_files(client: Client, opts: Options, verb: str, args: list[str]) -
         Table,
     )
 
-    if opts.with_dependencies:
-        from sysmasterd.cli.sctl_lists import with_dependencies
-
-        args = with_dependencies(client, opts, [mangle(a, opts.quiet) for a in args])
-    rows = client.manager("ListUnitFilesByPatterns", "asas", [opts.states, args])
-    names = [(os.path.basename(path), state) for path, state in rows]
     names = [(n, s) for n, s in names if not opts.types or n.rpartition(".")[2] in opts.types]
     names.sort(key=lambda r: (r[0].rpartition(".")[2].lower(), r[0].lower()))  # by type, then name
-    # Like systemctl, the preset comes from this host's preset files, read client-side.
-    presets = Installer(Scope.USER if opts.user else Scope.SYSTEM)
     table = Table("unit file", "state", "preset", header=opts.legend)
     for i, (name, state) in enumerate(names):
         underline = i + 1 < len(names) and name.rpartition(".")[2] != names[i + 1][0].rpartition(".")[2]
@@ -157,4 +185,4 @@ def list_unit_files(client: Client, opts: Options, verb: str, args: list[str]) -
     table.print(opts.output)
     if opts.legend:
         print(f"\n{len(names)} unit files listed.")
-    return 0
+    return 0 if names else EXIT_FAILURE  # systemctl: -ENOENT when nothing matched
