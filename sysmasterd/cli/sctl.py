@@ -56,13 +56,24 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
                      "Sets one or more properties of a unit"),
     "#Unit File Commands": ("", "", "", ""),
     "list-unit-files": ("sctl_manager", "list_unit_files", "[PATTERN...]", "List installed unit files"),
-    "enable": ("sctl_manager", "unit_files", "UNIT...", "Enable one or more unit files"),
+    "enable": ("sctl_manager", "unit_files", "[UNIT...|PATH...]", "Enable one or more unit files"),
     "disable": ("sctl_manager", "unit_files", "UNIT...", "Disable one or more unit files"),
+    "reenable": ("sctl_manager", "unit_files", "UNIT...", "Reenable one or more unit files"),
+    "preset": ("sctl_manager", "unit_files", "UNIT...",
+               "Enable/disable one or more unit files\nbased on preset configuration"),
+    "preset-all": ("sctl_manager", "unit_files", "",
+                   "Enable/disable all unit files based on\npreset configuration"),
     "is-enabled": ("sctl_manager", "is_enabled", "UNIT...", "Check whether unit files are enabled"),
     "mask": ("sctl_manager", "unit_files", "UNIT...", "Mask one or more units"),
     "unmask": ("sctl_manager", "unit_files", "UNIT...", "Unmask one or more units"),
-    "get-default": ("sctl_manager", "get_default", "", "Get the name of the default target"),
+    "link": ("sctl_manager", "unit_files", "PATH...", "Link one or more units files into\nthe search path"),
+    "revert": ("sctl_manager", "unit_files", "UNIT...", "Revert one or more unit files to vendor\nversion"),
+    "add-wants": ("sctl_manager", "unit_files", "TARGET UNIT...",
+                  "Add 'Wants' dependency for the target\non specified one or more units"),
+    "add-requires": ("sctl_manager", "unit_files", "TARGET UNIT...",
+                     "Add 'Requires' dependency for the target\non specified one or more units"),
     "edit": ("sctl_edit", "edit", "UNIT...", "Edit one or more unit files"),
+    "get-default": ("sctl_manager", "get_default", "", "Get the name of the default target"),
     "set-default": ("sctl_manager", "unit_files", "TARGET", "Set the default target"),
     "#Job Commands": ("", "", "", ""),
     "list-jobs": ("sctl_units", "list_jobs", "[PATTERN...]", "List jobs"),
@@ -150,7 +161,8 @@ def _help(prog: str) -> None:
         if name.startswith("#"):
             out += ["", name[1:] + ":"]
         else:
-            out.append(f"  {name + ' ' + synopsis:<35} {text}")
+            # systemctl breaks long texts at fixed places, continued under the text column
+            out.append(f"  {name + ' ' + synopsis:<35} {text}".replace("\n", "\n" + " " * 38))
     out += ["", "Options:"]
     for _key, short, long, arg, text in _OPTIONS:
         if text:

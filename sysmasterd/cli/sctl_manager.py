@@ -11,6 +11,8 @@ from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, exit_for, man
 
 TYPE_CHECKING = False  # typing costs more to import than sctl may spend
 if TYPE_CHECKING:
+    from typing import Any
+
     from compat.install import Installer
 
 # verb -> (method, what failed): calls that take no arguments and answer nothing worth printing.
@@ -83,40 +85,65 @@ def _print_changes(changes: list[list[str]]) -> None:
             print(f'Removed "{path}".', file=sys.stderr)
 
 
-# verb -> (method, its signature, what failed)
+# verb -> (method, its signature, whether the reply leads with carries_install_info)
 _FILE_CALLS = {
-    "set-default": ("SetDefaultTarget", "sb", "Failed to set default target"),
-    "enable": ("EnableUnitFiles", "asbb", "Failed to enable unit"),
-    "disable": ("DisableUnitFiles", "asb", "Failed to disable unit"),
-    "mask": ("MaskUnitFiles", "asbb", "Failed to mask unit"),
-    "unmask": ("UnmaskUnitFiles", "asb", "Failed to unmask unit"),
+    "set-default": ("SetDefaultTarget", "sb", False),
+    "enable": ("EnableUnitFiles", "asbb", True),
+    "reenable": ("ReenableUnitFiles", "asbb", True),
+    "disable": ("DisableUnitFiles", "asb", False),
+    "mask": ("MaskUnitFiles", "asbb", False),
+    "unmask": ("UnmaskUnitFiles", "asb", False),
+    "link": ("LinkUnitFiles", "asbb", False),
+    "revert": ("RevertUnitFiles", "as", False),
+    "preset": ("PresetUnitFilesWithMode", "assbb", True),
+    "preset-all": ("PresetAllUnitFiles", "sbb", False),
+    "add-wants": ("AddDependencyUnitFiles", "asssbb", False),
+    "add-requires": ("AddDependencyUnitFiles", "asssbb", False),
 }
+_FAILURES = {"set-default": "Failed to set default target", "preset-all": "Failed to preset all units",
+             "add-wants": "Failed to add dependency", "add-requires": "Failed to add dependency"}
+
+
+def file_call_args(verb: str, args: list[str], opts: Options) -> list[Any] | None:
+    """The method's arguments for a unit-file verb's operands; None: too few of them."""
+    if verb == "preset-all":
+        return ["full", opts.runtime, bool(opts.force)]
+    names = args if verb == "link" else [mangle(a, opts.quiet) for a in args]  # link takes paths
+    if verb in ("add-wants", "add-requires"):
+        if len(names) < 2:
+            return None
+        return [names[1:], names[0], "Wants" if verb == "add-wants" else "Requires", opts.runtime, bool(opts.force)]
+    if not names:
+        return None
+    by_signature: dict[str, list[Any]] = {
+        "asbb": [names, opts.runtime, bool(opts.force)], "asb": [names, opts.runtime], "as": [names],
+        "sb": [names[0], True], "assbb": [names, "full", opts.runtime, bool(opts.force)]}
+    return by_signature[_FILE_CALLS[verb][1]]
 
 
 def unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int:
-    """enable/disable/mask/unmask/set-default: change files, print what changed, reload like systemctl."""
-    member, signature, failure = _FILE_CALLS[verb]
-    names = [mangle(a, opts.quiet) for a in args]
-    if not names:
+    """The unit-file verbs: change files, print what changed, reload like systemctl."""
+    member, signature, carries = _FILE_CALLS[verb]
+    body = file_call_args(verb, args, opts)
+    if body is None:
         err("Too few arguments.")
         return EXIT_FAILURE
-    body: list[object] = {"asbb": [names, opts.runtime, bool(opts.force)], "asb": [names, opts.runtime],
-                          "sb": [names[0], True]}[signature]
     try:
         reply = client.manager(member, signature, body)
         if not opts.quiet:
-            _print_changes(reply[1] if signature == "asbb" and member == "EnableUnitFiles" else reply)
-            if member == "EnableUnitFiles" and not reply[0]:
+            _print_changes(reply[1] if carries else reply)
+            if verb in ("enable", "reenable") and not reply[0]:
                 err(NO_INSTALL_INFO)
         if not opts.no_reload:
             client.manager("Reload")
     except CallError as e:
-        err(f"{failure}: {e.text}")
+        err(f"{_FAILURES.get(verb, f'Failed to {verb} unit')}: {e.text}")
         return exit_for(e) if e.name == "org.freedesktop.DBus.Error.AccessDenied" else EXIT_FAILURE
-    if opts.now and verb in ("enable", "disable"):
+    if opts.now and verb in ("enable", "disable", "reenable", "preset"):
         from sysmasterd.cli.sctl_units import job_verb
 
-        return job_verb(client, opts, "start" if verb == "enable" else "stop", names)
+        return job_verb(client, opts, "stop" if verb == "disable" else "restart" if verb == "reenable" else "start",
+                        [mangle(a, opts.quiet) for a in args])
     return 0
 
 

@@ -9,16 +9,13 @@ import sys
 from typing import TYPE_CHECKING
 
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, mangle
-from sysmasterd.cli.sctl_manager import ENABLED_STATES, NO_INSTALL_INFO, print_unit_files
+from sysmasterd.cli.sctl_manager import ENABLED_STATES, NO_INSTALL_INFO, file_call_args, print_unit_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from compat.install import Installer, InstallError, InstallResult
-
-# systemctl's words for what failed, by verb
-_ACTIONS = {"enable": "enable", "disable": "disable", "mask": "mask", "unmask": "unmask"}
-
 
 def _installer(opts: Options) -> Installer:
     from compat.install import Installer
@@ -27,7 +24,7 @@ def _installer(opts: Options) -> Installer:
     return Installer(Scope.USER if opts.user else Scope.SYSTEM, root_dir=opts.root)
 
 
-def _failure(action: str, e: InstallError) -> str:
+def _failure(verb: str, e: InstallError) -> str:
     """install_changes_dump()'s wording of a refusal."""
     reasons = {
         "not-found": f"unit {e.subject} does not exist.",
@@ -37,7 +34,7 @@ def _failure(action: str, e: InstallError) -> str:
         "invalid": f'"{e.subject}" is not a valid unit name.',
     }
     reason = reasons.get(e.kind) if e.subject else None
-    return f"Failed to {action} unit, {reason}" if reason else f"Failed to {action} unit: {e}"
+    return f"Failed to {verb} unit, {reason}" if reason else f"Failed to {verb} unit: {e}"
 
 
 def _print_changes(result: InstallResult | InstallError, quiet: bool) -> None:
@@ -48,26 +45,33 @@ def _print_changes(result: InstallResult | InstallError, quiet: bool) -> None:
 def unit_files(opts: Options, verb: str, args: list[str]) -> int:
     from compat.install import InstallError
 
-    names = [mangle(a, opts.quiet) for a in args]
-    if not names:
+    body = file_call_args(verb, args, opts)  # the operands as the manager's method takes them
+    if body is None:
         err("Too few arguments.")
         return EXIT_FAILURE
     inst = _installer(opts)
-    calls: dict[str, Callable[[], InstallResult]] = {
-        "enable": lambda: inst.enable(names, runtime=opts.runtime, force=bool(opts.force)),
-        "disable": lambda: inst.disable(names, runtime=opts.runtime),
-        "mask": lambda: inst.mask(names, runtime=opts.runtime, force=bool(opts.force)),
-        "unmask": lambda: inst.unmask(names, runtime=opts.runtime),
+    calls: dict[str, Callable[[list[Any]], InstallResult]] = {
+        "enable": lambda b: inst.enable(b[0], runtime=b[1], force=b[2]),
+        "reenable": lambda b: inst.reenable(b[0], runtime=b[1], force=b[2]),
+        "disable": lambda b: inst.disable(b[0], runtime=b[1]),
+        "mask": lambda b: inst.mask(b[0], runtime=b[1], force=b[2]),
+        "unmask": lambda b: inst.unmask(b[0], runtime=b[1]),
+        "link": lambda b: inst.link(b[0], runtime=b[1], force=b[2]),
+        "revert": lambda b: inst.revert(b[0]),
+        "preset": lambda b: inst.preset(b[0], mode=b[1], runtime=b[2], force=b[3]),
+        "preset-all": lambda b: inst.preset_all(mode=b[0], runtime=b[1], force=b[2]),
+        "add-wants": lambda b: inst.add_dependency(b[0], b[1], b[2], runtime=b[3], force=b[4]),
+        "add-requires": lambda b: inst.add_dependency(b[0], b[1], b[2], runtime=b[3], force=b[4]),
     }
     try:
-        result = calls[verb]()
+        result = calls[verb](body)
     except InstallError as e:
         _print_changes(e, opts.quiet)
-        err(_failure(_ACTIONS[verb], e))
+        err(_failure("add dependency on" if verb.startswith("add-") else verb, e))
         # systemctl's disable reports a missing unit among its changes and still succeeds
         return 0 if verb == "disable" and e.kind == "not-found" else EXIT_FAILURE
     _print_changes(result, opts.quiet)
-    if verb == "enable" and not result.carries_install_info and not opts.quiet:
+    if verb in ("enable", "reenable") and not result.carries_install_info and not opts.quiet:
         err(NO_INSTALL_INFO)
     return 0
 
@@ -125,7 +129,8 @@ def list_unit_files(opts: Options, verb: str, args: list[str]) -> int:
 
 
 VERBS: dict[str, Callable[[Options, str, list[str]], int]] = {
-    "enable": unit_files, "disable": unit_files, "mask": unit_files, "unmask": unit_files,
+    **dict.fromkeys(("enable", "reenable", "disable", "mask", "unmask", "link", "revert", "preset", "preset-all",
+                     "add-wants", "add-requires"), unit_files),
     "is-enabled": is_enabled, "get-default": get_default, "set-default": set_default,
     "list-unit-files": list_unit_files,
 }

@@ -134,6 +134,21 @@ is-enabled tick.timer
 disable --runtime tick.timer
 --no-reload enable sleepy.service
 -q disable sleepy.service
+enable quiet.service
+reenable sleepy.service
+reenable quiet.service
+add-wants default.target quiet.service
+add-requires default.target helper.service
+is-enabled quiet.service helper.service
+add-wants nope.target quiet.service
+preset sleepy.service
+preset-all
+list-unit-files --state=enabled
+list-unit-files --state=bad
+revert quiet.service
+revert helper.service
+disable sleepy.service
+is-enabled sleepy.service quiet.service helper.service
 start --job-mode=fail quiet.service
 --job-mode=bogus start quiet.service
 --fail stop quiet.service

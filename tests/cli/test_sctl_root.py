@@ -28,6 +28,10 @@ COMMANDS = [
     "get-default", "is-enabled nosuch.service", "list-unit-files --no-pager",
     "list-unit-files --no-pager --state=enabled", "list-unit-files --no-pager *.target", "-q enable foo",
     "disable nosuch.service", "mask foo.service", "enable foo.service", "unmask foo.service",
+    "reenable foo.service", "reenable static.service", "add-wants graphical.target static.service",
+    "add-requires graphical.target tmpl@c.service", "is-enabled static.service", "disable foo.service",
+    "preset foo.service", "preset tmpl@d.service", "is-enabled foo.service", "preset-all",
+    "list-unit-files --no-pager", "revert foo.service", "add-wants nosuch.target foo.service",
     "start foo.service", "status foo.service", "daemon-reload", "list-units", "cat foo.service",
 ]
 
@@ -39,6 +43,9 @@ def _tree(root: Path) -> None:
     for name, text in UNITS.items():
         (vendor / name).write_text(text)
     (vendor / "default.target").symlink_to("multi-user.target")
+    presets = root / "usr/lib/systemd/system-preset"
+    presets.mkdir(parents=True)
+    (presets / "90-test.preset").write_text("disable foo.service\nenable *\n")
 
 
 def _links(root: Path) -> dict[str, str]:
