@@ -233,20 +233,44 @@ def _syscall_filter(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         if not invert and number is not None:
             ctx.warn(f"Allow-listed system calls cannot take error number, ignoring: {word}")
             continue
-        try:
-            calls = syscallsets.expand(name)
-        except KeyError:
-            ctx.warn(f"Unknown system call group, ignoring: {name}")
-            continue
-        if not name.startswith("@") and name not in syscallsets.KNOWN:
-            ctx.warn(f"Failed to parse system call, ignoring: {name}")
-            continue
-        for call in calls:
+        for call in _syscalls(name, ctx):
             # A `~name:errno` taken from an allow list stays in it, denied with that errno.
             if invert != flt.allow or number is not None:
                 flt.calls[call] = number
             else:
                 flt.calls.pop(call, None)
+
+
+def _syscalls(name: str, ctx: ParseContext) -> list[str]:
+    """The calls a name or @group stands for; none (warned) for an unknown one."""
+    try:
+        calls = syscallsets.expand(name)
+    except KeyError:
+        ctx.warn(f"Unknown system call group, ignoring: {name}")
+        return []
+    if not name.startswith("@") and name not in syscallsets.KNOWN:
+        ctx.warn(f"Failed to parse system call, ignoring: {name}")
+        return []
+    return calls
+
+
+def _syscall_log(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+    """SystemCallLog=: the first assignment's kind decides (a plain list logs only those calls, a
+    `~` list all but those); later ones add to or take from it. No errno suffixes, no @default."""
+    ex = cfg.exec
+    if value == "":
+        ex.syscall_log = None
+        return
+    invert = value.startswith("~")
+    if ex.syscall_log is None:
+        ex.syscall_log = SyscallFilter(allow=not invert)
+    log = ex.syscall_log
+    for word in words(value[1:] if invert else value, Extract(0)):
+        for call in _syscalls(word, ctx):
+            if invert != log.allow:
+                log.calls[call] = None
+            else:
+                log.calls.pop(call, None)
 
 
 _ARCHITECTURES = frozenset({
@@ -407,6 +431,7 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
     "BindPaths": _bind_paths(read_only=False),
     "BindReadOnlyPaths": _bind_paths(read_only=True),
     "SystemCallFilter": _syscall_filter,
+    "SystemCallLog": _syscall_log,
     "SystemCallErrorNumber": setter(_exec, "syscall_errno", _syscall_errno, reset=True),
     "SystemCallArchitectures": _architectures,
     "RestrictAddressFamilies": _address_families,

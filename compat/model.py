@@ -393,6 +393,7 @@ class ExecContext:
     restrict_realtime: bool = False
     restrict_namespaces: int | None = None  # the namespace flags allowed; None: no restriction
     syscall_filter: SyscallFilter | None = None  # SystemCallFilter=
+    syscall_log: SyscallFilter | None = None  # SystemCallLog=: allow = log only the listed calls
     syscall_errno: int | None = None  # SystemCallErrorNumber=; None: kill
     system_call_architectures: list[str] = field(default_factory=list)
     address_families: AddressFamilies | None = None  # RestrictAddressFamilies=

@@ -47,6 +47,14 @@ def syscall_filter(ex: ExecContext) -> list[Any]:
     return [flt.allow, sorted(names)]
 
 
+def syscall_log(ex: ExecContext) -> list[Any]:
+    """(bas): whether the list names the logged calls (else the unlogged ones), and the names."""
+    log = ex.syscall_log
+    if log is None:
+        return [False, []]
+    return [log.allow, sorted(name for name in log.calls if seccomp.known_syscall(name))]
+
+
 def syscall_architectures(ex: ExecContext) -> list[str]:
     return sorted(set(ex.system_call_architectures))
 
@@ -82,6 +90,7 @@ def set_credential(ex: ExecContext) -> list[list[Any]]:
 
 EXEC_PROPERTIES: dict[str, Callable[[ExecContext], Any]] = {
     "SystemCallFilter": syscall_filter,
+    "SystemCallLog": syscall_log,
     "SystemCallArchitectures": syscall_architectures,
     "SystemCallErrorNumber": syscall_errno,
     "RestrictAddressFamilies": address_families,

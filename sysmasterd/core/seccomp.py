@@ -21,10 +21,11 @@ import socket
 from collections.abc import Callable, Iterable
 
 from compat import syscallsets
-from compat.model import AddressFamilies, ExecContext
+from compat.model import AddressFamilies, ExecContext, SyscallFilter
 
 SCMP_ACT_KILL_PROCESS = 0x80000000
 SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_ACT_LOG = 0x7FFC0000
 SCMP_FLTATR_ACT_BADARCH = 2
 SCMP_FLTATR_CTL_NNP = 3
 SCMP_CMP_NE, SCMP_CMP_EQ, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ = 1, 4, 6, 7
@@ -147,6 +148,13 @@ def syscall_filter(ctx: ExecContext) -> None:
 
     rules: list[Rule] = [(action(code), name, ()) for name, code in flt.calls.items()]
     load_everywhere(negative if flt.allow else SCMP_ACT_ALLOW, rules)
+
+
+def syscall_log(log: SyscallFilter) -> None:
+    """SystemCallLog=: the listed calls (or all but them) are allowed and logged by the kernel's
+    audit (type=1326 records with the action LOG)."""
+    listed = SCMP_ACT_LOG if log.allow else SCMP_ACT_ALLOW
+    load_everywhere(SCMP_ACT_ALLOW if log.allow else SCMP_ACT_LOG, [(listed, name, ()) for name in log.calls])
 
 
 def restrict_archs(names: list[str]) -> None:
@@ -284,7 +292,7 @@ def uses_seccomp(ctx: ExecContext) -> bool:
         or ctx.protect_hostname or ctx.protect_kernel_tunables or ctx.protect_kernel_modules
         or ctx.protect_kernel_logs or ctx.address_families is not None or ctx.restrict_namespaces is not None
         or ctx.restrict_realtime or ctx.restrict_suidsgid or ctx.system_call_architectures
-        or ctx.syscall_filter is not None
+        or ctx.syscall_filter is not None or ctx.syscall_log is not None
     )
 
 
@@ -318,6 +326,9 @@ def apply_all(ctx: ExecContext) -> None:
         _step("lock personalities", lambda: lock_personality(_current_personality()))
     if ctx.protect_hostname:
         _step("apply hostname restrictions", protect_hostname)
+    if ctx.syscall_log is not None:
+        log = ctx.syscall_log
+        _step("apply system call log filters", lambda: syscall_log(log))
     if ctx.syscall_filter is not None:
         _step("apply system call filters", lambda: syscall_filter(ctx))
 

@@ -251,6 +251,8 @@ ORACLE_CASES = {
     "ProcSubset=pid\nProtectProc=ptraceable\nPrivateUsers=maybe\nPrivateUsers=yes\nRemoveIPC=perhaps\n"
     "DynamicUser=yes\n",
     "dynamicuser-bad": "[Service]\nExecStart=/bin/true\nDynamicUser=maybe\nPrivateUsers=maybe\n",
+    "syscall-log": "[Service]\nExecStart=/bin/true\nSystemCallLog=@clock nosuchcall @nosuchgroup\n"
+    "SystemCallLog=~read read:EPERM\nSystemCallLog=\nSystemCallLog=~@default\n",
 }
 
 

@@ -78,6 +78,21 @@ RestrictNamespaces=yes
     assert ex.restrict_namespaces == 0
 
 
+def test_syscall_log_kind_from_the_first_assignment(tmp_path: Path) -> None:
+    """SystemCallLog=: a plain list logs those calls only, a `~` list all others; later
+    assignments add to or take from the list; no @default is implied (unlike SystemCallFilter=)."""
+    u = load(tmp_path, "SystemCallLog=@clock read\nSystemCallLog=~read\n").load("t.service")
+    assert u.config is not None and u.diagnostics == []
+    log = u.config.exec.syscall_log
+    assert log is not None and log.allow and set(log.calls) == set(syscallsets.expand("@clock"))
+    u = load(tmp_path, "SystemCallLog=~@default\nSystemCallLog=read\n").load("t.service")
+    assert u.config is not None
+    log = u.config.exec.syscall_log
+    assert log is not None and not log.allow and set(log.calls) == set(syscallsets.expand("@default")) - {"read"}
+    u = load(tmp_path, "SystemCallLog=~@default\nSystemCallLog=\n").load("t.service")
+    assert u.config is not None and u.config.exec.syscall_log is None
+
+
 def test_every_handled_directive_is_known_to_systemd() -> None:
     from compat import directives
 

@@ -160,6 +160,29 @@ def test_procfs_options_asked_of_the_kernel() -> None:
     assert procfs_options.supported("hidepid=sideways,subset=pid") == "subset=pid"
 
 
+def test_system_call_log_audited(h: Harness) -> None:
+    """SystemCallLog=: a listed call still succeeds, and the kernel's audit logs it (type=1326,
+    action LOG) under the caller's PID; without auditd the record reaches the kernel log."""
+    import subprocess
+
+    from procwait import wait_until
+
+    if not seccomp.available():
+        pytest.skip("libseccomp is not installed")
+    h.boot()
+    pidfile = h.tmp / "pid"
+    h.write("log.service", "[Service]\nType=oneshot\nWorkingDirectory=/\nSystemCallLog=uname\n"
+            f"ExecStart=/bin/sh -c 'echo $$$$ > {pidfile}; exec /bin/uname'\n")
+    assert h.start("log.service") is OK
+    mark = f" pid={pidfile.read_text().strip()} "
+
+    def logged() -> bool:
+        kmsg = subprocess.run(["dmesg"], capture_output=True, text=True, check=True).stdout
+        return any(mark in line and "type=1326" in line and "code=0x7ffc0000" in line for line in kmsg.splitlines())
+
+    wait_until(logged, 5, "the audit record of uname()")
+
+
 def test_private_tmp_named_and_removed(h: Harness) -> None:
     h.boot()
     h.write("pt.service", "[Service]\nPrivateTmp=yes\nExecStart=/bin/sleep 1000\n")

@@ -24,6 +24,8 @@ AmbientCapabilities=CAP_NET_ADMIN
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
 SystemCallErrorNumber=EPERM
+SystemCallLog=@clock read nosuchcall
+SystemCallLog=~read
 SystemCallArchitectures=native
 RestrictAddressFamilies=AF_UNIX AF_INET AF_NETLINK AF_LOCAL
 RestrictNamespaces=net ipc
@@ -67,6 +69,8 @@ ExecStart=/bin/sleep 1000
 SystemCallFilter=~@mount:EACCES @clock
 SystemCallFilter=~kexec_load:EDEADLK kexec_file_load:EOPNOTSUPP reboot:EWOULDBLOCK swapon:kill
 SystemCallErrorNumber=kill
+SystemCallLog=~@system-service
+SystemCallLog=write
 RestrictAddressFamilies=~AF_PACKET AF_ROUTE AF_FILE
 RestrictNamespaces=~user
 CapabilityBoundingSet=~CAP_SYS_ADMIN
@@ -100,7 +104,8 @@ UNITS = {
 }
 
 _SHOWN = """
-    SystemCallFilter SystemCallArchitectures SystemCallErrorNumber RestrictAddressFamilies RestrictNamespaces
+    SystemCallFilter SystemCallLog SystemCallArchitectures SystemCallErrorNumber RestrictAddressFamilies
+    RestrictNamespaces
     BindPaths BindReadOnlyPaths TemporaryFileSystem CapabilityBoundingSet AmbientCapabilities ProtectSystem
     ProtectHome PrivateTmp ReadWritePaths ReadOnlyPaths InaccessiblePaths ExecPaths NoExecPaths SecureBits
     DevicePolicy DeviceAllow IPAccounting IPAddressAllow IPAddressDeny PrivateDevices ProtectKernelTunables
