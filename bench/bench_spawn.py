@@ -5,7 +5,7 @@
 Both units are Type=exec around /bin/sleep, so `systemctl start` returns once the child has done
 all its set-up and exec'ed. Per start:
 - latency: wall time of `systemctl --user start` (client start-up included; it is the same
-  binary for both managers, so the sandboxed-minus-plain column is the set-up's own cost);
+  binary for both managers, so the "vs plain" column is the sandbox set-up's own cost);
 - child CPU: what the unit's cgroup used up to the moment it was active (cpu.stat usage_usec:
   the forked child's set-up, namespace helpers, then the few instructions of sleep);
 - manager CPU: the manager process's own CPU time across the start call.
@@ -192,13 +192,16 @@ def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
     print(f"start to active (Type=exec), {args.starts} starts per unit after a warm-up; medians "
           f"(latency also p95); sandboxed: {len(SANDBOXED.splitlines()) - len(PLAIN.splitlines()) - 1} settings")
-    print(f"{'manager':<13}{'unit':<11}{'latency ms':>11}{'p95':>7}{'child CPU ms':>14}{'manager CPU ms':>16}")
+    print(f"{'manager':<13}{'unit':<11}{'latency ms':>11}{'p95':>7}{'vs plain':>10}{'child CPU ms':>14}"
+          f"{'manager CPU ms':>16}")
     for name, units in rows.items():
+        plain = statistics.median(units["plain.service"]["latency_ms"])
         for unit, r in units.items():
             lat = sorted(r["latency_ms"])
             p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
             print(f"{name:<13}{unit.split('.')[0]:<11}{statistics.median(lat):>11.1f}{p95:>7.1f}"
-                  f"{statistics.median(r['child_cpu_ms']):>14.2f}{statistics.median(r['manager_cpu_ms']):>16.2f}")
+                  f"{statistics.median(lat) - plain:>+10.1f}{statistics.median(r['child_cpu_ms']):>14.2f}"
+                  f"{statistics.median(r['manager_cpu_ms']):>16.2f}")
 
 
 if __name__ == "__main__":

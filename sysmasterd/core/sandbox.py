@@ -56,8 +56,8 @@ MNT_DETACH = 2
 _KEPT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
 
 # Modes in systemd's precedence: for two entries on one path the earlier mode wins.
-(INACCESSIBLE, BIND, PRIVATE_TMP, PRIVATE_DEV, PROCFS, READONLY, READWRITE, NOEXEC, EXEC, TMPFS,
- READWRITE_IMPLICIT) = range(11)
+(INACCESSIBLE, BIND, PRIVATE_TMP, PRIVATE_DEV, PROCFS, READONLY, READWRITE, NOEXEC, EXEC, TMPFS, MQUEUEFS,
+ READWRITE_IMPLICIT) = range(12)
 
 
 class SandboxError(Exception):
@@ -131,7 +131,7 @@ def needs_mount_namespace(ctx: ExecContext) -> bool:
         or ctx.protect_home != "no" or ctx.protect_kernel_tunables or ctx.protect_kernel_modules
         or ctx.protect_kernel_logs or ctx.protect_control_groups or ctx.read_write_paths or ctx.read_only_paths
         or ctx.inaccessible_paths or ctx.exec_paths or ctx.no_exec_paths or ctx.tmpfs_mounts or ctx.bind_mounts
-        or _restricts_proc(ctx)
+        or _restricts_proc(ctx) or ctx.private_ipc
     )
 
 
@@ -217,6 +217,8 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
         out.append(Entry("/var/tmp", PRIVATE_TMP, source=os.path.join(paths.var_tmp_dir, "tmp")))
     if ctx.private_devices:
         out.append(Entry("/dev", PRIVATE_DEV))
+    if ctx.private_ipc:  # the new IPC namespace's message queues, not the host's
+        out.append(Entry("/dev/mqueue", MQUEUEFS))
     if _restricts_proc(ctx) or ctx.protect_kernel_tunables or ctx.protect_control_groups:
         # These imply MountAPIVFS= in systemd: /proc, /dev, /sys and /run, each unless already a
         # mount point. Without RootDirectory= the last three always are, so only a fresh /proc
@@ -393,6 +395,9 @@ def _make_content(e: Entry, paths: SandboxPaths) -> bool:
     if e.mode == PROCFS:
         _mount_procfs(e.path, e.options)
         return True
+    if e.mode == MQUEUEFS:
+        _mount_mqueue(e.path)
+        return True
     if not _is_mount_point(e.path):
         mount(e.path, e.path, None, MS_BIND | MS_REC)
     return True
@@ -417,7 +422,7 @@ def _flag_change(e: Entry) -> tuple[int, int] | None:
     """(flags to set, flags to clear) for the subtree of an entry."""
     if e.mode in (READONLY, INACCESSIBLE) or (e.mode in (BIND, TMPFS) and e.read_only):
         return MS_RDONLY, 0
-    if e.mode in (READWRITE, READWRITE_IMPLICIT, PRIVATE_TMP, PRIVATE_DEV, PROCFS, BIND, TMPFS):
+    if e.mode in (READWRITE, READWRITE_IMPLICIT, PRIVATE_TMP, PRIVATE_DEV, PROCFS, MQUEUEFS, BIND, TMPFS):
         return 0, MS_RDONLY
     if e.mode == NOEXEC:
         return MS_NOEXEC, 0
@@ -441,14 +446,8 @@ def _remount_tree(top: str, set_flags: int, clear_flags: int) -> None:
                 raise SandboxError(f"Failed to re-mount {top}: {e.strerror}") from e
 
 
-def _mount_procfs(path: str, wanted: str) -> None:
-    """A new procfs instance with per-mount hidepid=/subset= (kernel 5.8 and later), as systemd's
-    mount_procfs(): each option only when the kernel says it takes it (procfs_options.py), and
-    whatever was mounted at and below /proc goes first. A kernel that still rejects the textual
-    options (EINVAL) has no per-instance hidepid=, so the options would reach the host's /proc:
-    then an unrestricted instance is mounted instead. Without the right to mount procfs (EPERM)
-    the existing /proc stays, unless it was already unmounted."""
-    options = procfs_options.supported(wanted)
+def _umount_below(path: str) -> int:
+    """Detach every mount at and below `path`, deepest first (umount_recursive()); how many went."""
     unmounted = 0
     prefix = path.rstrip("/") + "/"
     for mp in reversed(_mount_points()):
@@ -458,6 +457,18 @@ def _mount_procfs(path: str, wanted: str) -> None:
                 unmounted += 1
             except OSError:
                 pass
+    return unmounted
+
+
+def _mount_procfs(path: str, wanted: str) -> None:
+    """A new procfs instance with per-mount hidepid=/subset= (kernel 5.8 and later), as systemd's
+    mount_procfs(): each option only when the kernel says it takes it (procfs_options.py), and
+    whatever was mounted at and below /proc goes first. A kernel that still rejects the textual
+    options (EINVAL) has no per-instance hidepid=, so the options would reach the host's /proc:
+    then an unrestricted instance is mounted instead. Without the right to mount procfs (EPERM)
+    the existing /proc stays, unless it was already unmounted."""
+    options = procfs_options.supported(wanted)
+    unmounted = _umount_below(path)
     flags = MS_NOSUID | MS_NOEXEC | MS_NODEV
     try:
         mount("proc", path, "proc", flags, options or None)
@@ -466,6 +477,13 @@ def _mount_procfs(path: str, wanted: str) -> None:
             mount("proc", path, "proc", flags)
         elif e.errno != errno.EPERM or unmounted or not _is_mount_point(path):
             raise
+
+
+def _mount_mqueue(path: str) -> None:
+    """A fresh mqueue instance (it shows the mounter's IPC namespace), over whatever was there."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    _umount_below(path)
+    mount("mqueue", path, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
 
 
 def _private_dev(paths: SandboxPaths) -> None:

@@ -43,13 +43,16 @@ class _Cmp(ctypes.Structure):
 
 
 _lib: ctypes.CDLL | None = None
+_SONAME = "libseccomp.so.2"  # the ABI these declarations are for
 
 
 def library() -> ctypes.CDLL:
     global _lib
     if _lib is None:
-        name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
-        lib = ctypes.CDLL(name, use_errno=True)
+        try:
+            lib = ctypes.CDLL(_SONAME, use_errno=True)
+        except OSError:  # another soname: find_library() runs ldconfig, too slow for every child
+            lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or _SONAME, use_errno=True)
         lib.seccomp_init.restype = ctypes.c_void_p
         lib.seccomp_init.argtypes = [ctypes.c_uint32]
         lib.seccomp_release.argtypes = [ctypes.c_void_p]
@@ -276,6 +279,11 @@ protect_clock = _deny_groups("@clock")
 private_devices = _deny_groups("@raw-io")
 
 
+def protect_sysctl() -> None:
+    """ProtectKernelTunables='s filter part: _sysctl(2), where the architecture has it."""
+    load_everywhere(SCMP_ACT_ALLOW, _deny(["_sysctl"], errnos.EPERM))
+
+
 def protect_kernel_logs() -> None:
     load_everywhere(SCMP_ACT_ALLOW, _deny(["syslog"], errnos.EPERM))
 
@@ -312,6 +320,8 @@ def apply_all(ctx: ExecContext) -> None:
         if ctx.restrict_namespaces != NAMESPACE_FLAGS_ALL:
             allowed = ctx.restrict_namespaces
             _step("apply namespace restrictions", lambda: restrict_namespaces(allowed))
+    if ctx.protect_kernel_tunables:
+        _step("apply sysctl restrictions", protect_sysctl)
     if ctx.protect_kernel_modules:
         _step("apply module loading restrictions", protect_kernel_modules)
     if ctx.protect_kernel_logs:

@@ -119,6 +119,16 @@ CASES = {
                                          ["/bin/sh -c 'test \"$(stat -c %%d /proc)\" != {procdev}'"], OK),
     "protecthostname-proc-readonly": ("ProtectHostname=yes\nPrivateTmp=yes",
                                       ["/bin/sh -c '! sh -c \"echo sm-probe > /proc/sys/kernel/hostname\"'"], OK),
+    # the IPC namespace's own message queues on /dev/mqueue
+    "privateipc-mqueue": ("PrivateIPC=yes",
+                          ["/bin/sh -c 'test \"$(stat -f -c %%T /dev/mqueue)\" = mqueue && "
+                           "touch /dev/mqueue/sm-probe && test -e /dev/mqueue/sm-probe'"], OK),
+    # and _sysctl(2) fails with EPERM (x86-64's number; the kernel's own answer is ENOSYS)
+    "protectkerneltunables-sysctl": ("ProtectKernelTunables=yes",
+                                     ["/usr/bin/python3 -c 'import ctypes, sys, platform\\n"
+                                      "libc = ctypes.CDLL(None, use_errno=True)\\n"
+                                      "sys.exit(platform.machine() == \"x86_64\" and "
+                                      "(libc.syscall(156, 0), ctypes.get_errno())[1] != 1)'"], OK),
     "protectproc-host-untouched": ("ProtectProc=invisible", ["+/bin/sh -c '! grep -q hidepid /proc/self/mountinfo'"],
                                    OK),
     "privateusers": ("User=daemon\nPrivateUsers=yes",
