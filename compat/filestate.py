@@ -100,7 +100,7 @@ def unit_file_state(
         return "enabled" if persistent else "enabled-runtime"
     if entry.linked_to is not None:
         return "linked" + runtime
-    if parsed.is_template and _instance_links(index, parsed) or name in index.aliased:
+    if (parsed.is_template and _instance_links(index, parsed)) or name in index.aliased:
         # Some instance is enabled, but not the template's DefaultInstance=; or a config
         # directory has it under another name.
         return "indirect"
