@@ -29,6 +29,7 @@ from sysmasterd.core.execute import (
 from sysmasterd.core.idlepipe import IdlePipe
 from sysmasterd.core.journal import open_stream, stream_environment
 from sysmasterd.core.sandbox import SandboxPaths
+from sysmasterd.core.shared_ns import NamespaceStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,6 +68,8 @@ class ExecRuntime:
         self.fd_holder: FdHolder | None = None
         # PrivateTmp= directories by unit (JoinsNamespaceOf= units share one pair).
         self.private_tmp: dict[str, tuple[str, str]] = {}
+        # PrivateNetwork=/PrivateIPC= namespaces by unit, shared the same way.
+        self.namespaces = NamespaceStore()
 
     def attach(self, notify: NotifySocket) -> None:
         from sysmasterd.core.fastspawn import mark_close_on_exec
@@ -254,6 +257,9 @@ class ExecRuntime:
             pw_uid, pw_gid = _owner(ctx.user, ctx.group)
             credentials.setup(bases["runtime"], u.id, ctx.credentials, pw_uid, pw_gid,
                               store=self.m.settings.environ.get("CREDENTIALS_DIRECTORY"), may_mount=self.m.is_system)
+        for kind, wanted in (("net", ctx.private_network), ("ipc", ctx.private_ipc)):
+            if wanted:
+                paths.namespaces[kind] = self.namespaces.pair(u.id, kind, u.config.unit.joins_namespace_of)
         if not sandbox.needs_mount_namespace(ctx):
             return paths
         if ctx.private_tmp:
@@ -431,6 +437,7 @@ class ExecRuntime:
         dirs = self.private_tmp.pop(u.id, None)
         if dirs is not None and dirs not in self.private_tmp.values():
             sandbox.remove_private_tmp(dirs)
+        self.namespaces.release(u.id)
         if u.config is not None and u.config.exec.credentials and self.directory_bases().get("runtime"):
             credentials.remove(self.directory_bases()["runtime"], u.id)
         if u.config is None or u.config.exec.runtime_directory_preserve != "no":

@@ -27,10 +27,11 @@ import os
 import socket
 import struct
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from compat.model import ExecContext
-from sysmasterd.core import procfs_options
+from sysmasterd.core import procfs_options, shared_ns
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -90,6 +91,7 @@ class SandboxPaths:
     writable: list[str] = field(default_factory=list)
     private_roots: list[str] = field(default_factory=list)
     private_dirs: list[str] = field(default_factory=list)
+    namespaces: dict[str, shared_ns.Pair] = field(default_factory=dict)  # "net"/"ipc": the unit's store
 
 
 _libc: ctypes.CDLL | None = None
@@ -523,16 +525,26 @@ def private_network() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | IFF_UP | IFF_RUNNING))
 
 
+def _shared(kind: str, paths: SandboxPaths, create: Callable[[], None]) -> None:
+    """The unit's namespace of this kind, made by its first process (shared_ns.py); without a
+    store from the manager, one of this process's own."""
+    pair = paths.namespaces.get(kind)
+    if pair is None:
+        create()
+    else:
+        shared_ns.enter(pair, kind, create)
+
+
 def enter(ctx: ExecContext, paths: SandboxPaths, sandboxing: bool) -> None:
     """All namespaces of the child, in exec_child()'s order: network, IPC, mounts, hostname."""
     if sandboxing and ctx.private_network:
         try:
-            private_network()
+            _shared("net", paths, private_network)
         except OSError as e:
             raise SandboxError(f"Failed to set up network namespacing: {e}", network=True) from e
     try:
         if sandboxing and ctx.private_ipc:
-            unshare(CLONE_NEWIPC)
+            _shared("ipc", paths, lambda: unshare(CLONE_NEWIPC))
         if needs_mount_namespace(ctx):
             apply_mount_namespace(ctx, paths, sandboxing)
         if sandboxing and ctx.protect_hostname:

@@ -9,6 +9,7 @@ import os
 
 import pytest
 from core_harness import Harness
+from procwait import wait_until
 
 from sysmasterd.core import seccomp
 from sysmasterd.core.states import JobResult
@@ -175,8 +176,6 @@ def test_system_call_log_audited(h: Harness) -> None:
     action LOG) under the caller's PID; without auditd the record reaches the kernel log."""
     import subprocess
 
-    from procwait import wait_until
-
     if not seccomp.available():
         pytest.skip("libseccomp is not installed")
     h.boot()
@@ -214,6 +213,44 @@ def test_joins_namespace_of_shares_tmp(h: Harness) -> None:
     assert h.start("a.service") is OK
     assert h.start("b.service") is OK
     h.stop("a.service")
+
+
+def test_private_network_and_ipc_shared_by_the_unit(h: Harness) -> None:
+    """PrivateNetwork=/PrivateIPC=: one namespace of each for all the unit's processes, joined
+    by a JoinsNamespaceOf= unit, new after the unit stopped (systemd 252's storage sockets)."""
+    h.boot()
+    seen = h.tmp / "seen"
+    record = f"readlink /proc/self/ns/net /proc/self/ns/ipc >> {seen}"
+    settings = "WorkingDirectory=/\nPrivateNetwork=yes\nPrivateIPC=yes\n"
+    h.write("a.service", f"[Service]\n{settings}ExecStartPre=/bin/sh -c '{record}'\n"
+            f"ExecStart=/bin/sh -c '{record}; echo $$$$ > {h.tmp}/a.pid; exec sleep 1000'\n")
+    h.write("b.service", f"[Unit]\nJoinsNamespaceOf=a.service\n[Service]\nType=oneshot\n{settings}"
+            f"ExecStart=/bin/sh -c '{record}'\n")
+
+    def namespaces() -> list[tuple[str, str]]:
+        lines = seen.read_text().split()
+        seen.unlink()
+        return list(zip(lines[::2], lines[1::2], strict=True))
+
+    assert h.start("a.service") is OK
+    assert h.start("b.service") is OK
+    wait_until(lambda: len(seen.read_text().split()) == 6, 5, "three processes recorded")
+    first = namespaces()
+    assert len(set(first)) == 1, first
+    assert first[0] != (os.readlink("/proc/self/ns/net"), os.readlink("/proc/self/ns/ipc"))
+    # held open, so that the kernel cannot give a later namespace the same inode number
+    pid = (h.tmp / "a.pid").read_text().strip()
+    held = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY) for kind in ("net", "ipc")]
+    try:
+        h.stop("a.service")
+        assert h.start("a.service") is OK
+        wait_until(lambda: seen.exists() and len(seen.read_text().split()) == 4, 5, "two processes recorded")
+        again = namespaces()
+        assert len(set(again)) == 1 and again[0] != first[0], (first, again)
+        h.stop("a.service")
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 def test_credentials(h: Harness) -> None:
