@@ -381,6 +381,9 @@ def _make_content(e: Entry, paths: SandboxPaths) -> bool:
             opts.insert(0, "mode=0755")
         mount("tmpfs", e.path, "tmpfs", flags, ",".join(opts))
         return True
+    if e.mode == MQUEUEFS:  # its directory is made, as in a private /dev, where there is none
+        _mount_mqueue(e.path)
+        return True
     if not _exists(e.path):
         if e.optional:
             return False
@@ -396,9 +399,6 @@ def _make_content(e: Entry, paths: SandboxPaths) -> bool:
         return True
     if e.mode == PROCFS:
         _mount_procfs(e.path, e.options)
-        return True
-    if e.mode == MQUEUEFS:
-        _mount_mqueue(e.path)
         return True
     if not _is_mount_point(e.path):
         mount(e.path, e.path, None, MS_BIND | MS_REC)

@@ -121,6 +121,8 @@ CASES = {
     "protecthostname-proc-readonly": ("ProtectHostname=yes\nPrivateTmp=yes",
                                       ["/bin/sh -c '! sh -c \"echo sm-probe > /proc/sys/kernel/hostname\"'"], OK),
     # the IPC namespace's own message queues on /dev/mqueue
+    "privateipc-mqueue-privatedevices": ("PrivateIPC=yes\nPrivateDevices=yes",
+                                         ["/bin/sh -c 'test \"$(stat -f -c %%T /dev/mqueue)\" = mqueue'"], OK),
     "privateipc-mqueue": ("PrivateIPC=yes",
                           ["/bin/sh -c 'test \"$(stat -f -c %%T /dev/mqueue)\" = mqueue && "
                            "touch /dev/mqueue/sm-probe && test -e /dev/mqueue/sm-probe'"], OK),
