@@ -9,7 +9,7 @@ sorted by path with one entry per path (systemd's precedence decides duplicates)
    only change flags are bound onto themselves so the flags stop at them;
 2. flags: each entry's read-only/read-write and exec/noexec change is applied to every mount at
    or below its path, parents first, so a deeper entry (a ReadWritePaths= below ProtectSystem=strict)
-   wins for its subtree.
+   wins for its subtree; with NoNewPrivileges= every entry's subtree becomes nosuid as well.
 
 The parent prepares what must outlive one process (`prepare_private_tmp`): the per-unit /tmp
 and /var/tmp directories, named as systemd names them, shared by JoinsNamespaceOf= units.
@@ -286,6 +286,10 @@ def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: boo
         change = _flag_change(e)
         if change is not None:
             _remount_tree(e.path, *change)
+    if sandboxing and ctx.no_new_privileges:
+        # Nothing set-uid could work anyway; systemd's fourth pass makes it plain on each entry.
+        for e in done:
+            _remount_tree(e.path, MS_NOSUID, 0)
     mount(None, "/", None, MS_SHARED | MS_REC)
 
 

@@ -25,6 +25,10 @@ def run(h: Harness, name: str, settings: str, *commands: str) -> JobResult:
 
 
 STATUS = "/bin/sh -c 'test \"$(grep {} /proc/self/status | cut -f2)\" = {}'"
+# exit 0 when (not) any visible mount of the unit's namespace lacks nosuid (of mounts stacked on
+# one path only the top one counts: the ones below it cannot be reached by path)
+SUID_MOUNTS = ("/usr/bin/python3 -c 'import sys; top = dict(line.split()[4:6] for line in "
+               "open(\"/proc/self/mountinfo\")); sys.exit({} any(\"nosuid\" not in o for o in top.values()))'")
 BIND_81 = "/usr/bin/python3 -c 'import socket; socket.socket().bind((\"127.0.0.1\", 81))'"
 CASES = {
     # name: (settings, commands, expected)
@@ -121,6 +125,9 @@ CASES = {
     "protecthostname-proc-readonly": ("ProtectHostname=yes\nPrivateTmp=yes",
                                       ["/bin/sh -c '! sh -c \"echo sm-probe > /proc/sys/kernel/hostname\"'"], OK),
     # the IPC namespace's own message queues on /dev/mqueue
+    # NoNewPrivileges= makes every mount of the namespace's entries nosuid (here: all, below /)
+    "nonewprivileges-nosuid-mounts": ("NoNewPrivileges=yes\nProtectSystem=strict", [SUID_MOUNTS.format("")], OK),
+    "nosuid-mounts-need-nonewprivileges": ("ProtectSystem=strict", [SUID_MOUNTS.format("not")], OK),
     "privateipc-mqueue-privatedevices": ("PrivateIPC=yes\nPrivateDevices=yes",
                                          ["/bin/sh -c 'test \"$(stat -f -c %%T /dev/mqueue)\" = mqueue'"], OK),
     "privateipc-mqueue": ("PrivateIPC=yes",
