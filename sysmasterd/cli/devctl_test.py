@@ -1,7 +1,7 @@
 """devctl test / test-builtin: run the rules or one builtin on a device, in-process.
 
 test-builtin runs one builtin and must not pay for loading the rules: their modules are imported
-by `test` alone.
+by `test` alone. Both set up every builtin first, as udevadm does, for the same debug trace.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import sys
 
 from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, find_device, parse, version_or_help
-from sysmasterd.devmaster.builtin.registry import DESCRIPTIONS, lookup, run_builtin
+from sysmasterd.devmaster.builtin.registry import DESCRIPTIONS, init_builtins, lookup, run_builtin, unload_builtins
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.event import EventSettings, UdevEvent
 
@@ -47,10 +47,29 @@ def _action(val: str) -> str | None:
     return val
 
 
-def _setup_logging() -> None:
-    import logging  # test's alone: test-builtin prints through add_property
+def _debug_trace() -> None:
+    """udevadm test and test-builtin log at debug level on stderr: the builtins' set-up (hwdb,
+    kmod, .link files), the rules files, each rule that does something, the teardown."""
+    import logging
 
     logging.basicConfig(stream=sys.stderr, format="%(message)s", level=logging.DEBUG)
+    init_builtins()
+
+
+def _open(path: str) -> Device | None:
+    """find_device(): the device with its uevent file read; None once the error is logged."""
+    try:
+        dev = find_device(path, "/sys", subsystem_first=False)
+    except DeviceNotFound:
+        import logging
+
+        # sd-device's own trace of the path it could not resolve (the "/sys"-prefixed one)
+        tried = path if path.startswith("/sys/") else "/sys/" + path.lstrip("/")
+        if path.startswith("/") and not os.path.lexists(tried):
+            logging.getLogger("devmaster").debug('sd-device: Failed to chase symlinks in "%s".', tried)
+        error(f"Failed to open device '{path}': No such device")
+        return None
+    return dev
 
 
 def main(argv: list[str], prog: str = "udevadm") -> int:
@@ -70,24 +89,31 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             return version_or_help(opt, HELP_TEST.format(prog=prog))
     if not o.args:
         raise UsageError("syspath parameter missing.")
-    _setup_logging()
     print("This program is for debugging only, it does not run any program\n"
           "specified by a RUN key. It may show incorrect results, because\n"
           "some values may be different, or not available at a simulation run.\n", flush=True)
-    from sysmasterd.devmaster.rules.loader import load_rules
-
-    rules = load_rules(None, resolve)
+    _debug_trace()
     try:
-        dev = find_device(o.args[0], "/sys")
-    except DeviceNotFound:
-        return error(f"Failed to open device '{o.args[0]}': No such device")
-    print(render_result(simulate(dev, action, rules)), end="")
-    return 0
+        from sysmasterd.devmaster.rules.loader import load_rules
+
+        rules = load_rules(None, resolve)
+        dev = _open(o.args[0])
+        if dev is None:
+            return 1
+        print(render_result(simulate(dev, action, rules)), end="", flush=True)
+        return 0
+    finally:
+        unload_builtins()
 
 
 def simulate(dev: Device, action: str, rules: RuleExecutor) -> UdevEvent:
-    """What `udevadm test` does: rules applied, links and db written, RUN only listed."""
+    """What `udevadm test` does: rules applied, links and db written, RUN only listed.
+    ACTION is set after the uevent file is read and before SUBSYSTEM, which sd-device adds when
+    first asked for: the order `udevadm test` lists the properties in."""
+    subsystem = dev.properties.pop("SUBSYSTEM", None)
     dev.properties["ACTION"] = action
+    if subsystem is not None:
+        dev.properties["SUBSYSTEM"] = subsystem
     from sysmasterd.devmaster.framework import processing
 
     event = UdevEvent(dev, EventSettings(event_timeout=60.0))
@@ -120,16 +146,19 @@ def builtin_main(argv: list[str], prog: str = "udevadm") -> int:
     if len(o.args) != 2:
         raise UsageError("Expected two arguments: command string and device path.")
     command, path = o.args[0], o.args[1]
-    name = lookup(command)
-    if name is None:
-        return error(f"Unknown command '{command}'")
+    _debug_trace()
     try:
-        dev = find_device(path, "/sys")
-    except DeviceNotFound:
-        return error(f"Failed to open device '{path}': No such device")
-    dev.properties["ACTION"] = action
-    event = UdevEvent(dev, EventSettings())
-    rc = run_builtin(name, event, command, test=True)
-    if rc < 0:
-        return error(f"Builtin command '{command}' fails: {os.strerror(-rc)}")
-    return 0
+        name = lookup(command)
+        if name is None:
+            return error(f"Unknown command '{command}'")
+        dev = _open(path)
+        if dev is None:
+            return 1
+        dev.properties["ACTION"] = action
+        rc = run_builtin(name, UdevEvent(dev, EventSettings()), command, test=True)
+        sys.stdout.flush()
+        if rc < 0:
+            return error(f"Builtin command '{command}' fails: {os.strerror(-rc)}")
+        return 0
+    finally:
+        unload_builtins()

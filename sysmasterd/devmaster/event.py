@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.framework.db import DbRecord
 
+TYPE_CHECKING = False  # the rule model is only named here, for mypy
+if TYPE_CHECKING:
+    from udev_rules_translator.model import RuleLine
+
 
 @dataclass
 class EventSettings:
@@ -43,6 +47,8 @@ class UdevEvent:
     run: list[tuple[str, str]] = field(default_factory=list)
     inotify_watch: bool = False
     final_keys: set[str] = field(default_factory=set)
+    # the line being applied: udevd's debug messages about a rule name its file and line
+    rule_line: "RuleLine | None" = None
 
     @property
     def action(self) -> str:

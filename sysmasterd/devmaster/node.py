@@ -23,11 +23,12 @@ def _stack_dir(link: str, run_dir: str) -> str | None:
     return os.path.join(run_dir, "links", escape_link(name[len(DEV) + 1 :]))
 
 
-def _make_symlink(target: str, link: str) -> None:
+def _make_symlink(dev: Device, target: str, link: str) -> None:
     try:
         st = os.lstat(link)
         if not stat.S_ISLNK(st.st_mode):
-            log.debug("conflicting inode %s, symlink to %s not created", link, target)
+            log.debug("%s: Conflicting inode '%s' found, symlink to '%s' will not be created.",
+                      dev.sysname, link, target)
             return
     except FileNotFoundError:
         pass
@@ -35,12 +36,15 @@ def _make_symlink(target: str, link: str) -> None:
     rel = os.path.relpath(target, os.path.dirname(link))
     with contextlib.suppress(OSError):
         if os.readlink(link) == rel:
+            # udevd replaces it anyway, and says so
+            log.debug("%s: Successfully created symlink '%s' to '%s'", dev.sysname, link, target)
             return
     tmp = f"{link}.#devmaster{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     os.symlink(rel, tmp)
     os.rename(tmp, link)
+    log.debug("%s: Successfully created symlink '%s' to '%s'", dev.sysname, link, target)
 
 
 def _remove_link(link: str) -> None:
@@ -87,7 +91,7 @@ def link_update(dev: Device, link: str, add: bool, run_dir: str) -> None:
             os.symlink(f"{dev.devlink_priority}:{dev.devname}", entry)
         devnode = _best_devnode(dirname)
         if devnode is not None:
-            _make_symlink(devnode, link)
+            _make_symlink(dev, devnode, link)
         else:
             _remove_link(link)
             with contextlib.suppress(OSError):
@@ -111,7 +115,7 @@ def node_update(dev: Device, old_links: set[str], run_dir: str) -> None:
         link_update(dev, link, True, run_dir)
     devnum_link = _devnum_link(dev)
     if devnum_link and dev.devname:
-        _make_symlink(dev.devname, devnum_link)
+        _make_symlink(dev, dev.devname, devnum_link)
 
 
 def node_remove(dev: Device, run_dir: str) -> None:
@@ -137,11 +141,19 @@ def apply_permissions(dev: Device, mode: int | None, uid: int | None, gid: int |
         return
     if mode is None and gid:
         mode = 0o660
-    if mode is not None and stat.S_IMODE(st.st_mode) & 0o777 != mode & 0o777:
-        os.chmod(devname, mode & 0o7777)
+    apply_mode = mode is not None and stat.S_IMODE(st.st_mode) & 0o777 != mode & 0o777
     want_uid = st.st_uid if uid is None else uid
     want_gid = st.st_gid if gid is None else gid
-    if (want_uid, want_gid) != (st.st_uid, st.st_gid):
+    apply_owner = (want_uid, want_gid) != (st.st_uid, st.st_gid)
+    # udevd reports the permissions on every "add" (it applies security labels then), else on change
+    if apply_mode or apply_owner or dev.action == "add":
+        shown = (mode if mode is not None else st.st_mode) & 0o777
+        log.debug("%s: %s %s, uid=%d, gid=%d, mode=%s", dev.sysname,
+                  "Setting permissions" if apply_mode or apply_owner else "Preserve permissions of",
+                  devname, want_uid, want_gid, f"0{shown:o}" if shown else "0")
+    if apply_mode and mode is not None:
+        os.chmod(devname, mode & 0o7777)
+    if apply_owner:
         os.chown(devname, want_uid, want_gid, follow_symlinks=False)
 
 

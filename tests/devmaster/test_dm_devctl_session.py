@@ -95,12 +95,18 @@ test-builtin input_id /sys/class/net/lo
 test-builtin net_id /sys/class/net/lo
 test-builtin net_id /sys/class/net/dmv0
 test-builtin blkid /dev/nosuch
+test-builtin blkid /sys/devices/virtual/block/loop0
+test-builtin net_setup_link /sys/class/net/lo
+test-builtin hwdb /sys/devices/virtual/mem/null
+test-builtin kmod /sys/devices/virtual/mem/null
 test-builtin
 test-builtin nosuchbuiltin /sys/class/net/lo
 test /sys/class/net/lo
 test --action=change /sys/class/net/lo
 test --action=bogus /sys/class/net/lo
 test /sys/nonexistent
+test /sys/devices/virtual/mem/null
+test --action=change /sys/devices/virtual/mem/null
 info -h
 trigger -h
 settle -h
@@ -126,9 +132,13 @@ test --bogus
 test-builtin --bogus
 """
 
-# udevadm test prints the rules files it reads and a debug trace of how it applies them: ours
-# reads a translated copy, so only the exit code and the properties it ends with are compared.
-PROPERTY_TAIL = ("test /sys/class/net/lo", "test --action=change /sys/class/net/lo")
+# udevadm test and test-builtin log a debug trace (hwdb, kmod and .link set-up, the rules files,
+# each rule that does something, the db write, the teardown), compared line for line, except
+# for systemd's container detection: udevadm runs it when it reads the kernel command line for
+# net.naming-scheme and logs what it probed, which says more about the host than about udev.
+CONTAINER_DETECTION = re.compile(
+    r"^(Failed to read \$container of PID 1, ignoring: .*|Found container virtualization .*"
+    r"|Failed to (check if|read) /(proc|run)/\S+.*|Checking if /\S+ exists failed, ignoring: .*)\n", re.M)
 
 
 def normalize(text: str) -> str:
@@ -139,18 +149,6 @@ def normalize(text: str) -> str:
     return re.sub(r"(E: (?:TAGS|CURRENT_TAGS)=|^(?:TAGS|CURRENT_TAGS)=)(\S*)",
                   lambda m: m.group(1) + ":" + ":".join(sorted(filter(None, m.group(2).split(":")))) + ":",
                   text, flags=re.M)
-
-
-def properties_of_test(text: str) -> str:
-    """The KEY=value lines `udevadm test` ends with (after 'Properties:' in 252's layout)."""
-    lines = [line for line in text.splitlines() if re.match(r"^[A-Z_][A-Z0-9_]*=", line)]
-    return "\n".join(sorted(line for line in lines if not line.startswith("USEC_INITIALIZED=")))
-
-
-def debug_free(stderr: str) -> list[str]:
-    """udevadm test and test-builtin log at debug level (hwdb, .link files, each rules file read);
-    ours logs its own trace: its messages must be among udevadm's, less the rules loader's line."""
-    return [line for line in stderr.splitlines() if not re.match(r"loaded \d+ rule lines \(", line)]
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +163,10 @@ def daemon(box: Sandbox) -> Iterator[Sandbox]:
 
 def run(box: Sandbox, tool: list[str], line: str) -> tuple[int, str, str]:
     r = box.run([*tool, *shlex.split(line)], timeout=60)
-    return r.returncode, normalize(r.stdout), normalize(r.stderr)
+    stderr = normalize(r.stderr)
+    if re.match(r"test(-builtin)? ", line):
+        stderr = CONTAINER_DETECTION.sub("", stderr)
+    return r.returncode, normalize(r.stdout), stderr
 
 
 def test_session_same_output(daemon: Sandbox) -> None:
@@ -176,10 +177,6 @@ def test_session_same_output(daemon: Sandbox) -> None:
         b = run(daemon, DEVCTL, line)
         if line == "--version" or line.endswith(" --version"):
             same = a[0] == b[0] == 0 and a[1].strip().isdigit() and b[1].strip().isdigit()
-        elif line in PROPERTY_TAIL:
-            same = a[0] == b[0] and properties_of_test(a[1]) == properties_of_test(b[1])
-        elif re.match(r"test(-builtin)? ", line) and not line.endswith(" -h"):
-            same = a[:2] == b[:2] and set(debug_free(b[2])) <= set(a[2].splitlines())
         else:
             same = a == b
         if same:

@@ -126,6 +126,8 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
         try:
             if lib.blkid_probe_set_device(pr, fd, args.offset, 0) < 0:
                 return -errno.ENOMEM
+            log.debug("%s: Probe %s with %sraid and offset=%d", event.dev.sysname, devname,
+                      "no" if args.noraid else "", args.offset)
             if _probe(lib, pr, fd) < 0:
                 return -errno.EIO
             name, data = ctypes.c_char_p(), ctypes.c_char_p()

@@ -4,7 +4,7 @@ import argparse
 import errno
 import logging
 
-from sysmasterd.devmaster.builtin.hwdb_trie import HwdbError, open_hwdb
+from sysmasterd.devmaster.builtin.hwdb_trie import HwdbError, find_hwdb, open_hwdb
 from sysmasterd.devmaster.builtin.registry import add_property
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.event import UdevEvent
@@ -15,7 +15,7 @@ log = logging.getLogger("devmaster")
 
 def init() -> None:
     try:
-        open_hwdb()
+        open_hwdb(find_hwdb(trace=True))
     except (OSError, HwdbError) as e:
         log.warning("Failed to open hwdb: %s", e)
 

@@ -1,5 +1,6 @@
 """Reader of the compiled hardware database (hwdb.bin, sd-hwdb's trie format)."""
 
+import logging
 import mmap
 import os
 import struct
@@ -8,6 +9,7 @@ from functools import cache
 from udev_rules_translator.glob import fnmatch
 
 _SPECIAL = frozenset("?[\\")
+log = logging.getLogger("devmaster")
 
 
 def glob_match(pattern: str, text: str) -> bool:
@@ -29,8 +31,10 @@ def glob_match(pattern: str, text: str) -> bool:
         return True
     return fnmatch(pattern, text)
 
+# sd-hwdb's list: Debian's split-usr build (the /lib paths) comes before a merged-usr one, so
+# that on Debian the "Trying to open" trace of `devctl test` names the file udevadm names
 HWDB_PATHS = ("/etc/systemd/hwdb/hwdb.bin", "/etc/udev/hwdb.bin", "/usr/lib/systemd/hwdb/hwdb.bin",
-              "/lib/systemd/hwdb/hwdb.bin", "/usr/lib/udev/hwdb.bin", "/lib/udev/hwdb.bin")
+              "/lib/systemd/hwdb/hwdb.bin", "/lib/udev/hwdb.bin", "/usr/lib/udev/hwdb.bin")
 SIGNATURE = b"KSLPHHRH"
 _HEADER = struct.Struct("<8s9Q")
 _NODE = struct.Struct("<QB7xQ")
@@ -49,10 +53,13 @@ class Hwdb:
         self.path = path
         st = os.stat(path)
         self.stamp = (st.st_mtime_ns, st.st_size)
-        (sig, _tool, size, _hsize, self.node_size, self.child_size, self.value_size,
-         self.root, _nodes_len, _strings_len) = _HEADER.unpack_from(self.data)
+        (sig, tool, size, header_size, self.node_size, self.child_size, self.value_size,
+         self.root, nodes_len, strings_len) = _HEADER.unpack_from(self.data)
         if sig != SIGNATURE or size != len(self.data):
             raise HwdbError(22, f"{path}: not a hwdb.bin file")
+        log.debug("=== trie on-disk ===\ntool version:          %d\nfile size:        %8d bytes\n"
+                  "header size       %8d bytes\nstrings           %8d bytes\nnodes             %8d bytes",
+                  tool, st.st_size, header_size, strings_len, nodes_len)
 
     def _string(self, off: int) -> bytes:
         end = self.data.find(b"\0", off)
@@ -125,8 +132,14 @@ class Hwdb:
         return {k: v[0] for k, v in props.items()}
 
 
-def find_hwdb() -> str | None:
-    return next((p for p in HWDB_PATHS if os.path.exists(p)), None)
+def find_hwdb(trace: bool = False) -> str | None:
+    """The first hwdb.bin of the search list; trace: log each try, as sd_hwdb_new() does."""
+    for path in HWDB_PATHS:
+        if trace:
+            log.debug('Trying to open "%s"...', path)
+        if os.path.exists(path):
+            return path
+    return None
 
 
 @cache

@@ -44,6 +44,14 @@ def init() -> None:
             _modprobe()
 
 
+def unload() -> None:
+    global _context
+    log.debug("Unload kernel module index.")
+    if _context is not None:
+        _context.close()
+        _context = None
+
+
 def load_module(alias: str) -> None:
     """udev's module_load_and_warn(verbose=false): everything is logged at debug level."""
     log.debug("Loading module: %s", alias)

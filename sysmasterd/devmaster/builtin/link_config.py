@@ -243,9 +243,13 @@ def _load(stamp: tuple[tuple[str, int], ...], layout: tuple[tuple[str, tuple[str
           ) -> tuple[tuple[LinkConfig, ...], tuple[str, ...]]:
     configs: list[LinkConfig] = []
     diags: list[str] = []
-    for path, dropins in layout:
+    # udevd parses the files last first (and keeps them in precedence order): its trace and
+    # warnings come in that order
+    for path, dropins in reversed(layout):
         text = read_optional(path)
         if text is None or os.path.realpath(path) == "/dev/null" or not text.strip():
+            if text == "" or os.path.realpath(path) == "/dev/null":
+                log.debug("Skipping empty file: %s", path)
             continue
         texts = [(path, text)] + [(d, t) for d in dropins if (t := read_optional(d)) is not None]
         config, file_diags = parse_link_config(path, texts)
@@ -255,7 +259,8 @@ def _load(stamp: tuple[tuple[str, int], ...], layout: tuple[tuple[str, tuple[str
         if config is not None and not all(condition_holds(k, p, n) for k, (p, n) in config.conditions.items()):
             log.debug("%s: Conditions do not match the system environment, skipping.", path)
         elif config is not None:
-            configs.append(config)
+            log.debug('Parsed configuration file "%s"', path)
+            configs.insert(0, config)
     return tuple(configs), tuple(diags)
 
 

@@ -86,7 +86,8 @@ def _cmdline_value(cmdline: str, key: str) -> str | None:
 
 
 def choose(cmdline: str, env: str | None) -> tuple[NamingScheme, list[str]]:
-    """The scheme for this kernel command line and NET_NAMING_SCHEME value, and what was wrong with them.
+    """The scheme for this kernel command line and NET_NAMING_SCHEME value, and what was wrong with them
+    (logged too, with the choice, as udevd logs them).
 
     The environment wins, unless its value starts with ':' (then it is only a fallback)."""
     from_cmdline = _cmdline_value(cmdline, "net.naming-scheme")
@@ -100,10 +101,13 @@ def choose(cmdline: str, env: str | None) -> tuple[NamingScheme, list[str]]:
     if wanted is not None:
         scheme = by_name(wanted)
         if scheme is not None:
+            log.info("Using interface naming scheme '%s'.", scheme.name)
             return scheme, diagnostics
         diagnostics.append(f"Unknown interface naming scheme '{wanted}' requested, ignoring.")
+        log.warning("%s", diagnostics[-1])
     default = by_name(DEFAULT)
     assert default is not None
+    log.info("Using default interface naming scheme '%s'.", default.name)
     return default, diagnostics
 
 
@@ -115,7 +119,4 @@ def current() -> NamingScheme:
             cmdline = f.read()
     except OSError:
         cmdline = ""
-    scheme, diagnostics = choose(cmdline, os.environ.get("NET_NAMING_SCHEME"))
-    for message in diagnostics:
-        log.warning("%s", message)
-    return scheme
+    return choose(cmdline, os.environ.get("NET_NAMING_SCHEME"))[0]

@@ -15,7 +15,7 @@ import socket
 import struct
 from typing import Any
 
-from sysmasterd.devmaster.builtin import hw_addr
+from sysmasterd.devmaster.builtin import hw_addr, naming_scheme
 from sysmasterd.devmaster.builtin.link_config import (
     LinkConfig,
     LinkFacts,
@@ -41,33 +41,55 @@ _ARPHRD = {0: "netrom", 1: "ether", 24: "ieee1394", 32: "infiniband", 256: "slip
 
 
 def init() -> None:
+    naming_scheme.current()  # udevd settles the scheme while it reads the first .link file
     load_link_configs()
+    log.debug("Created link configuration context.")
 
 
-def _ethtool(ifname: str, payload: bytes) -> bytes | None:
+def unload() -> None:
+    log.debug("Unloaded link configuration context.")
+
+
+def _ethtool(ifname: str, payload: bytes) -> bytes | OSError:
+    """The answer to one SIOCETHTOOL request, or the error it failed with (for the trace)."""
     buf = ctypes.create_string_buffer(payload)
     ifreq = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(buf)).ljust(40, b"\0")
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
             fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifreq)
-    except OSError:
-        return None
+    except OSError as e:
+        return e
     return buf.raw
 
 
 def ethtool_driver(ifname: str) -> str | None:
     """The driver name ethtool reports (ETHTOOL_GDRVINFO), what udev exports as ID_NET_DRIVER."""
     raw = _ethtool(ifname, struct.pack("I", ETHTOOL_GDRVINFO) + bytes(192))
-    return (raw[4:36].split(b"\0", 1)[0].decode(errors="replace") or None) if raw else None
+    if isinstance(raw, OSError):
+        log.debug("%s: Failed to get driver, ignoring: %s", ifname, raw.strerror)
+        return None
+    return raw[4:36].split(b"\0", 1)[0].decode(errors="replace") or None
 
 
 def ethtool_permanent_addr(ifname: str) -> bytes | None:
     raw = _ethtool(ifname, struct.pack("II", ETHTOOL_GPERMADDR, 32) + bytes(32))
-    if raw is None:
+    if isinstance(raw, OSError):
+        log.debug("%s: Failed to get permanent hardware address, ignoring: %s", ifname, raw.strerror)
         return None
     size = struct.unpack_from("I", raw, 4)[0]
     addr = raw[8:8 + min(size, 32)]
     return addr if any(addr) else None
+
+
+def _assign_type(dev: Device, name: str) -> None:
+    """The trace of link_new() reading name_assign_type and addr_assign_type."""
+    value = dev.attr(name)
+    if value is None:
+        log.debug('%s: Failed to get "%s" attribute, ignoring', dev.sysname, name)
+    elif value.isdigit():
+        log.debug("%s: Device has %s=%s", dev.sysname, name, int(value))
+    else:
+        log.warning('%s: Failed to parse %s "%s": Invalid argument', dev.sysname, name, value)
 
 
 def _int_attr(dev: Device, name: str, base: int = 10) -> int | None:
@@ -192,18 +214,20 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
     if not ifindex or type_number is None:
         log.debug("%s: Link vanished while getting information, ignoring.", dev.sysname)
         return 0
+    for name in ("name_assign_type", "addr_assign_type"):
+        _assign_type(dev, name)
+    current = _hw(dev)
+    permanent = ethtool_permanent_addr(dev.sysname) if current else None
     driver = ethtool_driver(dev.sysname)
     if driver:
         add_property(event, "ID_NET_DRIVER", driver, test)
-    if (flags or 0) & IFF_LOOPBACK:
-        return 0
     configs, _ = load_link_configs()
-    current = _hw(dev)
-    facts = LinkFacts(dev.sysname, current, (ethtool_permanent_addr(dev.sysname) if current else None),
-                      driver, dev.devtype or _ARPHRD.get(type_number), dev.properties)
+    facts = LinkFacts(dev.sysname, current, permanent, driver, dev.devtype or _ARPHRD.get(type_number),
+                      dev.properties)
     if any("Kind" in c.match for c in configs):
         facts.kind = _kind(ifindex)
-    config = next((c for c in configs if link_matches(c, facts)), None)
+    # .link files never configure a loopback interface
+    config = None if (flags or 0) & IFF_LOOPBACK else next((c for c in configs if link_matches(c, facts)), None)
     if config is None:
         log.debug("%s: No matching link configuration found, ignoring device.", dev.sysname)
         return 0

@@ -58,11 +58,20 @@ def init_builtins() -> None:
 
     Like udev_builtin_init(): forked workers then share it instead of each paying for it.
     """
+    _each("init")
+
+
+def unload_builtins() -> None:
+    """udev_builtin_exit(): what `devctl test` and test-builtin log last."""
+    _each("unload")
+
+
+def _each(hook: str) -> None:
     for name in NAMES:
         module = importlib.import_module(f"sysmasterd.devmaster.builtin.{name}")
-        init = getattr(module, "init", None)
-        if init is not None:
-            init()
+        func = getattr(module, hook, None)
+        if func is not None:
+            func()
 
 
 def run_builtin(name: str, event: "UdevEvent", command: str, test: bool = False) -> int:

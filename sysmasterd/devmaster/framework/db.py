@@ -119,6 +119,10 @@ def write_db(dev: Device, run_dir: str = RUN_UDEV) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    import logging  # as tempfile: only writers pay for it
+
+    logging.getLogger("devmaster").debug("%s: sd-device: Created %s file '%s' for '%s'", dev.sysname,
+                                         "db" if has_info(dev) else "empty", path, dev.devpath)
 
 
 def delete_db(device_id: str, run_dir: str = RUN_UDEV) -> None:

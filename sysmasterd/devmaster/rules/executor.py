@@ -140,6 +140,18 @@ def detected_virtualization() -> str:
         return "none"
 
 
+def _rule_debug(event: UdevEvent, fmt: str, *args: object) -> None:
+    """udevd's log_rule_debug(): "sysname: file:line message"."""
+    if log.isEnabledFor(logging.DEBUG):
+        line = event.rule_line
+        where = f"{line.filename}:{line.line_number} " if line is not None else ""
+        log.debug("%s: %s" + fmt, event.dev.sysname, where, *args)
+
+
+def _octal(mode: int) -> str:
+    return f"0{mode:o}" if mode else "0"  # C's %#o
+
+
 def _spawn_timeout(event: UdevEvent) -> float:
     """A little over event_timeout: in the daemon the manager's kill of the whole worker comes first."""
     return event.settings.event_timeout + 1.0
@@ -266,6 +278,7 @@ class RuleExecutor:
 
     def _apply_line(self, event: UdevEvent, line: RuleLine) -> bool:
         event.esc = "unset"
+        event.rule_line = line
         event.dev_parent = event.dev
         parents_done = False
         tokens = line.tokens
@@ -429,13 +442,17 @@ class RuleExecutor:
     def _output_of(self, event: UdevEvent, token: Token, what: str) -> str | None:
         """Run the token's command: its output when it exits 0, None when it fails to."""
         command = self._fmt(event, token)
-        log.debug("%s: %s '%s'", event.dev.sysname, what, command)
+        _rule_debug(event, "%s '%s'", what, command)
         try:
             code, out = self._run(event, command)
         except ValueError as e:
             log.warning("%s: %s", event.dev.sysname, e)
             return None
-        return out if code == 0 else None
+        if code != 0:
+            _rule_debug(event, 'Command "%s" returned %d (error)%s', command, code,
+                        "" if token.type is T.M_PROGRAM else ", ignoring")
+            return None
+        return out
 
     def _program(self, event: UdevEvent, token: Token) -> bool:
         event.program_result = None
@@ -476,12 +493,15 @@ class RuleExecutor:
         name = token.builtin.value
         if token.builtin.run_once:
             if name in event.builtins_run:
+                _rule_debug(event, "Skipping builtin '%s' in IMPORT key", name)
                 failed = name in event.builtins_failed
                 return token.op is (Operator.NOMATCH if failed else Operator.MATCH)
             event.builtins_run.add(name)
         command = self._fmt(event, token)
+        _rule_debug(event, "Importing properties from results of builtin command '%s'", command)
         rc = run_builtin(name, event, command)
         if rc < 0:
+            _rule_debug(event, "Failed to run builtin '%s': %s", command, os.strerror(-rc))
             event.builtins_failed.add(name)
         return token.op is (Operator.MATCH if rc >= 0 else Operator.NOMATCH)
 
@@ -530,12 +550,18 @@ class RuleExecutor:
             log.setLevel(python_log_level(level) if level is not None else logging.NOTSET)
         elif kind is T.A_OWNER:
             if not self._final(event, token, "owner"):
-                uid = _resolve_id(dev, self._fmt(event, token), "user", lambda n: pwd.getpwnam(n).pw_uid)
-                event.uid = uid if uid is not None else event.uid
+                owner = self._fmt(event, token)
+                uid = _resolve_id(dev, owner, "user", lambda n: pwd.getpwnam(n).pw_uid)
+                if uid is not None:
+                    event.uid = uid
+                    _rule_debug(event, "OWNER %s(%d)", owner, uid)
         elif kind is T.A_GROUP:
             if not self._final(event, token, "group"):
-                gid = _resolve_id(dev, self._fmt(event, token), "group", lambda n: grp.getgrnam(n).gr_gid)
-                event.gid = gid if gid is not None else event.gid
+                group = self._fmt(event, token)
+                gid = _resolve_id(dev, group, "group", lambda n: grp.getgrnam(n).gr_gid)
+                if gid is not None:
+                    event.gid = gid
+                    _rule_debug(event, "GROUP %s(%d)", group, gid)
         elif kind is T.A_MODE:
             if not self._final(event, token, "mode"):
                 text = self._fmt(event, token)
@@ -543,15 +569,20 @@ class RuleExecutor:
                     event.mode = int(text, 8)
                 except ValueError:
                     log.error("%s: Failed to parse mode '%s', ignoring", dev.sysname, text)
+                else:
+                    _rule_debug(event, "MODE %s", _octal(event.mode))
         elif kind is T.A_OWNER_ID:
             if not self._final(event, token, "owner") and token.number is not None:
                 event.uid = token.number
+                _rule_debug(event, "OWNER %d", token.number)
         elif kind is T.A_GROUP_ID:
             if not self._final(event, token, "group") and token.number is not None:
                 event.gid = token.number
+                _rule_debug(event, "GROUP %d", token.number)
         elif kind is T.A_MODE_ID:
             if not self._final(event, token, "mode") and token.number is not None:
                 event.mode = token.number
+                _rule_debug(event, "MODE %s", _octal(token.number))
         elif kind is T.A_SECLABEL:
             label = self._fmt(event, token) or (token.value or "")
             if token.op is Operator.ASSIGN:
@@ -573,14 +604,16 @@ class RuleExecutor:
             if event.esc in ("unset", "replace"):
                 name = replace_chars(name, "/")
             event.name = name
+            _rule_debug(event, "NAME '%s'", name)
         elif kind is T.A_DEVLINK:
             self._assign_devlink(event, dev, token)
         elif kind is T.A_ATTR:
             self._write_attr(event, dev, token)
         elif kind is T.A_SYSCTL:
             name = apply_format(event, token.attr_template) if token.attr_template else token.attr or ""
-            value = self._fmt(event, token)
-            self._write(event, _sysctl_path(name), value, f"SYSCTL{{{name}}}")
+            value, path = self._fmt(event, token), _sysctl_path(name)
+            _rule_debug(event, "SYSCTL '%s' writing '%s'", path[len("/proc/sys/"):], value)
+            self._write(event, path, value, f"SYSCTL{{{name}}}")
         elif kind in (T.A_RUN_BUILTIN, T.A_RUN_PROGRAM):
             if self._final(event, token, "run"):
                 return
@@ -590,6 +623,7 @@ class RuleExecutor:
             entry = ("builtin" if kind is T.A_RUN_BUILTIN else "program", command)
             if entry not in event.run:
                 event.run.append(entry)
+                _rule_debug(event, "RUN '%s'", token.value)
 
     def _assign_env(self, event: UdevEvent, dev: Device, token: Token) -> None:
         name = token.attr or ""
@@ -637,6 +671,7 @@ class RuleExecutor:
                 dev.devlinks.discard("/dev/" + name)
             else:
                 dev.devlinks.add(os.path.normpath("/dev/" + name))
+                _rule_debug(event, "LINK '%s'", name)
 
     def _write_attr(self, event: UdevEvent, dev: Device, token: Token) -> None:
         key = token.attr or ""
@@ -647,7 +682,9 @@ class RuleExecutor:
         if found is None:
             log.error("%s: Could not find file matches '%s', ignoring", dev.sysname, path)
             return
-        self._write(event, found, self._fmt(event, token), f"ATTR{{{found}}}")
+        value = self._fmt(event, token)
+        _rule_debug(event, "ATTR '%s' writing '%s'", found, value)
+        self._write(event, found, value, f"ATTR{{{found}}}")
 
     def _write(self, event: UdevEvent, path: str, value: str, what: str) -> None:
         try:

@@ -24,7 +24,10 @@ log = logging.getLogger("devmaster")
 def _wrap(loaded: LoadedRules) -> RuleExecutor:
     for diag in loaded.diagnostics:
         log.warning("%s", diag)
-    log.debug("loaded %d rule lines (%s)", len(loaded.rules.lines), "cache" if loaded.from_cache else "compiled")
+    if log.isEnabledFor(logging.DEBUG):
+        # udevd's trace of a load, also when the compiled program came from the cache
+        for source in loaded.rules.sources:
+            log.debug("%s: %s", "Reading rules file" if source.size else "Skipping empty file", source.path)
     return RuleExecutor(loaded.rules, loaded=loaded)
 
 
