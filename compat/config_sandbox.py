@@ -420,6 +420,7 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
     "ProtectProc": setter(_exec, "protect_proc", _enum(("default", "noaccess", "invisible", "ptraceable"),
                                                         "/proc/ protection mode")),
     "DynamicUser": _dynamic_user,
+    "MountAPIVFS": setter(_exec, "mount_apivfs", _bool, reset=True),
     "ProcSubset": setter(_exec, "proc_subset", _enum(("all", "pid"), "/proc/ subset mode")),
     **{name: _path_list(attr) for name, attr in (
         ("ReadWritePaths", "read_write_paths"), ("ReadOnlyPaths", "read_only_paths"),

@@ -401,6 +401,7 @@ class ExecContext:
     protect_proc: str = "default"  # default | noaccess | invisible | ptraceable
     proc_subset: str = "all"  # all | pid
     private_users: bool = False
+    mount_apivfs: bool | None = None  # MountAPIVFS=; None: unset (then yes with RootDirectory=)
     dynamic_user: bool = False
     remove_ipc: bool = False
     # Directives we parse but do not enforce (sandboxing, capabilities, ...): kept so status can

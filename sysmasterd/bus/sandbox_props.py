@@ -12,7 +12,7 @@ from typing import Any
 
 from compat.model import CGroupContext, ExecContext, IPPrefix
 from compat.sandbox_implied import bounding_set, device_allow, device_policy
-from sysmasterd.core import seccomp
+from sysmasterd.core import sandbox, seccomp
 
 SECCOMP_ERROR_NUMBER_KILL = 2**31 - 2  # systemd's INT_MAX - 1
 MS_REC = 16384
@@ -91,6 +91,7 @@ def set_credential(ex: ExecContext) -> list[list[Any]]:
 EXEC_PROPERTIES: dict[str, Callable[[ExecContext], Any]] = {
     "SystemCallFilter": syscall_filter,
     "SystemCallLog": syscall_log,
+    "MountAPIVFS": sandbox.mount_apivfs,  # the effective value
     "SystemCallArchitectures": syscall_architectures,
     "SystemCallErrorNumber": syscall_errno,
     "RestrictAddressFamilies": address_families,

@@ -57,8 +57,8 @@ MNT_DETACH = 2
 _KEPT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
 
 # Modes in systemd's precedence: for two entries on one path the earlier mode wins.
-(INACCESSIBLE, BIND, PRIVATE_TMP, PRIVATE_DEV, PROCFS, READONLY, READWRITE, NOEXEC, EXEC, TMPFS, MQUEUEFS,
- READWRITE_IMPLICIT) = range(12)
+(INACCESSIBLE, BIND, PRIVATE_TMP, PRIVATE_DEV, BIND_DEV, SYSFS, PROCFS, READONLY, READWRITE, NOEXEC, EXEC, TMPFS,
+ RUN, MQUEUEFS, READWRITE_IMPLICIT) = range(15)
 
 
 class SandboxError(Exception):
@@ -133,8 +133,13 @@ def needs_mount_namespace(ctx: ExecContext) -> bool:
         or ctx.protect_home != "no" or ctx.protect_kernel_tunables or ctx.protect_kernel_modules
         or ctx.protect_kernel_logs or ctx.protect_control_groups or ctx.read_write_paths or ctx.read_only_paths
         or ctx.inaccessible_paths or ctx.exec_paths or ctx.no_exec_paths or ctx.tmpfs_mounts or ctx.bind_mounts
-        or _restricts_proc(ctx) or ctx.private_ipc
+        or _restricts_proc(ctx) or ctx.private_ipc or (ctx.root_directory is not None and mount_apivfs(ctx))
     )
+
+
+def mount_apivfs(ctx: ExecContext) -> bool:
+    """MountAPIVFS= as in effect: as set, else yes with RootDirectory=."""
+    return ctx.mount_apivfs if ctx.mount_apivfs is not None else ctx.root_directory is not None
 
 
 def _restricts_proc(ctx: ExecContext) -> bool:
@@ -221,11 +226,15 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
         out.append(Entry("/dev", PRIVATE_DEV))
     if ctx.private_ipc:  # the new IPC namespace's message queues, not the host's
         out.append(Entry("/dev/mqueue", MQUEUEFS))
-    if _restricts_proc(ctx) or ctx.protect_kernel_tunables or ctx.protect_control_groups:
-        # These imply MountAPIVFS= in systemd: /proc, /dev, /sys and /run, each unless already a
-        # mount point. Without RootDirectory= the last three always are, so only a fresh /proc
-        # instance is left to mount (MountAPIVFS= itself is not parsed here).
-        out.append(Entry("/proc", PROCFS, options=_proc_options(ctx)))
+    if mount_apivfs(ctx) or _restricts_proc(ctx) or ctx.protect_kernel_tunables or ctx.protect_control_groups:
+        # MountAPIVFS= (these imply it): a fresh /proc, and /dev, /sys (the host's, bound) and /run
+        # (a tmpfs) unless already mount points, all in RootDirectory=; outside one the last three
+        # always are mount points.
+        root = (ctx.root_directory or "").rstrip("/")
+        out.append(Entry(root + "/proc", PROCFS, options=_proc_options(ctx)))
+        if root:
+            out += [Entry(root + "/dev", BIND_DEV, source="/dev"), Entry(root + "/sys", SYSFS, source="/sys"),
+                    Entry(root + "/run", RUN, options="mode=755,size=20%,nr_inodes=800k")]
     if ctx.protect_kernel_tunables:
         out += [Entry(p, READONLY, True) for p in (
             "/proc/acpi", "/proc/apm", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/latency_stats",
@@ -385,8 +394,20 @@ def _make_content(e: Entry, paths: SandboxPaths) -> bool:
             opts.insert(0, "mode=0755")
         mount("tmpfs", e.path, "tmpfs", flags, ",".join(opts))
         return True
+    if e.mode == PROCFS:
+        _mount_procfs(e.path, e.options)
+        return True
     if e.mode == MQUEUEFS:  # its directory is made, as in a private /dev, where there is none
         _mount_mqueue(e.path)
+        return True
+    if e.mode in (BIND_DEV, SYSFS, RUN):  # API file systems of a root directory, if not there yet
+        os.makedirs(e.path, mode=0o755, exist_ok=True)
+        if _is_mount_point(e.path):
+            return False
+        if e.mode == RUN:
+            mount("tmpfs", e.path, "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, e.options)
+        else:
+            mount(e.source, e.path, None, MS_BIND | MS_REC)
         return True
     if not _exists(e.path):
         if e.optional:
@@ -400,9 +421,6 @@ def _make_content(e: Entry, paths: SandboxPaths) -> bool:
         return True
     if e.mode == PRIVATE_DEV:
         _private_dev(paths)
-        return True
-    if e.mode == PROCFS:
-        _mount_procfs(e.path, e.options)
         return True
     if not _is_mount_point(e.path):
         mount(e.path, e.path, None, MS_BIND | MS_REC)
@@ -428,7 +446,8 @@ def _flag_change(e: Entry) -> tuple[int, int] | None:
     """(flags to set, flags to clear) for the subtree of an entry."""
     if e.mode in (READONLY, INACCESSIBLE) or (e.mode in (BIND, TMPFS) and e.read_only):
         return MS_RDONLY, 0
-    if e.mode in (READWRITE, READWRITE_IMPLICIT, PRIVATE_TMP, PRIVATE_DEV, PROCFS, MQUEUEFS, BIND, TMPFS):
+    if e.mode in (READWRITE, READWRITE_IMPLICIT, PRIVATE_TMP, PRIVATE_DEV, BIND_DEV, SYSFS, PROCFS, RUN, MQUEUEFS,
+                  BIND, TMPFS):
         return 0, MS_RDONLY
     if e.mode == NOEXEC:
         return MS_NOEXEC, 0
@@ -472,8 +491,10 @@ def _mount_procfs(path: str, wanted: str) -> None:
     whatever was mounted at and below /proc goes first. A kernel that still rejects the textual
     options (EINVAL) has no per-instance hidepid=, so the options would reach the host's /proc:
     then an unrestricted instance is mounted instead. Without the right to mount procfs (EPERM)
-    the existing /proc stays, unless it was already unmounted."""
+    the existing /proc stays, unless it was already unmounted; where there is none (a root
+    directory's), ours is bound there."""
     options = procfs_options.supported(wanted)
+    os.makedirs(path, mode=0o755, exist_ok=True)  # in a RootDirectory= that has no /proc
     unmounted = _umount_below(path)
     flags = MS_NOSUID | MS_NOEXEC | MS_NODEV
     try:
@@ -481,8 +502,10 @@ def _mount_procfs(path: str, wanted: str) -> None:
     except OSError as e:
         if e.errno == errno.EINVAL and options:
             mount("proc", path, "proc", flags)
-        elif e.errno != errno.EPERM or unmounted or not _is_mount_point(path):
+        elif e.errno != errno.EPERM or unmounted:
             raise
+        elif not _is_mount_point(path):  # a root directory's /proc: the one we see, then
+            mount("/proc", path, None, MS_BIND | MS_REC)
 
 
 def _mount_mqueue(path: str) -> None:

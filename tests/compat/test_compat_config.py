@@ -253,6 +253,7 @@ ORACLE_CASES = {
     "dynamicuser-bad": "[Service]\nExecStart=/bin/true\nDynamicUser=maybe\nPrivateUsers=maybe\n",
     "syscall-log": "[Service]\nExecStart=/bin/true\nSystemCallLog=@clock nosuchcall @nosuchgroup\n"
     "SystemCallLog=~read read:EPERM\nSystemCallLog=\nSystemCallLog=~@default\n",
+    "mount-apivfs": "[Service]\nExecStart=/bin/true\nMountAPIVFS=maybe\nMountAPIVFS=\nMountAPIVFS=no\n",
 }
 
 

@@ -262,6 +262,24 @@ def test_private_network_and_ipc_shared_by_the_unit(h: Harness) -> None:
             os.close(fd)
 
 
+def test_root_directory_gets_the_api_file_systems(h: Harness) -> None:
+    """RootDirectory= implies MountAPIVFS=: a procfs, the host's /dev and /sys, a tmpfs on /run,
+    inside the root; MountAPIVFS=no leaves the root as it is."""
+    root = h.tmp / "root"
+    (root / "usr").mkdir(parents=True)
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):  # merged /usr: links into it
+        if os.path.islink(f"/{name}"):
+            os.symlink(os.readlink(f"/{name}"), root / name)
+    h.boot()
+    unit = f"[Service]\nType=oneshot\nWorkingDirectory=/\nRootDirectory={root}\nBindReadOnlyPaths=/usr:{root}/usr\n"
+    h.write("chroot.service", unit + "ExecStart=/bin/sh -c 'test -e /proc/self/status && test -c /dev/null && "
+            "test -d /sys/kernel && test \"$(stat -f -c %%T /run)\" = tmpfs'\n")
+    assert h.start("chroot.service") is OK
+    h.write("bare.service", unit + "MountAPIVFS=no\n"
+            "ExecStart=/bin/sh -c 'test ! -e /proc/self && test ! -e /dev/null'\n")
+    assert h.start("bare.service") is OK
+
+
 def test_credentials(h: Harness) -> None:
     h.boot()
     secret = h.tmp / "secret"

@@ -97,6 +97,11 @@ UNITS = {
                           "ProtectProc=ptraceable\n",
     "procsubset.service": "[Service]\nExecStart=/bin/sleep 1000\nProcSubset=pid\nProtectProc=default\n",
     "procall.service": "[Service]\nExecStart=/bin/sleep 1000\nProcSubset=pid\nProcSubset=all\n",
+    # MountAPIVFS= as in effect: as set, else yes with RootDirectory=
+    "apivfs.service": "[Service]\nExecStart=/bin/sleep 1000\nMountAPIVFS=yes\n",
+    "chroot.service": "[Service]\nExecStart=/bin/sleep 1000\nRootDirectory=/srv/none\nMountAPIVFS=no\n"
+                      "MountAPIVFS=\n",
+    "chrootno.service": "[Service]\nExecStart=/bin/sleep 1000\nRootDirectory=/srv/none\nMountAPIVFS=no\n",
     "dyn.service": "[Service]\nExecStart=/bin/sleep 1000\nDynamicUser=yes\nProtectHome=tmpfs\n",
     "9dyn.service": "[Service]\nExecStart=/bin/sleep 1000\nDynamicUser=yes\nUser=someone\n",
     **{name: Path("/lib/systemd/system", name).read_text() for name in DEBIAN
@@ -111,7 +116,7 @@ _SHOWN = """
     DevicePolicy DeviceAllow IPAccounting IPAddressAllow IPAddressDeny PrivateDevices ProtectKernelTunables
     NoNewPrivileges RestrictSUIDSGID LockPersonality MemoryDenyWriteExecute RestrictRealtime PrivateNetwork
     PrivateIPC ProtectHostname ProtectClock ProtectKernelLogs ProtectKernelModules ProtectControlGroups
-    ProtectProc ProcSubset PrivateUsers DynamicUser User Group
+    ProtectProc ProcSubset PrivateUsers DynamicUser User Group MountAPIVFS RootDirectory
 """
 PROPS = " ".join(f"-p {p}" for p in _SHOWN.split())
 
