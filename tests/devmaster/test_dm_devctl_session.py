@@ -137,8 +137,11 @@ test-builtin --bogus
 # for systemd's container detection: udevadm runs it when it reads the kernel command line for
 # net.naming-scheme and logs what it probed, which says more about the host than about udev.
 CONTAINER_DETECTION = re.compile(
-    r"^(Failed to read \$container of PID 1, ignoring: .*|Found container virtualization .*"
-    r"|Failed to (check if|read) /(proc|run)/\S+.*|Checking if /\S+ exists failed, ignoring: .*)\n", re.M)
+    r"^(Found container virtualization .*|Failed to read \$container of PID 1, ignoring: .*"
+    r"|Failed to check if /proc/(vz|bc) exists, ignoring: .*|Failed to read /proc/sys/kernel/osrelease, .*"
+    r"|Failed to read our own trace PID, .*|Failed to read /run/(host/container-manager|systemd/container): .*"
+    r"|Checking if /(run/\.containerenv|\.dockerenv) exists failed, .*|Failed to detect cgroup namespace: .*)\n",
+    re.M)
 
 
 def normalize(text: str) -> str:
