@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from enum import IntFlag
 
+from sysmasterd.devmaster.builtin import container
+
 log = logging.getLogger("devmaster")
 
 
@@ -114,9 +116,4 @@ def choose(cmdline: str, env: str | None) -> tuple[NamingScheme, list[str]]:
 @functools.cache
 def current() -> NamingScheme:
     """The scheme of this process, chosen once like udevd does."""
-    try:
-        with open("/proc/cmdline") as f:
-            cmdline = f.read()
-    except OSError:
-        cmdline = ""
-    return choose(cmdline, os.environ.get("NET_NAMING_SCHEME"))[0]
+    return choose(container.kernel_command_line(), os.environ.get("NET_NAMING_SCHEME"))[0]
