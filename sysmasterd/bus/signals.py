@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dbus_fast import Message
@@ -97,7 +98,7 @@ class SignalEmitter(NullObserver):
                 box.put(("new", name), build)
 
     def unit_removed(self, unit: Unit) -> None:
-        self._dirty_units.pop(unit.id, None)
+        changed = self._dirty_units.pop(unit.id, None) is not None
         name, path = unit.id, unit_path(unit.id)
 
         def build() -> list[Message]:
@@ -105,10 +106,18 @@ class SignalEmitter(NullObserver):
 
         for conn in self._targets():
             box = self._outbox(conn)
-            box.discard(("props", path))
+            pending = box.discard(("props", path))
             # Loaded and collected before the peer heard of it: it needs neither signal.
-            if not box.discard(("new", name)):
-                box.replace(("removed", name), build)
+            if box.discard(("new", name)):
+                continue
+            if changed or pending:
+                # The values it ended with go before UnitRemoved, as systemd sends a unit's pending
+                # change signal when freeing it (bus_unit_send_removed_signal): pystemd.run(wait=True)
+                # of a unit collected as it ends (CollectMode=inactive-or-failed) waits for that
+                # SubState. Built from this unit object, which is no longer the manager's; under its
+                # own key, so that a unit loaded again under the name has its changes told apart.
+                box.replace(("final", path), partial(self._unit_messages, unit))
+            box.replace(("removed", name), build)
 
     def unit_changed(self, unit: Unit) -> None:
         self._dirty_units[unit.id] = unit
@@ -174,10 +183,13 @@ class SignalEmitter(NullObserver):
             unit = self._manager.units.get(name)
             if unit is None or unit.id != name:
                 return []
-            path = unit_path(name)
-            return [m for iface in self._unit_interfaces(unit)
-                    if (m := self._properties_changed(path, iface, unit)) is not None]
+            return self._unit_messages(unit)
         return build
+
+    def _unit_messages(self, unit: Unit) -> list[Message]:
+        path = unit_path(unit.id)
+        return [m for iface in self._unit_interfaces(unit)
+                if (m := self._properties_changed(path, iface, unit)) is not None]
 
     def _job_changes(self, job: Job) -> Callable[[], list[Message]]:
         def build() -> list[Message]:
