@@ -291,14 +291,15 @@ def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: boo
     finally:
         for fd in held:
             os.close(fd)
+    mounts = _mount_points()  # remounting changes flags only: one reading serves the passes
     for e in done:
         change = _flag_change(e)
         if change is not None:
-            _remount_tree(e.path, *change)
+            _remount_tree(e.path, *change, mounts)
     if sandboxing and ctx.no_new_privileges:
         # Nothing set-uid could work anyway; systemd's fourth pass makes it plain on each entry.
         for e in done:
-            _remount_tree(e.path, MS_NOSUID, 0)
+            _remount_tree(e.path, MS_NOSUID, 0, mounts)
     mount(None, "/", None, MS_SHARED | MS_REC)
 
 
@@ -456,9 +457,9 @@ def _flag_change(e: Entry) -> tuple[int, int] | None:
     return None
 
 
-def _remount_tree(top: str, set_flags: int, clear_flags: int) -> None:
+def _remount_tree(top: str, set_flags: int, clear_flags: int, mounts: list[str]) -> None:
     prefix = top.rstrip("/") + "/"
-    for mp in _mount_points():
+    for mp in mounts:
         if mp != top and not mp.startswith(prefix) and top != "/":
             continue
         try:

@@ -97,7 +97,23 @@ def local_archs() -> list[int]:
 Rule = tuple[int, str, tuple[tuple[int, int, int, int], ...]]  # action, syscall, (arg, op, a, b)...
 
 
-def _load(arch: int, default: int, rules: Iterable[Rule]) -> None:
+# A rule as libseccomp takes it: action, system call number, comparison count, comparisons.
+_Prepared = tuple[int, int, int, "ctypes.Array[_Cmp] | None"]
+
+
+def _prepare(rules: Iterable[Rule]) -> list[_Prepared]:
+    """Names resolved and comparisons packed once for all architectures' filters (names the
+    library does not know are dropped)."""
+    lib = library()
+    out: list[_Prepared] = []
+    for action, name, cmps in rules:
+        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        if nr != -1:
+            out.append((action, nr, len(cmps), (_Cmp * len(cmps))(*(_Cmp(*c) for c in cmps)) if cmps else None))
+    return out
+
+
+def _load(arch: int, default: int, rules: list[_Prepared]) -> None:
     lib = library()
     ctx = lib.seccomp_init(default)
     if not ctx:
@@ -110,12 +126,9 @@ def _load(arch: int, default: int, rules: Iterable[Rule]) -> None:
             lib.seccomp_arch_remove(ctx, native)
         lib.seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW)
         lib.seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
-        for action, name, cmps in rules:
-            nr = lib.seccomp_syscall_resolve_name(name.encode())
-            if nr == -1:
-                continue
-            array = (_Cmp * max(1, len(cmps)))(*(_Cmp(*c) for c in cmps))
-            lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), array)  # unknown on this arch: skipped
+        add = lib.seccomp_rule_add_array
+        for action, nr, count, array in rules:
+            add(ctx, action, nr, count, array)  # unknown on this arch: skipped
         r = lib.seccomp_load(ctx)
         if r < 0:
             raise OSError(-r, f"seccomp_load: {os.strerror(-r)}")
@@ -126,8 +139,9 @@ def _load(arch: int, default: int, rules: Iterable[Rule]) -> None:
 def load_everywhere(default: int, rules: list[Rule]) -> None:
     """The native filter goes last: once it is loaded, seccomp(2) itself may be denied."""
     archs = local_archs()
+    prepared = _prepare(rules)
     for arch in [*archs[1:], archs[0]]:
-        _load(arch, default, rules)
+        _load(arch, default, prepared)
 
 
 def _deny(names: Iterable[str], code: int) -> list[Rule]:
