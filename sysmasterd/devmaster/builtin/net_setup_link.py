@@ -11,6 +11,7 @@ import ctypes
 import errno
 import fcntl
 import logging
+import os
 import socket
 import struct
 from typing import Any
@@ -82,11 +83,16 @@ def ethtool_permanent_addr(ifname: str) -> bytes | None:
 
 
 def _assign_type(dev: Device, name: str) -> None:
-    """The trace of link_new() reading name_assign_type and addr_assign_type."""
-    value = dev.attr(name)
-    if value is None:
-        log.debug('%s: Failed to get "%s" attribute, ignoring', dev.sysname, name)
-    elif value.isdigit():
+    """The trace of link_new() reading name_assign_type and addr_assign_type (read here, not
+    through the device's cache, for the error a failed read gives)."""
+    try:
+        with open(os.path.join(dev.syspath, name)) as f:
+            value = f.read().strip()
+    except OSError as e:
+        log.debug("%s: Failed to query %s: %s", dev.sysname, name, e.strerror)
+        log.debug('%s: Failed to get "%s" attribute, ignoring: %s', dev.sysname, name, e.strerror)
+        return
+    if value.isdigit():
         log.debug("%s: Device has %s=%s", dev.sysname, name, int(value))
     else:
         log.warning('%s: Failed to parse %s "%s": Invalid argument', dev.sysname, name, value)
@@ -221,13 +227,14 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
     driver = ethtool_driver(dev.sysname)
     if driver:
         add_property(event, "ID_NET_DRIVER", driver, test)
-    configs, _ = load_link_configs()
-    facts = LinkFacts(dev.sysname, current, permanent, driver, dev.devtype or _ARPHRD.get(type_number),
-                      dev.properties)
-    if any("Kind" in c.match for c in configs):
-        facts.kind = _kind(ifindex)
-    # .link files never configure a loopback interface
-    config = None if (flags or 0) & IFF_LOOPBACK else next((c for c in configs if link_matches(c, facts)), None)
+    config = None
+    if not (flags or 0) & IFF_LOOPBACK:  # .link files never configure a loopback interface
+        configs, _ = load_link_configs()
+        facts = LinkFacts(dev.sysname, current, permanent, driver, dev.devtype or _ARPHRD.get(type_number),
+                          dev.properties)
+        if any("Kind" in c.match for c in configs):
+            facts.kind = _kind(ifindex)
+        config = next((c for c in configs if link_matches(c, facts)), None)
     if config is None:
         log.debug("%s: No matching link configuration found, ignoring device.", dev.sysname)
         return 0
