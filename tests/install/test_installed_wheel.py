@@ -57,9 +57,11 @@ def test_installed_wheel_passes_the_smoke_suite(tmp_path: Path) -> None:
                          text=True, timeout=600, env=env, cwd="/")
     assert pip.returncode == 0, pip.stdout + pip.stderr
 
-    # The tests, and nothing of the package, next to the venv.
+    # The tests, and nothing of the package, next to the venv (the tests' cgroup cleanup walks the
+    # hierarchies with the boot comparison's code: a script, not part of the package).
     suite = tmp_path / "suite"
-    _copy_tree(suite, [f for f in files if f.startswith("tests/") or f == "pyproject.toml"])
+    _copy_tree(suite, [f for f in files
+                       if f.startswith("tests/") or f in ("pyproject.toml", "scripts/boot_compare.py")])
     r = subprocess.run([str(venv / "bin/pytest"), "-q", "-p", "no:cacheprovider", "-rs", "tests/install/test_smoke.py"],
                        capture_output=True, text=True, timeout=600, env=env, cwd=suite)
     report = r.stdout + r.stderr

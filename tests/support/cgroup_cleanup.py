@@ -23,8 +23,12 @@ def _boot_compare() -> ModuleType:
         spec = importlib.util.spec_from_file_location("boot_compare", _SCRIPT)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        sys.modules["boot_compare"] = module
-        spec.loader.exec_module(module)
+        sys.modules["boot_compare"] = module  # its dataclasses look themselves up there
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules["boot_compare"]
+            raise
     return sys.modules["boot_compare"]
 
 
