@@ -16,6 +16,7 @@ from compat.model import Scope
 from sysmasterd.bus.activator import Activator
 from sysmasterd.bus.apibus import ApiBus
 from sysmasterd.bus.automount_iface import AutomountInterface
+from sysmasterd.bus.clientstate import ClientState
 from sysmasterd.bus.connection import Connection
 from sysmasterd.bus.device_iface import DeviceInterface
 from sysmasterd.bus.job_iface import JobInterface
@@ -91,6 +92,7 @@ class BusFace:
         self.activator: Activator | None = None
         self.signals = SignalEmitter(manager, self.subscriptions, self.connections, self.tree.unit_interfaces,
                                      self.tree.job_interface)
+        self.clients = ClientState(manager, self.subscriptions, self.manager_iface.client_refs)
 
     def connections(self) -> Iterator[Connection]:
         if self.api.connection is not None:
@@ -117,6 +119,7 @@ class BusFace:
             self.activator.on_signal(msg)
 
     def _bus_ready(self, conn: Connection) -> None:
+        self.clients.connected(conn)
         self.name_owners = NameOwners(conn, self.manager.bus_names)
         self.manager.bus_names.attach(self.name_owners)
         self.activator = Activator(conn, self.manager)

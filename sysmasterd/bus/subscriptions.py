@@ -6,6 +6,8 @@ socket always get them, as with systemd). A subscriber is forgotten when its nam
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dbus_fast import Message, MessageFlag
 
 from sysmasterd.bus.connection import Connection
@@ -33,25 +35,32 @@ def name_owner_change(msg: Message) -> tuple[str, str | None] | None:
 class Subscriptions:
     def __init__(self) -> None:
         self._names: set[str] = set()
+        self.changed: Callable[[], None] = lambda: None  # kept across core restarts (bus/clientstate.py)
 
     def __bool__(self) -> bool:
         return bool(self._names)
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self._names)
 
     def subscribe(self, conn: Connection, sender: str | None) -> None:
         if not conn.is_bus or not sender or sender in self._names:
             return
         self._names.add(sender)
         conn.send(match_call("AddMatch", owner_rule(sender)))
+        self.changed()
 
     def unsubscribe(self, conn: Connection, sender: str | None) -> None:
         if conn.is_bus and sender in self._names:
             self._names.discard(sender)
             conn.send(match_call("RemoveMatch", owner_rule(sender)))
+            self.changed()
 
     def on_signal(self, conn: Connection, msg: Message) -> None:
         change = name_owner_change(msg)
-        if change is not None and change[1] is None:
+        if change is not None and change[1] is None and change[0] in self._names:
             self._names.discard(change[0])
+            self.changed()
 
     def reset(self) -> None:
         """The bus connection was lost: its subscribers' names are meaningless on the next one."""

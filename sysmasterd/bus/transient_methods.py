@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dbus_fast import Message
@@ -43,18 +44,22 @@ class ClientRefs:
         self.manager = manager
         self.subscriptions = subscriptions
         self._names: set[str] = set()
+        self.changed: Callable[[], None] = lambda: None  # kept across core restarts (bus/clientstate.py)
 
     def token(self, call: Call) -> object:
         if not call.conn.is_bus:
             conn = call.conn
             conn.closed.add_done_callback(lambda _: self.manager.transient.release(conn))
             return conn
-        sender = call.msg.sender or ""
-        self.subscriptions.subscribe(call.conn, sender)
-        if sender not in self._names:
-            self._names.add(sender)
-            call.conn.send(match_call("AddMatch", owner_rule(sender)))
-        return sender
+        return self.watch(call.conn, call.msg.sender or "")
+
+    def watch(self, conn: Connection, name: str) -> str:
+        """The reference token of a bus name, watched for leaving the bus."""
+        self.subscriptions.subscribe(conn, name)
+        if name not in self._names:
+            self._names.add(name)
+            conn.send(match_call("AddMatch", owner_rule(name)))
+        return name
 
     def on_signal(self, conn: Connection, msg: Message) -> None:
         change = name_owner_change(msg)
@@ -62,6 +67,7 @@ class ClientRefs:
             self._names.discard(change[0])
             conn.send(match_call("RemoveMatch", owner_rule(change[0])))
             self.manager.transient.release(change[0])
+            self.changed()
 
     def reset(self) -> None:
         """The bus connection was lost: every name that held a reference is gone with it."""
@@ -121,6 +127,7 @@ class TransientMethods:
                 m.transient.keep_stdio(u, settings.stdio_fds)
             if settings.add_ref or not call.conn.is_bus:
                 m.transient.ref(u, self.client_refs.token(call))
+        self.client_refs.changed()
         job = m.engine.add_job(name, JobType.START, mode_value)
         return job.path
 
@@ -134,12 +141,14 @@ class TransientMethods:
         u.check_loaded_for_job()
         await call.authorize(actions.MANAGE_UNITS)
         m.transient.ref(u, self.client_refs.token(call))
+        self.client_refs.changed()
 
     @method("UnrefUnit")
     async def unref_unit(self, call: Call, m: Manager, name: str) -> None:
         u = self._loaded(m, name)
         await call.authorize(actions.MANAGE_UNITS)
         m.transient.unref(u, call.msg.sender if call.conn.is_bus else call.conn)
+        self.client_refs.changed()
 
     @method("AbandonScope")
     async def abandon_scope(self, call: Call, m: Manager, name: str) -> None:

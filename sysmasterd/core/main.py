@@ -255,11 +255,14 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     m.attach_runtime(cgroups, store, notify)
     m.enumerate()
     restored = m.restore(link.pending_exits())
+    m.transient.adopt_stdio()
+    from sysmasterd.core.transient import STDIO_PREFIX
     from sysmasterd.units.fdstore import FD_STORE_PREFIX as SERVICE_FDS
     from sysmasterd.units.socket import FD_STORE_PREFIX as SOCKET_FDS
 
     link.drop_unclaimed(SOCKET_FDS)
     link.drop_unclaimed(SERVICE_FDS)
+    link.drop_unclaimed(STDIO_PREFIX)
     handover.drop_unclaimed()
     # Children that exited while no handler was installed (across a re-exec) are reaped now.
     m.runtime.reap_now()

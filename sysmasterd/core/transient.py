@@ -5,8 +5,9 @@ A transient unit is a unit file the manager writes to the scope's transient dire
 daemon-reload and a restarted core find it again; the file goes when the unit is collected.
 What a file cannot hold lives here, in memory: the references clients hold (AddRef=, which keep
 the unit from being collected until the client is gone), the PIDs a new scope starts with, and the
-descriptors a service was handed for its stdio (systemd-run --pipe, --pty). Those last are lost
-when the core restarts: systemd serializes them, our state store holds no descriptors.
+descriptors a service was handed for its stdio (systemd-run --pipe, --pty). Those last outlive
+a core restart as systemd's serialization carries them: kept by sysmaster-init (or, across a
+daemon-reexec without it, by our own fds), one `stdio:<fd>:<unit>` set per descriptor.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from sysmasterd.core.states import LoadState
 if TYPE_CHECKING:
     from sysmasterd.core.manager import Manager
     from sysmasterd.core.unit import Unit
+
+
+STDIO_PREFIX = "stdio:"
 
 
 class TransientUnits:
@@ -111,13 +115,31 @@ class TransientUnits:
         never clobbers one still to be placed (systemd's F_DUPFD_CLOEXEC from 3)."""
         self.release_stdio(u.id)
         self.stdio[u.id] = {target: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for target, fd in fds.items()}
+        holder = self.m.runtime.fd_holder
+        if holder is not None:
+            for target, fd in self.stdio[u.id].items():
+                holder.store_fds(_holder_name(target, u.id), [fd])
 
     def release_stdio(self, uid: str) -> None:
         """Closed once the service is inactive with no job (systemd's service_release_resources()):
         a client reading the service's output through them sees its end then."""
-        for fd in self.stdio.pop(uid, {}).values():
+        holder = self.m.runtime.fd_holder
+        for target, fd in self.stdio.pop(uid, {}).items():
+            if holder is not None:
+                holder.remove_fds(_holder_name(target, uid))
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def adopt_stdio(self) -> None:
+        """After a core restart: the descriptors the previous core kept for transient services."""
+        holder = self.m.runtime.fd_holder
+        if holder is None:
+            return
+        for u in {u for u in self.m.units.values() if u.transient}:
+            for target in (0, 1, 2):
+                fds = holder.take_fds(_holder_name(target, u.id))
+                if fds:
+                    self.stdio.setdefault(u.id, {})[target] = fds[0]
 
     # -- references --------------------------------------------------------------------------------
 
@@ -147,3 +169,7 @@ class TransientUnits:
     def collected(self, u: Unit) -> None:
         if u.transient:
             self.discard(u.id)
+
+
+def _holder_name(target: int, uid: str) -> str:
+    return f"{STDIO_PREFIX}{target}:{uid}"

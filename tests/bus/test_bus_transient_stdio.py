@@ -103,3 +103,31 @@ def test_pty_is_the_services_terminal(um: Manager) -> None:
     lines = [line.strip() for line in out.splitlines()]
     assert any(line.startswith("pts/") for line in lines), out
     assert rc == 4, out
+
+
+def test_pipe_outlives_a_daemon_reexec(um: Manager, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A --pipe service restarted after the core re-executed still writes to the client's pipe,
+    and systemd-run still hears of its end: the manager's copies of the descriptors, and the
+    client's reference and subscription, go across the exec as systemd serializes them."""
+    mark = tmp_path_factory.mktemp("reexec") / "first-run-done"
+    script = f"if [ -e {mark} ]; then echo second; exit 0; fi; touch {mark}; echo first; exit 1"
+    # Through the bus, as systemd-run talks to a user manager that has one: its connection to the
+    # private socket would end with the core it was made to.
+    env = {**um.env, "XDG_RUNTIME_DIR": str(um.root / "nowhere")}
+    proc = subprocess.Popen(um.ns.argv(["systemd-run", "--user", "--quiet", "--pipe", "-p", "Restart=on-failure",
+                                        "-p", "RestartSec=3", "/bin/sh", "-c", script]),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        wait_for(mark.exists, "the first run")
+        time.sleep(0.3)
+        assert um.systemctl("daemon-reexec").rc == 0  # while the restart is pending
+        # not communicate(): on a timeout the service, not systemd-run, may hold the pipes
+        assert proc.wait(timeout=30) == 0, um.log[-3000:]
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == "first\nsecond\n", (out, err, um.log[-3000:])
