@@ -2,7 +2,6 @@
 
 import bisect
 import grp
-import itertools
 import logging
 import operator
 import os
@@ -223,11 +222,12 @@ class RuleExecutor:
 
     def prepare(self) -> None:
         """Work done once before workers fork: builtins' data, host facts for CONST{}, and the
-        matchers of the first WARM_TOKENS tokens (all of any ordinary rule set: Debian's are
-        1,400), so that workers start warm while a huge rules file costs only what is used."""
+        matchers of an ordinary rule set (up to WARM_TOKENS tokens: Debian's has 1,400), so that
+        workers start warm while a huge rules file costs only what its events use."""
         init_builtins()
         detected_virtualization()
-        for token in itertools.islice((t for line in self.rules.lines for t in line.tokens), WARM_TOKENS):
+        tokens = [t for line in self.rules.lines for t in line.tokens]
+        for token in tokens if len(tokens) <= WARM_TOKENS else ():
             self._fast.get(token)
 
     def changed(self) -> bool:
