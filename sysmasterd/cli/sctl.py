@@ -50,6 +50,10 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "force-reload": ("sctl_units", "job_verb", "UNIT...", "Same as try-reload-or-restart"),
     "isolate": ("sctl_units", "job_verb", "UNIT", "Start one unit and stop all others"),
     "kill": ("sctl_units", "kill", "UNIT...", "Send signal to processes of a unit"),
+    "clean": ("sctl_units", "clean_or_freeze", "UNIT...",
+              "Clean runtime, cache, state, logs or\nconfiguration of unit"),
+    "freeze": ("sctl_units", "clean_or_freeze", "PATTERN...", "Freeze execution of unit processes"),
+    "thaw": ("sctl_units", "clean_or_freeze", "PATTERN...", "Resume execution of a frozen unit"),
     "reset-failed": ("sctl_units", "reset_failed", "[PATTERN...]",
                      "Reset failed state for all, one, or more units"),
     "set-property": ("sctl_setprop", "set_property", "UNIT PROPERTY=VALUE...",
@@ -77,14 +81,20 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "set-default": ("sctl_manager", "unit_files", "TARGET", "Set the default target"),
     "#Job Commands": ("", "", "", ""),
     "list-jobs": ("sctl_units", "list_jobs", "[PATTERN...]", "List jobs"),
+    "cancel": ("sctl_manager", "cancel", "[JOB...]", "Cancel all, one, or more jobs"),
     "#Environment Commands": ("", "", "", ""),
     "show-environment": ("sctl_units", "environment", "", "Dump environment"),
     "set-environment": ("sctl_units", "environment", "VARIABLE=VALUE...",
                         "Set one or more environment variables"),
     "unset-environment": ("sctl_units", "environment", "VARIABLE...", "Unset one or more environment variables"),
+    "import-environment": ("sctl_units", "environment", "VARIABLE...",
+                           "Import all or some environment variables"),
     "#Manager State Commands": ("", "", "", ""),
     "daemon-reload": ("sctl_manager", "call", "", "Reload the manager's configuration"),
     "daemon-reexec": ("sctl_manager", "call", "", "Reexecute the manager"),
+    "log-level": ("sctl_manager", "log_setting", "[LEVEL]", "Get/set logging threshold for manager"),
+    "log-target": ("sctl_manager", "log_setting", "[TARGET]", "Get/set logging target for manager"),
+    "service-watchdogs": ("sctl_manager", "service_watchdogs", "[BOOL]", "Get/set service watchdog state"),
     "#System Commands": ("", "", "", ""),
     "is-system-running": ("sctl_manager", "system_running", "", "Check whether system is fully running"),
     "halt": ("sctl_manager", "call", "", "Shut down and halt the system"),
@@ -141,6 +151,7 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
      "short-iso-precise, short-full, short-monotonic, short-unix, verbose, export, json, json-pretty, "
      "json-sse, cat)"),
     ("plain", "", "plain", False, "Print unit dependencies as a list instead of a tree"),
+    ("what", "", "what", True, "Which types of resources to remove"),
     ("after", "", "after", False, "Show units ordered after with 'list-dependencies'"),
     ("before", "", "before", False, "Show units ordered before with 'list-dependencies'"),
 ]
@@ -235,6 +246,11 @@ def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
             opts.recursive = True
         elif key == "root":
             opts.root = os.path.abspath(v)
+        elif key == "what":
+            if not v:
+                return ["--what= requires arguments."]
+            # checked by the manager, as systemctl leaves it; "help" lists them instead
+            opts.clean_what += _split(v)
         elif key in ("signal", "kill_whom"):
             setattr(opts, key, v)
         if key == "quiet" and legend is None:
@@ -265,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(opts, list):
         err("\n".join(opts))
         return EXIT_FAILURE
+    if "help" in opts.clean_what:
+        print("runtime\nstate\ncache\nlogs\nconfiguration")
+        return 0
     verb = operands.pop(0) if operands else "list-units"
     entry = VERBS.get(verb) if not verb.startswith("#") else None
     if entry is None:

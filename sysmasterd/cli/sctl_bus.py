@@ -103,5 +103,8 @@ class Client:
         (value,) = self.call(path, PROPERTIES, "Get", "ss", [interface, name])
         return unwrap(value)
 
+    def set(self, path: str, interface: str, name: str, signature: str, value: Any) -> None:
+        self.call(path, PROPERTIES, "Set", "ssv", [interface, name, Variant(signature, value)])
+
     def unit_path(self, name: str) -> str:
         return str(self.manager("LoadUnit", "s", [name]))

@@ -70,6 +70,7 @@ class Options:
         self.recursive = False
         self.root = ""
         self.no_pager = False
+        self.clean_what: list[str] = []
 
     @property
     def no_legend(self) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from sysmasterd.cli.sctl_bus import UNIT, CallError, Client
-from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, mangle
+from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err
 
 MARKER_START = "### Anything between here and the comment below will become the new contents of the file"
 MARKER_END = "### Lines below this comment will be discarded"
@@ -33,20 +33,6 @@ def _config_dirs(opts: Options) -> tuple[str, str | None]:
 
     lp = lookup_paths(Scope.USER if opts.user else Scope.SYSTEM, root_dir=opts.root or "/")
     return lp.persistent_config, lp.runtime_config
-
-
-def _expand(client: Client, opts: Options, patterns: list[str]) -> list[str]:
-    """Names as given (mangled); a glob matches the units list-units would show."""
-    names: list[str] = []
-    for pattern in patterns:
-        name = mangle(pattern, opts.quiet)
-        if any(c in name for c in "*?["):
-            from sysmasterd.cli.sctl_lists import unit_rows
-
-            names += [row[0] for row in unit_rows(client, opts, [name])]
-        else:
-            names.append(name)
-    return names
 
 
 def _is_template(name: str) -> bool:
@@ -256,7 +242,9 @@ def edit(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
     if not (os.isatty(1) and os.isatty(2)):
         err("Cannot edit units if not on a tty.")
         return EXIT_FAILURE
-    names = _expand(client, opts, patterns)
+    from sysmasterd.cli.sctl_lists import expand_names
+
+    names = expand_names(client, opts, patterns)
     if not names:
         err("No units matched the specified patterns.")
         return EXIT_FAILURE

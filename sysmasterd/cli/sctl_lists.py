@@ -249,3 +249,12 @@ def _tree(opts: Options, level: int, branches: int, last: bool) -> str:
     if opts.plain:
         return ""
     return "".join("│ " if branches & (1 << i) else "  " for i in range(level - 1, -1, -1)) + ("└─" if last else "├─")
+
+
+def expand_names(client: Client, opts: Options, patterns: list[str]) -> list[str]:
+    """Names as given (mangled); a glob matches the units list-units would show."""
+    names: list[str] = []
+    for pattern in patterns:
+        name = mangle(pattern, opts.quiet)
+        names += [row[0] for row in unit_rows(client, opts, [name])] if any(c in name for c in "*?[") else [name]
+    return names

@@ -44,6 +44,80 @@ def call(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     return 0
 
 
+def cancel(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    """Without arguments every job (ClearJobs), else each job by number."""
+    if not args:
+        try:
+            client.manager("ClearJobs")
+        except CallError as e:
+            err(f"Failed to cancel all jobs: {e.text}")
+            return exit_for(e)
+        return 0
+    rc = 0
+    for arg in args:
+        if not arg.isascii() or not arg.isdigit() or int(arg) >= 1 << 32:
+            err(f'Failed to parse job id "{arg}": Invalid argument')
+            return EXIT_FAILURE
+        try:
+            client.manager("CancelJob", "u", [int(arg)])
+        except CallError as e:
+            err(f"Failed to cancel job {int(arg)}: {e.text}")
+            rc = rc or EXIT_FAILURE
+    return rc
+
+
+_LOG_CONTROL = ("/org/freedesktop/LogControl1", "org.freedesktop.LogControl1")
+_LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+def log_setting(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    """log-level/log-target: print the manager's, or set it (org.freedesktop.LogControl1)."""
+    what = "level" if verb == "log-level" else "target"
+    prop = "LogLevel" if verb == "log-level" else "LogTarget"
+    if len(args) > 1:
+        err("Too many arguments.")
+        return EXIT_FAILURE
+    if not args:
+        try:
+            print(client.get(*_LOG_CONTROL, prop))
+        except CallError as e:
+            err(f"Failed to get log {what} of org.freedesktop.systemd1: {e.text}")
+            return EXIT_FAILURE
+        return 0
+    value = args[0]
+    if verb == "log-level" and value not in _LOG_LEVELS and not (value.isdigit() and int(value) < len(_LOG_LEVELS)):
+        err(f'"{value}" is not a valid log level.')
+        return EXIT_FAILURE
+    try:
+        client.set(*_LOG_CONTROL, prop, "s", value)
+    except CallError as e:
+        err(f"Failed to set log {what} of org.freedesktop.systemd1 to {value}: {e.text}")
+        return EXIT_FAILURE
+    return 0
+
+
+def service_watchdogs(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    from compat.values import parse_boolean
+
+    if len(args) > 1:
+        err("Too many arguments.")
+        return EXIT_FAILURE
+    try:
+        if not args:
+            print("yes" if client.get(MANAGER_PATH, MANAGER, "ServiceWatchdogs") else "no")
+            return 0
+        try:
+            on = parse_boolean(args[0])
+        except ValueError:
+            err("Failed to parse service-watchdogs argument: Invalid argument")
+            return EXIT_FAILURE
+        client.set(MANAGER_PATH, MANAGER, "ServiceWatchdogs", "b", on)
+    except CallError as e:
+        err(f"Failed to {'get' if not args else 'set'} service-watchdog state: {e.text}")
+        return EXIT_FAILURE
+    return 0
+
+
 def system_running(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     state = client.get(MANAGER_PATH, MANAGER, "SystemState")
     if not opts.quiet:

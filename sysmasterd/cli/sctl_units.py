@@ -211,6 +211,56 @@ def kill(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     return rc
 
 
+def clean_or_freeze(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
+    """clean/freeze/thaw. Unless --no-block, each unit is referenced first and watched until it
+    leaves "maintenance" (where cleaning runs); a CleanResult other than success fails the verb."""
+    from sysmasterd.cli.sctl_lists import expand_names
+
+    rc = 0
+    watched: list[str] = []
+    for name in expand_names(client, opts, patterns):
+        if not opts.no_block:
+            try:
+                client.manager("RefUnit", "s", [name])
+            except CallError as e:
+                err(f"Failed to add reference to unit {name}: {e.text}")
+                rc = rc or EXIT_FAILURE
+                continue
+        try:
+            if verb == "clean":
+                client.manager("CleanUnit", "sas", [name, opts.clean_what or ["cache", "runtime"]])
+            else:
+                client.manager("FreezeUnit" if verb == "freeze" else "ThawUnit", "s", [name])
+        except CallError as e:
+            err(f"Failed to {verb} unit {name}: {e.text}")
+            if rc == 0:  # systemctl still watches the units after its first failure
+                rc = EXIT_FAILURE
+                continue
+        if not opts.no_block:
+            watched.append(name)
+    return _await_maintenance_end(client, watched) or rc
+
+
+def _await_maintenance_end(client: Client, names: list[str]) -> int:
+    import time
+
+    failed = False
+    for name in names:
+        path = client.unit_path(name)
+        while True:
+            props = client.get_all(path)  # every interface: CleanResult is the unit type's
+            result = props.get("CleanResult")
+            failed = failed or (result is not None and result != "success")
+            if props.get("ActiveState") != "maintenance":
+                break
+            time.sleep(0.02)
+        try:
+            client.manager("UnrefUnit", "s", [name])
+        except CallError:
+            pass  # systemctl only traces a reference it could not drop
+    return EXIT_FAILURE if failed else 0
+
+
 def reset_failed(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     try:
         if not names:
@@ -223,6 +273,26 @@ def reset_failed(client: Client, opts: Options, verb: str, names: list[str]) -> 
     return 0
 
 
+def imported_environment(names: list[str]) -> list[str]:
+    """import-environment's assignments: the named variables of our environment, or all of it."""
+    import os
+
+    from compat.execline import env_name_is_valid
+
+    if not names:
+        err("Calling import-environment without a list of variable names is deprecated.")
+        return [f"{k}={v}" for k, v in os.environ.items() if env_name_is_valid(k)]
+    out = []
+    for name in names:
+        if not env_name_is_valid(name):
+            raise ValueError(f"Not a valid environment variable name: {name}")
+        if name in os.environ:
+            out.append(f"{name}={os.environ[name]}")
+        else:
+            err(f"Environment variable ${name} not set, ignoring.")
+    return out
+
+
 def environment(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     try:
         if verb == "show-environment":
@@ -230,10 +300,15 @@ def environment(client: Client, opts: Options, verb: str, args: list[str]) -> in
             print("\n".join(env))
         elif verb == "set-environment":
             client.manager("SetEnvironment", "as", [args])
+        elif verb == "import-environment":
+            client.manager("SetEnvironment", "as", [imported_environment(args)])
         else:
             client.manager("UnsetEnvironment", "as", [args])
+    except ValueError as e:  # a bad name for import-environment, before any call
+        err(str(e))
+        return EXIT_FAILURE
     except CallError as e:
-        what = {"set-environment": "set", "unset-environment": "unset"}.get(verb, "get")
+        what = {"set-environment": "set", "unset-environment": "unset", "import-environment": "import"}.get(verb, "get")
         err(f"Failed to {what} environment: {e.text}")
         return exit_for(e) if e.name != "org.freedesktop.DBus.Error.InvalidArgs" else EXIT_FAILURE
     return 0

@@ -9,8 +9,6 @@ import os
 import signal
 from dataclasses import dataclass, field
 
-from configobj import ConfigObj, ConfigObjError
-
 UDEV_CONF = "/etc/udev/udev.conf"
 DEVMASTER_CONF = "/etc/devmaster/devmaster.conf"
 LOG_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5, "info": 6, "debug": 7}
@@ -127,6 +125,9 @@ def parse_devmaster_conf(path: str, cfg: Config) -> None:
     text = read_optional(path)
     if text is None:
         return
+    # Imported here: the .link file readers (devctl test-builtin) share this module's file helpers.
+    from configobj import ConfigObj, ConfigObjError
+
     try:
         conf = ConfigObj(text.splitlines(), list_values=False, interpolation=False)
     except ConfigObjError as e:

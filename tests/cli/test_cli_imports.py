@@ -74,7 +74,10 @@ DEVCTL_VERBS: list[tuple[list[str], tuple[str, ...]]] = [
     (["--help"], ("sysmasterd.devmaster", "dataclasses", "socket")),
     (["info", "/dev/null"], (*NOT_RULES, "socket", "sysmasterd.devmaster.framework.netlink")),
     (["info", "-q", "path", "-n", "null"], (*QUIET, "socket", "uuid")),
-    (["test-builtin", "path_id", "/sys/class/mem/null"], (*QUIET, "sysmasterd.devmaster.framework.netlink")),
+    # test-builtin sets up every builtin with data first, as udevadm's does (its debug trace shows
+    # it): libkmod through ctypes, the kmod builtin's helpers, logging for that trace.
+    (["test-builtin", "path_id", "/sys/class/mem/null"],
+     (*NOT_RULES, "sysmasterd.devmaster.rules.spawn", "sysmasterd.devmaster.framework.netlink")),
     (["trigger", "--dry-run", "-s", "mem"],
      (*QUIET, "socket", "uuid", "sysmasterd.devmaster.framework.netlink", "sysmasterd.cli.devctl_client",
       "sysmasterd.devmaster.framework.control_wire")),

@@ -1,6 +1,5 @@
 """hwdb builtin: properties from the hardware database for the device's modalias."""
 
-import argparse
 import errno
 import logging
 
@@ -66,6 +65,8 @@ def search(event: UdevEvent, src: Device, subsystem: str | None, prefix: str | N
 
 
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
+    import argparse  # here, not at the top: every test-builtin loads this module for its init()
+
     p = argparse.ArgumentParser(prog="hwdb", add_help=False, exit_on_error=False)
     p.add_argument("-f", "--filter")
     p.add_argument("-d", "--device")

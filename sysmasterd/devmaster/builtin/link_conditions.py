@@ -14,7 +14,6 @@ import socket
 import sys
 from collections.abc import Callable, Mapping
 
-from sysmasterd.devmaster.rules.executor import detected_virtualization
 from udev_rules_translator.glob import fnmatch
 
 LINK_CONDITIONS = ("Host", "Virtualization", "KernelCommandLine", "KernelVersion", "Credential", "Architecture",
@@ -242,6 +241,13 @@ def _architecture() -> str | None:
     if machine in ("mips", "mips64"):
         return machine + ("-le" if sys.byteorder == "little" else "")
     return _ARCHITECTURES.get(machine)
+
+
+def detected_virtualization() -> str:
+    # Imported here: test-builtin loads every builtin's configuration, and the rules executor
+    # (with the rules compiler behind it) is needed only once a .link file asks this.
+    from sysmasterd.devmaster.rules.executor import detected_virtualization as detect
+    return detect()
 
 
 def _in_user_namespace() -> bool:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 NAMES = ("blkid", "btrfs", "hwdb", "input_id", "keyboard", "kmod", "net_id", "net_setup_link",
          "path_id", "usb_id", "uaccess")
+# The builtins with data to load and free (init/unload hooks); the others are imported only to run.
+WITH_DATA = ("hwdb", "kmod", "net_setup_link")
 DESCRIPTIONS = {
     "blkid": "Filesystem and partition probing",
     "btrfs": "btrfs volume management",
@@ -67,9 +69,8 @@ def unload_builtins() -> None:
 
 
 def _each(hook: str) -> None:
-    for name in NAMES:
-        module = importlib.import_module(f"sysmasterd.devmaster.builtin.{name}")
-        func = getattr(module, hook, None)
+    for name in WITH_DATA:
+        func = getattr(importlib.import_module(f"sysmasterd.devmaster.builtin.{name}"), hook, None)
         if func is not None:
             func()
 
