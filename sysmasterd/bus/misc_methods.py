@@ -4,8 +4,11 @@ its order and its error names and texts."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -75,9 +78,9 @@ def _check_switch_root(root: str, init: str) -> None:
         raise errors.invalid_args(f"Init binary {init} is not executable.")
 
 
-def _mount_refusal(m: Manager, u: Unit, src: str, dest: str, image: bool) -> DBusError | str:
+def _mount_refusal(m: Manager, u: Unit, src: str, dest: str, image: bool) -> DBusError | int:
     """Why a unit cannot take a mount now (systemd's bus_service_method_mount() checks after its
-    argument checks), or the destination it would go to."""
+    argument checks), or the main PID whose mount namespace it goes into."""
     ctx = u.config.exec if u.config is not None and u.kind.value == "service" else None
     if u.kind.value != "service":
         return errors.invalid_args("Unit is not of type .service")
@@ -90,7 +93,7 @@ def _mount_refusal(m: Manager, u: Unit, src: str, dest: str, image: bool) -> DBu
     main_pid = getattr(u.impl, "main_pid", lambda: 0)()
     if not main_pid or not u.active_state.is_active_or_reloading():
         return errors.invalid_args("Unit is not running")
-    return dest
+    return int(main_pid)
 
 
 class MiscMethods:
@@ -155,7 +158,8 @@ class MiscMethods:
             raise errors.bus_error(error.type, f"Failed to enqueue some jobs, see logs for details: {error.text}")
         return paths
 
-    async def mount_in_unit(self, call: Call, u: Unit, src: str, dest: str, image: bool) -> None:
+    async def mount_in_unit(self, call: Call, u: Unit, src: str, dest: str, image: bool,
+                            read_only: bool = False, mkdir: bool = False) -> None:
         m = self.manager
         if not m.is_system:
             raise errors.bus_error(errors.NOT_SUPPORTED,
@@ -167,12 +171,19 @@ class MiscMethods:
         elif not os.path.isabs(dest) or not is_normalized(dest):
             raise errors.invalid_args("Destination path must be absolute and normalized.")
         await call.authorize(actions.MANAGE_UNITS)
-        refusal = _mount_refusal(m, u, src, dest, image)
-        if not isinstance(refusal, str):
-            raise refusal
-        # A running unit in its own mount namespace: systemd moves the mount in through the
-        # /run/systemd/propagate/ directory its namespaces are set up with; ours have none.
-        raise errors.not_supported("Mounting into a running unit's namespace")
+        pid = _mount_refusal(m, u, src, dest, image)
+        if not isinstance(pid, int):
+            raise pid
+        if image:  # an image would need its partitions found and loop devices set up first
+            raise errors.not_supported("Mounting an image into a running unit's namespace")
+        helper = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sysmasterd.core.mount_into", str(pid), src, dest, str(int(read_only)),
+            str(int(mkdir)), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)
+        out, _ = await helper.communicate()
+        if helper.returncode != 0:
+            err = int(out.strip() or errno.EIO)
+            raise errors.errno_error(err, f"Failed to mount {src} on {dest} in unit's namespace: {os.strerror(err)}")
+        log.info("%s: bind mounted %s on %s%s.", u.id, src, dest, " read-only" if read_only else "")
 
     def _loaded_unit(self, name: str) -> Unit:
         """GENERIC_UNIT_VALIDATE_LOADED without GENERIC_UNIT_LOAD: only a unit already loaded, and loaded well."""
@@ -187,7 +198,7 @@ class MiscMethods:
     @method("BindMountUnit")
     async def bind_mount_unit(self, call: Call, m: Manager, name: str, src: str, dest: str,
                               read_only: bool, mkdir: bool) -> None:
-        await self.mount_in_unit(call, self._loaded_unit(name), src, dest, image=False)
+        await self.mount_in_unit(call, self._loaded_unit(name), src, dest, False, read_only, mkdir)
 
     @method("MountImageUnit")
     async def mount_image_unit(self, call: Call, m: Manager, name: str, src: str, dest: str,

@@ -26,15 +26,19 @@ if TYPE_CHECKING:
 VERBS: dict[str, tuple[str, str, str, str]] = {
     "#Unit Commands": ("", "", "", ""),
     "list-units": ("sctl_lists", "list_units", "[PATTERN...]", "List units currently in memory"),
+    "list-automounts": ("sctl_lists", "list_automounts", "[PATTERN...]",
+                        "List automount units currently in memory,\nordered by path"),
     "list-sockets": ("sctl_lists", "list_sockets", "[PATTERN...]",
                      "List socket units currently in memory, ordered by address"),
     "list-timers": ("sctl_lists", "list_timers", "[PATTERN...]",
                     "List timer units currently in memory, ordered by next elapse"),
     "is-active": ("sctl_units", "is_state", "PATTERN...", "Check whether units are active"),
     "is-failed": ("sctl_units", "is_state", "PATTERN...", "Check whether units are failed"),
+    "check": ("sctl_units", "is_state", "PATTERN...", ""),
     "status": ("sctl_status", "status", "[PATTERN...]", "Show runtime status of one or more units"),
     "show": ("sctl_show", "show", "[PATTERN...]", "Show properties of one or more units or the manager"),
     "cat": ("sctl_units", "cat", "PATTERN...", "Show files and drop-ins of specified units"),
+    "help": ("sctl_help", "unit_help", "PATTERN...|PID...", "Show manual for one or more units"),
     "list-dependencies": ("sctl_lists", "list_dependencies", "[UNIT...]",
                           "Recursively show units which are required or wanted by the units"),
     "start": ("sctl_units", "job_verb", "UNIT...", "Start (activate) one or more units"),
@@ -42,22 +46,32 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "reload": ("sctl_units", "job_verb", "UNIT...", "Reload one or more units"),
     "restart": ("sctl_units", "job_verb", "UNIT...", "Start or restart one or more units"),
     "try-restart": ("sctl_units", "job_verb", "UNIT...", "Restart one or more units if active"),
-    "condrestart": ("sctl_units", "job_verb", "UNIT...", "Same as try-restart"),
+    "condrestart": ("sctl_units", "job_verb", "UNIT...", ""),
     "reload-or-restart": ("sctl_units", "job_verb", "UNIT...",
                           "Reload one or more units if possible, otherwise start or restart"),
     "try-reload-or-restart": ("sctl_units", "job_verb", "UNIT...",
                               "If active, reload one or more units, if supported, otherwise restart"),
-    "force-reload": ("sctl_units", "job_verb", "UNIT...", "Same as try-reload-or-restart"),
+    "force-reload": ("sctl_units", "job_verb", "UNIT...", ""),
     "isolate": ("sctl_units", "job_verb", "UNIT", "Start one unit and stop all others"),
+    "condstop": ("sctl_units", "job_verb", "UNIT...", ""),
+    "reload-or-try-restart": ("sctl_units", "job_verb", "UNIT...", ""),
+    "condreload": ("sctl_units", "job_verb", "UNIT...", ""),
     "kill": ("sctl_units", "kill", "UNIT...", "Send signal to processes of a unit"),
     "clean": ("sctl_units", "clean_or_freeze", "UNIT...",
               "Clean runtime, cache, state, logs or\nconfiguration of unit"),
     "freeze": ("sctl_units", "clean_or_freeze", "PATTERN...", "Freeze execution of unit processes"),
     "thaw": ("sctl_units", "clean_or_freeze", "PATTERN...", "Resume execution of a frozen unit"),
-    "reset-failed": ("sctl_units", "reset_failed", "[PATTERN...]",
-                     "Reset failed state for all, one, or more units"),
     "set-property": ("sctl_setprop", "set_property", "UNIT PROPERTY=VALUE...",
                      "Sets one or more properties of a unit"),
+    "bind": ("sctl_mount", "mount", "UNIT PATH [PATH]", "Bind-mount a path from the host into a\nunit's namespace"),
+    "mount-image": ("sctl_mount", "mount", "UNIT PATH [PATH [OPTS]]",
+                    "Mount an image from the host into a\nunit's namespace"),
+    "service-log-level": ("sctl_manager", "service_log_setting", "SERVICE [LEVEL]",
+                          "Get/set logging threshold for service"),
+    "service-log-target": ("sctl_manager", "service_log_setting", "SERVICE [TARGET]",
+                           "Get/set logging target for service"),
+    "reset-failed": ("sctl_units", "reset_failed", "[PATTERN...]",
+                     "Reset failed state for all, one, or more units"),
     "#Unit File Commands": ("", "", "", ""),
     "list-unit-files": ("sctl_manager", "list_unit_files", "[PATTERN...]", "List installed unit files"),
     "enable": ("sctl_manager", "unit_files", "[UNIT...|PATH...]", "Enable one or more unit files"),
@@ -79,9 +93,12 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "edit": ("sctl_edit", "edit", "UNIT...", "Edit one or more unit files"),
     "get-default": ("sctl_manager", "get_default", "", "Get the name of the default target"),
     "set-default": ("sctl_manager", "unit_files", "TARGET", "Set the default target"),
+    "#Machine Commands": ("", "", "", ""),
+    "list-machines": ("sctl_lists", "list_machines", "[PATTERN...]", "List local containers and host"),
     "#Job Commands": ("", "", "", ""),
     "list-jobs": ("sctl_units", "list_jobs", "[PATTERN...]", "List jobs"),
     "cancel": ("sctl_manager", "cancel", "[JOB...]", "Cancel all, one, or more jobs"),
+    "clear-jobs": ("sctl_manager", "call", "", ""),
     "#Environment Commands": ("", "", "", ""),
     "show-environment": ("sctl_units", "environment", "", "Dump environment"),
     "set-environment": ("sctl_units", "environment", "VARIABLE=VALUE...",
@@ -97,9 +114,20 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "service-watchdogs": ("sctl_manager", "service_watchdogs", "[BOOL]", "Get/set service watchdog state"),
     "#System Commands": ("", "", "", ""),
     "is-system-running": ("sctl_manager", "system_running", "", "Check whether system is fully running"),
+    "default": ("sctl_special", "start_special", "", "Enter system default mode"),
+    "rescue": ("sctl_special", "start_special", "", "Enter system rescue mode"),
+    "emergency": ("sctl_special", "start_special", "", "Enter system emergency mode"),
     "halt": ("sctl_manager", "call", "", "Shut down and halt the system"),
     "poweroff": ("sctl_manager", "call", "", "Shut down and power-off the system"),
     "reboot": ("sctl_manager", "call", "", "Shut down and reboot the system"),
+    "kexec": ("sctl_special", "start_special", "", "Shut down and reboot the system with kexec"),
+    "exit": ("sctl_special", "start_special", "[EXIT_CODE]", "Request user instance or container exit"),
+    "switch-root": ("sctl_mount", "switch_root", "ROOT [INIT]", "Change to a different root file system"),
+    "suspend": ("sctl_special", "start_special", "", "Suspend the system"),
+    "hibernate": ("sctl_special", "start_special", "", "Hibernate the system"),
+    "hybrid-sleep": ("sctl_special", "start_special", "", "Hibernate and suspend the system"),
+    "suspend-then-hibernate": ("sctl_special", "start_special", "",
+                               "Suspend the system, wake after a period of\ntime, and hibernate"),
     "#Analysis Commands (systemd-analyze's)": ("", "", "", ""),
     "blame": ("sctl_analyze", "blame", "", "List units by the time they took to start"),
     "critical-chain": ("sctl_analyze", "critical_chain", "[UNIT]", "Show the chain of units that delayed UNIT"),
@@ -152,6 +180,8 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
      "json-sse, cat)"),
     ("plain", "", "plain", False, "Print unit dependencies as a list instead of a tree"),
     ("what", "", "what", True, "Which types of resources to remove"),
+    ("read_only", "", "read-only", False, "Create read-only bind mount"),
+    ("mkdir", "", "mkdir", False, "Create directory before mounting, if missing"),
     ("after", "", "after", False, "Show units ordered after with 'list-dependencies'"),
     ("before", "", "before", False, "Show units ordered before with 'list-dependencies'"),
 ]
@@ -163,7 +193,7 @@ _UNIT_TYPES = ("service", "mount", "swap", "socket", "target", "device", "automo
 _LOAD_STATES = ("stub", "loaded", "not-found", "bad-setting", "error", "merged", "masked")
 _JOB_MODES = {"-fail": "fail", "-irreversible": "replace-irreversibly", "-ignore-dependencies": "ignore-dependencies"}
 _FLAGS = frozenset(("all", "value", "now", "quiet", "no_block", "plain", "show_types", "full", "wait", "runtime",
-                    "no_reload", "with_dependencies", "no_pager"))
+                    "no_reload", "with_dependencies", "no_pager", "read_only", "mkdir"))
 
 
 def _help(prog: str) -> None:
@@ -171,7 +201,7 @@ def _help(prog: str) -> None:
     for name, (_module, _function, synopsis, text) in VERBS.items():
         if name.startswith("#"):
             out += ["", name[1:] + ":"]
-        else:
+        elif text:  # the legacy aliases have none: systemctl leaves them out
             # systemctl breaks long texts at fixed places, continued under the text column
             out.append(f"  {name + ' ' + synopsis:<35} {text}".replace("\n", "\n" + " " * 38))
     out += ["", "Options:"]

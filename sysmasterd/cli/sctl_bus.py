@@ -60,6 +60,10 @@ class Client:
                 return cls(Connection(f"unix:path={private}", bus=False), via_bus=False)
             except OSError:
                 pass
+        return cls.on_bus(user)
+
+    @classmethod
+    def on_bus(cls, user: bool) -> Client:
         return cls(Connection(_bus_address(user), bus=True), via_bus=True)
 
     def close(self) -> None:

@@ -71,6 +71,8 @@ class Options:
         self.root = ""
         self.no_pager = False
         self.clean_what: list[str] = []
+        self.read_only = False
+        self.mkdir = False
 
     @property
     def no_legend(self) -> bool:

@@ -1,11 +1,12 @@
-"""The list verbs that filter and sort units as systemctl 252 does: list-units, list-timers,
-list-sockets and list-dependencies (systemctl-list-units.c, systemctl-list-dependencies.c)."""
+"""The list verbs as systemctl 252 has them: list-units, list-timers, list-sockets,
+list-automounts, list-machines and list-dependencies (systemctl-list-units.c,
+systemctl-list-machines.c, systemctl-list-dependencies.c)."""
 
 from __future__ import annotations
 
 import time
 
-from sysmasterd.cli.sctl_bus import UNIT, CallError, Client
+from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, UNIT, CallError, Client
 from sysmasterd.cli.sctl_common import Options, mangle
 from sysmasterd.cli.sctl_format import UINT64_MAX, format_relative, format_timestamp, use_colors
 from sysmasterd.cli.sctl_table import (
@@ -195,6 +196,77 @@ def list_sockets(client: Client, opts: Options, verb: str, patterns: list[str]) 
     if opts.legend:
         _legend(opts, "socket", len(sockets))
     return 0
+
+
+def list_automounts(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
+    from compat.unitname import from_path
+    from compat.values import format_timespan
+
+    mounts = []
+    for row in _typed_rows(client, opts, patterns, ".automount"):
+        props = client.get_all(row[6], "org.freedesktop.systemd1.Automount")
+        mount = client.unit_path(from_path(props["Where"], "mount") or "")
+        what = client.get(mount, "org.freedesktop.systemd1.Mount", "What")
+        mounted = client.get(mount, UNIT, "ActiveState") == "active"
+        mounts.append((props["Where"], what, mounted, props["TimeoutIdleUSec"], row[0]))
+    mounts.sort()
+    table = Table("what", "where", "mounted", "idle timeout", "unit", header=opts.legend)
+    for where, what, mounted, idle, unit in mounts:
+        table.add(what or None, where, Cell("yes" if mounted else "no", value=mounted),
+                  Cell(format_timespan(idle, 1000), value=idle), unit)
+    table.print(opts.output)
+    if opts.legend:
+        _legend(opts, "automount", len(mounts))
+    return 0
+
+
+def list_machines(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
+    """The host, then the containers machined registered (whose managers we cannot ask: n/a)."""
+    import os
+    from fnmatch import fnmatchcase
+
+    def shown(name: str) -> bool:
+        return not patterns or any(fnmatchcase(name, p) for p in patterns)
+
+    machines: list[tuple[str, str | None, int, int]] = []
+    host = os.uname().nodename
+    if shown(host):
+        props = client.get_all(MANAGER_PATH, MANAGER)
+        machines.append((f"{host} (host)", props["SystemState"], props["NFailedUnits"], props["NJobs"]))
+    machines += sorted((name, None, 0, 0) for name in _containers() if shown(name))
+    table = Table("", "name", "state", "failed", "jobs", header=opts.legend)
+    if opts.plain:
+        table.hidden.add(0)
+    for name, state, failed, jobs in machines:
+        on_state = "" if state == "running" else RED if state == "degraded" else YELLOW
+        table.add(Cell("●" if on_state else " ", on_state), name, Cell(state or "n/a", on_state),
+                  Cell(str(failed), RED if failed else "", value=failed), Cell(str(jobs), value=jobs))
+    table.print(opts.output)
+    if opts.legend:
+        if any(state is None for _, state, _, _ in machines) and os.geteuid() != 0:
+            print("\nNotice: some information only available to privileged users was not shown.")
+        else:
+            print()
+        print(f"{len(machines)} machines listed.")
+    return 0
+
+
+def _containers() -> list[str]:
+    import os
+
+    found = []
+    try:
+        names = os.listdir("/run/systemd/machines")
+    except OSError:
+        return []
+    for name in names:
+        try:
+            with open(f"/run/systemd/machines/{name}") as f:
+                if "CLASS=container\n" in f.read():
+                    found.append(name)
+        except OSError:
+            continue
+    return found
 
 
 def _state_glyph(client: Client, name: str) -> str:

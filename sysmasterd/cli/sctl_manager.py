@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
-from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, CallError, Client
+from sysmasterd.cli.dbuswire import Variant
+from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, PROPERTIES, CallError, Client
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, exit_for, mangle
 
 TYPE_CHECKING = False  # typing costs more to import than sctl may spend
@@ -24,9 +25,13 @@ _CALLS = {
     "poweroff": ("PowerOff", "Failed to power off system"),
     "reboot": ("Reboot", "Failed to reboot system"),
     "halt": ("Halt", "Failed to halt system"),
+    "clear-jobs": ("ClearJobs", "Failed to execute operation"),
+    # --force exit/kexec (sctl_special): straight to the manager, as systemctl does
+    "exit": ("Exit", "Failed to execute operation"),
+    "kexec": ("KExec", "Failed to execute operation"),
 }
 # Calls after which the daemon goes away (re-exec, or ends with the machine) and may not answer.
-_DROPS_CONNECTION = ("Reexecute", "PowerOff", "Reboot", "Halt")
+_DROPS_CONNECTION = ("Reexecute", "PowerOff", "Reboot", "Halt", "Exit", "KExec")
 
 
 def call(client: Client, opts: Options, verb: str, args: list[str]) -> int:
@@ -72,27 +77,65 @@ _LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "de
 
 def log_setting(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     """log-level/log-target: print the manager's, or set it (org.freedesktop.LogControl1)."""
-    what = "level" if verb == "log-level" else "target"
-    prop = "LogLevel" if verb == "log-level" else "LogTarget"
     if len(args) > 1:
         err("Too many arguments.")
         return EXIT_FAILURE
-    if not args:
-        try:
-            print(client.get(*_LOG_CONTROL, prop))
-        except CallError as e:
-            err(f"Failed to get log {what} of org.freedesktop.systemd1: {e.text}")
-            return EXIT_FAILURE
-        return 0
-    value = args[0]
-    if verb == "log-level" and value not in _LOG_LEVELS and not (value.isdigit() and int(value) < len(_LOG_LEVELS)):
+    return _log_control(client, "org.freedesktop.systemd1", verb, args[0] if args else None)
+
+
+# Answers that mean the service has no LogControl1 object (sd-bus turns them into EBADR)
+_NO_LOG_CONTROL = ("org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.DBus.Error.UnknownInterface",
+                   "org.freedesktop.DBus.Error.UnknownMethod")
+
+
+def service_log_setting(client: Client, opts: Options, verb: str, args: list[str]) -> int:
+    """service-log-level/-target: the same, of a service that implements LogControl1 on the bus
+    under its BusName=."""
+    if not 1 <= len(args) <= 2:
+        err("Too few arguments." if not args else "Too many arguments.")
+        return EXIT_FAILURE
+    unit = mangle(args[0], opts.quiet)
+    try:
+        bus_name = client.get(client.unit_path(unit), "org.freedesktop.systemd1.Service", "BusName")
+    except CallError as e:
+        err(f"Failed to obtain BusName= property of {unit}: {e.text}")
+        return EXIT_FAILURE
+    if not bus_name:
+        err(f"Unit {unit} doesn't declare BusName=.")
+        _log_control_hint(opts)
+        return EXIT_FAILURE
+    bus = client if client.via_bus else Client.on_bus(opts.user)
+    rc = _log_control(bus, bus_name, verb, args[1] if len(args) > 1 else None)
+    if rc == -1:
+        _log_control_hint(opts)
+    return EXIT_FAILURE if rc else 0
+
+
+def _log_control_hint(opts: Options) -> None:
+    if not opts.quiet:
+        err("Hint: the service must declare BusName= and implement the appropriate D-Bus interface.\n"
+            "      See the org.freedesktop.LogControl1(5) man page for details.")
+
+
+def _log_control(client: Client, destination: str, verb: str, value: str | None) -> int:
+    """0; EXIT_FAILURE; -1 when the destination has no LogControl1 to ask."""
+    level = verb.endswith("log-level")
+    what, prop = ("level", "LogLevel") if level else ("target", "LogTarget")
+    if value is not None and level and value not in _LOG_LEVELS and not (
+            value.isdigit() and int(value) < len(_LOG_LEVELS)):
         err(f'"{value}" is not a valid log level.')
         return EXIT_FAILURE
     try:
-        client.set(*_LOG_CONTROL, prop, "s", value)
+        if value is None:
+            print(client.call(_LOG_CONTROL[0], PROPERTIES, "Get", "ss", [_LOG_CONTROL[1], prop],
+                              destination=destination)[0].value)
+        else:
+            client.call(_LOG_CONTROL[0], PROPERTIES, "Set", "ssv", [_LOG_CONTROL[1], prop, Variant("s", value)],
+                        destination=destination)
     except CallError as e:
-        err(f"Failed to set log {what} of org.freedesktop.systemd1 to {value}: {e.text}")
-        return EXIT_FAILURE
+        err(f"Failed to get log {what} of {destination}: {e.text}" if value is None else
+            f"Failed to set log {what} of {destination} to {value}: {e.text}")
+        return -1 if e.name in _NO_LOG_CONTROL else EXIT_FAILURE
     return 0
 
 

@@ -23,8 +23,12 @@ _JOB_VERBS = {
     "try-restart": ("TryRestartUnit", "try-restart"),
     "condrestart": ("TryRestartUnit", "try-restart"),
     "reload-or-restart": ("ReloadOrRestartUnit", "reload-or-restart"),
-    "try-reload-or-restart": ("ReloadOrTryRestartUnit", "try-reload-or-restart"),
-    "force-reload": ("ReloadOrTryRestartUnit", "try-reload-or-restart"),
+    "try-reload-or-restart": ("ReloadOrTryRestartUnit", "reload-or-try-restart"),
+    "force-reload": ("ReloadOrTryRestartUnit", "reload-or-try-restart"),
+    # systemctl's legacy aliases, left out of --help as it leaves them
+    "condstop": ("StopUnit", "stop"),
+    "reload-or-try-restart": ("ReloadOrTryRestartUnit", "reload-or-try-restart"),
+    "condreload": ("ReloadOrTryRestartUnit", "reload-or-try-restart"),
     "isolate": ("StartUnit", "start"),
 }
 JOB_VERBS = frozenset(_JOB_VERBS)
@@ -81,11 +85,16 @@ def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
         return EXIT_FAILURE
     method, shown = _JOB_VERBS[verb]
     mode = "isolate" if verb == "isolate" else opts.job_mode
+    return run_jobs(client, opts, method, shown, mode, [mangle(n, opts.quiet) for n in names])
+
+
+def run_jobs(client: Client, opts: Options, method: str, shown: str, mode: str, names: list[str]) -> int:
+    """Queue one job per unit and, unless --no-block, wait for them and explain the failures."""
     if not opts.no_block:
         client.subscribe_jobs()
     jobs: dict[str, str] = {}
     rc = 0
-    for name in (mangle(n, opts.quiet) for n in names):
+    for name in names:
         try:
             jobs[client.manager(method, "ss", [name, mode])] = name
         except CallError as e:

@@ -60,7 +60,7 @@ def enter(pair: Pair, kind: str, create: Callable[[], None]) -> None:
     try:
         ns = _receive_fd(receiver)
         if ns is not None:
-            _setns(ns, KINDS[kind])
+            setns(ns, KINDS[kind])
         else:
             create()
             ns = os.open(f"/proc/self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
@@ -89,7 +89,7 @@ def _receive_fd(sock: socket.socket) -> int | None:
     return fds[0] if fds else None
 
 
-def _setns(fd: int, nstype: int) -> None:
+def setns(fd: int, nstype: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.setns(fd, nstype) < 0:
         e = ctypes.get_errno()

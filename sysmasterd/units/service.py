@@ -941,6 +941,7 @@ class Service(TypeBase):
             "exec_status": {k: [e.to_list() for e in v] for k, v in self.exec_status.items()},
             "main_exec": self.main_exec.to_list(), "status_text": self.status_text,
             "status_errno": self.status_errno, "n_restarts": self.n_restarts, "forbid_restart": self.forbid_restart,
+            "pending_restart": self._pending_restart,
             "notify_ready": self.notify_state_ready, "bus_name_good": self.bus_name_good,
             # CLOCK_MONOTONIC is system-wide: a later core re-arms the same instant (see resume()).
             "timer_deadline": self.timer.deadline if self.timer.armed else 0.0,
@@ -967,6 +968,7 @@ class Service(TypeBase):
         self.status_text = data.get("status_text", "")
         self.status_errno = int(data.get("status_errno", 0))
         self.n_restarts = int(data.get("n_restarts", 0))
+        self._pending_restart = bool(data.get("pending_restart", False))  # keeps the counter going
         self.forbid_restart = bool(data.get("forbid_restart", False))
         self.notify_state_ready = bool(data.get("notify_ready", False))
         self.bus_name_good = bool(data.get("bus_name_good", False))

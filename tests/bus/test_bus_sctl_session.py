@@ -184,6 +184,33 @@ clean --what=bogus sleepy.service
 stop sleepy.service
 clean --what=runtime,cache sleepy.service
 clean nope.service
+check sleepy.service
+check nope.service
+condstop quiet.service
+reload-or-try-restart sleepy.service
+condreload sleepy.service
+clear-jobs
+help
+help sleepy.service
+help nope.service
+list-automounts
+list-automounts --all nothing
+list-machines
+list-machines 'nomatch*'
+bind sleepy.service
+bind sleepy.service /tmp
+bind --mkdir --read-only sleepy.service /tmp /mnt
+mount-image sleepy.service /x.raw /mnt root:ro
+mount-image sleepy.service /x.raw /mnt bogus:ro
+switch-root
+switch-root /sysroot
+service-log-level
+service-log-level sleepy.service
+service-log-target sleepy.service journal
+suspend
+rescue
+kexec
+exit 300
 import-environment LANG
 import-environment NOT_SET_ANYWHERE
 import-environment 1BAD

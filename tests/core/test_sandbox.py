@@ -380,7 +380,7 @@ def test_dynamic_user_state_directory_private(h: Harness) -> None:
 
     from sysmasterd.core.dynamic_user import UID_MAX, UID_MIN
 
-    base = tempfile.mkdtemp(prefix="sm-dynstate-", dir="/work/scratch")  # outside /tmp: PrivateTmp= hides that
+    base = tempfile.mkdtemp(prefix="sm-dynstate-", dir="/run")  # not /tmp: PrivateTmp= hides that
     os.chmod(base, 0o755)
     try:
         h.settings.environ["XDG_CONFIG_HOME"] = base

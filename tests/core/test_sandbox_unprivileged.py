@@ -57,7 +57,7 @@ def _as_nobody(base: Path, shared: Path, marker: str) -> int:
 
 def test_private_users_first_without_privileges() -> None:
     base = Path(tempfile.mkdtemp(prefix="sm-unpriv-", dir="/tmp"))
-    shared = Path(tempfile.mkdtemp(prefix="sm-unpriv-", dir="/work/scratch"))  # outside /tmp
+    shared = Path(tempfile.mkdtemp(prefix="sm-unpriv-", dir="/run"))  # not /tmp, where the unit has its own
     marker = tempfile.mkstemp(prefix="sm-unpriv-marker-", dir="/tmp")[1]
     try:
         os.chown(base, NOBODY, NOBODY)

@@ -106,6 +106,7 @@ def test_timers_count_the_time_spent_without_core() -> None:
         first, second = (float(x) for x in runs.read_text().split()[:2])
         # 0.3 s run + 3 s RestartSec; a restarted timer would add the 1.2 s spent before the kill
         assert 3.2 < second - first < 4.2, second - first
+        assert int(ns.prop("again.service", "Service", "NRestarts")) == 1  # counted on, not from 0
         wait_until(lambda: ns.units_table().get("slow.service", ("",))[0] == "failed", 10, "the start timeout")
         assert time.monotonic() - t_start < 4.4
         assert ns.prop("slow.service", "Service", "Result") == "timeout"
