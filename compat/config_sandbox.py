@@ -9,7 +9,9 @@ with AND for `~` lists and OR otherwise.
 
 from __future__ import annotations
 
+import base64
 import errno
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -366,7 +368,7 @@ def _replace_credential(cfg: UnitConfig, cred: Credential) -> None:
     creds.append(cred)
 
 
-def _load_credential(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+def _load_credential(cfg: UnitConfig, value: str, ctx: ParseContext, encrypted: bool = False) -> None:
     if value == "":
         cfg.exec.credentials[:] = [c for c in cfg.exec.credentials if c.path is None]
         return
@@ -377,10 +379,10 @@ def _load_credential(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
     path = ctx.printf(source) if source else name
     if not path.startswith("/") and not _credential_name_valid(path):
         raise Invalid(f'Credential source "{path}" not valid, ignoring.', complete=True)
-    _replace_credential(cfg, Credential(name, path=path))
+    _replace_credential(cfg, Credential(name, path=path, encrypted=encrypted))
 
 
-def _set_credential(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+def _set_credential(cfg: UnitConfig, value: str, ctx: ParseContext, encrypted: bool = False) -> None:
     if value == "":
         cfg.exec.credentials[:] = [c for c in cfg.exec.credentials if c.data is None]
         return
@@ -390,6 +392,13 @@ def _set_credential(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
     name = ctx.printf(name)
     if not _credential_name_valid(name):
         raise Invalid(f'Credential name "{name}" not valid, ignoring.', complete=True)
+    if encrypted:
+        try:
+            blob = base64.b64decode("".join(data.split()), validate=True)
+        except ValueError:
+            raise Invalid("Encrypted credential data not valid Base64 data, ignoring.", complete=True) from None
+        _replace_credential(cfg, Credential(name, data=blob, encrypted=True))
+        return
     try:
         raw = cunescape(data)
     except ValueError:
@@ -438,5 +447,7 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
     "RestrictAddressFamilies": _address_families,
     "RestrictNamespaces": _restrict_namespaces,
     "LoadCredential": _load_credential,
+    "LoadCredentialEncrypted": functools.partial(_load_credential, encrypted=True),
     "SetCredential": _set_credential,
+    "SetCredentialEncrypted": functools.partial(_set_credential, encrypted=True),
 }

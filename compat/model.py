@@ -287,11 +287,13 @@ class AddressFamilies:
 @dataclass(frozen=True)
 class Credential:
     """LoadCredential=ID[:PATH] (`path` set; relative paths come from the credential store) or
-    SetCredential=ID:DATA (`data` set)."""
+    SetCredential=ID:DATA (`data` set); `encrypted` for their *Encrypted= forms, whose data is
+    what `systemd-creds encrypt` made (the Base64 of SetCredentialEncrypted= already decoded)."""
 
     id: str
     path: str | None = None
     data: bytes | None = None
+    encrypted: bool = False
 
 
 @dataclass(frozen=True)

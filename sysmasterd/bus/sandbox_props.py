@@ -80,12 +80,12 @@ def temporary_file_system(ex: ExecContext) -> list[list[str]]:
     return [[t.path, t.options] for t in ex.tmpfs_mounts]
 
 
-def load_credential(ex: ExecContext) -> list[list[str]]:
-    return [[c.id, c.path] for c in ex.credentials if c.path is not None]
+def _loaded(encrypted: bool) -> Callable[[ExecContext], list[list[str]]]:
+    return lambda ex: [[c.id, c.path] for c in ex.credentials if c.path is not None and c.encrypted == encrypted]
 
 
-def set_credential(ex: ExecContext) -> list[list[Any]]:
-    return [[c.id, c.data] for c in ex.credentials if c.data is not None]
+def _set(encrypted: bool) -> Callable[[ExecContext], list[list[Any]]]:
+    return lambda ex: [[c.id, c.data] for c in ex.credentials if c.data is not None and c.encrypted == encrypted]
 
 
 EXEC_PROPERTIES: dict[str, Callable[[ExecContext], Any]] = {
@@ -99,8 +99,10 @@ EXEC_PROPERTIES: dict[str, Callable[[ExecContext], Any]] = {
     "BindReadOnlyPaths": _bind_paths(read_only=True),
     "TemporaryFileSystem": temporary_file_system,
     "CapabilityBoundingSet": bounding_set,
-    "LoadCredential": load_credential,
-    "SetCredential": set_credential,
+    "LoadCredential": _loaded(False),
+    "LoadCredentialEncrypted": _loaded(True),
+    "SetCredential": _set(False),
+    "SetCredentialEncrypted": _set(True),
 }
 
 

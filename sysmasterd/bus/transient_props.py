@@ -67,14 +67,14 @@ def _escape(value: str) -> str:
     return value.replace("%", "%%").replace("\n", " ")
 
 
-def quote(word: str, exec_syntax: bool = False) -> str:
-    """A word in double quotes with C escapes, read back as the same word; in command lines `$`
-    is doubled so that no variable expands, as systemd's UNIT_ESCAPE_EXEC_SYNTAX does."""
+def quote(word: str) -> str:
+    """A word in double quotes with C escapes, read back as the same word.
+
+    `$` stays single in command lines: systemd 252 runs the command it was sent, where `$VAR`
+    expands at exec time, and shows it as sent; only its file (read again on daemon-reload) has
+    `$$`. Ours is read back at once, so it carries the command as sent."""
     text = word.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    text = text.replace("%", "%%")
-    if exec_syntax:
-        text = text.replace("$", "$$")
-    return f'"{text}"'
+    return f'"{text.replace("%", "%%")}"'
 
 
 def _bad(name: str, signature: str) -> Exception:
@@ -99,8 +99,8 @@ def _usec(value: int) -> str:
 
 
 def _command(name: str, path: str, argv: list[str], prefix: str) -> str:
-    words = " ".join(quote(a, exec_syntax=True) for a in argv)
-    return f"{name}={prefix}@{quote(path, exec_syntax=True)} {words}".rstrip()
+    words = " ".join(quote(a) for a in argv)
+    return f"{name}={prefix}@{quote(path)} {words}".rstrip()
 
 
 def _exec_lines(name: str, signature: str, value: list[Any]) -> list[str]:

@@ -274,6 +274,14 @@ def is_enabled(client: Client, opts: Options, verb: str, args: list[str]) -> int
             return EXIT_FAILURE
         if not opts.quiet:
             print(state)
+            if opts.full:  # the symlinks a disable would remove
+                try:
+                    links = client.manager("GetUnitFileLinks", "sb", [name, opts.runtime])
+                except CallError as e:
+                    err(f"Failed to get unit file links for {name}: {e.text}")
+                    return EXIT_FAILURE
+                for link in links:
+                    print(f"  {link}")
         enabled = enabled or state in ENABLED_STATES
     return 0 if enabled else EXIT_FAILURE
 

@@ -86,6 +86,11 @@ def is_enabled(opts: Options, verb: str, args: list[str]) -> int:
             return EXIT_FAILURE
         if not opts.quiet:
             print(state)
+            if opts.full:  # below the root: systemctl 252 looks at the host's own files here
+                result = inst.disable([name], runtime=opts.runtime, dry_run=True)
+                for change in result.changes:
+                    if change.type == "unlink":
+                        print(f"  {change.path}")
         enabled = enabled or state in ENABLED_STATES
     return 0 if enabled else EXIT_FAILURE
 

@@ -1,6 +1,11 @@
 """LoadCredential= and SetCredential=: a unit's credentials under `<runtime dir>/credentials/<unit>`
 ($CREDENTIALS_DIRECTORY), as systemd 252's setup_credentials() lays them out.
 
+Their *Encrypted= forms are decrypted by systemd's own `systemd-creds decrypt` (the host key in
+/var/lib/systemd/credential.secret, or where $SYSTEMD_CREDENTIAL_SECRET points; a TPM2 where
+there is one), which checks the name embedded in the credential against its id. Without that
+tool the unit does not start, with the reason in the log.
+
 The directory is a file system of its own (ramfs, which is never swapped out, else a small tmpfs;
 a plain directory where this manager may not mount, as in a container without privileges),
 filled while writable and then made read-only; files are 0400 and the directory 0500, owned by
@@ -11,6 +16,7 @@ starts; removed when the unit stops.
 
 from __future__ import annotations
 
+import base64
 import errno
 import os
 
@@ -46,13 +52,28 @@ def _read_source(cred: Credential, store: str | None) -> list[tuple[str, bytes]]
             return []
         path = os.path.join(store, path)
     if os.path.isdir(path):
-        out = []
-        for name in sorted(os.listdir(path)):
-            full = os.path.join(path, name)
-            if os.path.isfile(full):
-                out.append((f"{cred.id}_{name}", _read_limited(full)))
-        return out
-    return [(cred.id, _read_limited(path))]
+        found = [(f"{cred.id}_{name}", os.path.join(path, name)) for name in sorted(os.listdir(path))]
+        pairs = [(name, _read_limited(full)) for name, full in found if os.path.isfile(full)]
+    else:
+        pairs = [(cred.id, _read_limited(path))]
+    return [(name, _decrypt(name, data)) for name, data in pairs] if cred.encrypted else pairs
+
+
+def _decrypt(name: str, blob: bytes) -> bytes:
+    """The plaintext of an encrypted credential (Base64, as systemd-creds writes it)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["systemd-creds", "decrypt", f"--name={name}", "-", "-"], input=blob,
+                              capture_output=True, timeout=30, check=False)
+    except FileNotFoundError:
+        raise CredentialError(f"Failed to decrypt credential '{name}': systemd-creds is not installed") from None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CredentialError(f"Failed to decrypt credential '{name}': {e}") from None
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip().splitlines()
+        raise CredentialError(f"Failed to decrypt credential '{name}': {why[-1] if why else 'systemd-creds failed'}")
+    return done.stdout
 
 
 def _read_limited(path: str) -> bytes:
@@ -94,7 +115,7 @@ def setup(runtime_base: str, unit: str, creds: list[Credential], uid: int | None
                 raise CredentialError(f"Failed to read credential '{cred.id}' from {cred.path}: {e.strerror}") from e
         for cred in creds:
             if cred.data is not None and cred.id not in files:
-                files[cred.id] = cred.data
+                files[cred.id] = _decrypt(cred.id, base64.b64encode(cred.data)) if cred.encrypted else cred.data
         if sum(len(d) for d in files.values()) > CREDENTIALS_TOTAL_SIZE_MAX:
             raise CredentialError("Credentials too large")
         for name, data in files.items():

@@ -131,6 +131,8 @@ list-sockets -o json
 is-active tick.timer echo.socket
 enable --runtime tick.timer
 is-enabled tick.timer
+--full is-enabled tick.timer
+--runtime --full is-enabled tick.timer
 disable --runtime tick.timer
 --no-reload enable sleepy.service
 -q disable sleepy.service
@@ -184,6 +186,8 @@ clean --what=bogus sleepy.service
 stop sleepy.service
 clean --what=runtime,cache sleepy.service
 clean nope.service
+is-enabled --full sleepy.service
+--runtime --full is-enabled sleepy.service
 check sleepy.service
 check nope.service
 condstop quiet.service

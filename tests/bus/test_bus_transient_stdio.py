@@ -94,8 +94,10 @@ def _run_on_pty(um: Manager, cmd: list[str], typed: bytes, timeout: float = 30) 
 
 
 def test_pty_is_the_services_terminal(um: Manager) -> None:
-    rc, out = _run_on_pty(um, ["/bin/sh", "-c", "tty; read line; echo got-$line; ps -o tty= -p $$; exit 4"],
-                          b"typed\n")
+    # The shell's PID from its child's /proc/self/stat: a `$$` in the command is the manager's to
+    # turn into `$`, as systemd 252 does with the commands it is sent.
+    script = "tty; read line; echo got-$line; ps -o tty= -p $(cut -d' ' -f4 /proc/self/stat); exit 4"
+    rc, out = _run_on_pty(um, ["/bin/sh", "-c", script], b"typed\n")
     assert "Running as unit:" in out
     assert "/dev/pts/" in out and "not a tty" not in out
     assert "got-typed" in out

@@ -303,6 +303,39 @@ stat -c %%a "$CREDENTIALS_DIRECTORY/one" >> {out}'
     assert not creds.exists()
 
 
+def test_encrypted_credentials(h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """LoadCredentialEncrypted=/SetCredentialEncrypted= made by the real `systemd-creds encrypt`
+    with a host key (kept in the test's directory, not /var/lib/systemd): the unit reads the
+    plaintext; a credential encrypted under another name keeps the unit from starting."""
+    import subprocess
+
+    monkeypatch.setenv("SYSTEMD_CREDENTIAL_SECRET", str(h.tmp / "credential.secret"))
+
+    def encrypt(name: str, text: bytes, *extra: str) -> bytes:
+        return subprocess.run(["systemd-creds", "encrypt", "--with-key=host", f"--name={name}", *extra, "-", "-"],
+                              input=text, capture_output=True, check=True).stdout
+
+    loaded = h.tmp / "db.cred"
+    loaded.write_bytes(encrypt("db", b"hunter2"))
+    inline = b"".join(encrypt("api", b"token\n").split())
+    (h.tmp / "wrong.cred").write_bytes(encrypt("other", b"x"))
+    out = h.tmp / "enc-out"
+    h.boot()
+    h.write("enc.service", f"""
+        [Service]
+        Type=oneshot
+        LoadCredentialEncrypted=db:{loaded}
+        SetCredentialEncrypted=api:{inline.decode()}
+        ExecStart=/bin/sh -c 'cat "$CREDENTIALS_DIRECTORY/db" "$CREDENTIALS_DIRECTORY/api" > {out}'
+    """)
+    assert h.start("enc.service") is OK
+    assert out.read_text() == "hunter2token\n"
+    h.write("wrong.service", f"[Service]\nType=oneshot\nLoadCredentialEncrypted=db:{h.tmp / 'wrong.cred'}\n"
+            "ExecStart=/bin/true\n")
+    assert h.start("wrong.service") is not OK
+    assert "wrong.service: Failed to set up the sandbox: Failed to decrypt credential 'db'" in caplog.text
+
+
 def test_fast_path_refuses_every_sandbox_field() -> None:
     """Every exec context field set away from its default either is one the posix_spawn() path
     handles, or makes it refuse."""
