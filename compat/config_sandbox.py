@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from compat import syscallsets
 from compat.capnames import CAP_ALL, capability_from_name
+from compat.cint import c_integer
 from compat.model import AddressFamilies, BindMount, Credential, SyscallFilter, TmpfsMount, UnitConfig
 from compat.settings import Handler, Invalid, ParseContext, Refuse, setter, words
 from compat.values import parse_boolean
@@ -205,11 +206,16 @@ def _bind_paths(read_only: bool) -> Handler:
 
 
 def parse_errno(text: str) -> int | None:
-    """An errno name (EPERM) or number; None when it is neither."""
-    if text.isdigit() and 0 < int(text) < 4096:
-        return int(text)
+    """An errno name (EPERM) or number (read as strtol() does: `010` is 8, `0999` nothing);
+    None when it is neither."""
     value = getattr(errno, text, None)
-    return value if isinstance(value, int) and text.startswith("E") else None
+    if isinstance(value, int) and text.startswith("E"):
+        return value
+    try:
+        number = c_integer(text)
+    except ValueError:
+        return None
+    return number if 0 < number < 4096 else None
 
 
 def _syscall_filter(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:

@@ -178,10 +178,13 @@ class MiscMethods:
             raise errors.not_supported("Mounting an image into a running unit's namespace")
         helper = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sysmasterd.core.mount_into", str(pid), src, dest, str(int(read_only)),
-            str(int(mkdir)), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)
-        out, _ = await helper.communicate()
-        if helper.returncode != 0:
-            err = int(out.strip() or errno.EIO)
+            str(int(mkdir)), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, trace = await helper.communicate()
+        err = int(out.strip() or errno.EIO)
+        if err:
+            if trace:
+                log.error("%s: the bind mount helper failed: %s", u.id, trace.decode(errors="replace").strip())
             raise errors.errno_error(err, f"Failed to mount {src} on {dest} in unit's namespace: {os.strerror(err)}")
         log.info("%s: bind mounted %s on %s%s.", u.id, src, dest, " read-only" if read_only else "")
 

@@ -164,12 +164,32 @@ def status(client: Client, opts: Options, verb: str, names: list[str]) -> int:
                 processes = client.manager("GetUnitProcesses", "s", [name])
             except CallError:
                 processes = []
-        blocks.append(render(p, processes))
+        blocks.append(render(p, processes) + _journal_tail(opts, name, p.get("InactiveExitTimestamp", 0)))
         if p["ActiveState"] not in ("active", "reloading") and not rc:
             rc = EXIT_NOT_RUNNING
     if blocks:
         print("\n\n".join("\n".join(b) for b in blocks))
     return rc
+
+
+def _journal_tail(opts: Options, unit: str, since: int) -> list[str]:
+    """The unit's last journal lines of this boot since it last started, after a blank line, as
+    systemctl prints them; read with the real journalctl, which matches a unit's lines as
+    systemctl does. Nothing where there is no journal."""
+    import subprocess
+
+    if opts.lines <= 0:
+        return []
+    args = ["journalctl", "-q", "--no-pager", "-b", "-o", opts.output, "-n", str(opts.lines),
+            "--user-unit" if opts.user else "-u", unit]
+    if since:
+        args.append(f"--since=@{since // 1_000_000}.{since % 1_000_000:06d}")
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    lines = done.stdout.splitlines() if done.returncode == 0 else []
+    return ["", *lines] if lines else []
 
 
 def _system_status(client: Client) -> int:

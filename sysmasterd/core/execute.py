@@ -139,24 +139,20 @@ class Spawned:
     error_fd: int  # read end of the close-on-exec pipe
 
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$\$")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
 
 
 def expand_argv(argv: tuple[str, ...], env: dict[str, str]) -> list[str]:
-    """systemd's rule: ${FOO} substitutes in place; a word that is exactly $FOO splits on whitespace."""
+    """systemd 252's replace_env_argv(): a word that is exactly $FOO splits on whitespace; within
+    a word only ${FOO} substitutes and $$ is a `$`; any other `$` (a shell's `$line` in `sh -c`)
+    is left for the program."""
     out: list[str] = []
     for word in argv:
         m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
         if m:
             out.extend(env.get(m.group(1), "").split())
             continue
-
-        def sub(mm: re.Match[str]) -> str:
-            if mm.group(0) == "$$":
-                return "$"
-            return env.get(mm.group(1) or mm.group(2), "")
-
-        out.append(_VAR.sub(sub, word))
+        out.append(_VAR.sub(lambda mm: "$" if mm.group(0) == "$$" else env.get(mm.group(1), ""), word))
     return out
 
 

@@ -6,7 +6,8 @@ be set up when the unit starts, as systemd 252's /run/systemd/propagate scheme n
 
 Joining a mount namespace needs a process that shares its filesystem context with no other
 thread, so this runs as its own short process: `python -m sysmasterd.core.mount_into PID SRC
-DEST READ_ONLY MKDIR`; it exits 0, or 1 after printing the errno's number on stdout.
+DEST READ_ONLY MKDIR`; it prints 0, or the errno's number, on stdout. The manager reads that, not
+the exit status: its own reaper may collect the helper first.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         print(e.errno or 5)
         return 1
+    print(0)
     return 0
 
 

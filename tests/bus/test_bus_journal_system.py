@@ -101,6 +101,10 @@ def test_journalctl_u_shows_the_service_and_the_manager_lines(jm: Manager) -> No
     status = jm.systemctl("status", "--no-pager", "-n", "20", "chatty.service").out
     for line in wanted:
         assert line in status, status
+    # sctl's status ends with the same journal lines (after the first blank line)
+    ours = jm.sctl("status", "--no-pager", "-n", "20", "chatty.service").out
+    assert ours.partition("\n\n")[2] == status.partition("\n\n")[2], (ours, status)
+    assert jm.sctl("status", "-n", "0", "chatty.service").out.count("\n\n") == 0
 
 
 def test_failed_unit_messages(jm: Manager) -> None:

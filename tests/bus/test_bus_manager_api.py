@@ -288,19 +288,22 @@ def test_mount_switch_root_and_exit_code_in_a_system_manager(tmp_path: Path) -> 
         src.mkdir()
         (src / "marker").write_text("from the host\n")
         assert m.systemctl("start", "private.service").rc == 0
-        pid = prop(m, "private.service", "MainPID")
-        r = m.systemctl("bind", "private.service", str(src), "/tmp/in/here")
-        assert r.rc != 0 and "Failed to bind mount: Failed to mount" in r.err and "No such file" in r.err, r.err
-        assert m.systemctl("bind", "--mkdir", "private.service", str(src), "/tmp/in/here").rc == 0
-        assert m.systemctl("bind", "--mkdir", "--read-only", "private.service", str(src), "/tmp/ro").rc == 0
-        inside = ["nsenter", "-t", pid, "-m", "--"]
-        assert m.ns.run([*inside, "cat", "/tmp/in/here/marker"], m.env).out == "from the host\n"
-        assert m.ns.run([*inside, "touch", "/tmp/in/here/written"], m.env).rc == 0
-        assert (src / "written").exists()
-        r = m.ns.run([*inside, "touch", "/tmp/ro/refused"], m.env)
-        assert r.rc != 0 and "Read-only file system" in r.err, r.err
-        assert str(src) not in m.ns.run(["cat", "/proc/self/mountinfo"], m.env).out  # only the unit sees it
-        assert m.systemctl("stop", "private.service").rc == 0
+        try:
+            pid = prop(m, "private.service", "MainPID")
+            r = m.systemctl("bind", "private.service", str(src), "/tmp/in/here")
+            assert r.rc != 0 and "Failed to bind mount: Failed to mount" in r.err and "No such file" in r.err, r.err
+            for dest, extra in (("/tmp/in/here", ()), ("/tmp/ro", ("--read-only",))):
+                r = m.systemctl("bind", "--mkdir", *extra, "private.service", str(src), dest)
+                assert r.rc == 0, (r.err, m.log[-1500:])
+            inside = ["nsenter", "-t", pid, "-m", "--"]
+            assert m.ns.run([*inside, "cat", "/tmp/in/here/marker"], m.env).out == "from the host\n"
+            assert m.ns.run([*inside, "touch", "/tmp/in/here/written"], m.env).rc == 0
+            assert (src / "written").exists()
+            r = m.ns.run([*inside, "touch", "/tmp/ro/refused"], m.env)
+            assert r.rc != 0 and "Read-only file system" in r.err, r.err
+            assert str(src) not in m.ns.run(["cat", "/proc/self/mountinfo"], m.env).out  # only the unit sees it
+        finally:  # its private /tmp is on the host's /tmp until it stops
+            assert m.systemctl("stop", "private.service").rc == 0
         r = call(m, "BindMountUnit", "sssbb", "-.slice", "/srv", "", "false", "false")
         assert r.rc != 0 and "Unit is not of type .service" in r.err
         for root, text in (("", "New root directory may not be the empty string."),

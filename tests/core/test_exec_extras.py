@@ -188,3 +188,19 @@ def test_default_nofile_limit_reaches_fast_and_forked_services(tmp_path: Path) -
                        "own.service": ("100", "200")}
     finally:
         h.close()
+
+
+def test_variables_in_command_lines(h: Harness) -> None:
+    """systemd 252's rules, seen by the program: `$FOO` alone is split into words, `${FOO}` is
+    substituted anywhere, `$$` is a `$`, and a `$name` inside a word (a shell variable of a
+    `sh -c` script) reaches the program untouched."""
+    out = h.tmp / "vars"
+    h.write("vars.service", f"""
+        [Service]
+        Type=oneshot
+        Environment="WORDS=one two" LOOP=from-the-unit
+        ExecStart=/bin/sh -c '{{ for LOOP in a b; do printf "%%s," "$LOOP"; done; \\
+printf "%%s|" "$$" "${{WORDS}}" "$@"; }} > {out}' sh $WORDS
+    """)
+    assert h.start("vars.service") is JobResult.DONE
+    assert out.read_text() == "a,b,$|one two|one|two|"
