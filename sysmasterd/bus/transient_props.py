@@ -167,6 +167,9 @@ def _plain(name: str, signature: str, value: Any) -> str:
         if name in ("Environment", "UnsetEnvironment", "PassEnvironment"):
             return f"{name}=" + " ".join(quote(w) for w in value)
         return f"{name}=" + " ".join(_escape(w) for w in value)
+    if signature == "(bas)":  # SystemCallFilter=, SystemCallLog=, RestrictAddressFamilies=...: a deny list is "~"
+        allow, names = value
+        return f"{name}={'' if allow or not names else '~'}" + " ".join(_escape(w) for w in names)
     if signature == "aay" and name == "LogExtraFields":  # one "FIELD=value" per array
         return f"{name}=" + " ".join(quote(bytes(w).decode(errors="surrogateescape")) for w in value)
     raise _bad(name, signature)

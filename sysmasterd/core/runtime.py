@@ -6,6 +6,7 @@ types ask of the cgroup tree."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pwd
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
 
 _JOURNALED = (StdOutput.JOURNAL, StdOutput.KMSG, StdOutput.SYSLOG, StdOutput.JOURNAL_AND_CONSOLE,
               StdOutput.KMSG_AND_CONSOLE, StdOutput.SYSLOG_AND_CONSOLE)
+
+
+def _wait_status(found: os.waitid_result) -> int:
+    """waitid()'s report as the status waitpid() would have given."""
+    if found.si_code == os.CLD_EXITED:
+        return (found.si_status & 0xFF) << 8
+    return found.si_status | (0x80 if found.si_code == os.CLD_DUMPED else 0)
 
 
 class FdHolder(Protocol):
@@ -359,15 +367,16 @@ class ExecRuntime:
         if fd is not None:
             self.m.loop.remove_reader(fd)
             os.close(fd)
-        # Our child: SIGCHLD reaps it with the real status. Otherwise we only know it is gone.
+        # Our child: reaped with its real status. Otherwise we only know it is gone.
         try:
-            wpid, status = os.waitpid(pid, os.WNOHANG)
+            found = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             if self.defer_foreign_exit is not None and self.defer_foreign_exit(pid):
                 return
-            wpid, status = pid, 0
-        if wpid == pid:
-            self.child_exited(pid, status)
+            self.child_exited(pid, 0)
+            return
+        if found is not None:
+            self._settle(found)
 
     def report_exit(self, pid: int, status: int) -> None:
         """The exit of a watched PID learnt elsewhere (init's exit reports, recovery)."""
@@ -379,12 +388,21 @@ class ExecRuntime:
     def _reap(self) -> None:
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if found is None:
                 return
-            self.child_exited(pid, status)
+            self._settle(found)
+
+    def _settle(self, found: os.waitid_result) -> None:
+        """One exited child, looked at without reaping it: its outcome goes to the store first,
+        then the zombie goes. A core killed in between leaves the zombie to init, whose report
+        the next core applies; reaped first, the exit would be lost with the core."""
+        self.child_exited(found.si_pid, _wait_status(found))
+        self.m.flush_store()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(found.si_pid, 0)
 
     def child_exited(self, pid: int, status: int) -> None:
         fd = self._pidfds.pop(pid, None)

@@ -125,6 +125,14 @@ def test_scope_stop_kills(um: Manager) -> None:
         proc.wait(5)
 
 
+def test_system_call_settings(um: Manager) -> None:
+    """systemd-run's (bas) forms: a deny list that the service feels, and SystemCallLog=."""
+    r = run(um, "--wait", "--quiet", "-p", "SystemCallFilter=~uname", "-p", "SystemCallErrorNumber=EPERM",
+            "-p", "SystemCallLog=@obsolete", "-p", "RestrictAddressFamilies=AF_UNIX AF_INET",
+            "/bin/sh", "-c", "uname && exit 7 || exit 0")
+    assert r.rc == 0, r.err
+
+
 def test_bad_property_refused(um: Manager) -> None:
     r = run(um, "-p", "NoSuchThing=1", "/bin/true")
     assert r.rc != 0
