@@ -46,7 +46,10 @@ _START_MESSAGES = {JobType.START: ("Starting {}...", journal_log.UNIT_STARTING),
                    JobType.RESTART: ("Stopping {}...", journal_log.UNIT_STOPPING),
                    JobType.RELOAD: ("Reloading {}...", journal_log.UNIT_RELOADING)}
 
-_UNDER_WAY = (ActiveState.ACTIVATING, ActiveState.DEACTIVATING, ActiveState.RELOADING)
+# The state a unit is in while a job of each type is under way. A restart's stop half: a
+# service waiting in auto-restart is "activating" too, and its restart job has not begun then.
+_UNDER_WAY = {JobType.START: ActiveState.ACTIVATING, JobType.STOP: ActiveState.DEACTIVATING,
+              JobType.RESTART: ActiveState.DEACTIVATING, JobType.RELOAD: ActiveState.RELOADING}
 
 _OP_RESULTS = {OpResult.ALREADY: JobResult.DONE, OpResult.CONDITION_FAILED: JobResult.DONE,
                OpResult.ASSERT_FAILED: JobResult.ASSERT, OpResult.UNSUPPORTED: JobResult.UNSUPPORTED,
@@ -278,7 +281,7 @@ class JobEngine:
         """A job of the previous core, with its id, so clients waiting for its JobRemoved get it."""
         job = Job(self.m, int(str(data["id"])), u, JobType(data["type"]), bool(data.get("irreversible")),
                   bool(data.get("ignore_order")))
-        if data.get("state") == JobState.RUNNING.value and u.active_state in _UNDER_WAY:
+        if data.get("state") == JobState.RUNNING.value and u.active_state is _UNDER_WAY.get(job.type):
             # The unit is half-way through what the job asked for: its next state change completes
             # the job, as it would have; running the job again would start a oneshot twice.
             job.state = JobState.RUNNING

@@ -7,6 +7,7 @@ manager decides which unit it belongs to and whether NotifyAccess= lets it speak
 from __future__ import annotations
 
 import array
+import contextlib
 import os
 import socket
 import struct
@@ -55,33 +56,63 @@ class NotifySocket:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def receive(self, handler: NotifyHandler) -> None:
+    def receive(self, handler: NotifyHandler, commit: Callable[[], None] | None = None) -> None:
         """Take pending messages, calling handler(pid, fields, fds) for each; at most BATCH per call,
         so a flood of datagrams (each with hundreds of fds to close) cannot hold the loop: the
-        socket stays readable and the loop comes back after serving others."""
-        cmsg_space = socket.CMSG_SPACE(struct.calcsize("3i")) + socket.CMSG_SPACE(MAX_FDS * 4)
+        socket stays readable and the loop comes back after serving others.
+
+        A message without fds is looked at (MSG_PEEK), applied and committed before it leaves the
+        socket: a core killed in between leaves it for the next core (init keeps the socket),
+        instead of losing a READY=1 it had read. Messages with fds are taken at once with them."""
+        creds_space = socket.CMSG_SPACE(struct.calcsize("3i"))
         for _ in range(BATCH):
             try:
-                # fds passed to us (FDSTORE=1) must not leak into services spawned later
-                data, ancdata, _flags, _addr = self.sock.recvmsg(MAX_MESSAGE, cmsg_space, socket.MSG_CMSG_CLOEXEC)
-            except (BlockingIOError, InterruptedError):
+                data, ancdata, flags, _addr = self.sock.recvmsg(MAX_MESSAGE, creds_space, socket.MSG_PEEK)
+            except OSError:  # BlockingIOError included: nothing left
                 return
-            except OSError:
-                return
-            pid = 0
-            fds: list[int] = []
-            for level, ctype, cdata in ancdata:
-                if level == socket.SOL_SOCKET and ctype == socket.SCM_CREDENTIALS:
-                    pid = struct.unpack("3i", cdata[:12])[0]
-                elif level == socket.SOL_SOCKET and ctype == socket.SCM_RIGHTS:
-                    arr = array.array("i")
-                    arr.frombytes(cdata[: len(cdata) - len(cdata) % arr.itemsize])
-                    fds.extend(arr)
-            if pid <= 0:
-                for fd in fds:
-                    os.close(fd)
+            if flags & socket.MSG_CTRUNC:  # it carries fds, which a peek would duplicate
+                if not self._take_with_fds(handler):
+                    return
                 continue
+            pid = _sender(ancdata)[0]
+            try:
+                if pid > 0:
+                    handler(pid, parse_message(data), [])
+                    if commit is not None:
+                        commit()
+            finally:
+                # gone from the socket whatever the handler did, or it would be read forever
+                with contextlib.suppress(OSError):
+                    self.sock.recv(1)
+
+    def _take_with_fds(self, handler: NotifyHandler) -> bool:
+        cmsg_space = socket.CMSG_SPACE(struct.calcsize("3i")) + socket.CMSG_SPACE(MAX_FDS * 4)
+        try:
+            # fds passed to us (FDSTORE=1) must not leak into services spawned later
+            data, ancdata, _flags, _addr = self.sock.recvmsg(MAX_MESSAGE, cmsg_space, socket.MSG_CMSG_CLOEXEC)
+        except OSError:
+            return False
+        pid, fds = _sender(ancdata)
+        if pid <= 0:
+            for fd in fds:
+                os.close(fd)
+        else:
             handler(pid, parse_message(data), fds)
+        return True
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _sender(ancdata: list[tuple[int, int, bytes]]) -> tuple[int, list[int]]:
+    """The sending PID (SCM_CREDENTIALS; 0 if missing) and the fds that came along."""
+    pid = 0
+    fds: list[int] = []
+    for level, ctype, cdata in ancdata:
+        if level == socket.SOL_SOCKET and ctype == socket.SCM_CREDENTIALS:
+            pid = struct.unpack("3i", cdata[:12])[0]
+        elif level == socket.SOL_SOCKET and ctype == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(cdata[: len(cdata) - len(cdata) % arr.itemsize])
+            fds.extend(arr)
+    return pid, fds

@@ -84,7 +84,7 @@ class ExecRuntime:
 
         mark_close_on_exec()  # what we inherited must not reach the services
         loop = self.m.loop
-        loop.add_reader(notify.fileno(), notify.receive, self._on_notify)
+        loop.add_reader(notify.fileno(), notify.receive, self._on_notify, self.m.flush_store)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
         # A burst of exits may fill asyncio's wakeup pipe; one wakeup is enough, since _reap()
         # collects every exited child, so the overflow is not worth a warning per signal.
