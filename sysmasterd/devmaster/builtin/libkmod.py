@@ -6,7 +6,6 @@ modprobe process.
 """
 
 import ctypes
-import ctypes.util
 import errno
 import os
 from dataclasses import dataclass
@@ -22,11 +21,16 @@ class LibkmodMissing(OSError):
 
 
 def _library() -> ctypes.CDLL:
-    name = ctypes.util.find_library("kmod") or "libkmod.so.2"
+    # The soname first: ctypes.util (and the ldconfig it runs) only where that is not found.
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
-    except OSError as e:
-        raise LibkmodMissing(errno.ENOENT, f"libkmod not available: {e}") from None
+        lib = ctypes.CDLL("libkmod.so.2", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        try:
+            lib = ctypes.CDLL(find_library("kmod") or "libkmod.so", use_errno=True)
+        except OSError as e:
+            raise LibkmodMissing(errno.ENOENT, f"libkmod not available: {e}") from None
     signatures: dict[str, tuple[type | None, list[type]]] = {
         "kmod_new": (_P, [ctypes.c_char_p, _P]),
         "kmod_unref": (_P, [_P]),
