@@ -24,6 +24,7 @@ from sysmasterd.bus.outbox import Outbox
 from sysmasterd.bus.paths import MANAGER_PATH, unit_path
 from sysmasterd.bus.subscriptions import Subscriptions
 from sysmasterd.core.events import NullObserver
+from sysmasterd.core.states import LoadState
 
 if TYPE_CHECKING:
     from sysmasterd.bus.connection import Connection
@@ -107,8 +108,12 @@ class SignalEmitter(NullObserver):
         for conn in self._targets():
             box = self._outbox(conn)
             pending = box.discard(("props", path))
-            # Loaded and collected before the peer heard of it: it needs neither signal.
-            if box.discard(("new", name)):
+            # Collected before the peer heard of it: a name only looked up (never loaded) or a
+            # unit that did not change needs neither signal. A loaded one that changed (a
+            # transient unit that ran and was collected at once) gets UnitNew, still waiting,
+            # then its changes, then UnitRemoved, as systemd's bus_unit_send_removed_signal().
+            told = changed or pending
+            if (not told or unit.load_state is not LoadState.LOADED) and box.discard(("new", name)):
                 continue
             if changed or pending:
                 # The values it ended with go before UnitRemoved, as systemd sends a unit's pending
