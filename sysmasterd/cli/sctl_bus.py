@@ -103,12 +103,12 @@ class Client:
         (values,) = self.call(path, PROPERTIES, "GetAll", "s", [interface])
         return {k: (v.signature, v.value) for k, v in values.items()}
 
-    def get(self, path: str, interface: str, name: str) -> Any:
-        (value,) = self.call(path, PROPERTIES, "Get", "ss", [interface, name])
+    def get(self, path: str, interface: str, name: str, destination: str = DEST) -> Any:
+        (value,) = self.call(path, PROPERTIES, "Get", "ss", [interface, name], destination)
         return unwrap(value)
 
-    def set(self, path: str, interface: str, name: str, signature: str, value: Any) -> None:
-        self.call(path, PROPERTIES, "Set", "ssv", [interface, name, Variant(signature, value)])
+    def set(self, path: str, interface: str, name: str, signature: str, value: Any, destination: str = DEST) -> None:
+        self.call(path, PROPERTIES, "Set", "ssv", [interface, name, Variant(signature, value)], destination)
 
     def unit_path(self, name: str) -> str:
         return str(self.manager("LoadUnit", "s", [name]))

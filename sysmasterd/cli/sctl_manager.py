@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from sysmasterd.cli.dbuswire import Variant
-from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, PROPERTIES, CallError, Client
+from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, CallError, Client
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, exit_for, mangle
 
 TYPE_CHECKING = False  # typing costs more to import than sctl may spend
@@ -127,11 +126,9 @@ def _log_control(client: Client, destination: str, verb: str, value: str | None)
         return EXIT_FAILURE
     try:
         if value is None:
-            print(client.call(_LOG_CONTROL[0], PROPERTIES, "Get", "ss", [_LOG_CONTROL[1], prop],
-                              destination=destination)[0].value)
+            print(client.get(*_LOG_CONTROL, prop, destination))
         else:
-            client.call(_LOG_CONTROL[0], PROPERTIES, "Set", "ssv", [_LOG_CONTROL[1], prop, Variant("s", value)],
-                        destination=destination)
+            client.set(*_LOG_CONTROL, prop, "s", value, destination)
     except CallError as e:
         err(f"Failed to get log {what} of {destination}: {e.text}" if value is None else
             f"Failed to set log {what} of {destination} to {value}: {e.text}")

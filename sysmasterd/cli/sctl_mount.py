@@ -21,12 +21,16 @@ def _arity(args: list[str], least: int, most: int) -> bool:
 
 def _image_options(text: str) -> list[tuple[str, str]] | None:
     """OPTS: mount options for the root file system, or PARTITION:OPTIONS; None for a partition
-    systemd does not know."""
+    systemd does not know or a bad escape."""
+    from compat.words import cunescape
+
     partition, sep, options = text.partition(":")
-    partition = partition.encode().decode("unicode_escape")
+    try:
+        partition, options = cunescape(partition), cunescape(options.partition(":")[0])
+    except ValueError:
+        return None
     if not sep:
         return [("root", partition)] if partition else []
-    options = options.partition(":")[0].encode().decode("unicode_escape")
     return [(partition, options)] if partition in _PARTITIONS else None
 
 

@@ -50,7 +50,7 @@ def start_special(client: Client, opts: Options, verb: str, args: list[str]) -> 
             return EXIT_FAILURE
     if opts.force and verb in ("exit", "kexec"):  # the manager's own method, without logind or a job
         return call(client, opts, verb, [])
-    if verb == "kexec" and not os.access("/sbin/kexec", os.X_OK) and not opts.force:
+    if verb == "kexec" and not os.access("/sbin/kexec", os.X_OK):
         err("/sbin/kexec is not available: No such file or directory")
         return EXIT_FAILURE
     if login_method:
