@@ -448,9 +448,7 @@ class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMet
 
     @method("KExec")
     async def kexec(self, call: Call, m: Manager) -> None:
-        if not m.is_system:
-            raise errors.bus_error(errors.NOT_SUPPORTED, "KExec is only supported for system managers.")
-        raise errors.not_supported("KExec")
+        await self.shutdown(call, m, "kexec", "KExec")
 
     @method("SetEnvironment")
     async def set_environment(self, call: Call, m: Manager, assignments: list[str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 import sys
@@ -14,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from compat import unitname
 from compat.model import JobMode
+from compat.partitions import DESIGNATORS
 from sysmasterd.bus import actions, errors
 from sysmasterd.bus.iface import method, prop
 from sysmasterd.core import sandbox
 from sysmasterd.core.conditions import detect_virtualization
+from sysmasterd.core.mount_into import IMAGE_OPTIONS, image_option_attributes
 from sysmasterd.core.states import JobType
 
 if TYPE_CHECKING:
@@ -76,6 +79,25 @@ def _check_switch_root(root: str, init: str) -> None:
         raise errors.errno_error(2, f"Could not resolve init executable {init}: No such file or directory")
     if not os.access(chased, os.X_OK, follow_symlinks=False):
         raise errors.invalid_args(f"Init binary {init} is not executable.")
+
+
+def _image_options(options: list[Any]) -> dict[str, str]:
+    """MountImageUnit's a(ss) -> options by partition (the first given for one counts, as in
+    systemd's lookup), checked as systemd's bus_read_mount_options() checks them; options that
+    only a fresh mount could take are refused here, by name."""
+    found: dict[str, str] = {}
+    for partition, opts in options:
+        if any(c in opts for c in " \t\n\r"):
+            raise errors.invalid_args(f"Invalid mount options string, contains whitespace character(s): {opts}")
+        if partition not in DESIGNATORS:
+            raise errors.invalid_args(f"Invalid partition name {partition}")
+        try:
+            image_option_attributes(opts)
+        except ValueError as e:
+            raise errors.bus_error(errors.NOT_SUPPORTED, f"Mount option {e} of partition {partition} cannot be "
+                                   f"applied by sysmasterd: only {', '.join(IMAGE_OPTIONS)} can.") from None
+        found.setdefault(partition, opts)
+    return found
 
 
 def _mount_refusal(m: Manager, u: Unit, src: str, dest: str, image: bool) -> DBusError | int:
@@ -158,9 +180,11 @@ class MiscMethods:
             raise errors.bus_error(error.type, f"Failed to enqueue some jobs, see logs for details: {error.text}")
         return paths
 
-    async def mount_in_unit(self, call: Call, u: Unit, src: str, dest: str, image: bool,
-                            read_only: bool = False, mkdir: bool = False) -> None:
+    async def mount_in_unit(self, call: Call, u: Unit, src: str, dest: str, read_only: bool, mkdir: bool,
+                            options: list[Any] | None = None) -> None:
+        """BindMountUnit, or MountImageUnit when ``options`` (its a(ss)) is given."""
         m = self.manager
+        image = options is not None
         if not m.is_system:
             raise errors.bus_error(errors.NOT_SUPPORTED,
                                    "Adding bind mounts at runtime is only supported for system managers.")
@@ -170,23 +194,24 @@ class MiscMethods:
             dest = src
         elif not os.path.isabs(dest) or not is_normalized(dest):
             raise errors.invalid_args("Destination path must be absolute and normalized.")
+        by_partition = _image_options(options or [])
         await call.authorize(actions.MANAGE_UNITS)
         pid = _mount_refusal(m, u, src, dest, image)
         if not isinstance(pid, int):
             raise pid
-        if image:  # an image would need its partitions found and loop devices set up first
-            raise errors.not_supported("Mounting an image into a running unit's namespace")
+        extra = [json.dumps(by_partition)] if image else []
         helper = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sysmasterd.core.mount_into", str(pid), src, dest, str(int(read_only)),
-            str(int(mkdir)), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            str(int(mkdir)), *extra, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         out, trace = await helper.communicate()
         err = int(out.strip() or errno.EIO)
         if err:
             if trace:
-                log.error("%s: the bind mount helper failed: %s", u.id, trace.decode(errors="replace").strip())
+                log.error("%s: the mount helper failed: %s", u.id, trace.decode(errors="replace").strip())
             raise errors.errno_error(err, f"Failed to mount {src} on {dest} in unit's namespace: {os.strerror(err)}")
-        log.info("%s: bind mounted %s on %s%s.", u.id, src, dest, " read-only" if read_only else "")
+        log.info("%s: %s %s on %s%s.", u.id, "mounted image" if image else "bind mounted", src, dest,
+                 " read-only" if read_only else "")
 
     def _loaded_unit(self, name: str) -> Unit:
         """GENERIC_UNIT_VALIDATE_LOADED without GENERIC_UNIT_LOAD: only a unit already loaded, and loaded well."""
@@ -201,12 +226,12 @@ class MiscMethods:
     @method("BindMountUnit")
     async def bind_mount_unit(self, call: Call, m: Manager, name: str, src: str, dest: str,
                               read_only: bool, mkdir: bool) -> None:
-        await self.mount_in_unit(call, self._loaded_unit(name), src, dest, False, read_only, mkdir)
+        await self.mount_in_unit(call, self._loaded_unit(name), src, dest, read_only, mkdir)
 
     @method("MountImageUnit")
     async def mount_image_unit(self, call: Call, m: Manager, name: str, src: str, dest: str,
                                read_only: bool, mkdir: bool, options: list[Any]) -> None:
-        await self.mount_in_unit(call, self._loaded_unit(name), src, dest, image=True)
+        await self.mount_in_unit(call, self._loaded_unit(name), src, dest, read_only, mkdir, options)
 
     @method("SwitchRoot")
     async def switch_root(self, call: Call, m: Manager, root: str, init: str) -> None:
@@ -217,7 +242,8 @@ class MiscMethods:
         if call.conn.is_bus and await call.caller_uid() not in (0, os.geteuid()):
             raise errors.bus_error(errors.ACCESS_DENIED, "Access denied")
         _check_switch_root(root, init)
-        # systemd leaves for the new root from here (manager objective SWITCH_ROOT); sysmaster-init
-        # has no such transition.
-        raise errors.not_supported("Switching root")
+        if m.on_switch_root_request is None:
+            raise errors.bus_error(errors.NOT_SUPPORTED, "Switching root needs sysmaster-init as PID 1.")
+        # Reply first: the core leaves on a later loop turn, after the reply was written.
+        m.loop.call_soon(m.switch_root, root, init)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 
+from compat.partitions import DESIGNATORS
 from sysmasterd.cli.sctl_bus import CallError, Client
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, mangle
-
-_PARTITIONS = ("root", "usr", "home", "srv", "esp", "xbootldr", "swap", "root-verity", "usr-verity",
-               "root-verity-sig", "usr-verity-sig", "tmp", "var")
 
 
 def _arity(args: list[str], least: int, most: int) -> bool:
@@ -31,7 +29,7 @@ def _image_options(text: str) -> list[tuple[str, str]] | None:
         return None
     if not sep:
         return [("root", partition)] if partition else []
-    return [(partition, options)] if partition in _PARTITIONS else None
+    return [(partition, options)] if partition in DESIGNATORS else None
 
 
 def mount(client: Client, opts: Options, verb: str, args: list[str]) -> int:

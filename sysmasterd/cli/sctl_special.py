@@ -48,11 +48,13 @@ def start_special(client: Client, opts: Options, verb: str, args: list[str]) -> 
         except CallError as e:
             err(f"Failed to set exit code: {e.text}")
             return EXIT_FAILURE
-    if opts.force and verb in ("exit", "kexec"):  # the manager's own method, without logind or a job
-        return call(client, opts, verb, [])
     if verb == "kexec" and not os.access("/sbin/kexec", os.X_OK):
         err("/sbin/kexec is not available: No such file or directory")
-        return EXIT_FAILURE
+        if not opts.force:
+            return EXIT_FAILURE
+        err("Failed to load kexec kernel, continuing without.")
+    if opts.force and verb in ("exit", "kexec"):  # the manager's own method, without logind or a job
+        return call(client, opts, verb, [])
     if login_method:
         done = _ask_logind(opts, login_method, _REBOOT_VIA_KEXEC if verb == "kexec" else 0)
         if done is not None:

@@ -224,8 +224,8 @@ class InitLink:
             m.engine.add_job(target, JobType.START, mode, manual=False)
         except ManagerError as e:
             m.log.error("Failed to start %s: %s", target, e.message)
-            if action in (*SHUTDOWN_KINDS, "kexec"):
-                self.poweroff("reboot" if action == "kexec" else action)
+            if action in SHUTDOWN_KINDS:
+                self.poweroff(action)
 
     def _on_disconnected(self) -> None:
         self.m.log.error("sysmaster-init closed the channel; carrying on without it.")

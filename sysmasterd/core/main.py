@@ -240,10 +240,16 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
         m.begin_shutdown(done.set)
 
     reexec = False
+    switch_to: tuple[str, str] | None = None
 
     def request_reexec() -> None:
         nonlocal reexec
         reexec = True
+        done.set()
+
+    def request_switch_root(root: str, init: str) -> None:
+        nonlocal switch_to
+        switch_to = (root, init)
         done.set()
 
     loop.add_signal_handler(signal.SIGTERM, request_exit)
@@ -251,6 +257,8 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     loop.add_signal_handler(signal.SIGHUP, m.reload)
     m.on_exit_request = request_exit
     m.on_reexec_request = request_reexec
+    if link.enabled:
+        m.on_switch_root_request = request_switch_root
     # Last, so the SIGCHLD handler it installs is the one that quiets asyncio's wakeup pipe.
     m.attach_runtime(cgroups, store, notify)
     m.enumerate()
@@ -296,6 +304,14 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
             await bus_task
     m.detach_runtime()
     link.detach()
+    if switch_to is not None:
+        # The units stay in the store for the core that init starts in the new root.
+        m.flush_store()
+        store.close()
+        link.client.request_switch_root(*switch_to)
+        if not link.client.drain(5.0):
+            m.log.error("sysmaster-init did not take the root switch request.")
+        return 0
     if reexec:
         m.log.info("Reexecuting.")
         store.close()

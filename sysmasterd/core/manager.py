@@ -129,6 +129,7 @@ class Manager:
         self.on_exit_request: Callable[[], None] | None = None
         self.on_reexec_request: Callable[[], None] | None = None
         self.on_poweroff_request: Callable[[str], None] | None = None
+        self.on_switch_root_request: Callable[[str, str], None] | None = None
         self.engine = JobEngine(self)
         self.memory = MemoryTrim(loop)
         self.runtime = ExecRuntime(self)
@@ -561,6 +562,14 @@ class Manager:
             raise errors.NotSupported("Re-executing is not supported in this mode.")
         self.on_reexec_request()
 
+    def switch_root(self, root: str, init: str) -> None:
+        """SwitchRoot(): the units stay as they are (stored); core leaves and init moves to the
+        new root, as systemd's MANAGER_SWITCH_ROOT objective does."""
+        if self.on_switch_root_request is None:
+            raise errors.NotSupported("Switching root needs sysmaster-init as PID 1.")
+        self.log.info("Switching root.")
+        self.on_switch_root_request(root, init)
+
     def exit(self) -> None:
         """Exit(): stop every unit, then leave (the user manager's way out; init's for the system)."""
         if self.on_exit_request is None:
@@ -580,14 +589,14 @@ class Manager:
             if kind == "exit":
                 self.exit()
             else:
-                self.request_poweroff({"soft": "reboot", "kexec": "reboot"}.get(kind, kind))
+                self.request_poweroff({"soft": "reboot"}.get(kind, kind))
         except errors.ManagerError as e:
             self.log.error("%s: cannot act on it: %s", reason, e.message)
 
     def request_poweroff(self, kind: str) -> None:
-        """PowerOff()/Reboot()/Halt(): stop every unit, then init (if any) ends the machine, else
-        the daemon exits. ``kind``: poweroff, reboot or halt."""
-        if kind not in ("poweroff", "reboot", "halt"):
+        """PowerOff()/Reboot()/Halt()/KExec(): stop every unit, then init (if any) ends the machine,
+        else the daemon exits. ``kind``: poweroff, reboot, halt or kexec."""
+        if kind not in ("poweroff", "reboot", "halt", "kexec"):
             raise errors.InvalidArgs(f"Unknown shutdown kind '{kind}'.")
         if self.on_poweroff_request is None:
             raise errors.NotSupported("Shutting down is not supported in this mode.")

@@ -125,6 +125,16 @@ class InitClient:
             self._outbox.pop(0)
         return True
 
+    def drain(self, timeout: float) -> bool:
+        """Block until everything queued is sent (or ``timeout`` passed); True when it was."""
+        deadline = time.monotonic() + timeout
+        while not self.flush():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._sock is None:
+                return False
+            select.select([], [self._sock], [], left)
+        return True
+
     def send_heartbeat(self) -> None:
         if self._sock is None:
             return
@@ -158,6 +168,9 @@ class InitClient:
         if kind not in protocol.SHUTDOWN_KINDS:
             raise ValueError(f"shutdown kind must be one of {', '.join(protocol.SHUTDOWN_KINDS)}")
         self._send(protocol.ShutdownRequest(kind))
+
+    def request_switch_root(self, root: str, init: str) -> None:
+        self._send(protocol.SwitchRootRequest(root, init))
 
     # -- receiving -------------------------------------------------------------------------
 

@@ -17,7 +17,10 @@ core -> init:
   ``store`` name + fds              keep these fds under ``name`` (replaces an older set).
   ``remove`` name                   forget and close the fds stored under ``name``.
   ``ack`` seq                       exit reports up to ``seq`` are committed; init forgets them.
-  ``shutdown`` kind                 units are stopped: kill the rest and poweroff|reboot|halt.
+  ``shutdown`` kind                 units are stopped: kill the rest and poweroff|reboot|halt|kexec.
+  ``switch-root`` root init         the state is stored and core is leaving: once it is gone, move
+                                    to the new root and exec ``init`` there ("" = init itself,
+                                    its state kept, and a new core).
 
 init -> core (on ``connect``: ``hello``, one ``fds`` per stored set, the unacknowledged exits):
   ``hello`` version init_pid starts fd_names   ``starts`` counts core starts (1 = first boot).
@@ -48,7 +51,7 @@ ENV_HEARTBEAT = "SYSMASTER_INIT_HEARTBEAT"
 VERSION = 1
 MAX_PACKET = 65536
 MAX_FDS = 253  # SCM_MAX_FD
-SHUTDOWN_KINDS = ("poweroff", "reboot", "halt")
+SHUTDOWN_KINDS = ("poweroff", "reboot", "halt", "kexec")
 # What systemd's PID 1 does on a signal (systemd(1), "Signals"): start a target, isolate one, or
 # re-execute the manager.
 ACTIONS = ("halt", "poweroff", "reboot", "kexec", "ctrl-alt-del", "default", "rescue", "emergency", "reexec")
@@ -95,6 +98,12 @@ class ShutdownRequest:
 
 
 @dataclass(frozen=True)
+class SwitchRootRequest:
+    root: str
+    init: str
+
+
+@dataclass(frozen=True)
 class Hello:
     version: int
     init_pid: int
@@ -128,13 +137,13 @@ class InitError:
 
 
 Message = (
-    Connect | Heartbeat | Ready | StoreFds | RemoveFds | Ack | ShutdownRequest | Hello | StoredFds | ChildExit
-    | ActionRequest | InitError
+    Connect | Heartbeat | Ready | StoreFds | RemoveFds | Ack | ShutdownRequest | SwitchRootRequest | Hello
+    | StoredFds | ChildExit | ActionRequest | InitError
 )
 
 _TYPES: dict[str, type[Message]] = {
     "connect": Connect, "heartbeat": Heartbeat, "ready": Ready, "store": StoreFds, "remove": RemoveFds, "ack": Ack,
-    "shutdown": ShutdownRequest, "hello": Hello, "fds": StoredFds, "exit": ChildExit,
+    "shutdown": ShutdownRequest, "switch-root": SwitchRootRequest, "hello": Hello, "fds": StoredFds, "exit": ChildExit,
     "act": ActionRequest, "error": InitError,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}

@@ -17,13 +17,14 @@ import sys
 import time
 import traceback
 
-from sysmasterd.init import protocol, system
+from sysmasterd.init import protocol, switchroot, system
 from sysmasterd.init.config import InitConfig
 from sysmasterd.init.log import log
 from sysmasterd.init.protocol import ChildExit
 from sysmasterd.init.state import CoreProcess, InitState, write_memfd
 
 MAX_PENDING_EXITS = 4096
+SWITCH_ROOT_CORE_WAIT = 10.0  # how long a core that asked to switch root may take to leave
 MAX_STORED_FDS = 1024
 FINAL_KILL_WAIT = 5.0
 # systemd(1)'s table: what PID 1 asks the manager to do on a signal ...
@@ -43,7 +44,7 @@ IMMEDIATE_SIGNALS: dict[int, str] = {
     signal.SIGRTMIN + 13: "halt",
     signal.SIGRTMIN + 14: "poweroff",
     signal.SIGRTMIN + 15: "reboot",
-    signal.SIGRTMIN + 16: "reboot",  # kexec: reboot(2) without a loaded kernel image
+    signal.SIGRTMIN + 16: "kexec",
 }
 HANDLED_SIGNALS = {signal.SIGCHLD, signal.SIGUSR1, *SIGNAL_ACTIONS, *IMMEDIATE_SIGNALS}
 IGNORED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE, signal.SIGUSR2, signal.SIGTSTP,
@@ -75,6 +76,8 @@ class Init:
         self.shutdown_kind: str | None = None
         self.shutdown_phase = ""  # "stopping" (core stops units), "term", "kill"
         self.shutdown_deadline = 0.0
+        self.switch_to: tuple[str, str] | None = None  # (root, init) once core asked for it
+        self.switch_deadline = 0.0
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake_r, self.wake_w = wake_r, wake_w
         self.sel.register(wake_r, selectors.EVENT_READ, self._on_signals)
@@ -144,7 +147,7 @@ class Init:
     def _next_deadline(self) -> float | None:
         if self.shutdown_phase:
             return self.shutdown_deadline
-        candidates = [self._hang_deadline()]
+        candidates = [self._hang_deadline(), self.switch_deadline if self.switch_to else None]
         if self.st.core is None:
             candidates.append(self.st.next_start)
         return min((c for c in candidates if c is not None), default=None)
@@ -157,6 +160,11 @@ class Init:
             self._read_core()  # after a stall of init itself, its heartbeats may be queued unread
             hang = self._hang_deadline()
         core = self.st.core
+        if core is not None and self.switch_to and now >= self.switch_deadline and not core.killed:
+            log(f"core (pid {core.pid}) did not leave for the root switch: killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(core.pid, signal.SIGKILL)
+            core.killed = True
         if core is not None and hang is not None and now >= hang:
             log(f"core (pid {core.pid}) missed its heartbeats: killing it")
             with contextlib.suppress(ProcessLookupError):
@@ -219,6 +227,8 @@ class Init:
         log(f"core (pid {core.pid}) {code} with {'status' if code == 'exited' else 'signal'} {value}")
         if self.shutdown_phase == "stopping":
             self._start_killing()
+        elif self.switch_to is not None:
+            self._switch_root(*self.switch_to)
         elif not self.shutdown_phase:
             self._core_failed()
 
@@ -305,6 +315,13 @@ class Init:
                 self.begin_shutdown(msg.kind, from_core=True)
             else:
                 self._reply_error(f"unknown shutdown kind {msg.kind!r}")
+        elif isinstance(msg, protocol.SwitchRootRequest):
+            if self.shutdown_phase:
+                self._reply_error("shutting down: no root switch")
+            else:
+                log(f"switching root to {msg.root} requested by core")
+                self.switch_to = (msg.root, msg.init)
+                self.switch_deadline = time.monotonic() + SWITCH_ROOT_CORE_WAIT
         else:
             protocol.close_fds(getattr(msg, "fds", []))
             self._reply_error(f"{type(msg).__name__} is not a request")
@@ -409,7 +426,7 @@ class Init:
 
     def act(self, action: str) -> None:
         """Hand a signal's action to core; a shutdown also starts init's own deadline for it."""
-        if action in (*protocol.SHUTDOWN_KINDS, "kexec"):
+        if action in protocol.SHUTDOWN_KINDS:
             self.begin_shutdown(action, from_core=False)
         elif self.sock is not None:
             log(f"{action} requested by signal")
@@ -488,6 +505,10 @@ class Init:
             log("re-exec ignored during shutdown")
             return
         self._read_core()
+        self._exec_self()
+
+    def _exec_self(self) -> None:
+        """Exec a new image of init with this state; returns if that cannot be done."""
         memfd = write_memfd(self.st)
         module = [sys.executable, "-m", "sysmasterd.init.main"]
         try:
@@ -512,3 +533,38 @@ class Init:
                 os.set_inheritable(fd, False)
             os.close(memfd)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+
+    # -- switch root -----------------------------------------------------------------------
+
+    def _switch_root(self, root: str, init: str) -> None:
+        """Core is gone and its state stored: move to the new root and exec init there (this
+        program with its state and a new core when ``init`` is empty), as systemd 252 does."""
+        self.switch_to = None
+        # What the old root still runs is done; like systemd, do not wait for it (the new image
+        # reaps it and reports the exits to the new core).
+        system.kill_all(signal.SIGTERM)
+        try:
+            switchroot.switch_root(root)
+        except OSError as e:
+            log(f"failed to switch root, trying to continue: {e}")
+        self.st.next_start, self.st.failures = 0.0, 0
+        if not init:
+            self._exec_self()
+        for path in (init, "/sbin/init"):
+            if path:
+                self._exec_foreign(path, [path, *sys.argv[1:]])
+        self._exec_foreign("/bin/sh", ["/bin/sh"])
+        log("no init to execute in the new root: carrying on as before")
+
+    def _exec_foreign(self, path: str, argv: list[str]) -> None:
+        """Exec another init, with the signal state a program expects at start; returns on failure."""
+        log(f"executing {path}")
+        signal.set_wakeup_fd(-1)
+        for ignored in IGNORED_SIGNALS:
+            signal.signal(ignored, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        try:
+            os.execv(path, argv)
+        except OSError as e:
+            log(f"cannot execute {path}: {e}")
+        self.install_signals()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import subprocess
 
 from sysmasterd.init.log import log
 
@@ -20,7 +21,8 @@ _MS_NODEV = 4
 _MS_NOEXEC = 8
 _MS_REMOUNT = 32
 _PR_SET_CHILD_SUBREAPER = 36
-_REBOOT_CMDS = {"reboot": 0x01234567, "halt": 0xCDEF0123, "poweroff": 0x4321FEDC}
+_REBOOT_CMDS = {"reboot": 0x01234567, "halt": 0xCDEF0123, "poweroff": 0x4321FEDC, "kexec": 0x45584543}
+KEXEC = "/sbin/kexec"
 # (what, where, fstype, flags, data), in mount order
 _API_MOUNTS = (
     ("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, ""),
@@ -122,7 +124,7 @@ def kill_all(sig: int) -> None:
             os.kill(pid, sig)
 
 
-def _unescape(path: str) -> str:
+def unescape_mount_path(path: str) -> str:
     return path.encode().decode("unicode_escape").encode("latin-1").decode(errors="replace")
 
 
@@ -136,7 +138,7 @@ def plan_unmounts(mountinfo: str) -> list[str]:
         parts = line.split()
         if len(parts) < 5:
             continue
-        point = _unescape(parts[4])
+        point = unescape_mount_path(parts[4])
         if point == "/" or any(point == r or point.startswith(r + "/") for r in _API_ROOTS):
             continue
         points.append(point)
@@ -168,9 +170,34 @@ def route_ctrl_alt_del_to_init() -> None:
 
 
 def reboot(kind: str) -> None:
-    """reboot(2). In a PID namespace this ends the namespace (its parent sees SIGINT or SIGHUP)."""
+    """reboot(2). In a PID namespace this ends the namespace (its parent sees SIGINT or SIGHUP).
+
+    kexec, as systemd-shutdown does it: on the machine, kexec-tools' `kexec -e` (which does what
+    the kernel needs first), else reboot(2) with a loaded image; what returns reboots normally.
+    A container only reboots."""
     if not is_pid1():
         raise RuntimeError("reboot(2) only as PID 1")
+    if kind == "kexec":
+        if is_machine_init():
+            _kexec()
+        kind = "reboot"
+    _reboot(kind)
+
+
+def _reboot(kind: str) -> None:
     cmd = _REBOOT_CMDS[kind]
     if _libc.reboot(ctypes.c_int(cmd - (1 << 32) if cmd >= 1 << 31 else cmd)) != 0:
         raise _errno_error(f"reboot({kind})")
+
+
+def _kexec() -> None:
+    log("rebooting with kexec")
+    try:
+        subprocess.run([KEXEC, "-e"], stdin=subprocess.DEVNULL, check=False, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        log(f"cannot run {KEXEC} -e, trying reboot(2) with the loaded image: {e}")
+        try:
+            _reboot("kexec")
+        except OSError as err:
+            log(str(err))
+    log("kexec did not happen: rebooting")

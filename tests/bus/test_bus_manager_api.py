@@ -6,6 +6,10 @@ GetUnitByControlGroup, EnqueueUnitJob, ListUnitFilesByPatterns, freeze/thaw and 
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -264,6 +268,67 @@ def test_set_exit_code(tmp_path: Path) -> None:
         assert r.rc == 0, r.err
         assert m.proc is not None
         assert m.proc.wait(timeout=30) == 9
+
+
+def _ext4_image(tmp: Path, text: str) -> Path:
+    content = tmp / "image-content"
+    (content / "etc").mkdir(parents=True)
+    (content / "etc/os-release").write_text("ID=imagetest\n")
+    (content / "marker").write_text(text)
+    image = tmp / "image.raw"
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-d", str(content), str(image)], check=True)
+    return image
+
+
+def _loops_of(image: Path) -> str:
+    return subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(not shutil.which("systemd-dissect") or not shutil.which("mkfs.ext4"),
+                    reason="needs systemd-dissect and mkfs.ext4")
+def test_mount_image_into_a_running_unit(tmp_path: Path) -> None:
+    units = {"private.service": "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/sleep 1000\n"
+                                "PrivateTmp=yes\n"}
+    image = _ext4_image(tmp_path, "from the image\n")
+    for m in make_manager(tmp_path, "system", units):
+        r = m.systemctl("mount-image", "private.service", str(image), "/tmp/img")
+        assert r.rc != 0 and "Unit private.service not loaded." in r.err, r.err  # as systemd: loaded only
+        assert m.systemctl("start", "private.service").rc == 0
+        try:
+            for opts, text in (("ro nosuid", "contains whitespace character(s): ro nosuid"),
+                               ("data=journal", "Mount option data=journal of partition root cannot be applied")):
+                r = call(m, "MountImageUnit", "sssbba(ss)", "private.service", str(image), "/tmp/img", "false",
+                         "false", "1", "root", opts)
+                assert r.rc != 0 and text in r.err, r.err
+            pid = prop(m, "private.service", "MainPID")
+            inside = ["nsenter", "-t", pid, "-m", "--"]
+            r = m.systemctl("mount-image", "private.service", str(tmp_path / "missing.raw"), "/tmp/img")
+            assert r.rc != 0 and "No such file or directory" in r.err, r.err
+            junk = tmp_path / "junk.raw"
+            junk.write_bytes(os.urandom(1 << 20))
+            r = m.systemctl("mount-image", "--mkdir", "private.service", str(junk), "/tmp/junk")
+            assert r.rc != 0 and f"Failed to mount {junk} on /tmp/junk in unit's namespace" in r.err, r.err
+            # The real systemctl and systemd-dissect: the image's file system appears in the unit only.
+            r = m.systemctl("mount-image", "--mkdir", "private.service", str(image), "/tmp/img", "root:nosuid,noexec")
+            assert r.rc == 0, (r.err, m.log[-1500:])
+            assert m.ns.run([*inside, "cat", "/tmp/img/marker"], m.env).out == "from the image\n"
+            mounted = m.ns.run([*inside, "findmnt", "-n", "-o", "FSTYPE,OPTIONS", "/tmp/img"], m.env).out
+            assert mounted.startswith("ext4 ") and "nosuid" in mounted and "noexec" in mounted, mounted
+            assert str(image) in _loops_of(image)
+            assert "/tmp/img" not in m.ns.run(["findmnt", "-n", "-o", "TARGET"], m.env).out
+            r = m.systemctl("mount-image", "--read-only", "--mkdir", "private.service", str(image), "/tmp/ro")
+            assert r.rc == 0, r.err
+            r = m.ns.run([*inside, "touch", "/tmp/ro/refused"], m.env)
+            assert r.rc != 0 and "Read-only file system" in r.err, r.err
+        finally:
+            assert m.systemctl("stop", "private.service").rc == 0
+        # Its namespace gone, the loop devices systemd-dissect set up detach themselves.
+        deadline = time.monotonic() + 10
+        while _loops_of(image) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _loops_of(image)
 
 
 def test_mount_switch_root_and_exit_code_in_a_system_manager(tmp_path: Path) -> None:

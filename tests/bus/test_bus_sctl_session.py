@@ -214,6 +214,7 @@ service-log-target sleepy.service journal
 suspend
 rescue
 kexec
+--force kexec
 exit 300
 import-environment LANG
 import-environment NOT_SET_ANYWHERE

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sysmasterd.core.mount_into import image_option_attributes
 from sysmasterd.init import protocol
 from sysmasterd.init.client import Disconnected, InitClient
 from sysmasterd.init.config import InitConfig, load_config, parse_config
@@ -19,6 +20,7 @@ from sysmasterd.init.protocol import ChildExit, Hello, ProtocolError, StoredFds
 from sysmasterd.init.state import CoreProcess, InitState, load, write_memfd
 from sysmasterd.init.state import dump as dump_state
 from sysmasterd.init.supervisor import describe_status
+from sysmasterd.init.switchroot import mounts
 from sysmasterd.init.system import plan_unmounts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +33,7 @@ messages = st.one_of(
     st.builds(protocol.Connect, ints), st.builds(protocol.Heartbeat), st.builds(protocol.Ready),
     st.builds(protocol.RemoveFds, texts),
     st.builds(protocol.Ack, ints), st.builds(protocol.ShutdownRequest, texts),
+    st.builds(protocol.SwitchRootRequest, texts, texts),
     st.builds(Hello, ints, ints, ints, st.lists(texts, max_size=5)),
     st.builds(ChildExit, ints, ints, texts, ints, ints), st.builds(protocol.ActionRequest, texts),
     st.builds(protocol.InitError, texts),
@@ -222,3 +225,20 @@ def test_help_imports_nothing_it_does_not_need() -> None:
     loaded = out.stderr.strip().splitlines()[-1]
     for heavy in ("supervisor", "state", "config", "protocol"):
         assert f"sysmasterd.init.{heavy}'" not in loaded, loaded
+
+
+def test_switch_root_reads_mount_points_and_their_types() -> None:
+    info = ("22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+            "30 22 0:5 / /dev rw,nosuid shared:2 - devtmpfs devtmpfs rw\n"
+            "31 22 0:26 / /run/a\\040b rw - tmpfs tmpfs rw\n"
+            "40 22 0:30 / / rw - tmpfs tmpfs rw\n")
+    assert mounts(info) == {"/": "tmpfs", "/dev": "devtmpfs", "/run/a b": "tmpfs"}
+
+
+def test_image_partition_options_become_mount_attributes() -> None:
+    assert image_option_attributes("ro,nosuid") == (0x3, 0)
+    assert image_option_attributes("ro,rw") == (0, 0x1)  # the last word counts, as in mount(8)
+    assert image_option_attributes("noatime") == (0x10, 0x70)
+    assert image_option_attributes("") == (0, 0)
+    with pytest.raises(ValueError, match="data=journal"):
+        image_option_attributes("nodev,data=journal")
