@@ -61,44 +61,32 @@ class NotifySocket:
         so a flood of datagrams (each with hundreds of fds to close) cannot hold the loop: the
         socket stays readable and the loop comes back after serving others.
 
-        A message without fds is looked at (MSG_PEEK), applied and committed before it leaves the
-        socket: a core killed in between leaves it for the next core (init keeps the socket),
-        instead of losing a READY=1 it had read. Messages with fds are taken at once with them."""
-        creds_space = socket.CMSG_SPACE(struct.calcsize("3i"))
+        Each message is looked at (MSG_PEEK), applied and committed before it leaves the socket: a
+        core killed in between leaves it for the next core (init keeps the socket), instead of
+        losing a READY=1 it had read. A peek hands over copies of the message's fds (FDSTORE=1);
+        a core that dies after storing them sees them again, and the fd store keeps one entry per
+        open file. The final read has no room for fds, so the kernel drops the queued ones."""
+        cmsg_space = socket.CMSG_SPACE(struct.calcsize("3i")) + socket.CMSG_SPACE(MAX_FDS * 4)
         for _ in range(BATCH):
             try:
-                data, ancdata, flags, _addr = self.sock.recvmsg(MAX_MESSAGE, creds_space, socket.MSG_PEEK)
+                # fds passed to us must not leak into services spawned later
+                data, ancdata, _flags, _addr = self.sock.recvmsg(
+                    MAX_MESSAGE, cmsg_space, socket.MSG_PEEK | socket.MSG_CMSG_CLOEXEC)
             except OSError:  # BlockingIOError included: nothing left
                 return
-            if flags & socket.MSG_CTRUNC:  # it carries fds, which a peek would duplicate
-                if not self._take_with_fds(handler):
-                    return
-                continue
-            pid = _sender(ancdata)[0]
+            pid, fds = _sender(ancdata)
             try:
                 if pid > 0:
-                    handler(pid, parse_message(data), [])
+                    handler(pid, parse_message(data), fds)
                     if commit is not None:
                         commit()
+                else:
+                    for fd in fds:
+                        os.close(fd)
             finally:
                 # gone from the socket whatever the handler did, or it would be read forever
                 with contextlib.suppress(OSError):
                     self.sock.recv(1)
-
-    def _take_with_fds(self, handler: NotifyHandler) -> bool:
-        cmsg_space = socket.CMSG_SPACE(struct.calcsize("3i")) + socket.CMSG_SPACE(MAX_FDS * 4)
-        try:
-            # fds passed to us (FDSTORE=1) must not leak into services spawned later
-            data, ancdata, _flags, _addr = self.sock.recvmsg(MAX_MESSAGE, cmsg_space, socket.MSG_CMSG_CLOEXEC)
-        except OSError:
-            return False
-        pid, fds = _sender(ancdata)
-        if pid <= 0:
-            for fd in fds:
-                os.close(fd)
-        else:
-            handler(pid, parse_message(data), fds)
-        return True
 
     def close(self) -> None:
         self.sock.close()
