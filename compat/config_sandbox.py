@@ -20,7 +20,7 @@ from compat import syscallsets
 from compat.capnames import CAP_ALL, capability_from_name
 from compat.cint import c_integer
 from compat.model import AddressFamilies, BindMount, Credential, SyscallFilter, TmpfsMount, UnitConfig
-from compat.settings import Handler, Invalid, ParseContext, Refuse, setter, words
+from compat.settings import Handler, Invalid, ParseContext, Refuse, path_setting, setter, words
 from compat.values import parse_boolean
 from compat.words import Extract, cunescape
 
@@ -435,6 +435,8 @@ SANDBOX_HANDLERS: dict[str, Handler] = {
     "ProtectProc": setter(_exec, "protect_proc", _enum(("default", "noaccess", "invisible", "ptraceable"),
                                                         "/proc/ protection mode")),
     "DynamicUser": _dynamic_user,
+    "NetworkNamespacePath": path_setting(_exec, "network_namespace_path"),
+    "IPCNamespacePath": path_setting(_exec, "ipc_namespace_path"),
     "MountAPIVFS": setter(_exec, "mount_apivfs", _bool, reset=True),
     "ProcSubset": setter(_exec, "proc_subset", _enum(("all", "pid"), "/proc/ subset mode")),
     **{name: _path_list(attr) for name, attr in (

@@ -372,6 +372,8 @@ class ExecContext:
     private_devices: bool = False
     private_network: bool = False
     private_ipc: bool = False
+    network_namespace_path: str = ""  # NetworkNamespacePath=: join this namespace (PrivateNetwork= then moot)
+    ipc_namespace_path: str = ""
     private_mounts: bool = False
     protect_kernel_tunables: bool = False
     protect_kernel_modules: bool = False

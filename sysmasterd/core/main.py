@@ -264,6 +264,8 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     m.enumerate()
     restored = m.restore(link.pending_exits())
     m.transient.adopt_stdio()
+    m.runtime.adopt_namespaces()
+    from sysmasterd.core.shared_ns import HOLDER_PREFIX as NAMESPACE_FDS
     from sysmasterd.core.transient import STDIO_PREFIX
     from sysmasterd.units.fdstore import FD_STORE_PREFIX as SERVICE_FDS
     from sysmasterd.units.socket import FD_STORE_PREFIX as SOCKET_FDS
@@ -271,6 +273,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     link.drop_unclaimed(SOCKET_FDS)
     link.drop_unclaimed(SERVICE_FDS)
     link.drop_unclaimed(STDIO_PREFIX)
+    link.drop_unclaimed(NAMESPACE_FDS)
     handover.drop_unclaimed()
     # Children that exited while no handler was installed (across a re-exec) are reaped now.
     m.runtime.reap_now()

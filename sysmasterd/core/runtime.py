@@ -77,7 +77,17 @@ class ExecRuntime:
         # PrivateTmp= directories by unit (JoinsNamespaceOf= units share one pair).
         self.private_tmp: dict[str, tuple[str, str]] = {}
         # PrivateNetwork=/PrivateIPC= namespaces by unit, shared the same way.
-        self.namespaces = NamespaceStore()
+        self.namespaces = NamespaceStore(lambda: self.fd_holder)
+
+    def adopt_namespaces(self) -> None:
+        """After a core restart: the namespace stores of the units that want them."""
+        wanted = []
+        for u in self.m.units.values():
+            ctx = u.config.exec if u.config is not None else None
+            if ctx is not None:
+                wanted += [(u.id, kind) for kind, on in (("net", ctx.private_network or ctx.network_namespace_path),
+                                                         ("ipc", ctx.private_ipc or ctx.ipc_namespace_path)) if on]
+        self.namespaces.adopt(wanted)
 
     def attach(self, notify: NotifySocket) -> None:
         from sysmasterd.core.fastspawn import mark_close_on_exec
@@ -265,7 +275,8 @@ class ExecRuntime:
             pw_uid, pw_gid = _owner(ctx.user, ctx.group)
             credentials.setup(bases["runtime"], u.id, ctx.credentials, pw_uid, pw_gid,
                               store=self.m.settings.environ.get("CREDENTIALS_DIRECTORY"), may_mount=self.m.is_system)
-        for kind, wanted in (("net", ctx.private_network), ("ipc", ctx.private_ipc)):
+        for kind, wanted in (("net", ctx.private_network or ctx.network_namespace_path),
+                             ("ipc", ctx.private_ipc or ctx.ipc_namespace_path)):
             if wanted:
                 paths.namespaces[kind] = self.namespaces.pair(u.id, kind, u.config.unit.joins_namespace_of)
         if not sandbox.needs_mount_namespace(ctx):

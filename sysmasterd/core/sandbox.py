@@ -133,7 +133,8 @@ def needs_mount_namespace(ctx: ExecContext) -> bool:
         or ctx.protect_home != "no" or ctx.protect_kernel_tunables or ctx.protect_kernel_modules
         or ctx.protect_kernel_logs or ctx.protect_control_groups or ctx.read_write_paths or ctx.read_only_paths
         or ctx.inaccessible_paths or ctx.exec_paths or ctx.no_exec_paths or ctx.tmpfs_mounts or ctx.bind_mounts
-        or _restricts_proc(ctx) or ctx.private_ipc or (ctx.root_directory is not None and mount_apivfs(ctx))
+        or _restricts_proc(ctx) or ctx.private_ipc or bool(ctx.ipc_namespace_path)
+        or (ctx.root_directory is not None and mount_apivfs(ctx))
     )
 
 
@@ -224,7 +225,7 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
         out.append(Entry("/var/tmp", PRIVATE_TMP, source=os.path.join(paths.var_tmp_dir, "tmp")))
     if ctx.private_devices:
         out.append(Entry("/dev", PRIVATE_DEV))
-    if ctx.private_ipc:  # the new IPC namespace's message queues, not the host's
+    if ctx.private_ipc or ctx.ipc_namespace_path:  # that IPC namespace's message queues, not the host's
         out.append(Entry("/dev/mqueue", MQUEUEFS))
     if mount_apivfs(ctx) or _restricts_proc(ctx) or ctx.protect_kernel_tunables or ctx.protect_control_groups:
         # MountAPIVFS= (these imply it): a fresh /proc, and /dev, /sys (the host's, bound) and /run
@@ -553,10 +554,21 @@ def private_network() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | IFF_UP | IFF_RUNNING))
 
 
-def _shared(kind: str, paths: SandboxPaths, create: Callable[[], None]) -> None:
-    """The unit's namespace of this kind, made by its first process (shared_ns.py); without a
-    store from the manager, one of this process's own."""
+def _shared(kind: str, paths: SandboxPaths, create: Callable[[], None], path: str) -> None:
+    """The unit's namespace of this kind (shared_ns.py): the one at ``path`` (Network/
+    IPCNamespacePath=) unless the unit's store has one already, else made by its first process;
+    without a store from the manager, one of this process's own."""
     pair = paths.namespaces.get(kind)
+    if path:
+        what = "network" if kind == "net" else "IPC"
+        try:
+            if pair is None:
+                shared_ns.join_path(path, kind)
+                return
+            shared_ns.store_path(pair, kind, path)
+        except OSError as e:
+            raise SandboxError(f"Failed to open {what} namespace path {path}: {e.strerror}",
+                               network=kind == "net") from e
     if pair is None:
         create()
     else:
@@ -565,14 +577,14 @@ def _shared(kind: str, paths: SandboxPaths, create: Callable[[], None]) -> None:
 
 def enter(ctx: ExecContext, paths: SandboxPaths, sandboxing: bool) -> None:
     """All namespaces of the child, in exec_child()'s order: network, IPC, mounts, hostname."""
-    if sandboxing and ctx.private_network:
+    if sandboxing and (ctx.private_network or ctx.network_namespace_path):
         try:
-            _shared("net", paths, private_network)
+            _shared("net", paths, private_network, ctx.network_namespace_path)
         except OSError as e:
             raise SandboxError(f"Failed to set up network namespacing: {e}", network=True) from e
     try:
-        if sandboxing and ctx.private_ipc:
-            _shared("ipc", paths, lambda: unshare(CLONE_NEWIPC))
+        if sandboxing and (ctx.private_ipc or ctx.ipc_namespace_path):
+            _shared("ipc", paths, lambda: unshare(CLONE_NEWIPC), ctx.ipc_namespace_path)
         if needs_mount_namespace(ctx):
             apply_mount_namespace(ctx, paths, sandboxing)
         if sandboxing and ctx.protect_hostname:

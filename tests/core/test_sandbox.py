@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import subprocess
 
 import pytest
 from core_harness import Harness
@@ -260,6 +261,38 @@ def test_private_network_and_ipc_shared_by_the_unit(h: Harness) -> None:
     finally:
         for fd in held:
             os.close(fd)
+
+
+def test_namespace_paths_are_joined(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """NetworkNamespacePath=/IPCNamespacePath=: the processes join the namespaces at those paths
+    (here those of a process of the test's own, as `ip netns` would bind them), PrivateNetwork=
+    then has no effect, a JoinsNamespaceOf= unit joins the same; a path that is no namespace of
+    that kind fails the start with EXIT_NETWORK/EXIT_NAMESPACE."""
+    h.boot()
+    holder = subprocess.Popen(["unshare", "--net", "--ipc", "sleep", "1000"])
+    try:
+        paths = {kind: f"/proc/{holder.pid}/ns/{kind}" for kind in ("net", "ipc")}
+        wait_until(lambda: all(os.readlink(p) != os.readlink(f"/proc/self/ns/{k}") for k, p in paths.items()), 5,
+                   "the holder's namespaces")
+        want = {kind: os.readlink(p) for kind, p in paths.items()}
+        seen = h.tmp / "seen"
+        record = f"/bin/sh -c 'readlink /proc/self/ns/net /proc/self/ns/ipc >> {seen}'"
+        h.write("a.service", f"[Service]\nType=oneshot\nRemainAfterExit=yes\nWorkingDirectory=/\nPrivateNetwork=yes\n"
+                f"NetworkNamespacePath={paths['net']}\nIPCNamespacePath={paths['ipc']}\nExecStart={record}\n")
+        h.write("b.service", f"[Unit]\nJoinsNamespaceOf=a.service\n[Service]\nType=oneshot\nWorkingDirectory=/\n"
+                f"PrivateNetwork=yes\nExecStart={record}\n")
+        assert h.start("a.service") is OK
+        assert h.start("b.service") is OK
+        assert seen.read_text().split() == [want["net"], want["ipc"], want["net"], os.readlink("/proc/self/ns/ipc")]
+        h.stop("a.service")
+        assert run(h, "wrong-kind.service", f"NetworkNamespacePath={paths['ipc']}", "/bin/true") is FAILED
+        assert h.unit("wrong-kind.service").impl.main_exec.status == 225  # EXIT_NETWORK
+        assert f"Failed to open network namespace path {paths['ipc']}: Invalid argument" in caplog.text
+        assert run(h, "missing.service", "IPCNamespacePath=/nonexistent-ns", "/bin/true") is FAILED
+        assert h.unit("missing.service").impl.main_exec.status == 226  # EXIT_NAMESPACE
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_root_directory_gets_the_api_file_systems(h: Harness) -> None:

@@ -222,3 +222,28 @@ def test_a_dbus_service_keeps_running_and_is_still_followed_after_a_core_kill() 
         os.kill(pid, signal.SIGUSR1)
         wait_until(lambda: ns.units_table()["named.service"][:2] == ("inactive", "dead"), 10,
                    "named.service to stop once its name is gone")
+
+
+def test_a_units_namespaces_outlive_a_core_kill() -> None:
+    """PrivateNetwork=/PrivateIPC=: after the core was killed, a JoinsNamespaceOf= unit started by
+    the next core joins the namespaces the running unit's processes are in (the storage sockets
+    are kept by init)."""
+    record = "readlink /proc/self/ns/net /proc/self/ns/ipc >> @RUN@/seen"
+    settings = "PrivateNetwork=yes\nPrivateIPC=yes\n"
+    units = {
+        "boot.target": _boot("a.service"),
+        "a.service": service(f"{settings}ExecStart=/bin/sh -c '{record}; exec sleep 7781'"),
+        "b.service": service(f"Type=oneshot\n{settings}ExecStart=/bin/sh -c '{record}'",
+                             unit="JoinsNamespaceOf=a.service\n"),
+    }
+    with namespace(units) as ns:
+        seen = ns.run / "seen"
+        wait_until(lambda: seen.exists() and len(seen.read_text().split()) == 2, 10, "a.service's namespaces")
+        first = seen.read_text().split()
+        assert first[0] != os.readlink("/proc/self/ns/net")
+        old = ns.kill_core()
+        ns.wait_ready(old)
+        assert ns.call("StartUnit", "ss", "b.service", "replace") is not None
+        wait_until(lambda: len(seen.read_text().split()) == 4, 10, "b.service's namespaces")
+        assert seen.read_text().split()[2:] == first, ns.log.read_text()[-2000:]
+        assert "ns:" not in ns.log.read_text()  # nothing about unclaimed or missing stores
