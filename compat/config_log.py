@@ -4,6 +4,7 @@ journald takes from the files the manager exports for the unit), parsed as syste
 
 from __future__ import annotations
 
+from compat.cint import c_integer
 from compat.model import UnitConfig
 from compat.settings import Handler, Invalid, ParseContext, plain, setter, words
 from compat.values import parse_boolean, parse_timespan, parse_unsigned
@@ -20,13 +21,14 @@ JOURNAL_FIELD_MAX = 64
 
 
 def _named_or_number(value: str, names: tuple[str | None, ...], highest: int) -> int:
-    """A name from the table, else a decimal number up to `highest` (systemd's string tables with
-    a numeric fallback)."""
+    """A name from the table, else a number up to `highest` as safe_atou() reads it (`0x10`,
+    `010`): systemd's string tables with a numeric fallback."""
     if value in names:
         return names.index(value)
-    if value.isascii() and value.isdigit() and int(value) <= highest:
-        return int(value)
-    raise ValueError(value)
+    number = c_integer(value, signed=False)
+    if number > highest:
+        raise ValueError(value)
+    return number
 
 
 def log_level(value: str) -> int:

@@ -41,12 +41,9 @@ def memory_limit(name: str) -> Handler:
 
     def handle(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
         field = name.removeprefix("Memory").lower().replace("swapmax", "swap_max")
-        if value == "":
-            # An empty floor is 0, an empty ceiling "no limit": both read as the default.
-            setattr(cfg.cgroup, f"memory_{field}", None)
-            return
-        limit = UINT64_MAX if value == "infinity" else _memory_bytes(name, value, ctx)
-        if name == "MemoryLimit":
+        # An empty floor is 0, an empty ceiling "no limit": both read as the default.
+        limit = None if value == "" else UINT64_MAX if value == "infinity" else _memory_bytes(name, value, ctx)
+        if name == "MemoryLimit":  # also for an empty assignment, as systemd warns
             ctx.warn("Unit uses MemoryLimit=; please use MemoryMax= instead. "
                      "Support for MemoryLimit= will be removed soon.")
         setattr(cfg.cgroup, f"memory_{field}", limit)

@@ -165,6 +165,8 @@ SERVICE_HANDLERS: dict[str, Handler] = {
     "WatchdogSec": setter(_service, "watchdog_usec", _sec),
     "RemainAfterExit": setter(_service, "remain_after_exit", _bool),
     "GuessMainPID": setter(_service, "guess_main_pid", _bool),
+    "PermissionsStartOnly": setter(_service, "permissions_start_only", _bool),
+    "RootDirectoryStartOnly": setter(_service, "root_directory_start_only", _bool),
     "NonBlocking": setter(_service, "non_blocking", _bool),
     "RestartPreventExitStatus": _exit_statuses("restart_prevent_exit_status"),
     "RestartForceExitStatus": _exit_statuses("restart_force_exit_status"),

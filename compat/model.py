@@ -525,6 +525,9 @@ class ServiceSection:
     exec_stop_post: list[ExecCommand] = field(default_factory=list)
     remain_after_exit: bool = False
     guess_main_pid: bool = True
+    # Control commands (all but ExecStart=) run without User=/sandboxing, or without RootDirectory=.
+    permissions_start_only: bool = False
+    root_directory_start_only: bool = False
     pid_file: str | None = None
     bus_name: str | None = None
     restart: ServiceRestart = ServiceRestart.NO

@@ -18,6 +18,7 @@ import resource
 import shutil
 import signal
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from compat.model import ExecCommand, ExecContext, ExecFlag, ResourceLimit, StdInput, StdOutput
@@ -55,6 +56,7 @@ EXIT_STATE_DIRECTORY = 238
 EXIT_CACHE_DIRECTORY = 239
 EXIT_LOGS_DIRECTORY = 240
 EXIT_CONFIGURATION_DIRECTORY = 241
+EXIT_CREDENTIALS = 243
 
 # Debian builds systemd with split-usr, so /sbin and /bin are searched too.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -307,17 +309,21 @@ def _child(req: SpawnRequest, stdin_pipe: int, report_fd: int) -> None:
     uid, gid, home, _shell, user_name = _resolve_credentials(ctx) if req.apply_credentials else (
         None, None, None, None, None)
     _make_directories(req, uid, gid)
+    if req.sandbox.credentials is not None:
+        _write_credentials(req.sandbox.credentials)
     # PrivateUsers=: last when privileged (the other namespaces are then owned by the host's user
     # namespace), first without CAP_SYS_ADMIN, so that they can be created at all.
     users_first = req.sandboxing and ctx.private_users and not capabilities.have_effective(capabilities.CAP_SYS_ADMIN)
     if users_first:
         _private_users(uid, gid, "Failed to set up user namespacing for unprivileged user")
+    if ctx.root_directory and req.sandboxing:
+        _load_before_root_change(ctx)
     _enter_namespaces(req)
     if req.sandboxing and ctx.private_users and not users_first:
         _private_users(uid, gid, "Failed to set up user namespacing")
     if req.sandboxing:
         _restrict_capabilities(ctx)
-    if ctx.root_directory:
+    if ctx.root_directory and not _namespace_moved_root(ctx):
         try:
             os.chroot(ctx.root_directory)
             os.chdir("/")
@@ -590,6 +596,22 @@ def _drop_privileges(ctx: ExecContext, uid: int | None, gid: int | None, user_na
                                   f"Failed to apply ambient capabilities (after UID change): {e}") from e
 
 
+def _namespace_moved_root(ctx: ExecContext) -> bool:
+    """A mount namespace of the unit's own was built inside RootDirectory= and moved onto /."""
+    from sysmasterd.core import sandbox
+
+    return sandbox.needs_mount_namespace(ctx)
+
+
+def _write_credentials(write: Callable[[], object]) -> None:
+    from sysmasterd.core.credentials import CredentialError
+
+    try:
+        write()
+    except (OSError, CredentialError) as e:
+        raise _ChildError(EXIT_CREDENTIALS, f"Failed to set up credentials: {e}") from e
+
+
 def _enter_namespaces(req: SpawnRequest) -> None:
     from sysmasterd.core import sandbox
 
@@ -626,6 +648,18 @@ def _restrict_capabilities(ctx: ExecContext) -> None:
         except OSError as e:
             raise _ChildError(EXIT_CAPABILITIES,
                               f"Failed to apply ambient capabilities (before UID change): {e}") from e
+
+
+def _load_before_root_change(ctx: ExecContext) -> None:
+    """What the child still loads after it entered RootDirectory= (our modules, libseccomp) is
+    loaded now: the root need not hold either."""
+    from sysmasterd.core import seccomp
+
+    if seccomp.uses_seccomp(ctx):
+        try:
+            seccomp.library()
+        except OSError as e:
+            raise _ChildError(EXIT_SECCOMP, f"Failed to load libseccomp: {e}") from e
 
 
 def _lock_down(ctx: ExecContext) -> None:

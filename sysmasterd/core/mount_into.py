@@ -104,10 +104,25 @@ def _dissect_errno(message: str) -> int:
     return errno.EIO
 
 
+def _probe(src: str) -> None:
+    """Refuse what holds neither a partition table nor a file system before systemd-dissect sees
+    it: on failure systemd frees the loop device it took from the kernel's pool with
+    LOOP_CTL_REMOVE, so a junk file would cost the host a /dev/loopN that was there before. blkid
+    reads a regular file without any loop device."""
+    try:
+        found = subprocess.run(["blkid", "-p", "-o", "export", src], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return  # no blkid: systemd-dissect decides alone
+    if found.returncode == 2:  # nothing detected
+        raise OSError(errno.ENOPKG, "Couldn't identify a suitable partition table or file system")
+
+
 def _mount_image(src: str, read_only: bool, options: dict[str, str]) -> int:
     """The image's file systems mounted (in a mount namespace of our own) as one detached tree."""
     if not os.path.exists(src):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+    _probe(src)
     _check(_libc.unshare(_CLONE_NEWNS))
     _check(_libc.mount(None, b"/", None, ctypes.c_ulong(_MS_REC | _MS_PRIVATE), None))
     staging = tempfile.mkdtemp(prefix="sysmaster-image-", dir="/run")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import pwd
 import signal
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Protocol
 from compat.model import ExecCommand, ExecContext, ExecFlag, StdInput, StdOutput
 from sysmasterd.core import credentials, ipc_clean, sandbox
 from sysmasterd.core.cgroup import process_name, process_tree, send_signal
-from sysmasterd.core.credentials import CredentialError
 from sysmasterd.core.dynamic_user import DynamicUserError, DynamicUsers, is_private, user_name_for
 from sysmasterd.core.execute import (
     PassedFds,
@@ -116,12 +116,16 @@ class ExecRuntime:
             pass
 
     def spawn(self, u: Unit, cmd: ExecCommand, extra_env: dict[str, str], wait_exec: bool = False,
-              idle: bool = False, passed: PassedFds | None = None, nonblocking: bool = False) -> int | None:
+              idle: bool = False, passed: PassedFds | None = None, nonblocking: bool = False,
+              chroot: bool = True) -> int | None:
         """Fork/exec a command of a unit; returns the PID, or None if it could not be forked.
         `idle`: the child waits before exec until no jobs are left (Type=idle). `passed`: socket
-        activation's fds (LISTEN_FDS=, or stdin/stdout with StandardInput=socket)."""
+        activation's fds (LISTEN_FDS=, or stdin/stdout with StandardInput=socket). `chroot`
+        False: RootDirectory= does not apply (RootDirectoryStartOnly='s control commands)."""
         assert u.config is not None
         ctx = u.config.exec
+        if not chroot and ctx.root_directory:
+            ctx = dataclasses.replace(ctx, root_directory=None)
         socket_stdio = StdInput.SOCKET in (ctx.standard_input,) or StdOutput.SOCKET in (ctx.standard_output,
                                                                                         ctx.standard_error)
         connection = -1
@@ -152,7 +156,7 @@ class ExecRuntime:
         privileged = bool(cmd.flags & (ExecFlag.FULL_PRIVILEGES | ExecFlag.AMBIENT_PRIVILEGES))
         try:
             sandbox_paths = self._prepare_sandbox(u)
-        except (OSError, CredentialError) as e:
+        except OSError as e:
             self.m.log.error("%s: Failed to set up the sandbox: %s", u.id, e)
             return None
         procs = self.m.cgroups.create(u.id) if self.m.cgroups is not None else None
@@ -266,15 +270,17 @@ class ExecRuntime:
 
     def _prepare_sandbox(self, u: Unit) -> SandboxPaths:
         """What must exist before the child builds its namespaces: PrivateTmp= directories (shared
-        with a JoinsNamespaceOf= unit that has them), the credentials directory, a staging dir."""
+        with a JoinsNamespaceOf= unit that has them), a staging dir; and how the child writes the
+        credentials directory."""
         assert u.config is not None
         ctx = u.config.exec
         paths = SandboxPaths()
         bases = self.directory_bases()
         if ctx.credentials and bases.get("runtime"):
             pw_uid, pw_gid = _owner(ctx.user, ctx.group)
-            credentials.setup(bases["runtime"], u.id, ctx.credentials, pw_uid, pw_gid,
-                              store=self.m.settings.environ.get("CREDENTIALS_DIRECTORY"), may_mount=self.m.is_system)
+            paths.credentials = functools.partial(
+                credentials.setup, bases["runtime"], u.id, ctx.credentials, pw_uid, pw_gid,
+                store=self.m.settings.environ.get("CREDENTIALS_DIRECTORY"), may_mount=self.m.is_system)
         for kind, wanted in (("net", ctx.private_network or ctx.network_namespace_path),
                              ("ipc", ctx.private_ipc or ctx.ipc_namespace_path)):
             if wanted:

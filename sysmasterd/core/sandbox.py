@@ -92,6 +92,9 @@ class SandboxPaths:
     private_roots: list[str] = field(default_factory=list)
     private_dirs: list[str] = field(default_factory=list)
     namespaces: dict[str, shared_ns.Pair] = field(default_factory=dict)  # "net"/"ipc": the unit's store
+    # Writes the credentials directory (core/credentials.py): run by the child, as systemd's
+    # exec_child() does, so that decrypting (systemd-creds, up to 30 s) never holds the manager.
+    credentials: Callable[[], object] | None = None
 
 
 _libc: ctypes.CDLL | None = None
@@ -211,7 +214,8 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
     listed(ctx.inaccessible_paths, INACCESSIBLE)
     listed(ctx.exec_paths, EXEC)
     listed(ctx.no_exec_paths, NOEXEC)
-    out += [Entry(p, READWRITE_IMPLICIT) for p in paths.writable]
+    # RuntimeDirectory= and friends live on the host: in a root directory they are bound in.
+    out += [Entry(p, BIND, source=p) if ctx.root_directory else Entry(p, READWRITE_IMPLICIT) for p in paths.writable]
     out += [Entry(p, TMPFS, read_only=True, options="mode=0755,nosuid,nodev,noexec") for p in paths.private_roots]
     out += [Entry(p, BIND, source=p) for p in paths.private_dirs]
     for b in ctx.bind_mounts:
@@ -231,11 +235,10 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
         # MountAPIVFS= (these imply it): a fresh /proc, and /dev, /sys (the host's, bound) and /run
         # (a tmpfs) unless already mount points, all in RootDirectory=; outside one the last three
         # always are mount points.
-        root = (ctx.root_directory or "").rstrip("/")
-        out.append(Entry(root + "/proc", PROCFS, options=_proc_options(ctx)))
-        if root:
-            out += [Entry(root + "/dev", BIND_DEV, source="/dev"), Entry(root + "/sys", SYSFS, source="/sys"),
-                    Entry(root + "/run", RUN, options="mode=755,size=20%,nr_inodes=800k")]
+        out.append(Entry("/proc", PROCFS, options=_proc_options(ctx)))
+        if ctx.root_directory:
+            out += [Entry("/dev", BIND_DEV, source="/dev"), Entry("/sys", SYSFS, source="/sys"),
+                    Entry("/run", RUN, options="mode=755,size=20%,nr_inodes=800k")]
     if ctx.protect_kernel_tunables:
         out += [Entry(p, READONLY, True) for p in (
             "/proc/acpi", "/proc/apm", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/latency_stats",
@@ -280,10 +283,17 @@ def entries(ctx: ExecContext, paths: SandboxPaths) -> list[Entry]:
 
 def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: bool) -> None:
     """Unshare the mount namespace and build the unit's view. Without `sandboxing` (a "+"
-    command) only BindPaths= and TemporaryFileSystem= apply, as in systemd."""
+    command) only BindPaths= and TemporaryFileSystem= apply, as in systemd. With RootDirectory=
+    the view is built inside the root (the entries' paths are the unit's, sources the host's),
+    which then becomes / (systemd's mount_move_root())."""
     unshare(CLONE_NEWNS)
     mount(None, "/", None, MS_SLAVE | MS_REC)
-    wanted = _resolved(entries(ctx, paths))
+    root = os.path.normpath(ctx.root_directory) if ctx.root_directory else ""
+    if root == "/":
+        root = ""
+    if root:
+        mount(root, root, None, MS_BIND | MS_REC)  # a mount of its own, to be moved onto / at the end
+    wanted = _resolved(entries(ctx, paths), root)
     if not sandboxing:
         wanted = [e for e in wanted if e.mode in (BIND, TMPFS)]
     held = _hold_covered_sources(wanted)
@@ -301,6 +311,11 @@ def apply_mount_namespace(ctx: ExecContext, paths: SandboxPaths, sandboxing: boo
         # Nothing set-uid could work anyway; systemd's fourth pass makes it plain on each entry.
         for e in done:
             _remount_tree(e.path, MS_NOSUID, 0, mounts)
+    if root:
+        os.chdir(root)
+        mount(root, "/", None, MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
     mount(None, "/", None, MS_SHARED | MS_REC)
 
 
@@ -334,13 +349,45 @@ def _make_all(wanted: list[Entry], paths: SandboxPaths) -> list[Entry]:
     return done
 
 
-def _resolved(wanted: list[Entry]) -> list[Entry]:
-    """Entries on their symlinks' targets (the kernel mounts there; mountinfo shows those), in
-    path order again; where a link and its target were both listed, precedence picks again."""
+def chase(root: str, path: str) -> str:
+    """``path`` as seen from the root directory ``root`` ("" for the host's): symlinks, absolute
+    ones included, resolved inside it (systemd's chase_symlinks() with CHASE_PREFIX_ROOT); a part
+    that does not exist ends the resolution. Returns the host's path."""
+    if not root:
+        return os.path.realpath(path) if os.path.lexists(path) else path
+    todo = [p for p in path.split("/") if p]
+    done = root
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if done != root:
+                done = os.path.dirname(done)
+            continue
+        candidate = os.path.join(done, part)
+        if hops < 40 and os.path.islink(candidate):
+            hops += 1
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = root
+            todo = [p for p in target.split("/") if p] + todo
+            continue
+        if not os.path.lexists(candidate):
+            return os.path.join(candidate, *todo)
+        done = candidate
+    return done
+
+
+def _resolved(wanted: list[Entry], root: str = "") -> list[Entry]:
+    """Entries on their symlinks' targets (the kernel mounts there; mountinfo shows those) and,
+    with a root directory, inside it; in path order again; where a link and its target were both
+    listed, precedence picks again."""
     best: dict[str, Entry] = {}
     for e in wanted:
-        if os.path.lexists(e.path):
-            e = dataclasses.replace(e, path=os.path.realpath(e.path))
+        if root or os.path.lexists(e.path):
+            e = dataclasses.replace(e, path=chase(root, e.path))
         if e.path not in best or e.mode < best[e.path].mode:
             best[e.path] = e
     return sorted(best.values(), key=lambda e: (e.path.count("/") if e.path != "/" else 0, e.path))
@@ -422,7 +469,7 @@ def _make_content(e: Entry, paths: SandboxPaths) -> bool:
             mount(_inaccessible_file(paths), e.path, None, MS_BIND)
         return True
     if e.mode == PRIVATE_DEV:
-        _private_dev(paths)
+        _private_dev(paths, e.path)
         return True
     if not _is_mount_point(e.path):
         mount(e.path, e.path, None, MS_BIND | MS_REC)
@@ -517,9 +564,9 @@ def _mount_mqueue(path: str) -> None:
     mount("mqueue", path, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
 
 
-def _private_dev(paths: SandboxPaths) -> None:
+def _private_dev(paths: SandboxPaths, where: str) -> None:
     """A fresh /dev with the harmless nodes, a private devpts and shm: built on a staging mount
-    and moved onto /dev in one step."""
+    and moved onto ``where`` (/dev, in a root directory or not) in one step."""
     staging = tempfile.mkdtemp(prefix="namespace-dev-", dir=paths.staging or "/tmp")
     mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=0755,size=4m")
     for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
@@ -536,7 +583,7 @@ def _private_dev(paths: SandboxPaths) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2"), ("log", "/run/systemd/journal/dev-log")):
         os.symlink(target, os.path.join(staging, name))
-    mount(staging, "/dev", None, MS_MOVE)
+    mount(staging, where, None, MS_MOVE)
     os.rmdir(staging)
 
 

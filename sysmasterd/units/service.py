@@ -7,6 +7,7 @@ ExecStart) are tracked; every transition reports back through unit.notify().
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from compat.config_service import effective_type
 from compat.model import (
     USEC_INFINITY,
     ExecCommand,
+    ExecFlag,
     NotifyAccess,
     ServiceRestart,
     ServiceSection,
@@ -589,9 +591,13 @@ class Service(TypeBase):
             env["NOTIFY_SOCKET"] = m.runtime.notify_socket_path
         if self._watchdog_usec() and kind == "ExecStart":
             env["WATCHDOG_USEC"] = str(self._watchdog_usec())
+        control = kind != "ExecStart"
+        if control and self.cfg.permissions_start_only:  # as systemd: like a "+" command
+            cmd = dataclasses.replace(cmd, flags=cmd.flags | ExecFlag.FULL_PRIVILEGES)
         pid = m.runtime.spawn(self.unit, cmd, env, wait_exec=kind == "ExecStart" and self.type is ServiceType.EXEC,
                       idle=kind == "ExecStart" and self.type is ServiceType.IDLE,
-                      passed=self._passed_fds(main=kind == "ExecStart"), nonblocking=self.cfg.non_blocking)
+                      passed=self._passed_fds(main=kind == "ExecStart"), nonblocking=self.cfg.non_blocking,
+                      chroot=not (control and self.cfg.root_directory_start_only))
         if pid is None:
             return None
         st = ExecStatus(start=DualTimestamp.now(), pid=pid)

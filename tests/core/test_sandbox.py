@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import subprocess
 
 import pytest
@@ -304,13 +305,65 @@ def test_root_directory_gets_the_api_file_systems(h: Harness) -> None:
         if os.path.islink(f"/{name}"):
             os.symlink(os.readlink(f"/{name}"), root / name)
     h.boot()
-    unit = f"[Service]\nType=oneshot\nWorkingDirectory=/\nRootDirectory={root}\nBindReadOnlyPaths=/usr:{root}/usr\n"
+    unit = f"[Service]\nType=oneshot\nWorkingDirectory=/\nRootDirectory={root}\nBindReadOnlyPaths=/usr\n"
     h.write("chroot.service", unit + "ExecStart=/bin/sh -c 'test -e /proc/self/status && test -c /dev/null && "
             "test -d /sys/kernel && test \"$(stat -f -c %%T /run)\" = tmpfs'\n")
     assert h.start("chroot.service") is OK
     h.write("bare.service", unit + "MountAPIVFS=no\n"
             "ExecStart=/bin/sh -c 'test ! -e /proc/self && test ! -e /dev/null'\n")
     assert h.start("bare.service") is OK
+
+
+def test_root_directory_namespace_is_built_inside_the_root(h: Harness) -> None:
+    """With RootDirectory= the sandbox's paths are the unit's, inside the root (systemd builds the
+    namespace there, then moves the root onto /): BindReadOnlyPaths=/usr, PrivateTmp=,
+    TemporaryFileSystem=, InaccessiblePaths=, ProtectSystem=strict and RuntimeDirectory= (the
+    host's, bound in at its path) all act in the root, and the root's own /tmp stays untouched."""
+    root = h.tmp / "root"
+    for d in ("usr", "etc", "tmp", "srv", "var/tmp"):
+        (root / d).mkdir(parents=True)
+    (root / "etc/secret").write_text("hidden\n")
+    (root / "srv/old").write_text("covered\n")
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        if os.path.islink(f"/{name}"):
+            os.symlink(os.readlink(f"/{name}"), root / name)  # absolute targets: resolved inside the root
+    report = h.tmp / "report"
+    h.boot()
+    checks = ("test \"$(stat -f -c %%T /srv)\" = tmpfs && test ! -e /srv/old && "
+              "! grep -q hidden /etc/secret && ! touch /etc/new && ! touch /usr/new && touch /tmp/mine && "
+              "echo in-run > $RUNTIME_DIRECTORY/file && echo ok")
+    h.write("rooted.service", f"[Service]\nType=oneshot\nWorkingDirectory=/\nRootDirectory={root}\n"
+            "BindReadOnlyPaths=/usr\nPrivateTmp=yes\nTemporaryFileSystem=/srv\nInaccessiblePaths=/etc/secret\n"
+            f"ProtectSystem=strict\nRuntimeDirectory=rd\nRuntimeDirectoryPreserve=yes\n"
+            f"ExecStart=/bin/sh -c '{checks}'\nStandardOutput=file:{report}\n")
+    assert h.start("rooted.service") is OK, report.read_text() if report.exists() else ""
+    assert report.read_text().splitlines()[-1] == "ok"  # after the touches' "Read-only file system"
+    assert os.listdir(root / "tmp") == [] and (root / "srv/old").exists()
+    assert not (root / "etc/new").exists()
+    assert (h.tmp / "rd/file").read_text() == "in-run\n"  # the host's RuntimeDirectory=, bound in
+
+
+def test_start_only_settings_leave_control_commands_alone(h: Harness) -> None:
+    """PermissionsStartOnly=: only ExecStart= runs as User= (the others like "+" commands);
+    RootDirectoryStartOnly=: only ExecStart= runs in RootDirectory=."""
+    root = h.tmp / "root"
+    (root / "usr").mkdir(parents=True)
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        if os.path.islink(f"/{name}"):
+            os.symlink(os.readlink(f"/{name}"), root / name)
+    (root / "in-root").write_text("")
+    out = h.tmp / "ids"
+    h.boot()
+    h.write("perm.service", f"[Service]\nType=oneshot\nWorkingDirectory=/\nUser=nobody\nPermissionsStartOnly=yes\n"
+            f"StandardOutput=append:{out}\nExecStartPre=/usr/bin/id -u\nExecStart=/usr/bin/id -u\n"
+            "ExecStartPost=/usr/bin/id -u\n")
+    assert h.start("perm.service") is OK
+    assert out.read_text().split() == ["0", str(pwd.getpwnam("nobody").pw_uid), "0"]
+    h.write("rootonly.service", f"[Service]\nType=oneshot\nWorkingDirectory=/\nRootDirectory={root}\n"
+            "BindReadOnlyPaths=/usr\nRootDirectoryStartOnly=yes\n"
+            f"ExecStartPre=/bin/sh -c 'test ! -e /in-root && test -d {h.tmp}'\n"
+            "ExecStart=/bin/sh -c 'test -e /in-root'\n")
+    assert h.start("rootonly.service") is OK
 
 
 def test_credentials(h: Harness) -> None:
@@ -366,7 +419,9 @@ def test_encrypted_credentials(h: Harness, monkeypatch: pytest.MonkeyPatch, capl
     h.write("wrong.service", f"[Service]\nType=oneshot\nLoadCredentialEncrypted=db:{h.tmp / 'wrong.cred'}\n"
             "ExecStart=/bin/true\n")
     assert h.start("wrong.service") is not OK
-    assert "wrong.service: Failed to set up the sandbox: Failed to decrypt credential 'db'" in caplog.text
+    # Decrypted by the child, as systemd's exec_child() does: the manager's loop never waits on it.
+    assert "wrong.service: Failed to set up credentials: Failed to decrypt credential 'db'" in caplog.text
+    assert h.unit("wrong.service").impl.main_exec.status == 243  # EXIT_CREDENTIALS
 
 
 def test_fast_path_refuses_every_sandbox_field() -> None:
