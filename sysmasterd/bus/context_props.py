@@ -28,6 +28,13 @@ _RLIMIT_NAMES = ("CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NOFILE", "AS",
                  "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME")
 
 
+def _ip_counter(u: Unit, ingress: bool, which: int) -> int:
+    """IPAccounting='s counters from the unit's BPF maps; UINT64_MAX where nothing counts."""
+    cgroups = u.manager.cgroups
+    counted = cgroups.ip_counters(u.id, ingress) if cgroups is not None else None
+    return counted[which] if counted is not None else UINT64_MAX
+
+
 def _exec(u: Unit) -> ExecContext | None:
     return u.config.exec if u.config is not None else None
 
@@ -248,6 +255,22 @@ class CGroupProperties(ConfigInterface):
     @prop("TasksCurrent")
     def tasks_current(self, u: Unit) -> int:
         return accounting.usage(u, unit_pids).tasks
+
+    @prop("IPIngressBytes")
+    def ip_ingress_bytes(self, u: Unit) -> int:
+        return _ip_counter(u, True, 0)
+
+    @prop("IPIngressPackets")
+    def ip_ingress_packets(self, u: Unit) -> int:
+        return _ip_counter(u, True, 1)
+
+    @prop("IPEgressBytes")
+    def ip_egress_bytes(self, u: Unit) -> int:
+        return _ip_counter(u, False, 0)
+
+    @prop("IPEgressPackets")
+    def ip_egress_packets(self, u: Unit) -> int:
+        return _ip_counter(u, False, 1)
 
     @prop("TasksMax")
     def tasks_max(self, u: Unit) -> int:

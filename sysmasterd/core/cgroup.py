@@ -12,14 +12,16 @@ slices (cgroup2 with controllers), and writes its settings there (core/cgroup_ap
 from __future__ import annotations
 
 import errno
+import grp
 import logging
 import os
+import pwd
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sysmasterd.core import cgroup_apply, cgroup_devices, cgroup_v1
+from sysmasterd.core import bpf_firewall, cgroup_apply, cgroup_devices, cgroup_v1
 
 if TYPE_CHECKING:
     from compat.model import CGroupContext, ExecContext
@@ -112,6 +114,8 @@ class CGroups:
         self.log = logging.getLogger("sysmasterd")
         # cgroup path -> (settings object applied, starting, controllers): applied once per change
         self._applied: dict[str, tuple[object, bool, frozenset[str]]] = {}
+        # cgroup path -> (the settings objects compiled, the programs attached): IPAddressAllow= ...
+        self._firewalls: dict[str, tuple[tuple[object, ...], bpf_firewall.Firewall | None]] = {}
 
     def unit_dir(self, unit: str) -> str:
         return self.root.unit_dir(self.path_of(unit))
@@ -146,12 +150,27 @@ class CGroups:
         own_mask = self._mask(own, unit) if own is not None else frozenset()
         if own is not None:
             cgroup_devices.warn_unenforced(own, self.exec_of(unit), unit, unified=not self.root.v1)
+        chain: list[CGroupContext] = []
         for depth in range(1, len(parts) + 1):
             sub = "/".join(parts[:depth])
             name = parts[depth - 1] if depth < len(parts) else unit
             ctx = own if depth == len(parts) else self.context_of(name)
             mask = own_mask | (self._mask(ctx, name) if ctx is not None else frozenset())
             self._realize_one(name, sub, ctx, mask)
+            if ctx is not None:
+                chain.append(ctx)
+                if cgroup_devices.uses_ip_firewall(ctx):
+                    self._firewall(name, sub, chain)
+        if own is not None and own.delegate:
+            self._delegate(unit, path)
+
+    def startup_finished(self) -> None:
+        """StartupCPUWeight=/StartupIOWeight= hold while the manager starts up; once it is done
+        the plain values apply (systemd's manager_startup_finished re-realizes those units)."""
+        for sub, (ctx, starting, mask) in list(self._applied.items()):
+            if starting and (getattr(ctx, "startup_cpu_weight", None) is not None
+                             or getattr(ctx, "startup_io_weight", None) is not None):
+                self._realize_one(sub.rsplit("/", 1)[-1], sub, ctx, mask)  # type: ignore[arg-type]
 
     def refresh(self, unit: str) -> None:
         """Settings changed at runtime (set-property): apply them now if the cgroup exists."""
@@ -197,6 +216,72 @@ class CGroups:
                 for w in cgroup_devices.v1_writes(ctx, self.exec_of(name), name):
                     cgroup_apply.write(dirs["devices"], w, self.log, name, "/" + sub)
         self._applied[sub] = (ctx, starting, mask)
+
+    def _delegate(self, unit: str, sub: str) -> None:
+        """Delegate=: the unit's cgroups, and the files that move processes and enable
+        controllers in them, belong to its User=/Group=, which may then manage the subtree (as
+        systemd's cg_set_access() hands them over)."""
+        ex = self.exec_of(unit)
+        if ex is None or not ex.user:
+            return
+        try:
+            entry = pwd.getpwnam(ex.user) if not ex.user.isdigit() else pwd.getpwuid(int(ex.user))
+            uid = entry.pw_uid
+            gid = grp.getgrnam(ex.group).gr_gid if ex.group and not ex.group.isdigit() else (
+                int(ex.group) if ex.group else entry.pw_gid)
+        except (KeyError, ValueError):
+            return
+        if uid == 0:
+            return
+        done = self._applied.get(sub)
+        dirs = {self.root.unit_dir(sub), *(self.root.v1[c].dir(sub) for c in (done[2] if done else ())
+                                           if c in self.root.v1)}
+        for d in dirs:
+            for path in (d, *(os.path.join(d, f) for f in ("cgroup.procs", "cgroup.subtree_control",
+                                                            "cgroup.threads", "tasks"))):
+                try:
+                    os.chown(path, uid, gid)
+                except FileNotFoundError:
+                    continue
+                except OSError as e:
+                    self.log.warning("%s: Failed to delegate %s: %s", unit, path, e.strerror)
+
+    def _firewall(self, name: str, sub: str, chain: list[CGroupContext]) -> None:
+        """The IP access lists of a cgroup with settings of its own: its lists and its slices'
+        combined, as systemd compiles them (bpf_firewall.py); once per change of any of them."""
+        key = tuple(chain)
+        done = self._firewalls.get(sub)
+        if done is not None and len(done[0]) == len(key) and all(a is b for a, b in zip(done[0], key, strict=True)):
+            return
+        if done is not None and done[1] is not None:
+            done[1].close()
+        wall = None
+        if self.root.mode == "v2":
+            allow = [p for ctx in chain for p in ctx.ip_address_allow]
+            deny = [p for ctx in chain for p in ctx.ip_address_deny]
+            try:
+                wall = bpf_firewall.install(self.root.unit_dir(sub), allow, deny, chain[-1].ip_accounting)
+            except OSError as e:
+                self.log.debug("%s: cannot attach the IP firewall: %s", name, e.strerror)
+        if wall is None:
+            cgroup_devices.warn_ip_unenforced(name)
+        self._firewalls[sub] = (key, wall)
+
+    def ip_counters(self, unit: str, ingress: bool) -> tuple[int, int] | None:
+        """IPAccounting='s (bytes, packets) of the unit's cgroup, None when not counted."""
+        done = self._firewalls.get(self.path_of(unit))
+        if done is None or done[1] is None:
+            return None
+        try:
+            return done[1].counters(ingress)
+        except OSError:
+            return None
+
+    def _drop_firewalls(self, prefix: str) -> None:
+        for sub in [s for s in self._firewalls if s == prefix or s.startswith(prefix + "/") or not prefix]:
+            wall = self._firewalls.pop(sub)[1]
+            if wall is not None:
+                wall.close()
 
     def _enable_v2(self, sub: str, mask: frozenset[str]) -> None:
         """Enable the controllers in each parent's subtree_control, down from our subtree."""
@@ -270,6 +355,8 @@ class CGroups:
         for d in {h.dir(sub) for h in self.root.v1.values()} if sub else ():
             _remove_tree(d)
         self._applied.pop(sub, None)
+        if sub:
+            self._drop_firewalls(sub)
 
     def remove_base(self) -> None:
         """Our subtree, with the slice directories left in it, once everything in it stopped."""
@@ -279,6 +366,7 @@ class CGroups:
             if h.base not in ("", "/"):
                 _remove_tree(h.dir(""))
         self._applied.clear()
+        self._drop_firewalls("")
 
     def unit_of_pid(self, pid: int) -> str | None:
         """Which of our units' cgroups holds the PID (for GetUnitByPID and notify messages)."""

@@ -1,10 +1,11 @@
-"""DevicePolicy=/DeviceAllow= and the IP access lists, as systemd 252 applies them without BPF.
+"""DevicePolicy=/DeviceAllow= as systemd 252 applies them without BPF.
 
 On v1 (hybrid or legacy) the devices controller does it (cgroup_apply_devices()): "a" denied, then
 one devices.allow line per device node, or per major for `char-NAME`/`block-NAME` patterns matched
 against /proc/devices, with the policy's static devices first. On the unified hierarchy systemd needs
-a BPF device program, and the IP access lists always need cgroup-bpf: sysmasterd loads no BPF, so
-it does what systemd does where the kernel lacks it, a warning for the first unit and no filter.
+a BPF device program, which sysmasterd does not load: it does what systemd does where the kernel
+lacks it, a warning for the first unit and no filter. (The IP access lists are core/bpf_firewall.py;
+where that cannot attach, the same kind of warning comes from here.)
 """
 
 from __future__ import annotations
@@ -113,13 +114,17 @@ def v1_writes(cg: CGroupContext, ex: ExecContext | None, unit: str) -> list[Writ
 
 
 def warn_unenforced(cg: CGroupContext, ex: ExecContext | None, unit: str, unified: bool) -> None:
-    """systemd's warnings where cgroup-bpf is missing, each for the first unit only."""
+    """systemd's warning where the BPF device controller is missing, for the first unit only."""
     if unified and restricts_devices(cg, ex) and "devices" not in _warned:
         _warned.add("devices")
         log.warning("Unit %s configures device ACL, but the local system doesn't seem to support the BPF-based "
                     "device controller.\nProceeding WITHOUT applying ACL (all devices will be accessible)!\n"
                     "(This warning is only shown for the first loaded unit using device ACL.)", unit)
-    if uses_ip_firewall(cg) and "ip" not in _warned:
+
+
+def warn_ip_unenforced(unit: str) -> None:
+    """systemd's warning where its BPF firewall cannot be set up, for the first unit only."""
+    if "ip" not in _warned:
         _warned.add("ip")
         why = "not running as root" if os.getuid() != 0 else "the local system does not support BPF/cgroup firewalling"
         log.warning("%s: unit configures an IP firewall, but %s.\n"

@@ -271,6 +271,8 @@ class JobEngine:
             self.m.ts["finish"] = DualTimestamp.now()
             took = (self.m.ts["finish"].monotonic - self.m.ts["startup"].monotonic) / 1000
             self.m.log.info("Startup finished in %.0fms.", took)
+            if self.m.cgroups is not None:
+                self.m.cgroups.startup_finished()
             self.m.emit("startup_finished")
         if self.m.shutting_down and not self.jobs and self.m.exit_requested is not None:
             cb, self.m.exit_requested = self.m.exit_requested, None

@@ -6,6 +6,7 @@ manager made goes with it."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,15 +136,67 @@ def test_device_policy_through_the_v1_devices_controller(h: Harness) -> None:
     assert "c 1:5 rwm" in device_list(h, "implied.service")
 
 
-def test_ip_access_lists_warn_once_without_cgroup_bpf(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
-    from sysmasterd.core import cgroup_devices
+def test_ip_access_lists_are_enforced_and_counted(h: Harness) -> None:
+    """IPAddressDeny=any + IPAddressAllow=127.0.0.1 through the BPF programs on the unit's cgroup:
+    a TCP exchange with 127.0.0.1 works, a datagram to 127.0.0.2 is refused (EPERM at egress);
+    IPAccounting= counts what passed, both ways; processes outside the unit are not filtered."""
+    if h.manager.cgroups is None or h.manager.cgroups.root.mode != "v2":
+        pytest.skip("no cgroup2 hierarchy to attach programs to")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        probe = (f"/usr/bin/python3 -c 'import socket,sys\\n"
+                 f"s = socket.create_connection((\"127.0.0.1\", {port}), timeout=5)\\n"
+                 f"s.sendall(b\"hello\"); s.close()\\n"
+                 f"u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\n"
+                 f"try: u.sendto(b\"x\", (\"127.0.0.2\", {port}))\\n"
+                 f"except PermissionError: sys.exit(0)\\n"
+                 f"sys.exit(3)'")
+        h.write("fw.service", "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+                              f"IPAddressDeny=any\nIPAddressAllow=127.0.0.1\nIPAccounting=yes\nExecStart={probe}\n")
+        assert h.start("fw.service") is JobResult.DONE
+        conn, _ = server.accept()
+        with conn:
+            assert conn.recv(16) == b"hello"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as outside:
+        outside.sendto(b"x", ("127.0.0.2", port))  # the manager's own process is not in the unit
+    egress, ingress = h.manager.cgroups.ip_counters("fw.service", False), h.manager.cgroups.ip_counters(
+        "fw.service", True)
+    assert egress is not None and ingress is not None
+    assert egress[1] >= 3 and egress[0] > 5 and ingress[1] >= 2, (egress, ingress)  # SYN, data, FIN, ...
+    h.stop("fw.service")
+    assert h.manager.cgroups.ip_counters("fw.service", False) is None
 
-    cgroup_devices._warned.discard("ip")
-    for name in ("ip1.service", "ip2.service"):
-        h.write(name, "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-                      "IPAddressDeny=any\nIPAddressAllow=localhost\nIPAccounting=yes\nExecStart=/bin/true\n")
-        assert h.start(name) is JobResult.DONE
-    warnings = [r.getMessage() for r in caplog.records if "configures an IP firewall" in r.getMessage()]
-    assert warnings == ["ip1.service: unit configures an IP firewall, but the local system does not support "
-                        "BPF/cgroup firewalling.\n(This warning is only shown for the first unit using IP "
-                        "firewalling.)"]
+
+def test_delegate_hands_the_cgroup_to_the_user(h: Harness) -> None:
+    """Delegate=yes with User=: the unit's (non-root) user owns its cgroup and may make a
+    sub-cgroup and move itself there; without Delegate= it may not."""
+    if h.manager.cgroups is None or h.manager.cgroups.root.mode != "v2":
+        pytest.skip("no cgroup2 hierarchy to track units on")
+    mount = h.manager.cgroups.root.mount
+    script = (f"/bin/sh -c 'd={mount}$(sed -n \"s/^0:://p\" /proc/self/cgroup) && mkdir $d/sub && "
+              "echo $$$$ > $d/sub/cgroup.procs'")
+    for name, delegate, result in (("own.service", "yes", JobResult.DONE), ("kept.service", "no", JobResult.FAILED)):
+        h.write(name, "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nUser=nobody\nWorkingDirectory=/\n"
+                      f"Delegate={delegate}\nExecStart={script}\n")
+        assert h.start(name) is result, name
+
+
+def test_startup_weights_give_way_once_startup_finished(h: Harness) -> None:
+    """StartupCPUWeight= holds while the manager starts up; when startup finishes (no job left),
+    the unit's cgroup gets CPUWeight= (cpu.shares: weight x 1024 / 100)."""
+    from sysmasterd.core.clock import DualTimestamp
+
+    h.write("weights.service", "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/sleep 60\n"
+                               "StartupCPUWeight=50\nCPUWeight=200\n")
+    m = h.manager
+    # still starting up: no start timestamp yet, so the job queue running empty does not end it
+    m.startup_finished_emitted, m.ts["startup"] = False, None
+    assert h.start("weights.service") is JobResult.DONE
+    assert read(h, "weights.service", "cpu", "cpu.shares") == "512"
+    m.ts["startup"] = DualTimestamp.now()
+    m.engine.check_idle()
+    assert m.startup_finished_emitted
+    assert read(h, "weights.service", "cpu", "cpu.shares") == "2048"
+    h.stop("weights.service")
