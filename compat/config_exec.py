@@ -431,22 +431,34 @@ def _slice(value: str, ctx: ParseContext) -> str:
     return name
 
 
-_CONTROLLERS = frozenset(
-    {"cpu", "cpuacct", "cpuset", "io", "blkio", "memory", "devices", "pids", "bpf-firewall",
-     "bpf-devices", "bpf-foreign", "bpf-socket-bind", "bpf-restrict-network-interfaces"}
-)  # fmt: skip
+# systemd's cgroup controllers, in its order (the order DelegateControllers= lists them in).
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "io", "blkio", "memory", "devices", "pids", "bpf-firewall",
+               "bpf-devices", "bpf-foreign", "bpf-socket-bind", "bpf-restrict-network-interfaces")
+_CONTROLLERS = frozenset(CONTROLLERS)
 
 
-def _delegate(value: str, ctx: ParseContext) -> bool:
+def _delegate(cfg: UnitConfig, value: str, ctx: ParseContext) -> None:
+    cg = cfg.cgroup
+    if value == "":
+        cg.delegate, cg.delegate_controllers = False, None
+        return
     try:
-        return parse_boolean(value)
+        on = parse_boolean(value)
     except ValueError:
         pass
-    # A controller list ("cpu memory") delegates those controllers, i.e. delegation is on.
+    else:
+        cg.delegate, cg.delegate_controllers = on, None
+        return
+    # A controller list ("cpu memory") delegates those controllers, added to any named before
+    # (after Delegate=yes, all are delegated already).
+    everything = cg.delegate and cg.delegate_controllers is None
+    named = list(cg.delegate_controllers or [])
     for word in words(value):
         if word not in _CONTROLLERS:
             ctx.warn(f"Invalid controller name '{word}', ignoring")
-    return True
+        elif word not in named:
+            named.append(word)
+    cg.delegate, cg.delegate_controllers = True, None if everything else named
 
 
 def _tasks_max(value: str, ctx: ParseContext) -> int:
@@ -538,7 +550,7 @@ KILL_HANDLERS: dict[str, Handler] = {
 
 CGROUP_HANDLERS: dict[str, Handler] = {
     "Slice": setter(_cgroup, "slice", _slice),
-    "Delegate": setter(_cgroup, "delegate", _delegate, reset=True),
+    "Delegate": _delegate,
     "TasksMax": setter(_cgroup, "tasks_max", _tasks_max, reset=True),
     "CPUWeight": setter(_cgroup, "cpu_weight", _cpu_weight, reset=True),
     **RESOURCE_HANDLERS,

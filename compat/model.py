@@ -439,6 +439,8 @@ class KillContext:
 class CGroupContext:
     slice: str | None = None
     delegate: bool = False
+    # Delegate=: the controllers handed over; None with delegate: all (systemd's Delegate=yes)
+    delegate_controllers: list[str] | None = None
     memory_max: int | None = None
     tasks_max: int | None = None
     cpu_weight: int | None = None  # 0: idle

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 
+from compat.config_exec import CONTROLLERS
 from compat.model import CGroupContext, ExecCommand, ExecContext, ExecFlag, KillContext
 from sysmasterd.bus import accounting, sandbox_props
 from sysmasterd.bus.configmap import config_getter
@@ -255,6 +256,14 @@ class CGroupProperties(ConfigInterface):
     @prop("TasksCurrent")
     def tasks_current(self, u: Unit) -> int:
         return accounting.usage(u, unit_pids).tasks
+
+    @prop("DelegateControllers")
+    def delegate_controllers(self, u: Unit) -> list[str]:
+        c = _cgroup(u)
+        if c is None or not c.delegate:
+            return []
+        named = CONTROLLERS if c.delegate_controllers is None else c.delegate_controllers
+        return [name for name in CONTROLLERS if name in named]
 
     @prop("IPIngressBytes")
     def ip_ingress_bytes(self, u: Unit) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sysmasterd.core import bpf_firewall, cgroup_apply, cgroup_devices, cgroup_v1
+from sysmasterd.core import bpf_devices, bpf_firewall, cgroup_apply, cgroup_devices, cgroup_v1
 
 if TYPE_CHECKING:
     from compat.model import CGroupContext, ExecContext
@@ -116,6 +116,8 @@ class CGroups:
         self._applied: dict[str, tuple[object, bool, frozenset[str]]] = {}
         # cgroup path -> (the settings objects compiled, the programs attached): IPAddressAllow= ...
         self._firewalls: dict[str, tuple[tuple[object, ...], bpf_firewall.Firewall | None]] = {}
+        # cgroup path -> (the settings object compiled, the device program's fd or -1)
+        self._device_programs: dict[str, tuple[object, int]] = {}
 
     def unit_dir(self, unit: str) -> str:
         return self.root.unit_dir(self.path_of(unit))
@@ -148,8 +150,6 @@ class CGroups:
         parts = [p for p in path.split("/") if p]
         own = self.context_of(unit)
         own_mask = self._mask(own, unit) if own is not None else frozenset()
-        if own is not None:
-            cgroup_devices.warn_unenforced(own, self.exec_of(unit), unit, unified=not self.root.v1)
         chain: list[CGroupContext] = []
         for depth in range(1, len(parts) + 1):
             sub = "/".join(parts[:depth])
@@ -163,6 +163,8 @@ class CGroups:
                     self._firewall(name, sub, chain)
         if own is not None and own.delegate:
             self._delegate(unit, path)
+        if own is not None and not self.root.v1:
+            self._device_program(unit, path, own)
 
     def startup_finished(self) -> None:
         """StartupCPUWeight=/StartupIOWeight= hold while the manager starts up; once it is done
@@ -180,9 +182,10 @@ class CGroups:
     def _mask(self, ctx: CGroupContext, name: str) -> frozenset[str]:
         if self.root.v1:
             devices = {"devices"} if cgroup_devices.restricts_devices(ctx, self.exec_of(name)) else set()
-            return (cgroup_apply.needed(ctx, unified=False) | devices) & frozenset(self.root.v1)
+            wanted = cgroup_apply.needed(ctx, unified=False) | devices | _delegated(ctx, _V1_DELEGATE)
+            return wanted & frozenset(self.root.v1)
         if self.root.mode == "v2":
-            return cgroup_apply.needed(ctx, unified=True) & self._v2_available()
+            return (cgroup_apply.needed(ctx, unified=True) | _delegated(ctx, _V2_DELEGATE)) & self._v2_available()
         return frozenset()
 
     def _v2_available(self) -> frozenset[str]:
@@ -245,6 +248,29 @@ class CGroups:
                     continue
                 except OSError as e:
                     self.log.warning("%s: Failed to delegate %s: %s", unit, path, e.strerror)
+
+    def _device_program(self, unit: str, sub: str, ctx: CGroupContext) -> None:
+        """DevicePolicy=/DeviceAllow= without a v1 devices controller: a BPF device program on
+        the unit's cgroup (bpf_devices.py); where none can be attached, systemd's warning."""
+        done = self._device_programs.get(sub)
+        if done is not None and done[0] is ctx:
+            return
+        self._drop_device_program(sub)
+        lines = cgroup_devices.allow_lines(ctx, self.exec_of(unit), unit)
+        prog = -1
+        if lines is not None and self.root.mode == "v2":
+            try:
+                prog = bpf_devices.install(self.root.unit_dir(sub), lines)
+            except OSError as e:
+                self.log.debug("%s: cannot attach the device program: %s", unit, e.strerror)
+        if lines is not None and prog < 0:
+            cgroup_devices.warn_unenforced(ctx, self.exec_of(unit), unit, unified=True)
+        self._device_programs[sub] = (ctx, prog)
+
+    def _drop_device_program(self, sub: str) -> None:
+        done = self._device_programs.pop(sub, None)
+        if done is not None and done[1] >= 0:
+            os.close(done[1])  # the cgroup keeps it attached until replaced or removed
 
     def _firewall(self, name: str, sub: str, chain: list[CGroupContext]) -> None:
         """The IP access lists of a cgroup with settings of its own: its lists and its slices'
@@ -357,6 +383,7 @@ class CGroups:
         self._applied.pop(sub, None)
         if sub:
             self._drop_firewalls(sub)
+            self._drop_device_program(sub)
 
     def remove_base(self) -> None:
         """Our subtree, with the slice directories left in it, once everything in it stopped."""
@@ -367,6 +394,8 @@ class CGroups:
                 _remove_tree(h.dir(""))
         self._applied.clear()
         self._drop_firewalls("")
+        for sub in list(self._device_programs):
+            self._drop_device_program(sub)
 
     def unit_of_pid(self, pid: int) -> str | None:
         """Which of our units' cgroups holds the PID (for GetUnitByPID and notify messages)."""
@@ -383,6 +412,20 @@ class CGroups:
         except OSError:
             pass
         return None
+
+
+# Delegate=: the controllers a name hands over, in each layout (systemd's delegatable mask).
+_V1_DELEGATE = {"cpu": {"cpu", "cpuacct"}, "cpuacct": {"cpuacct"}, "io": {"blkio"}, "blkio": {"blkio"},
+                "memory": {"memory"}, "pids": {"pids"}, "cpuset": {"cpuset"}}
+_V2_DELEGATE = {"cpu": {"cpu"}, "cpuacct": {"cpu"}, "io": {"io"}, "blkio": {"io"}, "memory": {"memory"},
+                "pids": {"pids"}, "cpuset": {"cpuset"}}
+
+
+def _delegated(ctx: CGroupContext, table: dict[str, set[str]]) -> frozenset[str]:
+    if not ctx.delegate:
+        return frozenset()
+    names = table if ctx.delegate_controllers is None else ctx.delegate_controllers
+    return frozenset(c for name in names for c in table.get(name, ()))
 
 
 def _remove_tree(top: str) -> None:

@@ -98,10 +98,19 @@ def _allow_lines(path: str, rights: str, unit: str) -> list[str]:
 
 def v1_writes(cg: CGroupContext, ex: ExecContext | None, unit: str) -> list[Write]:
     """The devices controller's files, in cgroup_apply_devices()'s order."""
+    lines = allow_lines(cg, ex, unit)
+    if lines is None:
+        return [Write("devices", "devices.allow", "a")]
+    return [Write("devices", "devices.deny", "a"), *(Write("devices", "devices.allow", line) for line in lines)]
+
+
+def allow_lines(cg: CGroupContext, ex: ExecContext | None, unit: str) -> list[str] | None:
+    """What a restricted unit may use, as devices.allow lines ("c 1:3 rwm", "c 136:* rw"); None
+    when nothing is restricted."""
     policy = device_policy(cg, ex)
     allowed = device_allow(cg, ex)
     if policy == "auto" and not allowed:
-        return [Write("devices", "devices.allow", "a")]
+        return None
     lines: list[str] = []
     if policy == "closed" or (policy == "auto" and allowed):
         for node in STATIC_DEVICES:
@@ -110,7 +119,7 @@ def v1_writes(cg: CGroupContext, ex: ExecContext | None, unit: str) -> list[Writ
     for entry in allowed:
         if entry.rights:
             lines += _allow_lines(entry.path, entry.rights, unit)
-    return [Write("devices", "devices.deny", "a"), *(Write("devices", "devices.allow", line) for line in lines)]
+    return lines
 
 
 def warn_unenforced(cg: CGroupContext, ex: ExecContext | None, unit: str, unified: bool) -> None:

@@ -4,9 +4,10 @@ namespace into a running unit's.
 The source is cloned as a detached mount tree (open_tree), which the kernel lets us attach in
 another namespace once we have joined it (setns, move_mount): no propagation directory has to
 be set up when the unit starts, as systemd 252's /run/systemd/propagate scheme needs. An image is
-first dissected and mounted by the real systemd-dissect (partition table, file systems, loop
-devices that detach themselves once unmounted) in a mount namespace of this process's own, and
-that tree is the one cloned.
+first mounted in a mount namespace of this process's own, and that tree is the one cloned: a
+plain file system image (what blkid finds) on a loop device of our own (core/loopdev.py), an
+image with a partition table by the real systemd-dissect (GPT partitions, verity; its loop
+devices detach themselves once unmounted).
 
 Joining a mount namespace needs a process that shares its filesystem context with no other
 thread, so this runs as its own short process: `python -m sysmasterd.core.mount_into PID SRC
@@ -26,6 +27,7 @@ import sys
 import tempfile
 
 from compat.partitions import MOUNT_POINTS
+from sysmasterd.core import loopdev
 from sysmasterd.core.shared_ns import setns
 
 # The same numbers on every architecture: these syscalls came after the tables were unified.
@@ -34,7 +36,7 @@ _OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC = 1, os.O_CLOEXEC
 _AT_FDCWD, _AT_EMPTY_PATH, _AT_RECURSIVE = -100, 0x1000, 0x8000
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _MOUNT_ATTR_RDONLY = 0x1
-_MS_REC, _MS_PRIVATE, _MNT_DETACH, _CLONE_NEWNS = 0x4000, 1 << 18, 2, 0x00020000
+_MS_RDONLY, _MS_NODEV, _MS_REC, _MS_PRIVATE, _MNT_DETACH, _CLONE_NEWNS = 1, 4, 0x4000, 1 << 18, 2, 0x00020000
 # mount_setattr(2)'s per-mount attributes for the options an image's partitions may be given:
 # option -> (attributes set, attributes cleared).
 _ATIME_MASK = 0x70
@@ -104,34 +106,51 @@ def _dissect_errno(message: str) -> int:
     return errno.EIO
 
 
-def _probe(src: str) -> None:
-    """Refuse what holds neither a partition table nor a file system before systemd-dissect sees
-    it: on failure systemd frees the loop device it took from the kernel's pool with
-    LOOP_CTL_REMOVE, so a junk file would cost the host a /dev/loopN that was there before. blkid
-    reads a regular file without any loop device."""
+def _probe(src: str) -> dict[str, str]:
+    """What blkid finds in the file (it reads a regular file without a loop device); refuses what
+    holds neither a partition table nor a file system. {} without blkid."""
     try:
         found = subprocess.run(["blkid", "-p", "-o", "export", src], stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=30)
+                               capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        return  # no blkid: systemd-dissect decides alone
+        return {}
     if found.returncode == 2:  # nothing detected
         raise OSError(errno.ENOPKG, "Couldn't identify a suitable partition table or file system")
+    return dict(line.split("=", 1) for line in found.stdout.splitlines() if "=" in line)
+
+
+def _mount_file_system(src: str, where: str, fstype: str, read_only: bool) -> None:
+    """A plain file system image (no partition table): on a loop device of our own, mounted with
+    nodev as systemd mounts images."""
+    node, device = loopdev.attach(src, read_only)
+    try:
+        flags = _MS_NODEV | (_MS_RDONLY if read_only else 0)
+        # read-only: no journal replay either (it would write), as systemd-dissect mounts them
+        data = b"norecovery" if read_only and fstype in ("ext3", "ext4", "xfs") else None
+        if _libc.mount(os.fsencode(node), os.fsencode(where), fstype.encode(), ctypes.c_ulong(flags), data) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"Failed to mount image: {os.strerror(err)}")
+    finally:
+        os.close(device)  # the mount holds the device now; unused, it unbinds itself
 
 
 def _mount_image(src: str, read_only: bool, options: dict[str, str]) -> int:
     """The image's file systems mounted (in a mount namespace of our own) as one detached tree."""
     if not os.path.exists(src):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
-    _probe(src)
+    probe = _probe(src)
     _check(_libc.unshare(_CLONE_NEWNS))
     _check(_libc.mount(None, b"/", None, ctypes.c_ulong(_MS_REC | _MS_PRIVATE), None))
     staging = tempfile.mkdtemp(prefix="sysmaster-image-", dir="/run")
     try:
-        done = subprocess.run([DISSECT, "--mount", *(["--read-only"] if read_only else []), src, staging],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            sys.stderr.write(done.stderr)
-            raise OSError(_dissect_errno(done.stderr), done.stderr.strip())
+        if probe.get("USAGE") == "filesystem" and "PTTYPE" not in probe and probe.get("TYPE"):
+            _mount_file_system(src, staging, probe["TYPE"], read_only)
+        else:  # partition tables (GPT's root, usr, home ... partitions), verity, and the rest
+            done = subprocess.run([DISSECT, "--mount", *(["--read-only"] if read_only else []), src, staging],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                sys.stderr.write(done.stderr)
+                raise OSError(_dissect_errno(done.stderr), done.stderr.strip())
         try:
             for partition, opts in options.items():
                 attr_set, attr_clr = image_option_attributes(opts)

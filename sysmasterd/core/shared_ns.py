@@ -83,21 +83,16 @@ class NamespaceStore:
                     os.close(fd)
 
 
-def enter(pair: Pair, kind: str, create: Callable[[], None]) -> None:
-    """In the child: join the unit's namespace of `kind`, or make it with `create()` (which
-    unshares and sets it up) and store it for the others."""
+def _through_store(pair: Pair, decide: Callable[[int | None], int]) -> None:
+    """Under the pair's lock: take the namespace fd it holds (None: none yet), let `decide` say
+    which fd goes back in, and put that back for the next process."""
     receiver = socket.socket(fileno=pair[0])
     sender = socket.socket(fileno=pair[1])
     # A POSIX record lock belongs to the process (a flock() would be shared through the
     # inherited open file description by every child, excluding none).
     fcntl.lockf(pair[0], fcntl.LOCK_EX)
     try:
-        ns = _receive_fd(receiver)
-        if ns is not None:
-            setns(ns, KINDS[kind])
-        else:
-            create()
-            ns = os.open(f"/proc/self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+        ns = decide(_receive_fd(receiver))
         try:
             socket.send_fds(sender, [b"x"], [ns], socket.MSG_DONTWAIT)
         finally:
@@ -108,25 +103,25 @@ def enter(pair: Pair, kind: str, create: Callable[[], None]) -> None:
         sender.detach()
 
 
+def enter(pair: Pair, kind: str, create: Callable[[], None]) -> None:
+    """In the child: join the unit's namespace of `kind`, or make it with `create()` (which
+    unshares and sets it up) and store it for the others."""
+
+    def join_or_make(ns: int | None) -> int:
+        if ns is not None:
+            setns(ns, KINDS[kind])
+            return ns
+        create()
+        return os.open(f"/proc/self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+
+    _through_store(pair, join_or_make)
+
+
 def store_path(pair: Pair, kind: str, path: str) -> None:
     """NetworkNamespacePath=/IPCNamespacePath= (systemd's open_shareable_ns_path()): unless the
     store holds a namespace already (a JoinsNamespaceOf= unit's, or this path's from an earlier
     process), the one at ``path`` goes in, for enter() to join. Raises OSError."""
-    receiver = socket.socket(fileno=pair[0])
-    sender = socket.socket(fileno=pair[1])
-    fcntl.lockf(pair[0], fcntl.LOCK_EX)
-    try:
-        ns = _receive_fd(receiver)
-        if ns is None:
-            ns = open_namespace(path, kind)
-        try:
-            socket.send_fds(sender, [b"x"], [ns], socket.MSG_DONTWAIT)
-        finally:
-            os.close(ns)
-    finally:
-        fcntl.lockf(pair[0], fcntl.LOCK_UN)
-        receiver.detach()
-        sender.detach()
+    _through_store(pair, lambda ns: ns if ns is not None else open_namespace(path, kind))
 
 
 def join_path(path: str, kind: str) -> None:

@@ -6,6 +6,7 @@ manager made goes with it."""
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,8 +180,15 @@ def test_delegate_hands_the_cgroup_to_the_user(h: Harness) -> None:
               "echo $$$$ > $d/sub/cgroup.procs'")
     for name, delegate, result in (("own.service", "yes", JobResult.DONE), ("kept.service", "no", JobResult.FAILED)):
         h.write(name, "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nUser=nobody\nWorkingDirectory=/\n"
-                      f"Delegate={delegate}\nExecStart={script}\n")
+                      f"RemainAfterExit=yes\nDelegate={delegate}\nExecStart={script}\n")
         assert h.start(name) is result, name
+    # Delegate=yes hands over every controller: the v1 hierarchies' cgroups are the user's too.
+    nobody = pwd.getpwnam("nobody").pw_uid
+    for controller in ("memory", "pids", "cpu"):
+        d = h.manager.cgroups.controller_dir("own.service", controller)
+        assert d is not None and os.stat(d).st_uid == nobody, controller
+        assert os.stat(os.path.join(d, "cgroup.procs")).st_uid == nobody
+    h.stop("own.service")
 
 
 def test_startup_weights_give_way_once_startup_finished(h: Harness) -> None:
@@ -200,3 +208,28 @@ def test_startup_weights_give_way_once_startup_finished(h: Harness) -> None:
     assert m.startup_finished_emitted
     assert read(h, "weights.service", "cpu", "cpu.shares") == "2048"
     h.stop("weights.service")
+
+
+def test_device_policy_without_a_v1_devices_controller_uses_a_bpf_program(h: Harness) -> None:
+    """Where there is no v1 devices controller (the unified layout), DevicePolicy=/DeviceAllow=
+    become a BPF device program on the unit's cgroup2 directory, as in systemd. Here the manager
+    is told to use no v1 hierarchy, and the kernel enforces the program on this host too."""
+    cgroups = h.manager.cgroups
+    if cgroups is None or cgroups.root.mode != "v2":
+        pytest.skip("no cgroup2 hierarchy to attach programs to")
+    kept = dict(cgroups.root.v1)
+    cgroups.root.v1.clear()
+    try:
+        h.write("bpfstrict.service", DEVICE_CHECKS.format(
+            policy="strict", script="echo x >/dev/null && ! head -c1 /dev/zero >/dev/null 2>&1"))
+        assert h.start("bpfstrict.service") is JobResult.DONE
+        h.write("bpfclosed.service", DEVICE_CHECKS.format(
+            policy="closed", script="head -c1 /dev/zero >/dev/null && ! head -c1 /dev/kmsg 2>/dev/null"))
+        assert h.start("bpfclosed.service") is JobResult.DONE
+        h.write("bpfauto.service", DEVICE_CHECKS.format(policy="auto", script="head -c1 /dev/zero >/dev/null")
+                .replace("DeviceAllow=/dev/null rw\n", ""))
+        assert h.start("bpfauto.service") is JobResult.DONE
+        for name in ("bpfstrict.service", "bpfclosed.service", "bpfauto.service"):
+            h.stop(name)
+    finally:
+        cgroups.root.v1.update(kept)

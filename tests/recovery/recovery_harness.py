@@ -129,6 +129,10 @@ class Namespace:
 
     # -- processes ------------------------------------------------------------------------------
 
+    def inside(self) -> list[str]:
+        """The prefix that runs a command in the namespace (its mounts and PIDs, as its init sees them)."""
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-p", "--"]
+
     def core_pid(self) -> int:
         cores = [p for p in proc_children(self.init_pid) if CORE_MODULE in cmdline(p) and proc_state(p) not in "Z"]
         return cores[0] if cores else 0

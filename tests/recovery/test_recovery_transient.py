@@ -19,7 +19,7 @@ def test_pipe_outlives_a_killed_core() -> None:
         env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": ns.address, "SYSTEMD_LOG_LEVEL": "err"}
         # In the namespace (its /proc for systemd-run's checks), with the marker of a running
         # service manager on the namespace's own /run/systemd (a --runtime-dir core makes none).
-        inside = ["nsenter", "-t", str(ns.init_pid), "-m", "-p", "--"]
+        inside = ns.inside()
         subprocess.run([*inside, "mkdir", "-p", "/run/systemd/system"], check=True)
         props = ["-p", "DefaultDependencies=no", "-p", "Restart=on-failure", "-p", "RestartSec=3"]
         proc = subprocess.Popen([*inside, "systemd-run", "--system", "--quiet", "--pipe", *props,

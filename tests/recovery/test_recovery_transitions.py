@@ -25,23 +25,19 @@ UNITS = {
 }
 
 
-def _inside(ns: Namespace) -> list[str]:
-    return ["nsenter", "-t", str(ns.init_pid), "-m", "-p", "--"]
-
-
 def _new_root(ns: Namespace) -> Path:
     root = ns.tmp / "newroot"
     root.mkdir()
     script = (f"mount --rbind / {root} && mount -t tmpfs tmpfs {root}/srv && echo new-root > {root}/srv/marker && "
               f"printf '#!/bin/sh\\necho \"$@\" > /srv/args\\nexec sleep 7772\\n' > {root}/srv/init && "
               f"chmod +x {root}/srv/init && mkdir -p /run/systemd/system")
-    subprocess.run([*_inside(ns), "sh", "-c", script], check=True)
+    subprocess.run([*ns.inside(), "sh", "-c", script], check=True)
     return root
 
 
 def _systemctl(ns: Namespace, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": ns.address, "SYSTEMD_LOG_LEVEL": "err"}
-    return subprocess.run([*_inside(ns), "systemctl", *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run([*ns.inside(), "systemctl", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def _in_new_root(pid: int) -> bool:
@@ -94,7 +90,7 @@ def test_switch_root_to_another_init() -> None:
 
 def test_forced_kexec_stops_the_units_and_reboots() -> None:
     with namespace(UNITS) as ns:
-        subprocess.run([*_inside(ns), "mkdir", "-p", "/run/systemd/system"], check=True)
+        subprocess.run([*ns.inside(), "mkdir", "-p", "/run/systemd/system"], check=True)
         wait_until(lambda: ns.sleepers("7771"), 10, "sleeper.service")
         r = _systemctl(ns, "--force", "kexec")
         assert r.returncode == 0, (r.stderr, ns.log.read_text()[-3000:])
