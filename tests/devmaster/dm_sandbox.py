@@ -18,6 +18,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+# A loop device of the host's, for tests that only look at one or send it a change event
+# (which loop devices exist is the host's business: the lowest-numbered one there is).
+LOOP = min((d for d in os.listdir("/sys/class/block") if d.startswith("loop")), default="loop0",
+           key=lambda d: int(d[4:]) if d[4:].isdigit() else 1 << 30)
 SETUP = """
 set -e
 mount -t tmpfs -o mode=755 tmpfs /run

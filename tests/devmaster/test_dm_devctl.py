@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dm_sandbox import PYTHON, REPO, Sandbox, sandbox
+from dm_sandbox import LOOP, PYTHON, REPO, Sandbox, sandbox
 
 pytestmark = pytest.mark.root
 DEVCTL = [PYTHON, "-m", "sysmasterd.cli.devctl"]
@@ -164,7 +164,7 @@ def test_control_without_daemon() -> None:
 
 BUILTINS = [("path_id", "/sys/class/block/vda"), ("path_id", "/sys/bus/pci/devices/0000:00:03.0"),
             ("net_id", "/sys/class/net/lo"), ("hwdb", "/sys/bus/pci/devices/0000:00:00.0"),
-            ("hwdb 'usb:v1D6Bp0002:'", "/sys/class/net/lo"), ("blkid", "/sys/class/block/loop0"),
+            ("hwdb 'usb:v1D6Bp0002:'", "/sys/class/net/lo"), ("blkid", f"/sys/class/block/{LOOP}"),
             ("net_setup_link", "/sys/class/net/lo"), ("input_id", "/sys/class/net/lo"),
             ("uaccess", "/sys/class/net/lo")]
 
@@ -186,6 +186,6 @@ def test_hwdb_query(daemon: Sandbox) -> None:
 
 
 def test_lock_print(daemon: Sandbox) -> None:
-    r = daemon.run([*DEVCTL, "lock", "--print", "-d", "/dev/loop0"])
-    assert r.stdout.strip() == "/dev/loop0"
-    assert daemon.run([*DEVCTL, "lock", "-d", "/dev/loop0", "true"]).returncode == 0
+    r = daemon.run([*DEVCTL, "lock", "--print", "-d", f"/dev/{LOOP}"])
+    assert r.stdout.strip() == f"/dev/{LOOP}"
+    assert daemon.run([*DEVCTL, "lock", "-d", f"/dev/{LOOP}", "true"]).returncode == 0

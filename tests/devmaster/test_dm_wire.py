@@ -6,13 +6,13 @@ import textwrap
 import time
 
 import pytest
-from dm_sandbox import PYTHON, Sandbox
+from dm_sandbox import LOOP, PYTHON, Sandbox
 
 pytestmark = pytest.mark.root
-CAPTURE = textwrap.dedent("""
+CAPTURE = textwrap.dedent(f"""
     import socket, sys
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 15); s.bind((0, 2)); s.settimeout(20)
-    open('/sys/class/block/loop0/uevent', 'w').write('change')
+    open('/sys/class/block/{LOOP}/uevent', 'w').write('change')
     sys.stdout.write(s.recv(65536).hex())
 """)
 
