@@ -166,9 +166,12 @@ def _is_any(prefixes: list[IPPrefix]) -> bool:
     return {p.family for p in prefixes if p.prefixlen == 0} >= {_V4, _V6}
 
 
-def install(cgroup: str, allow: list[IPPrefix], deny: list[IPPrefix], accounting: bool) -> Firewall:
-    """Build and attach both programs to the cgroup (a cgroup2 directory). Raises OSError."""
+def install(cgroup: str, allow: list[IPPrefix], deny: list[IPPrefix], accounting: bool,
+            counters: list[int] | None = None) -> Firewall:
+    """Build and attach both programs to the cgroup (a cgroup2 directory). `counters`: the
+    accounting maps (ingress, egress) to go on counting in, taken over. Raises OSError."""
     wall = Firewall(cgroup)
+    kept = list(counters or [])
     maps: list[int] = []
     cg = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -184,10 +187,10 @@ def install(cgroup: str, allow: list[IPPrefix], deny: list[IPPrefix], accounting
                     checks.append((maps[-1], family, verdict))
         for kind in (_ATTACH_INGRESS, _ATTACH_EGRESS):
             bpf.detach_all(cg, kind)
-            counters = _counters() if accounting else None
-            if counters is not None:
-                wall.accounting[kind] = counters
-            prog = bpf.load(_PROG_TYPE_CGROUP_SKB, compile_program(checks, kind == _ATTACH_INGRESS, counters), b"sd_fw")
+            counted = (kept.pop(0) if kept else _counters()) if accounting else None
+            if counted is not None:
+                wall.accounting[kind] = counted
+            prog = bpf.load(_PROG_TYPE_CGROUP_SKB, compile_program(checks, kind == _ATTACH_INGRESS, counted), b"sd_fw")
             wall.programs[kind] = prog
             bpf.attach(cg, prog, kind)
     except BaseException:
@@ -195,6 +198,6 @@ def install(cgroup: str, allow: list[IPPrefix], deny: list[IPPrefix], accounting
         raise
     finally:
         os.close(cg)
-        for fd in maps:  # the programs hold them
+        for fd in maps + kept:  # the programs hold the maps; kept counters not wanted any more
             os.close(fd)
     return wall

@@ -17,7 +17,7 @@ import logging
 import os
 import pwd
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,10 +25,12 @@ from sysmasterd.core import bpf_devices, bpf_firewall, cgroup_apply, cgroup_devi
 
 if TYPE_CHECKING:
     from compat.model import CGroupContext, ExecContext
+    from sysmasterd.core.runtime import FdHolder
 
 V2_MOUNTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 V1_MOUNT = "/sys/fs/cgroup/systemd"
 INIT_SCOPE = "init.scope"
+COUNTERS_PREFIX = "ipacct:"  # IPAccounting='s maps, kept by init for the next core
 
 
 def _own_cgroup(hierarchy: str) -> str | None:
@@ -111,6 +113,10 @@ class CGroups:
         self.context_of: Callable[[str], CGroupContext | None] = lambda _name: None
         self.exec_of: Callable[[str], ExecContext | None] = lambda _name: None  # for implied device rules
         self.starting: Callable[[], bool] = lambda: False
+        # Who keeps fds for the next core (IPAccounting='s counters go there), if anyone.
+        self.fd_holder: Callable[[], FdHolder | None] = lambda: None
+        # cgroup path -> the counter maps (ingress, egress) a previous core kept counting in
+        self._kept_counters: dict[str, list[int]] = {}
         self.log = logging.getLogger("sysmasterd")
         # cgroup path -> (settings object applied, starting, controllers): applied once per change
         self._applied: dict[str, tuple[object, bool, frozenset[str]]] = {}
@@ -286,28 +292,55 @@ class CGroups:
             allow = [p for ctx in chain for p in ctx.ip_address_allow]
             deny = [p for ctx in chain for p in ctx.ip_address_deny]
             try:
-                wall = bpf_firewall.install(self.root.unit_dir(sub), allow, deny, chain[-1].ip_accounting)
+                wall = bpf_firewall.install(self.root.unit_dir(sub), allow, deny, chain[-1].ip_accounting,
+                                            self._kept_counters.pop(sub, None))
             except OSError as e:
                 self.log.debug("%s: cannot attach the IP firewall: %s", name, e.strerror)
+        holder = self.fd_holder()
+        if holder is not None:
+            if wall is not None and wall.accounting:
+                holder.store_fds(COUNTERS_PREFIX + sub, list(wall.accounting.values()))
+            else:
+                holder.remove_fds(COUNTERS_PREFIX + sub)
         if wall is None:
             cgroup_devices.warn_ip_unenforced(name)
         self._firewalls[sub] = (key, wall)
 
     def ip_counters(self, unit: str, ingress: bool) -> tuple[int, int] | None:
         """IPAccounting='s (bytes, packets) of the unit's cgroup, None when not counted."""
-        done = self._firewalls.get(self.path_of(unit))
-        if done is None or done[1] is None:
-            return None
+        sub = self.path_of(unit)
+        done = self._firewalls.get(sub)
         try:
-            return done[1].counters(ingress)
+            if done is not None and done[1] is not None:
+                return done[1].counters(ingress)
+            kept = self._kept_counters.get(sub)
+            return bpf_firewall.read_counters(kept[0 if ingress else 1]) if kept and len(kept) == 2 else None
         except OSError:
             return None
 
+    def adopt_counters(self, units: Iterable[str]) -> None:
+        """After a core restart: the IPAccounting= counters the previous core kept counting in
+        (its programs are still attached); the next firewall of the cgroup goes on with them."""
+        holder = self.fd_holder()
+        for unit in units if holder is not None else ():
+            sub = self.path_of(unit)
+            fds = holder.take_fds(COUNTERS_PREFIX + sub) if holder is not None else []
+            if fds:
+                self._kept_counters[sub] = fds
+
     def _drop_firewalls(self, prefix: str) -> None:
+        holder = self.fd_holder()
         for sub in [s for s in self._firewalls if s == prefix or s.startswith(prefix + "/") or not prefix]:
             wall = self._firewalls.pop(sub)[1]
             if wall is not None:
+                if wall.accounting and holder is not None:
+                    holder.remove_fds(COUNTERS_PREFIX + sub)
                 wall.close()
+        for sub in [s for s in self._kept_counters if s == prefix or s.startswith(prefix + "/") or not prefix]:
+            for fd in self._kept_counters.pop(sub):
+                os.close(fd)
+            if holder is not None:
+                holder.remove_fds(COUNTERS_PREFIX + sub)
 
     def _enable_v2(self, sub: str, mask: frozenset[str]) -> None:
         """Enable the controllers in each parent's subtree_control, down from our subtree."""

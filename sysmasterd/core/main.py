@@ -265,6 +265,9 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     restored = m.restore(link.pending_exits())
     m.transient.adopt_stdio()
     m.runtime.adopt_namespaces()
+    if cgroups.enabled:
+        cgroups.adopt_counters(m.units)
+    from sysmasterd.core.cgroup import COUNTERS_PREFIX
     from sysmasterd.core.shared_ns import HOLDER_PREFIX as NAMESPACE_FDS
     from sysmasterd.core.transient import STDIO_PREFIX
     from sysmasterd.units.fdstore import FD_STORE_PREFIX as SERVICE_FDS
@@ -274,6 +277,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     link.drop_unclaimed(SERVICE_FDS)
     link.drop_unclaimed(STDIO_PREFIX)
     link.drop_unclaimed(NAMESPACE_FDS)
+    link.drop_unclaimed(COUNTERS_PREFIX)
     handover.drop_unclaimed()
     # Children that exited while no handler was installed (across a re-exec) are reaped now.
     m.runtime.reap_now()

@@ -158,6 +158,7 @@ class Manager:
         cgroups.context_of = self.cgroup_context_of
         cgroups.exec_of = self.exec_context_of
         cgroups.starting = lambda: not self.startup_finished_emitted
+        cgroups.fd_holder = lambda: self.runtime.fd_holder
         cgroups.log = self.log
         self.runtime.attach(notify)
         self.timezone_watch = TimezoneWatch(self.loop, self._timezone_changed, self.log)

@@ -247,3 +247,24 @@ def test_a_units_namespaces_outlive_a_core_kill() -> None:
         wait_until(lambda: len(seen.read_text().split()) == 4, 10, "b.service's namespaces")
         assert seen.read_text().split()[2:] == first, ns.log.read_text()[-2000:]
         assert "ns:" not in ns.log.read_text()  # nothing about unclaimed or missing stores
+
+
+def test_ip_accounting_counts_on_across_a_core_kill() -> None:
+    """IPAccounting=: the counters live in BPF maps init keeps for the next core, which reads on
+    from them (the programs stay attached to the cgroup and keep counting meanwhile)."""
+    sender = ("/usr/bin/python3 -c \"import socket,time\\n"
+              "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\n"
+              "while True: s.sendto(b'x', ('127.0.0.1', 9)); time.sleep(0.05)\" 7791")
+    units = {"boot.target": _boot("acct.service"),
+             "acct.service": service(f"IPAccounting=yes\nExecStart={sender}")}
+    with namespace(units) as ns:
+        def egress() -> int:
+            got = ns.prop("acct.service", "Service", "IPEgressPackets")
+            return int(got) if got is not None else -1
+
+        wait_until(lambda: 0 < egress() < 1 << 63, 10, "counted packets")
+        before = egress()
+        old = ns.kill_core()
+        ns.wait_ready(old)
+        after = wait_until(lambda: (n := egress()) > before and n < 1 << 63 and n, 10, "counting on")
+        assert after > before, (before, after, ns.log.read_text()[-2000:])
