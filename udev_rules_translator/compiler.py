@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from udev_rules_translator import lexer
 from udev_rules_translator.diagnostics import Diagnostic, DiagnosticSink
 from udev_rules_translator.keys import LineBuilder
-from udev_rules_translator.model import LineFlags, ResolveNames, RuleLine, RuleSet, SourceFile
+from udev_rules_translator.model import LineFlags, ResolveNames, RuleLine, RuleSet, SourceFile, Token
 from udev_rules_translator.names import NameResolver
 
 
@@ -27,7 +27,8 @@ class CompiledFile:
     diagnostics: tuple[Diagnostic, ...]
 
 
-def _compile_line(line: lexer.LogicalLine, path: str, sink: DiagnosticSink, options: CompileOptions) -> RuleLine | None:
+def _compile_line(line: lexer.LogicalLine, path: str, sink: DiagnosticSink, options: CompileOptions,
+                  shared: dict[Token, Token]) -> RuleLine | None:
     sink.line = line.number
     builder = LineBuilder(sink, options.resolve_names, options.resolver)
     try:
@@ -40,8 +41,9 @@ def _compile_line(line: lexer.LogicalLine, path: str, sink: DiagnosticSink, opti
     if builder.flags == LineFlags.NONE:
         sink.warning("The line takes no effect, ignoring.")
         return None
-    # udevd's selection sort keeps textual order among tokens of the same type, as sorted() does
-    tokens = tuple(sorted(builder.tokens, key=lambda t: t.type))
+    # udevd's selection sort keeps textual order among tokens of the same type, as sorted() does;
+    # a token written alike on many lines (SUBSYSTEM=="block") is one object (memory: issue 15)
+    tokens = tuple(shared.setdefault(t, t) for t in sorted(builder.tokens, key=lambda t: t.type))
     return RuleLine(path, line.number, builder.flags, tokens, builder.label, builder.goto_label)
 
 
@@ -82,8 +84,9 @@ def compile_text(path: str, data: bytes, options: CompileOptions | None = None) 
     options = options or CompileOptions()
     sink = DiagnosticSink(path)
     lines: list[RuleLine] = []
+    shared: dict[Token, Token] = {}
     for logical in lexer.logical_lines(data, sink):
-        compiled = _compile_line(logical, path, sink, options)
+        compiled = _compile_line(logical, path, sink, options, shared)
         if compiled is not None:
             lines.append(compiled)
     lines = _resolve_gotos(lines, sink)

@@ -6,6 +6,7 @@ token ignored) keep it. Messages are udevd's own wording so users can search for
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,8 +79,10 @@ def make_pattern(token_type: TokenType, value: str) -> Pattern:
         return Pattern(MatchKind.SUBSYSTEM)
     if not value or value == "?*":
         return Pattern(MatchKind.EMPTY)
-    pieces = value.split("|")
     kind = MatchKind.GLOB if is_glob(value) else MatchKind.PLAIN
+    if "|" not in value:  # the value itself, not a copy of it (memory: a line per device model)
+        return Pattern(kind, (value,))
+    pieces = value.split("|")
     return Pattern(kind, tuple(p for p in pieces if p), "" in pieces)
 
 
@@ -106,6 +109,8 @@ class LineBuilder:
                 kw["template"] = template.parse(value)
             elif token_type not in (T.M_IMPORT_DB, T.M_IMPORT_CMDLINE):
                 kw["pattern"] = make_pattern(token_type, value)
+        if isinstance(kw.get("attr"), str):  # ENV{ID_SERIAL} and the like: one string for all lines
+            kw["attr"] = sys.intern(str(kw["attr"]))
         token = Token(token_type, op, value, **kw)  # type: ignore[arg-type]
         self.tokens.append(token)
         if token_type is T.A_NAME:

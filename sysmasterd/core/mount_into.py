@@ -199,6 +199,7 @@ def main(argv: list[str]) -> int:
         mount_into(int(pid), src, dest, read_only == "1", mkdir == "1", json.loads(image[0]) if image else None)
     except OSError as e:
         print(e.errno or 5)
+        print(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)  # for the manager's log
         return 1
     print(0)
     return 0

@@ -282,8 +282,10 @@ def _ext4_image(tmp: Path, text: str) -> Path:
     return image
 
 
-def _loop_devices() -> list[str]:
-    return sorted(d for d in os.listdir("/sys/class/block") if d.startswith("loop"))
+def _loop_devices() -> list[tuple[str, str]]:
+    """The host's loop devices and whether each is marked read-only (a mark that would outlive us)."""
+    return sorted((d, open(f"/sys/block/{d}/ro").read().strip())
+                  for d in os.listdir("/sys/class/block") if d.startswith("loop"))
 
 
 def _loops_of(image: Path) -> str:
