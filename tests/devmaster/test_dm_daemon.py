@@ -451,4 +451,5 @@ def test_mark_read_only_sets_the_kernel_flag(box: Sandbox) -> None:
         assert r.returncode == 0, r.stderr
         assert box.run(["blockdev", "--getro", loop]).stdout.strip() == "1"
     finally:
+        box.run(["blockdev", "--setrw", loop])  # the mark outlives the binding: the host's loop device stays as found
         box.run(["losetup", "-d", loop])
