@@ -12,16 +12,15 @@ slices (cgroup2 with controllers), and writes its settings there (core/cgroup_ap
 from __future__ import annotations
 
 import errno
-import grp
 import logging
 import os
-import pwd
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sysmasterd.core import bpf_devices, bpf_firewall, cgroup_apply, cgroup_devices, cgroup_v1
+from sysmasterd.core.owner import owner_ids
 
 if TYPE_CHECKING:
     from compat.model import CGroupContext, ExecContext
@@ -231,16 +230,8 @@ class CGroups:
         controllers in them, belong to its User=/Group=, which may then manage the subtree (as
         systemd's cg_set_access() hands them over)."""
         ex = self.exec_of(unit)
-        if ex is None or not ex.user:
-            return
-        try:
-            entry = pwd.getpwnam(ex.user) if not ex.user.isdigit() else pwd.getpwuid(int(ex.user))
-            uid = entry.pw_uid
-            gid = grp.getgrnam(ex.group).gr_gid if ex.group and not ex.group.isdigit() else (
-                int(ex.group) if ex.group else entry.pw_gid)
-        except (KeyError, ValueError):
-            return
-        if uid == 0:
+        uid, gid = owner_ids(ex.user, ex.group) if ex is not None else (None, None)
+        if not uid:  # no User= (or root, or unknown): nothing to hand over
             return
         done = self._applied.get(sub)
         dirs = {self.root.unit_dir(sub), *(self.root.v1[c].dir(sub) for c in (done[2] if done else ())
@@ -249,7 +240,7 @@ class CGroups:
             for path in (d, *(os.path.join(d, f) for f in ("cgroup.procs", "cgroup.subtree_control",
                                                             "cgroup.threads", "tasks"))):
                 try:
-                    os.chown(path, uid, gid)
+                    os.chown(path, uid, -1 if gid is None else gid)
                 except FileNotFoundError:
                     continue
                 except OSError as e:
@@ -322,21 +313,22 @@ class CGroups:
         """After a core restart: the IPAccounting= counters the previous core kept counting in
         (its programs are still attached); the next firewall of the cgroup goes on with them."""
         holder = self.fd_holder()
-        for unit in units if holder is not None else ():
+        if holder is None:
+            return
+        for unit in units:
             sub = self.path_of(unit)
-            fds = holder.take_fds(COUNTERS_PREFIX + sub) if holder is not None else []
-            if fds:
+            if fds := holder.take_fds(COUNTERS_PREFIX + sub):
                 self._kept_counters[sub] = fds
 
     def _drop_firewalls(self, prefix: str) -> None:
         holder = self.fd_holder()
-        for sub in [s for s in self._firewalls if s == prefix or s.startswith(prefix + "/") or not prefix]:
+        for sub in [s for s in self._firewalls if _within(s, prefix)]:
             wall = self._firewalls.pop(sub)[1]
             if wall is not None:
                 if wall.accounting and holder is not None:
                     holder.remove_fds(COUNTERS_PREFIX + sub)
                 wall.close()
-        for sub in [s for s in self._kept_counters if s == prefix or s.startswith(prefix + "/") or not prefix]:
+        for sub in [s for s in self._kept_counters if _within(s, prefix)]:
             for fd in self._kept_counters.pop(sub):
                 os.close(fd)
             if holder is not None:
@@ -452,6 +444,11 @@ _V1_DELEGATE = {"cpu": {"cpu", "cpuacct"}, "cpuacct": {"cpuacct"}, "io": {"blkio
                 "memory": {"memory"}, "pids": {"pids"}, "cpuset": {"cpuset"}}
 _V2_DELEGATE = {"cpu": {"cpu"}, "cpuacct": {"cpu"}, "io": {"io"}, "blkio": {"io"}, "memory": {"memory"},
                 "pids": {"pids"}, "cpuset": {"cpuset"}}
+
+
+def _within(sub: str, prefix: str) -> bool:
+    """The cgroup path is `prefix` or below it ("" holds all)."""
+    return not prefix or sub == prefix or sub.startswith(prefix + "/")
 
 
 def _delegated(ctx: CGroupContext, table: dict[str, set[str]]) -> frozenset[str]:

@@ -29,6 +29,7 @@ from sysmasterd.core.execute import (
 )
 from sysmasterd.core.idlepipe import IdlePipe
 from sysmasterd.core.journal import open_stream, stream_environment
+from sysmasterd.core.owner import owner_ids
 from sysmasterd.core.sandbox import SandboxPaths
 from sysmasterd.core.shared_ns import NamespaceStore
 
@@ -277,7 +278,7 @@ class ExecRuntime:
         paths = SandboxPaths()
         bases = self.directory_bases()
         if ctx.credentials and bases.get("runtime"):
-            pw_uid, pw_gid = _owner(ctx.user, ctx.group)
+            pw_uid, pw_gid = owner_ids(ctx.user, ctx.group)
             paths.credentials = functools.partial(
                 credentials.setup, bases["runtime"], u.id, ctx.credentials, pw_uid, pw_gid,
                 store=self.m.settings.environ.get("CREDENTIALS_DIRECTORY"), may_mount=self.m.is_system)
@@ -466,7 +467,7 @@ class ExecRuntime:
             # Simpler than systemd, which waits for the last unit of a static user to stop.
             ctx = u.config.exec
             owners: list[tuple[int | None, int | None]] = [*freed] if ctx.dynamic_user else [
-                _owner(ctx.user, ctx.group)]
+                owner_ids(ctx.user, ctx.group)]
             for uid, gid in owners:
                 ipc_clean.clean(uid, gid)
         dirs = self.private_tmp.pop(u.id, None)
@@ -517,22 +518,6 @@ class ExecRuntime:
             return
         u.impl.notify_message(pid, fields, fds)
 
-
-
-def _owner(user: str | None, group: str | None) -> tuple[int | None, int | None]:
-    """The uid and gid of User=/Group= (None where unset or unknown: the child reports those)."""
-    import grp
-
-    uid = gid = None
-    try:
-        if user:
-            pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-            uid, gid = pw.pw_uid, pw.pw_gid
-        if group:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    except (KeyError, ValueError):
-        pass
-    return uid, gid
 
 
 def _dir_settings(u: Unit) -> dict[str, tuple[list[str], int]]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 from bus_harness import Manager, make_manager, wait_for
+from pipe_client import output_when_done, reaped
 
 pytestmark = pytest.mark.root
 
@@ -120,16 +121,9 @@ def test_pipe_outlives_a_daemon_reexec(um: Manager, tmp_path_factory: pytest.Tem
                                         "-p", "RestartSec=3", "/bin/sh", "-c", script]),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
-    try:
+    with reaped(proc):
         wait_for(mark.exists, "the first run")
         time.sleep(0.3)
         assert um.systemctl("daemon-reexec").rc == 0  # while the restart is pending
-        # not communicate(): on a timeout the service, not systemd-run, may hold the pipes
-        assert proc.wait(timeout=30) == 0, um.log[-3000:]
-        assert proc.stdout is not None and proc.stderr is not None
-        out, err = proc.stdout.read(), proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out, err = output_when_done(proc, 30, lambda: um.log[-3000:])
     assert out == "first\nsecond\n", (out, err, um.log[-3000:])

@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 
+from pipe_client import output_when_done, reaped
 from recovery_harness import namespace, wait_until
 
 
@@ -26,17 +27,11 @@ def test_pipe_outlives_a_killed_core() -> None:
                                  "/bin/sh", "-c", script],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env)
-        try:
+        with reaped(proc):
             wait_until(lambda: mark.exists() or proc.poll() is not None, 20, "the first run")
             assert mark.exists(), proc.communicate()
             time.sleep(0.3)
             old = ns.kill_core()  # while the restart is pending
             ns.wait_ready(old)
-            assert proc.wait(timeout=30) == 0, ns.log.read_text()[-3000:]
-            assert proc.stdout is not None and proc.stderr is not None
-            out, err = proc.stdout.read(), proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            out, err = output_when_done(proc, 30, lambda: ns.log.read_text()[-3000:])
         assert out == "first\nsecond\n", (out, err, ns.log.read_text()[-3000:])
