@@ -9,6 +9,7 @@ import re
 from compat import unitname
 from compat.config_access import ACCESS_HANDLERS
 from compat.config_log import LOG_HANDLERS
+from compat.config_oom import MANAGED_OOM_HANDLERS
 from compat.config_resources import RESOURCE_HANDLERS
 from compat.config_sandbox import SANDBOX_HANDLERS
 from compat.execline import env_name_is_valid, env_value_is_valid, parse_environment
@@ -555,4 +556,5 @@ CGROUP_HANDLERS: dict[str, Handler] = {
     "CPUWeight": setter(_cgroup, "cpu_weight", _cpu_weight, reset=True),
     **RESOURCE_HANDLERS,
     **ACCESS_HANDLERS,
+    **MANAGED_OOM_HANDLERS,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from compat import unitname
+from compat.config_oom import parse_oom_policy
 from compat.model import (
     EmergencyAction,
     ExitStatusSet,
@@ -177,6 +178,7 @@ SERVICE_HANDLERS: dict[str, Handler] = {
     ),
     "NotifyAccess": setter(_service, "notify_access", enum_of(NotifyAccess, "notify access specifier")),
     "Sockets": _sockets,
+    "OOMPolicy": setter(_service, "oom_policy", parse_oom_policy),
 }
 
 

@@ -463,6 +463,11 @@ class CGroupContext:
     ip_accounting: bool = False
     ip_address_allow: list[IPPrefix] = field(default_factory=list)  # a set, kept in file order
     ip_address_deny: list[IPPrefix] = field(default_factory=list)
+    # ManagedOOM*=: what systemd-oomd is asked to do (it reads them from the bus); auto | kill
+    managed_oom_swap: str = "auto"
+    managed_oom_memory_pressure: str = "auto"
+    managed_oom_memory_pressure_limit: int = 0  # scaled so that UINT32_MAX is 100%
+    managed_oom_preference: str = "none"  # none | avoid | omit
     # Settings loaded but not applied yet are in ExecContext.unsupported-like storage here.
     unsupported: dict[str, str] = field(default_factory=dict)
 
@@ -496,6 +501,14 @@ class NotifyAccess(enum.Enum):
     MAIN = "main"
     EXEC = "exec"
     ALL = "all"
+
+
+class OOMPolicy(enum.Enum):
+    """What a service does when the kernel's OOM killer kills one of its processes."""
+
+    CONTINUE = "continue"
+    STOP = "stop"
+    KILL = "kill"
 
 
 class TimeoutFailureMode(enum.Enum):
@@ -542,6 +555,7 @@ class ServiceSection:
     timeout_abort_usec: int | None = None
     timeout_start_failure_mode: TimeoutFailureMode = TimeoutFailureMode.TERMINATE
     timeout_stop_failure_mode: TimeoutFailureMode = TimeoutFailureMode.TERMINATE
+    oom_policy: OOMPolicy | None = None  # None: the manager's DefaultOOMPolicy=
     runtime_max_usec: int = USEC_INFINITY
     watchdog_usec: int = 0
     notify_access: NotifyAccess | None = None  # None: "main" for notify, "none" otherwise

@@ -220,6 +220,10 @@ class ManagerInterface(UnitFileMethods, TransientMethods, DumpMethods, LookupMet
     def default_restart(self, m: Manager) -> int:
         return m.settings.default_restart_usec
 
+    @prop("DefaultOOMPolicy")
+    def default_oom_policy(self, m: Manager) -> str:
+        return m.settings.default_oom_policy.value
+
     @prop("DefaultStartLimitIntervalUSec")
     def default_start_limit_interval(self, m: Manager) -> int:
         return m.settings.default_start_limit_interval_usec

@@ -82,6 +82,11 @@ class ServiceInterface(ControlProperties, ExecProperties, KillProperties, CGroup
         impl = _impl(u)
         return impl.notify_access.value if impl is not None else "none"
 
+    @prop("OOMPolicy")
+    def oom_policy(self, u: Unit) -> str:
+        impl = _impl(u)
+        return impl.oom_policy().value if impl is not None else u.manager.settings.default_oom_policy.value
+
     @prop("MainPID")
     def main_pid(self, u: Unit) -> int:
         impl = _impl(u)

@@ -112,6 +112,10 @@ class CGroups:
         self.context_of: Callable[[str], CGroupContext | None] = lambda _name: None
         self.exec_of: Callable[[str], ExecContext | None] = lambda _name: None  # for implied device rules
         self.starting: Callable[[], bool] = lambda: False
+        self.oom_group_of: Callable[[str], bool] = lambda _name: False  # OOMPolicy=kill
+        # Told of each unit cgroup made (create) and removed: the manager follows their OOM kills.
+        self.on_created: Callable[[str], None] = lambda _name: None
+        self.on_removed: Callable[[str], None] = lambda _name: None
         # Who keeps fds for the next core (IPAccounting='s counters go there), if anyone.
         self.fd_holder: Callable[[], FdHolder | None] = lambda: None
         # cgroup path -> the counter maps (ingress, egress) a previous core kept counting in
@@ -144,6 +148,7 @@ class CGroups:
         except OSError:
             return None
         self.realize(unit)
+        self.on_created(unit)
         return os.path.join(d, "cgroup.procs")
 
     # -- resource control ------------------------------------------------------------------------
@@ -217,7 +222,8 @@ class CGroups:
             dirs = {c: self.root.unit_dir(sub) for c in mask}
         if ctx is not None:
             for w in cgroup_apply.attributes(ctx, unified=not self.root.v1, mask=mask, startup=starting,
-                                             warn=lambda text: self.log.warning("%s: %s", name, text)):
+                                             warn=lambda text: self.log.warning("%s: %s", name, text),
+                                             oom_group=self.oom_group_of(name)):
                 if w.controller in dirs:
                     cgroup_apply.write(dirs[w.controller], w, self.log, name, "/" + sub)
             if "devices" in dirs:
@@ -398,9 +404,17 @@ class CGroups:
                 send_signal(pid, signal.SIGCONT)
         return sent
 
+    def memory_events(self, unit: str) -> str | None:
+        """The unit's cgroup2 memory.events, where the memory controller is on cgroup2 for it."""
+        if self.root.mode != "v2" or "memory" in self.root.v1:
+            return None
+        path = os.path.join(self.unit_dir(unit), "memory.events")
+        return path if os.path.exists(path) else None
+
     def remove(self, unit: str) -> None:
         if not self.enabled:
             return
+        self.on_removed(unit)
         sub = self.path_of(unit)
         _remove_tree(self.unit_dir(unit))
         for d in {h.dir(sub) for h in self.root.v1.values()} if sub else ():

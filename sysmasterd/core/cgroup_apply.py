@@ -151,9 +151,10 @@ def block_device(path: str) -> tuple[int, int] | None:
 
 
 def attributes(c: CGroupContext, unified: bool, mask: frozenset[str], startup: bool = False,
-               warn: Callable[[str], None] = lambda _m: None) -> list[Write]:
+               warn: Callable[[str], None] = lambda _m: None, oom_group: bool = False) -> list[Write]:
     """The files to write for the controllers in `mask`, in cgroup_context_apply()'s order,
-    defaults included (a setting removed at runtime goes back to the kernel's default)."""
+    defaults included (a setting removed at runtime goes back to the kernel's default).
+    `oom_group`: the kernel kills the whole cgroup on OOM (a service's OOMPolicy=kill)."""
     out: list[Write] = []
     weight = _cpu_weight(c, startup)
     quota = c.cpu_quota_per_sec_usec
@@ -215,7 +216,7 @@ def attributes(c: CGroupContext, unified: bool, mask: frozenset[str], startup: b
                     Write("memory", "memory.high", _limit(c.memory_high)),
                     Write("memory", "memory.max", _limit(top)),
                     Write("memory", "memory.swap.max", _limit(swap)),
-                    Write("memory", "memory.oom.group", "0")]
+                    Write("memory", "memory.oom.group", "1" if oom_group else "0")]
         else:
             top = c.memory_max if _has_unified_memory(c) else c.memory_limit
             out.append(Write("memory", "memory.limit_in_bytes", _limit(top, "-1")))

@@ -21,6 +21,7 @@ from compat.model import (
     EmergencyAction,
     ExecContext,
     JobMode,
+    OOMPolicy,
     ResourceLimit,
     Scope,
     StdOutput,
@@ -38,6 +39,7 @@ from sysmasterd.core.job import Job
 from sysmasterd.core.jobengine import JobEngine
 from sysmasterd.core.memtrim import MemoryTrim
 from sysmasterd.core.notify import NotifySocket
+from sysmasterd.core.oom import OOMWatch
 from sysmasterd.core.runtime import ExecRuntime
 from sysmasterd.core.states import ActiveState, JobResult, JobType, LoadState
 from sysmasterd.core.timezone import TimezoneWatch
@@ -73,6 +75,7 @@ class ManagerSettings:
     default_standard_error: StdOutput = StdOutput.INHERIT
     default_environment: dict[str, str] = field(default_factory=dict)  # DefaultEnvironment=
     default_limits: dict[str, ResourceLimit] = field(default_factory=dict)  # DefaultLimit*=
+    default_oom_policy: OOMPolicy = OOMPolicy.STOP
     environ: dict[str, str] = field(default_factory=dict)
     test_mode: bool = False  # --test: load only, never touch processes, cgroups or the store
     # The scope's real manager: its cgroup subtree is the root of the tree it lays out (init.scope,
@@ -114,6 +117,7 @@ class Manager:
         self.store: StateStore | None = None
         self.notify: NotifySocket | None = None
         self.timezone_watch: TimezoneWatch | None = None
+        self.oom: OOMWatch | None = None
         self.bus_names = BusNames()
         self.ts: dict[str, DualTimestamp] = {"initrd": DualTimestamp(), "startup": DualTimestamp.now(),
                                              "finish": DualTimestamp(), "units_load_start": DualTimestamp(),
@@ -158,6 +162,10 @@ class Manager:
         cgroups.context_of = self.cgroup_context_of
         cgroups.exec_of = self.exec_context_of
         cgroups.starting = lambda: not self.startup_finished_emitted
+        cgroups.oom_group_of = self._kernel_kills_group
+        self.oom = OOMWatch(self.loop, self._oom_killed, self.log)
+        cgroups.on_created = self.watch_oom
+        cgroups.on_removed = self.oom.forget
         cgroups.fd_holder = lambda: self.runtime.fd_holder
         cgroups.log = self.log
         self.runtime.attach(notify)
@@ -165,6 +173,8 @@ class Manager:
 
     def detach_runtime(self) -> None:
         self.runtime.detach(self.notify)
+        if self.oom is not None:
+            self.oom.close()
         if self.timezone_watch is not None:
             self.timezone_watch.close()
             self.timezone_watch = None
@@ -175,6 +185,27 @@ class Manager:
                 u.impl.timezone_change()
 
     # -- units ----------------------------------------------------------------------------------
+
+    def _kernel_kills_group(self, name: str) -> bool:
+        """OOMPolicy=kill: the kernel's OOM killer takes the unit's whole cgroup (memory.oom.group)."""
+        u = self.units.get(name)
+        return u is not None and u.impl is not None and u.impl.oom_policy() is OOMPolicy.KILL
+
+    def watch_oom(self, name: str) -> None:
+        """Follow the OOM kills in the unit's cgroup (where cgroup2 counts them)."""
+        events = self.cgroups.memory_events(name) if self.cgroups is not None else None
+        if events is not None and self.oom is not None:
+            self.oom.watch(name, events)
+
+    def _oom_killed(self, name: str) -> None:
+        u = self.units.get(name)
+        if u is None or u.impl is None:
+            return
+        text = f"{u.id}: A process of this unit has been killed by the OOM killer."
+        self.log.info("%s", text)  # systemd's notice level, which the manager's log maps to info
+        u.log(text)
+        u.impl.notify_cgroup_oom()
+        self.engine.schedule_run_queue()
 
     def cgroup_context_of(self, name: str) -> CGroupContext | None:
         """A loaded unit's resource settings, if its type has a cgroup context."""

@@ -430,6 +430,8 @@ class ExecRuntime:
         u = self.watched.pop(pid, None)
         if u is None or u.impl is None:
             return
+        if self.m.oom is not None:  # an OOM kill behind this exit is the unit's news first
+            self.m.oom.check(u.id)
         try:
             u.impl.child_exited(pid, status)
         except Exception:

@@ -98,6 +98,7 @@ class ServiceResult(enum.Enum):
     WATCHDOG = "watchdog"
     START_LIMIT_HIT = "start-limit-hit"
     RESOURCES = "resources"
+    OOM_KILL = "oom-kill"
     SKIP_CONDITION = "exec-condition"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from compat.dropins import conf_files
 from compat.execline import parse_environment
-from compat.model import Diagnostic, ResourceLimit, Scope, StdOutput
+from compat.model import Diagnostic, OOMPolicy, ResourceLimit, Scope, StdOutput
 from compat.syntax import decode, parse
 from compat.values import RLIMIT_NAMES, parse_rlimit, parse_timespan, parse_unsigned
 from sysmasterd.core.log import LOG_LEVELS
@@ -54,6 +54,7 @@ _SUPPORTED: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "DefaultStandardError": ("default_standard_error", StdOutput, "output specifier"),
     "DefaultEnvironment": ("default_environment", _environment, "environment"),
     "LogLevel": ("log_level", _log_level, "log level"),
+    "DefaultOOMPolicy": ("default_oom_policy", OOMPolicy, "OOM policy"),
     **{f"DefaultLimit{r}": ("default_limits", functools.partial(_limit, r), "resource value") for r in RLIMIT_NAMES},
 }
 
@@ -65,7 +66,7 @@ _KNOWN_UNSUPPORTED = frozenset((
     "SystemCallArchitectures", "TimerSlackNSec", "StatusUnitFormat", "DefaultTimerAccuracySec",
     "DefaultDeviceTimeoutSec", "DefaultCPUAccounting",
     "DefaultIOAccounting", "DefaultIPAccounting", "DefaultBlockIOAccounting", "DefaultMemoryAccounting",
-    "DefaultTasksAccounting", "DefaultTasksMax", "DefaultOOMPolicy", "DefaultOOMScoreAdjust",
+    "DefaultTasksAccounting", "DefaultTasksMax", "DefaultOOMScoreAdjust",
     "DefaultSmackProcessLabel", "ManagerEnvironment",
 ))  # fmt: skip
 

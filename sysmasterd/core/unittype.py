@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compat.config import TYPE_SECTION
-from compat.model import UnitKind
+from compat.model import OOMPolicy, UnitKind
 from sysmasterd.core.states import ActiveState, JobResult, JobType
 
 if TYPE_CHECKING:
@@ -111,6 +111,12 @@ class UnitType(Protocol):
 
     def timezone_change(self) -> None:
         """/etc/localtime changed (core/timezone.py noticed); systemd's timezone_change."""
+
+    def oom_policy(self) -> OOMPolicy | None:
+        """OOMPolicy= as it applies (None: the type has none and ignores OOM kills)."""
+
+    def notify_cgroup_oom(self) -> None:
+        """The kernel's OOM killer killed a process of the unit; systemd's notify_cgroup_oom."""
 
     def release_resources(self) -> None:
         """Inactive or failed with no job: let go of what is kept between runs (a service's fd

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from compat.model import OOMPolicy
 from sysmasterd.core.states import JobResult, JobType
 from sysmasterd.core.unittype import KillWho, OpResult
 
@@ -67,6 +68,12 @@ class TypeBase:
         pass
 
     def timezone_change(self) -> None:
+        pass
+
+    def oom_policy(self) -> OOMPolicy | None:
+        return None
+
+    def notify_cgroup_oom(self) -> None:
         pass
 
     def release_resources(self) -> None:

@@ -19,6 +19,7 @@ from compat.model import (
     ExecCommand,
     ExecFlag,
     NotifyAccess,
+    OOMPolicy,
     ServiceRestart,
     ServiceSection,
     ServiceType,
@@ -126,6 +127,36 @@ class Service(TypeBase):
             return NotifyAccess.MAIN if (self.type is ServiceType.NOTIFY or self.cfg.watchdog_usec
                                          or self.cfg.file_descriptor_store_max) else NotifyAccess.NONE
         return na
+
+    def oom_policy(self) -> OOMPolicy:
+        """OOMPolicy=, else as systemd fills it in: continue where the cgroup is delegated (its
+        payload knows better), else the manager's DefaultOOMPolicy=."""
+        if self.cfg.oom_policy is not None:
+            return self.cfg.oom_policy
+        cfg = self.unit.config
+        if cfg is not None and cfg.cgroup.delegate:
+            return OOMPolicy.CONTINUE
+        return self.unit.manager.settings.default_oom_policy
+
+    def notify_cgroup_oom(self) -> None:
+        """What the OOM killer's kill means in each state (systemd's service_notify_cgroup_oom_event)."""
+        policy, st, oom = self.oom_policy(), self.state, ServiceResult.OOM_KILL
+        if policy is OOMPolicy.CONTINUE:
+            return
+        if st in (S.CONDITION, S.START_PRE, S.START, S.START_POST, S.STOP):
+            self._enter_signal(S.STOP_SIGTERM if policy is OOMPolicy.STOP else S.STOP_SIGKILL, oom)
+        elif st in (S.EXITED, S.RUNNING):
+            if policy is OOMPolicy.STOP:
+                self._enter_stop(oom)
+            else:
+                self._enter_signal(S.STOP_SIGKILL, oom)
+        elif st in (S.STOP_WATCHDOG, S.STOP_SIGTERM):
+            self._enter_signal(S.STOP_SIGKILL, oom)
+        elif st in (S.STOP_SIGKILL, S.FINAL_SIGKILL):
+            if self._result is ServiceResult.SUCCESS:
+                self._result = oom
+        elif st in (S.STOP_POST, S.FINAL_SIGTERM):
+            self._enter_signal(S.FINAL_SIGKILL, oom)
 
     def commands(self, kind: str) -> list[ExecCommand]:
         attr = {"ExecCondition": "exec_condition", "ExecStartPre": "exec_start_pre", "ExecStart": "exec_start",

@@ -133,6 +133,25 @@ def test_system_call_settings(um: Manager) -> None:
     assert r.rc == 0, r.err
 
 
+def test_oom_settings(um: Manager) -> None:
+    """OOMPolicy= and the ManagedOOM*= settings systemd-oomd reads, as systemd-run sends them
+    (the pressure limit scaled to 32 bits) and as systemctl shows them back."""
+    r = run(um, "--unit=oomy", "--remain-after-exit", "-p", "OOMPolicy=kill", "-p", "ManagedOOMSwap=kill",
+            "-p", "ManagedOOMMemoryPressure=kill", "-p", "ManagedOOMMemoryPressureLimit=42.5%",
+            "-p", "ManagedOOMPreference=avoid", "/bin/true")
+    assert r.rc == 0, r.err
+    props = show(um, "oomy.service", "OOMPolicy", "ManagedOOMSwap", "ManagedOOMMemoryPressure",
+                 "ManagedOOMMemoryPressureLimit", "ManagedOOMPreference")
+    assert props == {"OOMPolicy": "kill", "ManagedOOMSwap": "kill", "ManagedOOMMemoryPressure": "kill",
+                     # shown as kept: 42.5% of UINT32_MAX
+                     "ManagedOOMMemoryPressureLimit": "1825361100", "ManagedOOMPreference": "avoid"}
+    assert um.systemctl("stop", "oomy.service").rc == 0
+    # Delegate= leaves OOM kills to the payload: continue, unless told otherwise
+    assert run(um, "--unit=delegated", "--remain-after-exit", "-p", "Delegate=yes", "/bin/true").rc == 0
+    assert show(um, "delegated.service", "OOMPolicy") == {"OOMPolicy": "continue"}
+    assert um.systemctl("stop", "delegated.service").rc == 0
+
+
 def test_bad_property_refused(um: Manager) -> None:
     r = run(um, "-p", "NoSuchThing=1", "/bin/true")
     assert r.rc != 0

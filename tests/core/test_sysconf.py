@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core_harness import Harness
 
-from compat.model import ResourceLimit, Scope, StdOutput
+from compat.model import OOMPolicy, ResourceLimit, Scope, StdOutput
 from sysmasterd.core.states import JobResult
 from sysmasterd.core.sysconf import config_files, parse_files
 
@@ -25,6 +25,7 @@ DefaultStartLimitBurst=9
 DefaultStandardOutput=kmsg
 DefaultEnvironment=A=1 "B=two words"
 LogLevel=debug
+DefaultOOMPolicy=kill
 DefaultLimitNOFILE=2048:8192
 DefaultLimitCORE=infinity
 DefaultLimitCORE=
@@ -35,6 +36,7 @@ DefaultLimitCORE=
         "default_start_limit_interval_usec": 60_000_000, "default_start_limit_burst": 9,
         "default_standard_output": StdOutput.KMSG, "default_environment": {"A": "1", "B": "two words"},
         "log_level": "debug", "default_limits": {"NOFILE": ResourceLimit(2048, 8192)},
+        "default_oom_policy": OOMPolicy.KILL,
     }
 
 
@@ -42,7 +44,7 @@ def test_bad_lines_are_reported_with_file_and_line_and_skipped() -> None:
     fields, diagnostics = parse_files([("/etc/systemd/system.conf", """[Manager]
 DefaultTimeoutStopSec=soon
 DefaultTasksMax=100
-DefaultOOMPolicy=
+DefaultOOMScoreAdjust=
 Bogus=1
 DefaultStartLimitBurst=-1
 [Other]
