@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 PR_SET_CHILD_SUBREAPER = 36
 DEFAULT_TARGET = "default.target"
+INITRD_TARGET = "initrd.target"
 NOTIFY_FD_ENV = "SYSMASTER_NOTIFY_FD"
 
 
@@ -56,6 +57,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "for journald (default: when --runtime-dir is not given, i.e. when this is the scope's "
                         "manager, which then also lays out the cgroup tree from its own cgroup up)")
     return p.parse_args(argv)
+
+
+def boot_unit(m: Manager, args: argparse.Namespace) -> str:
+    """Without --unit, the system's own manager boots what the kernel command line names
+    (systemd.unit=, rescue, 3, ...), else initrd.target in an initrd, else default.target."""
+    if not (args.shared_runtime and m.settings.scope is Scope.SYSTEM):
+        return DEFAULT_TARGET
+    from sysmasterd.core.cmdline import default_unit
+    from sysmasterd.devmaster.builtin.container import kernel_command_line
+
+    initrd = os.path.exists("/etc/initrd-release")
+    unit, warnings = default_unit(kernel_command_line(), initrd)
+    for warning in warnings:
+        m.log.warning("%s", warning)
+    return unit or (INITRD_TARGET if initrd else DEFAULT_TARGET)
 
 
 def unit_path_from(args: argparse.Namespace) -> str | None:
@@ -267,6 +283,8 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     m.runtime.adopt_namespaces()
     if cgroups.enabled:
         cgroups.adopt_counters(m.units)
+        for unit_id in {u.id for u in m.units.values()}:
+            m.watch_oom(unit_id)
     from sysmasterd.core.cgroup import COUNTERS_PREFIX
     from sysmasterd.core.shared_ns import HOLDER_PREFIX as NAMESPACE_FDS
     from sysmasterd.core.transient import STDIO_PREFIX
@@ -301,7 +319,7 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
         m.log.info("Recovered runtime state of %d units from the previous core.", restored)
         m.startup_finished_emitted = True
     else:
-        m.start_default(args.unit or DEFAULT_TARGET)
+        m.start_default(args.unit or boot_unit(m, args))
     link.ready()
     sd_notify("READY=1\nSTATUS=Running")
     await done.wait()
