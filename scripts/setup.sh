@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 apt_pkgs=(dbus-daemon systemd udev libdbus-1-dev libglib2.0-dev pkg-config iproute2 util-linux
           procps kmod supervisor python3-venv linux-libc-dev rpm help2man systemd-container
           gcc python3-dev libsystemd-dev)  # pystemd has no wheel: built against libsystemd
+# scripts/test.sh adds the parts of its throwaway VM (qemu, a kernel, busybox): tests/vm
+read -r -a extra <<< "${SETUP_EXTRA_PKGS:-}"
+apt_pkgs+=("${extra[@]}")
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,8 @@
 # Sets everything up (scripts/setup.sh) and runs the checks: ruff, mypy, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# tests/vm boots this host's root in qemu under Debian's kernel (the unified cgroup layout)
+SETUP_EXTRA_PKGS="qemu-system-x86 linux-image-amd64 busybox-static" bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy

@@ -10,10 +10,13 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# Under software emulation (tests/vm) everything is several times slower; the VM says how much.
+TIMEOUT_SCALE = float(os.environ.get("SYSMASTER_TEST_TIMEOUT_SCALE") or 1)
+
 
 def wait_until(pred: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
     """Poll until `pred` returns something true, and return that; AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
     while True:
         result = pred()
         if result:
