@@ -11,6 +11,7 @@ slices (cgroup2 with controllers), and writes its settings there (core/cgroup_ap
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -123,6 +124,8 @@ class CGroups:
         self.log = logging.getLogger("sysmasterd")
         # cgroup path -> (settings object applied, starting, controllers): applied once per change
         self._applied: dict[str, tuple[object, bool, frozenset[str]]] = {}
+        # slice path -> the v1 controllers its members' cgroups have (systemd's members mask)
+        self._members: dict[str, frozenset[str]] = {}
         # cgroup path -> (the settings objects compiled, the programs attached): IPAddressAllow= ...
         self._firewalls: dict[str, tuple[tuple[object, ...], bpf_firewall.Firewall | None]] = {}
         # cgroup path -> (the settings object compiled, the device program's fd or -1)
@@ -160,6 +163,8 @@ class CGroups:
         parts = [p for p in path.split("/") if p]
         own = self.context_of(unit)
         own_mask = self._mask(own, unit) if own is not None else frozenset()
+        if self.root.v1 and parts:
+            own_mask = self._with_siblings("/".join(parts[:-1]), path, own_mask)
         chain: list[CGroupContext] = []
         for depth in range(1, len(parts) + 1):
             sub = "/".join(parts[:depth])
@@ -175,6 +180,36 @@ class CGroups:
             self._delegate(unit, path)
         if own is not None and not self.root.v1:
             self._device_program(unit, path, own)
+
+    def _with_siblings(self, parent: str, sub: str, mask: frozenset[str]) -> frozenset[str]:
+        """On v1, a unit's cgroup is made in every controller its slice's members use, and so are
+        its running siblings' when it brings a new one: otherwise the processes left in the
+        slice's own cgroup of a weighted controller would compete with whole groups (systemd's
+        siblings mask). Returns the unit's mask with its siblings' added."""
+        before = self._members.get(parent, frozenset())
+        wanted = self._members[parent] = before | mask
+        if wanted != before:
+            for other, (ctx, _starting, other_mask) in list(self._applied.items()):
+                if other != sub and other.rpartition("/")[0] == parent and not wanted <= other_mask:
+                    name = other.rsplit("/", 1)[-1]
+                    self._realize_one(name, other, ctx, other_mask | wanted)  # type: ignore[arg-type]
+                    if not name.endswith(".slice"):  # a slice's members move when they are realized
+                        self._migrate(other, wanted - other_mask)
+        return mask | wanted
+
+    def _migrate(self, sub: str, controllers: frozenset[str]) -> None:
+        """Move a running unit's processes into its cgroups of controllers it just gained."""
+        pids: list[str] = []
+        for dirpath, _dirs, _files in os.walk(self.root.unit_dir(sub)):
+            with contextlib.suppress(OSError), open(os.path.join(dirpath, "cgroup.procs")) as f:
+                pids += f.read().split()
+        for c in controllers & frozenset(self.root.v1):
+            for pid in pids:
+                try:
+                    with open(os.path.join(self.root.v1[c].dir(sub), "cgroup.procs"), "w") as f:
+                        f.write(pid)
+                except OSError as e:  # it may have exited meanwhile
+                    self.log.debug("Failed to move %s to the %s cgroup of %s: %s", pid, c, sub, e.strerror)
 
     def startup_finished(self) -> None:
         """StartupCPUWeight=/StartupIOWeight= hold while the manager starts up; once it is done

@@ -11,7 +11,7 @@ import resource
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from compat.model import ResourceLimit, Scope
 from sysmasterd.bus.spec import InterfaceDataError
@@ -254,6 +254,20 @@ async def run_daemon(read_settings: Callable[[], ManagerSettings], args: argpars
     def request_exit() -> None:
         m.log.info("Stopping all units.")
         m.begin_shutdown(done.set)
+
+    if not link.enabled:
+        def stop_on_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            """Without init to start a new core, a bug that escaped a callback stops the units and
+            ends this core with a failure (as a failed D-Bus face does), rather than it going on
+            in a state it can no longer trust."""
+            nonlocal exit_code
+            loop.default_exception_handler(context)  # the traceback, at error level
+            if exit_code == 0:
+                exit_code = 1
+                m.log.error("Unhandled exception in the event loop: stopping all units and exiting.")
+                request_exit()
+
+        loop.set_exception_handler(stop_on_loop_exception)
 
     reexec = False
     switch_to: tuple[str, str] | None = None

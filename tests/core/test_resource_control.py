@@ -99,6 +99,31 @@ def test_defaults_are_accounting_only(h: Harness) -> None:
     assert h.manager.cgroups.controller_dir("plain.service", "cpu") is None  # type: ignore[union-attr]
 
 
+def test_siblings_share_the_controllers_of_their_slice(h: Harness) -> None:
+    """A unit bringing a weighted controller (cpu) to its slice brings it to its running siblings
+    too, processes moved along, and to those that start later: no sibling's processes are left in
+    the slice's own cpu cgroup to compete with whole groups (systemd's siblings mask on v1)."""
+    plain = "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/sleep 60\n"
+    h.write("early.service", plain)
+    h.write("weighted.service", plain + "CPUWeight=50\n")
+    h.write("late.service", plain)
+    assert h.start("early.service") is JobResult.DONE
+    cgroups = h.manager.cgroups
+    assert cgroups is not None
+    assert cgroups.controller_dir("early.service", "cpu") is None
+    assert h.start("weighted.service") is JobResult.DONE
+    assert read(h, "weighted.service", "cpu", "cpu.shares") == "512"
+    assert read(h, "early.service", "cpu", "cpu.shares") == "1024"
+    pid = h.unit("early.service").impl.main_pid()  # type: ignore[union-attr]
+    with open(f"/proc/{pid}/cgroup") as f:
+        cpu_path = next(line.split(":", 2)[2].strip() for line in f if "cpu" in line.split(":")[1].split(","))
+    assert cpu_path.endswith("/" + cgroups.path_of("early.service")), cpu_path
+    assert h.start("late.service") is JobResult.DONE
+    assert read(h, "late.service", "cpu", "cpu.shares") == "1024"
+    for name in ("early.service", "weighted.service", "late.service"):
+        assert h.stop(name) is JobResult.DONE
+
+
 DEVICE_CHECKS = """
     [Unit]
     DefaultDependencies=no
