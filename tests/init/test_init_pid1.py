@@ -124,6 +124,7 @@ def test_stored_fds_come_back_after_restart(short_tmp: Path) -> None:
             assert sorted(hello["fd_names"]) == ["file", "sock"]
             restored = {e["name"]: e["inodes"] for e in ns.wait_event("fds", 2)}
             assert restored == {name: [inode] for name, inode in stored.items()}
+            ns.wait_event("ready", 2)  # the new core's control socket is bound after its hello
             ns.command("accept sock")
             assert ns.wait_event("accepted")[0]["data"] == "queued while core was down"
 
