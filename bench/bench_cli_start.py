@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,9 +53,15 @@ def median_ms(cmd: list[str], env: dict[str, str], runs: int) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=False, timeout=30)
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        # a blocking wait: Popen.wait(timeout) polls in steps of up to 50 ms, which rounded every
+        # figure up to the next step; a hung command is killed by the timer instead
+        watchdog = threading.Timer(30, proc.kill)
+        watchdog.start()
+        proc.wait()
         times.append(time.perf_counter() - start)
+        watchdog.cancel()
     return statistics.median(times) * 1000
 
 

@@ -7,9 +7,7 @@ on every boot; `random` draws one; `none` keeps the kernel's or applies
 MACAddress=. Generated addresses are unicast and locally administered.
 """
 
-import ipaddress
 import os
-import string
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ NET_ADDR_PERM, NET_ADDR_RANDOM, NET_ADDR_STOLEN, NET_ADDR_SET = 0, 1, 2, 3
 # systemd's fixed key for predictable per-machine data (udev MACs, networkd IPv4LL seeds)
 HASH_KEY = bytes.fromhex("d31e48fa90fe4b4c9dafd5d7a1b12e8a")
 _MASK = (1 << 64) - 1
-_HEX = set(string.hexdigits)
+_HEX = set("0123456789abcdefABCDEF")
 
 
 def siphash24(data: bytes, key: bytes) -> int:
@@ -72,6 +70,8 @@ def parse_hw_addr(text: str) -> bytes | None:
 
     Accepted lengths are those of IPv4, IPv6, Ethernet and InfiniBand addresses.
     """
+    import ipaddress  # here: only a .link file's MACAddress= needs it
+
     try:
         return ipaddress.ip_address(text).packed
     except ValueError:

@@ -7,8 +7,6 @@ when libkmod.so.2 cannot be loaded, through `modprobe -b -q`.
 import errno
 import logging
 import os
-import shutil
-import subprocess
 from functools import cache
 
 from sysmasterd.devmaster.builtin.libkmod import KmodContext
@@ -24,6 +22,8 @@ def _modprobe() -> str | None:
     """modprobe, when it has a module tree for the running kernel to load from."""
     if not os.path.isdir(os.path.join("/lib/modules", os.uname().release)):
         return None
+    import shutil  # here: devctl test-builtin sets kmod up without ever loading a module
+
     return shutil.which("modprobe") or next(
         (p for p in ("/sbin/modprobe", "/usr/sbin/modprobe") if os.access(p, os.X_OK)), None)
 
@@ -58,6 +58,8 @@ def load_module(alias: str) -> None:
     if _context is None:
         modprobe = _modprobe()
         if modprobe is not None:
+            import subprocess
+
             subprocess.run([modprobe, "-b", "-q", alias], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         return

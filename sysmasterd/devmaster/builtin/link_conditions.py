@@ -8,9 +8,6 @@ A condition that cannot be decided fails, whatever its `!`, as in udev.
 """
 
 import os
-import platform
-import shlex
-import socket
 import sys
 from collections.abc import Callable, Mapping
 
@@ -37,6 +34,8 @@ _OPERATORS = ("$=", "!$=", "<>", "<=", ">=", "<", ">", "==", "=", "!=")
 
 def split_words(value: str) -> list[str]:
     """Whitespace-separated words with shell quoting; unbalanced quotes are taken literally."""
+    import shlex  # here: only .link files with such values need it, not devctl's start-up
+
     try:
         return shlex.split(value)
     except ValueError:
@@ -237,7 +236,7 @@ def _cmdline(virtualization: str) -> str:
 
 
 def _architecture() -> str | None:
-    machine = platform.machine()
+    machine = os.uname().machine
     if machine in ("mips", "mips64"):
         return machine + ("-le" if sys.byteorder == "little" else "")
     return _ARCHITECTURES.get(machine)
@@ -261,10 +260,10 @@ def _machine_id() -> str | None:
 
 
 _LIVE: dict[str, Callable[[str], bool | None]] = {
-    "Host": lambda p: check_host(p, socket.gethostname() or "localhost", _machine_id()),
+    "Host": lambda p: check_host(p, os.uname().nodename or "localhost", _machine_id()),
     "Virtualization": lambda p: check_virtualization(p, detected_virtualization(), _in_user_namespace()),
     "KernelCommandLine": lambda p: check_kernel_command_line(p, _cmdline(detected_virtualization())),
-    "KernelVersion": lambda p: check_kernel_version(p, platform.release()),
+    "KernelVersion": lambda p: check_kernel_version(p, os.uname().release),
     "Credential": lambda p: check_credential(p, os.environ),
     "Architecture": lambda p: check_architecture(p, _architecture()),
     "Firmware": lambda p: check_firmware(p, in_container=detected_virtualization() in _CONTAINERS),

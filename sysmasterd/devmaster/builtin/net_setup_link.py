@@ -7,12 +7,9 @@ AlternativeName=/AlternativeNamesPolicy=. rtnetlink goes through pyroute2,
 imported only when something is to be changed.
 """
 
-import ctypes
 import errno
-import fcntl
 import logging
 import os
-import socket
 import struct
 from typing import Any
 
@@ -53,6 +50,10 @@ def unload() -> None:
 
 def _ethtool(ifname: str, payload: bytes) -> bytes | OSError:
     """The answer to one SIOCETHTOOL request, or the error it failed with (for the trace)."""
+    import ctypes  # here: devctl test-builtin sets the builtin up without asking any interface
+    import fcntl
+    import socket
+
     buf = ctypes.create_string_buffer(payload)
     ifreq = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(buf)).ljust(40, b"\0")
     try:
