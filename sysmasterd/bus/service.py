@@ -30,6 +30,7 @@ from sysmasterd.bus.paths import unit_path
 from sysmasterd.bus.polkit import Authorizer
 from sysmasterd.bus.private import PrivateServer
 from sysmasterd.bus.router import Router
+from sysmasterd.bus.scope_iface import ScopeInterface
 from sysmasterd.bus.service_iface import ServiceInterface
 from sysmasterd.bus.signals import SignalEmitter
 from sysmasterd.bus.slice_iface import SliceInterface
@@ -79,7 +80,7 @@ class BusFace:
             UnitInterface(self.manager_iface),
             [ServiceInterface(), TargetInterface(), SliceInterface(), PathInterface(), SocketInterface(),
              TimerInterface(), DeviceInterface(), MountInterface(), SwapInterface(),
-             AutomountInterface()],
+             AutomountInterface(), ScopeInterface()],
             JobInterface(self.manager_iface),
             LogControlInterface(self.manager_iface.log),
         )

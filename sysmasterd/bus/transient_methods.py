@@ -22,7 +22,7 @@ from sysmasterd.bus import actions, errors
 from sysmasterd.bus.iface import method
 from sysmasterd.bus.subscriptions import match_call, name_owner_change, owner_rule
 from sysmasterd.bus.transient_props import TRANSIENT_KINDS, convert
-from sysmasterd.core.states import ActiveState, JobType
+from sysmasterd.core.states import JobType
 
 if TYPE_CHECKING:
     from sysmasterd.bus.connection import Connection
@@ -152,15 +152,9 @@ class TransientMethods:
 
     @method("AbandonScope")
     async def abandon_scope(self, call: Call, m: Manager, name: str) -> None:
-        from sysmasterd.units.scope import Scope
+        from sysmasterd.bus.scope_iface import abandon
 
-        u = self._loaded(m, name)
-        if not isinstance(u.impl, Scope) or u.kind is not UnitKind.SCOPE:
-            raise errors.invalid_args(f"Unit {name} is not a scope unit, refusing.")
-        await call.authorize(actions.MANAGE_UNITS)
-        if u.active_state is not ActiveState.ACTIVE or u.perpetual:
-            raise errors.bus_error(errors.PREFIX + "ScopeNotRunning", f"Scope {name} is not running, cannot abandon.")
-        u.impl.abandon()
+        await abandon(call, self._loaded(m, name))
 
     @method("AttachProcessesToUnit")
     async def attach_processes_to_unit(self, call: Call, m: Manager, name: str, subcgroup: str,

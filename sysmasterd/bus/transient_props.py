@@ -22,7 +22,8 @@ from compat import directives
 from compat.config import TYPE_SECTION
 from compat.model import UnitKind
 from sysmasterd.bus import errors
-from sysmasterd.bus.defaults import UINT32_MAX, UINT64_MAX
+from sysmasterd.bus.defaults import UINT64_MAX
+from sysmasterd.bus.unitprops import permyriad_text
 
 # The kinds systemd 252 makes transient (can_transient in their vtables) that we run.
 TRANSIENT_KINDS = frozenset({UnitKind.SERVICE, UnitKind.SCOPE, UnitKind.SLICE, UnitKind.TIMER,
@@ -259,6 +260,5 @@ def _lines_of(kind: UnitKind, name: str, signature: str, value: Any,
     if _section_of(kind, name) is None:
         return None
     if name == "ManagedOOMMemoryPressureLimit" and signature == "u":  # sent scaled, UINT32_MAX = 100%
-        permyriad = (value * 10000 + UINT32_MAX // 2) // UINT32_MAX
-        return [f"{name}={permyriad // 100}.{permyriad % 100:02d}%"]
+        return [f"{name}={permyriad_text(value)}"]
     return [_plain(name, signature, value)]

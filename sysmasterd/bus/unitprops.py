@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbus_fast import DBusError
 
+from compat.config_oom import MANAGED_OOM_MODES, MANAGED_OOM_PREFERENCES
 from compat.model import CGroupContext, UnitConfig, UnitKind
 from compat.values import format_timespan
 from sysmasterd.bus import errors, spec
@@ -73,6 +74,12 @@ def percent_text(raw: int) -> str:
     if frac == 0:
         return f"{whole}%"
     return f"{whole}.{frac // 10}%" if frac % 10 == 0 else f"{whole}.{frac:02d}%"
+
+
+def permyriad_text(raw: int) -> str:
+    """A UINT32_MAX-scaled fraction with two decimals, as systemd writes ManagedOOMMemoryPressureLimit=."""
+    permyriad = (raw * 10000 + UINT32_MAX // 2) // UINT32_MAX
+    return f"{permyriad // 100}.{permyriad % 100:02d}%"
 
 
 def scaled(total: int, raw: int, page: int = 1) -> int:
@@ -153,6 +160,28 @@ def _cpu_quota_period(value: int, section: str, facts: HostFacts) -> Assignment:
                       _set_cgroup(cpu_quota_period_usec=None if value == UINT64_MAX else value))
 
 
+_MANAGED_OOM_SECTIONS = ("Service", "Scope", "Slice")  # the unit types systemd-oomd acts on
+
+
+def _managed_oom(name: str, field: str, choices: tuple[str, ...]) -> Callable[[str, str, HostFacts], Assignment]:
+    def check(value: str, section: str, facts: HostFacts) -> Assignment:
+        if name != "ManagedOOMPreference" and section not in _MANAGED_OOM_SECTIONS:
+            raise errors.invalid_args(f"Cannot set {name} for this unit type")
+        if value not in choices:
+            raise errors.invalid_args("Failed to set unit properties: Invalid argument")  # its -EINVAL
+        return Assignment(name, section, f"{name}={value}", _set_cgroup(**{field: value}))
+
+    return check
+
+
+def _pressure_limit(value: int, section: str, facts: HostFacts) -> Assignment:
+    name = "ManagedOOMMemoryPressureLimit"
+    if section not in _MANAGED_OOM_SECTIONS:
+        raise errors.invalid_args(f"Cannot set {name} for this unit type")
+    return Assignment(name, section, f"{name}={permyriad_text(value)}",
+                      _set_cgroup(managed_oom_memory_pressure_limit=value))
+
+
 # name -> (wire signature systemctl sends, parser, needs a cgroup context)
 _SETTABLE: dict[str, tuple[str, Parser, bool]] = {
     "Description": ("s", _description, False),
@@ -166,6 +195,12 @@ _SETTABLE: dict[str, tuple[str, Parser, bool]] = {
     **_memory("MemoryMax", 1), **_memory("MemorySwapMax", 0), **_memory("MemoryLimit", 1),
     "TasksMax": ("t", _limit("TasksMax", "tasks_max"), True),
     "TasksMaxScale": ("u", _limit_scale("TasksMax", "tasks_max", lambda f: f.tasks_max, 1, whole_ok=False), True),
+    "ManagedOOMSwap": ("s", _managed_oom("ManagedOOMSwap", "managed_oom_swap", MANAGED_OOM_MODES), True),
+    "ManagedOOMMemoryPressure": ("s", _managed_oom("ManagedOOMMemoryPressure", "managed_oom_memory_pressure",
+                                                   MANAGED_OOM_MODES), True),
+    "ManagedOOMMemoryPressureLimit": ("u", _pressure_limit, True),
+    "ManagedOOMPreference": ("s", _managed_oom("ManagedOOMPreference", "managed_oom_preference",
+                                               MANAGED_OOM_PREFERENCES), True),
 }
 
 

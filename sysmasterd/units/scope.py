@@ -16,7 +16,7 @@ import enum
 import os
 from typing import TYPE_CHECKING, Any
 
-from compat.model import UnitKind
+from compat.model import OOMPolicy, UnitKind
 from compat.values import parse_sec_fix_0
 from sysmasterd.core.cgroup import INIT_SCOPE, process_alive, send_signal
 from sysmasterd.core.kill import KillPhase, kill_unit
@@ -134,7 +134,7 @@ class Scope(Passive):
         phase = KillPhase.TERMINATE if state is S.STOP_SIGTERM else KillPhase.KILL
         if kill_unit(self.unit, phase, sorted(self._pids())) and self._scan():
             self.state = state
-            self.timer.arm(self._stop_timeout(), self._on_timeout)
+            self.timer.arm(self.stop_timeout(), self._on_timeout)
             self.unit.notify()
             return
         self._enter_dead()
@@ -150,7 +150,28 @@ class Scope(Passive):
             self.result_ = "timeout"
             self._enter_dead()
 
-    def _stop_timeout(self) -> int:
+    def oom_policy(self) -> OOMPolicy:
+        """OOMPolicy=, else continue with Delegate=, else the manager's DefaultOOMPolicy=."""
+        cfg = self.unit.config
+        for value in reversed(cfg.raw_type_section.get("OOMPolicy", []) if cfg else []):
+            try:
+                return OOMPolicy(value)
+            except ValueError:
+                continue
+        if cfg is not None and cfg.cgroup.delegate:
+            return OOMPolicy.CONTINUE
+        return self.unit.manager.settings.default_oom_policy
+
+    def notify_cgroup_oom(self) -> None:
+        """systemd's scope_notify_cgroup_oom_event(): stop (kill has had the kernel take the group)."""
+        if self.oom_policy() is OOMPolicy.CONTINUE or self.state not in (S.RUNNING, S.STOP_SIGTERM, S.STOP_SIGKILL):
+            return
+        if self.result_ == "success":
+            self.result_ = "oom-kill"
+        if self.state is not S.STOP_SIGKILL:
+            self._enter_signal(S.STOP_SIGTERM if self.state is S.RUNNING else S.STOP_SIGKILL)
+
+    def stop_timeout(self) -> int:
         raw = self.unit.config.raw_type_section.get("TimeoutStopSec", []) if self.unit.config else []
         if raw and raw[-1]:
             try:
@@ -221,7 +242,7 @@ class Scope(Passive):
         if not self._scan():
             self._enter_dead()
         elif self.state in (S.STOP_SIGTERM, S.STOP_SIGKILL):
-            self.timer.arm(self._stop_timeout(), self._on_timeout)
+            self.timer.arm(self.stop_timeout(), self._on_timeout)
         return False
 
 
@@ -270,5 +291,5 @@ def make_init_scope(m: Manager) -> None:
                 m.log.warning("Failed to move PID %d into %s: %s", pid, INIT_SCOPE, e.strerror)
 
 
-TYPE = TypeDescriptor(UnitKind.SCOPE, Scope, None, Context.CGROUP | Context.KILL, enumerate=make_init_scope,
-                      ignored_on_isolate=True)
+TYPE = TypeDescriptor(UnitKind.SCOPE, Scope, "org.freedesktop.systemd1.Scope", Context.CGROUP | Context.KILL,
+                      enumerate=make_init_scope, ignored_on_isolate=True)

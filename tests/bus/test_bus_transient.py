@@ -103,12 +103,18 @@ def test_timer_with_its_service(um: Manager) -> None:
 
 
 def test_scope_holds_the_command(um: Manager) -> None:
-    r = run(um, "--scope", "--unit=myscope", "/bin/sh", "-c",
-            "systemctl --user show -p ActiveState -p SubState myscope.scope; cat /proc/self/cgroup")
+    r = run(um, "--scope", "--unit=myscope", "-p", "OOMPolicy=continue", "/bin/sh", "-c",
+            "systemctl --user show -p ActiveState -p SubState -p ControlGroup -p Result -p OOMPolicy myscope.scope; "
+            "cat /proc/self/cgroup; systemctl --user status myscope.scope")
     assert r.rc == 0, r.err
     assert "Running scope as unit: myscope.scope" in r.err
     assert "ActiveState=active" in r.out and "SubState=running" in r.out
     assert "/myscope.scope" in r.out
+    # the scope's own interface (org.freedesktop.systemd1.Scope) answers
+    assert "Result=success" in r.out and "OOMPolicy=continue" in r.out, r.out
+    group = next(line.split("=", 1)[1] for line in r.out.splitlines() if line.startswith("ControlGroup="))
+    assert group.endswith("/myscope.scope"), r.out
+    assert f"CGroup: {group}" in r.out, r.out  # status shows the scope's processes
     wait_for(lambda: not (transient_dir(um) / "myscope.scope").exists(), "scope gone with its processes")
 
 

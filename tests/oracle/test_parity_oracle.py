@@ -63,6 +63,13 @@ STEPS = [
     "show -p CPUWeight -p MemoryMax -p Description -p DropInPaths idle.service",
     "set-property --runtime idle.service TasksMax=33",
     "show -p TasksMax -p DropInPaths idle.service",
+    "set-property idle.service ManagedOOMSwap=kill ManagedOOMMemoryPressure=kill "
+    "ManagedOOMMemoryPressureLimit=42.5% ManagedOOMPreference=avoid",
+    "show -p ManagedOOMSwap -p ManagedOOMMemoryPressure -p ManagedOOMMemoryPressureLimit -p ManagedOOMPreference "
+    "-p OOMPolicy idle.service",
+    "RUN cat $W/home/.config/systemd/user.control/idle.service.d/50-ManagedOOMMemoryPressureLimit.conf",
+    "set-property idle.service ManagedOOMSwap=bogus",
+    "show -p DefaultOOMPolicy",
     "RUN cd $W && ls -R home/.config/systemd/user.control xdg/systemd/user.control",
     "revert idle.service",
     # (not TasksMax: a user manager's DefaultTasksMax= is not ours yet)
