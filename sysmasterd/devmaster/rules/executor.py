@@ -1,6 +1,7 @@
 """Run the translator's compiled RuleSet on one event (udev_rules_apply_to_event)."""
 
 import bisect
+import errno
 import grp
 import logging
 import operator
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import cache
 
+from compat.values import format_timespan
 from sysmasterd.devmaster.builtin.registry import init_builtins, run_builtin
 from sysmasterd.devmaster.config import python_log_level
 from sysmasterd.devmaster.device import Device
@@ -436,7 +438,7 @@ class RuleExecutor:
 
     def _run(self, event: UdevEvent, command: str) -> tuple[int, str]:
         result = spawn(command, event.dev.all_properties(), _spawn_timeout(event),
-                       event.settings.timeout_signal)
+                       event.settings.timeout_signal, device=event.dev.sysname)
         return result.returncode, result.stdout
 
     def _output_of(self, event: UdevEvent, token: Token, what: str) -> str | None:
@@ -695,21 +697,32 @@ class RuleExecutor:
 
     # ---- RUN ----------------------------------------------------------------
     def execute_run(self, event: UdevEvent) -> None:
+        """udev_event_execute_run(), with its trace."""
+        sysname = event.dev.sysname
         for kind, command in event.run:
-            if event.settings.exec_delay and kind == "program":
-                time.sleep(event.settings.exec_delay)
             if kind == "builtin":
+                log.debug('%s: Running built-in command "%s"', sysname, command)
                 name = command.split(None, 1)[0] if command else ""
-                run_builtin(name, event, command, False)
+                rc = run_builtin(name, event, command, False)
+                if rc < 0:
+                    log.debug('%s: Failed to run built-in command "%s", ignoring: %s', sysname, command,
+                              os.strerror(-rc))
                 continue
+            if event.settings.exec_delay:
+                log.debug('%s: Delaying execution of "%s" for %s.', sysname, command,
+                          format_timespan(int(event.settings.exec_delay * 1_000_000), 1_000_000))
+                time.sleep(event.settings.exec_delay)
+            log.debug('%s: Running command "%s"', sysname, command)
             try:
                 result = spawn(command, event.dev.all_properties(), _spawn_timeout(event),
-                               event.settings.timeout_signal, capture=False)
-            except ValueError as e:
-                log.error("%s: %s", event.dev.sysname, e)
+                               event.settings.timeout_signal, capture=False, device=sysname, accept_failure=False)
+            except ValueError:  # nothing to run (udevd: "Invalid command", -EINVAL)
+                log.warning("%s: Failed to execute '%s', ignoring: %s", sysname, command, os.strerror(errno.EINVAL))
                 continue
-            if result.returncode != 0:
-                log.debug("%s: Command '%s' returned %d", event.dev.sysname, command, result.returncode)
+            if result.returncode < 0:  # killed, or not started: udevd's -EIO
+                log.warning("%s: Failed to execute '%s', ignoring: %s", sysname, command, os.strerror(errno.EIO))
+            elif result.returncode > 0:
+                log.debug('%s: Command "%s" returned %d (error), ignoring.', sysname, command, result.returncode)
 
 
 def static_node_permissions(rules: RuleSet) -> list[tuple[str, int | None, int | None, int | None, set[str]]]:

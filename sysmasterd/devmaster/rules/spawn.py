@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from compat.values import format_timespan, signal_name
 from sysmasterd.devmaster.rules.words import split_command
 
 log = logging.getLogger("devmaster")
@@ -34,6 +35,16 @@ def kill_group(pgid: int, sig: int) -> None:
             continue
 
 
+def _log_exit(prefix: str, cmd: str, returncode: int, accept_failure: bool) -> None:
+    if returncode == 0:
+        log.debug("%sProcess '%s' succeeded.", prefix, cmd)
+    elif returncode > 0:
+        log.log(logging.DEBUG if accept_failure else logging.WARNING, "%sProcess '%s' failed with exit code %d.",
+                prefix, cmd, returncode)
+    else:
+        log.error("%sProcess '%s' terminated by signal %s.", prefix, cmd, signal_name(-returncode).removeprefix("SIG"))
+
+
 @dataclass(frozen=True)
 class SpawnResult:
     returncode: int
@@ -42,16 +53,21 @@ class SpawnResult:
 
 
 def spawn(cmd: str, env: dict[str, str], timeout: float, kill_signal: int = signal.SIGKILL,
-          capture: bool = True) -> SpawnResult:
+          capture: bool = True, device: str = "", accept_failure: bool = True) -> SpawnResult:
+    """Run `cmd`, its stdout kept when `capture`; traced as udev_event_spawn() does for `device`
+    (its output lines at debug level, a failure at warning level unless `accept_failure`)."""
     argv = split_command(cmd)
     if not argv or not argv[0]:
         raise ValueError(f"invalid command {cmd!r}")
     if not os.path.isabs(argv[0]):
         argv[0] = os.path.join(UDEV_LIBEXEC, argv[0])
+    prefix = f"{device}: " if device else ""
+    trace = log.isEnabledFor(logging.DEBUG)
+    log.debug("%sStarting '%s'", prefix, cmd)
     try:
         proc = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture or trace else subprocess.DEVNULL,
             stderr=subprocess.PIPE, close_fds=True, preexec_fn=_die_with_worker,
             # its own process group: a timeout kills what it started too (`sh -c 'a & b'`)
             process_group=0,
@@ -59,6 +75,7 @@ def spawn(cmd: str, env: dict[str, str], timeout: float, kill_signal: int = sign
     except OSError as e:
         log.error("%s: failed to execute: %s", argv[0], e.strerror)
         return SpawnResult(-1, "")
+    log.debug("Successfully forked off '(spawn)' as PID %d.", proc.pid)  # udevd's safe_fork() says so
     out = bytearray()
     deadline = time.monotonic() + timeout
     # the pidfd says exactly when the program exits (Popen.wait(timeout) polls with sleeps)
@@ -77,16 +94,17 @@ def spawn(cmd: str, env: dict[str, str], timeout: float, kill_signal: int = sign
                 chunk = os.read(fd, 65536) if fd != pidfd else b""
                 if not chunk:
                     waiting.remove(fd)
-                elif fd == stdout:
-                    if len(out) < 16384:
-                        out += chunk
-                else:
-                    for line in chunk.decode(errors="replace").splitlines():
-                        log.info("'%s'(err) '%s'", cmd, line)
+                    continue
+                if fd == stdout and capture and len(out) < 16384:
+                    out += chunk
+                for line in chunk.decode(errors="replace").splitlines():
+                    log.debug("%s'%s'(%s) '%s'", prefix, cmd, "out" if fd == stdout else "err", line)
         if timed_out:
-            log.error("spawned process '%s' [%d] timed out after %.0fs, killing", cmd, proc.pid, timeout)
+            log.error("%sSpawned process '%s' [%d] timed out after %s, killing", prefix, cmd, proc.pid,
+                      format_timespan(int(timeout * 1_000_000), 1_000_000))
             kill_group(proc.pid, kill_signal)
         proc.wait()
+        _log_exit(prefix, cmd, proc.returncode, accept_failure)
     finally:
         os.close(pidfd)
         for pipe in (proc.stdout, proc.stderr):
