@@ -12,6 +12,7 @@ class Severity(enum.IntEnum):
     ERROR = 3
     WARNING = 4
     NOTICE = 5
+    DEBUG = 7
 
     @property
     def label(self) -> str:
@@ -49,3 +50,6 @@ class DiagnosticSink:
 
     def notice(self, message: str, line: int | None = None) -> None:
         self.add(Severity.NOTICE, message, line)
+
+    def debug(self, message: str, line: int | None = None) -> None:
+        self.add(Severity.DEBUG, message, line)

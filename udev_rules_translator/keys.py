@@ -400,7 +400,10 @@ class LineBuilder:
         if self.resolve_names is not ResolveNames.NEVER:
             self.check_value(p.key, p.value, nonempty=True)
             return self.assign(name_type, op, p.value)
-        self.sink.notice(f'{what.capitalize()} name resolution is disabled, ignoring {p.key}="{p.value}"')
+        if what == "user":
+            self.sink.debug(f"User name resolution is disabled, ignoring {p.key}={p.value}")
+        else:
+            self.sink.debug(f'Resolving group name is disabled, ignoring GROUP="{p.value}"')
         return True
 
     def key_owner(self, p: Pair) -> bool:

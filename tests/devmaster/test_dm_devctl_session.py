@@ -99,6 +99,8 @@ test-builtin net_id /sys/class/net/dmv0
 test-builtin blkid /dev/nosuch
 test-builtin blkid /sys/devices/virtual/block/loop0
 test-builtin net_setup_link /sys/class/net/lo
+test-builtin net_setup_link /sys/class/net/dmv0
+test-builtin --action=change net_setup_link /sys/class/net/dmv0
 test-builtin hwdb /sys/devices/virtual/mem/null
 test-builtin kmod /sys/devices/virtual/mem/null
 test-builtin
@@ -107,6 +109,7 @@ test /sys/class/net/lo
 test --action=change /sys/class/net/lo
 test --action=bogus /sys/class/net/lo
 test /sys/nonexistent
+test -N never /sys/devices/virtual/mem/null
 test /sys/devices/virtual/mem/null
 test --action=change /sys/devices/virtual/mem/null
 info -h

@@ -175,14 +175,22 @@ def test_parse_hw_addr(text: str, raw: str | None) -> None:
 
 
 def test_mac_address_policies() -> None:
+    import logging
+
     from sysmasterd.devmaster.builtin.hw_addr import ARPHRD_ETHER, LinkAddress, new_hw_addr
 
+    debug, warning = logging.DEBUG, logging.WARNING
     perm = LinkAddress(ARPHRD_ETHER, bytes.fromhex("525400123456"), 0, "enp1s0")
     rand = LinkAddress(ARPHRD_ETHER, bytes.fromhex("8ac6ea70ae90"), 1, "veth0")
     mid = bytes(range(16))
     # persistent leaves a burnt-in address alone, random leaves a random one alone
-    assert new_hw_addr(perm, "persistent", None, mid) == (None, [])
-    assert new_hw_addr(rand, "random", None, mid) == (None, [])
+    assert new_hw_addr(perm, "persistent", None, mid) == (
+        None, [(debug, 'MAC address on the device already matches policy "persistent".')])
+    assert new_hw_addr(rand, "random", None, mid) == (
+        None, [(debug, 'MAC address on the device already matches policy "random".')])
+    # what userspace set stays
+    assert new_hw_addr(LinkAddress(ARPHRD_ETHER, perm.hw_addr, 3, "x"), "persistent", None, mid) == (
+        None, [(debug, "MAC address on the device already set by userspace.")])
     # random on a burnt-in address: unicast, locally administered, retried until valid
     draws = iter([bytes(6), b"\xff" * 6, bytes.fromhex("0100000000ff")])
     assert new_hw_addr(perm, "random", None, mid, lambda n: next(draws)) == (bytes.fromhex("0200000000ff"), [])
@@ -191,12 +199,13 @@ def test_mac_address_policies() -> None:
     assert first is not None and first[0] & 3 == 2 and new_hw_addr(rand, "persistent", None, mid)[0] == first
     assert new_hw_addr(rand, "persistent", None, None)[0] is None
     # none: MACAddress= as given, multicast bit cleared with a warning; refused when null
-    assert new_hw_addr(rand, "none", None, mid) == (None, [])
+    static = (debug, "Using static MAC address.")
+    assert new_hw_addr(rand, "none", None, mid) == (None, [static])
     addr, notes = new_hw_addr(rand, "none", bytes.fromhex("03005eaabbcc"), mid)
-    assert addr == bytes.fromhex("02005eaabbcc") and "multicast" in notes[0]
+    assert addr == bytes.fromhex("02005eaabbcc") and notes[0] == static and "multicast" in notes[1][1]
     assert new_hw_addr(rand, "none", bytes(6), mid)[0] is None
-    assert new_hw_addr(rand, "none", bytes(4), mid) == (None, [
-        "Specified MAC address with invalid length (4, expected 6), refusing."])
+    assert new_hw_addr(rand, "none", bytes(4), mid) == (None, [static, (
+        warning, "Specified MAC address with invalid length (4, expected 6), refusing.")])
 
 
 def test_link_config_parse_and_match() -> None:

@@ -13,6 +13,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from sysmasterd.devmaster.rules.loader import diagnostic_text
 from sysmasterd.devmaster.rules.loader import load_rules as devmaster_load_rules
 from sysmasterd.migrate.cli import main
 from sysmasterd.migrate.model import Source
@@ -78,18 +79,19 @@ def devmaster_rules_warnings(dirs: list[str]) -> set[str]:
     log = logging.getLogger("devmaster")
     handler, level = Keep(), log.level
     log.addHandler(handler)
-    log.setLevel(logging.WARNING)
+    log.setLevel(logging.DEBUG)
     try:
         devmaster_load_rules(dirs, cache_path=None)
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
-    return {r.getMessage() for r in records}
+    trace = ("Reading rules file: ", "Skipping empty file: ")
+    return {r.getMessage() for r in records if not r.getMessage().startswith(trace)}
 
 
 def rules_load_messages(doc: dict[str, Any]) -> set[str]:
     """The report's rules entries from the load, as devmaster's log prints a diagnostic."""
-    return {str(Diagnostic(path, line, Severity[severity.upper()], what))
+    return {diagnostic_text(Diagnostic(path, line, Severity[severity.upper()], what))
             for path, line, what, severity in _load_entries(doc, "rules")}
 
 

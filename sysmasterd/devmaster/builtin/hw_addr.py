@@ -7,6 +7,7 @@ on every boot; `random` draws one; `none` keeps the kernel's or applies
 MACAddress=. Generated addresses are unicast and locally administered.
 """
 
+import logging
 import os
 import struct
 from collections.abc import Callable
@@ -149,25 +150,29 @@ def verify_hw_addr(iftype: int, static: bool, current: bytes, new: bytes) -> tup
 
 
 def new_hw_addr(link: LinkAddress, policy: str, static_addr: bytes | None, machine_id: bytes | None,
-                random_bytes: Callable[[int], bytes] = os.urandom) -> tuple[bytes | None, list[str]]:
-    """The address to set (None: leave it) and what to log, for MACAddressPolicy=/MACAddress=."""
-    notes: list[str] = []
+                random_bytes: Callable[[int], bytes] = os.urandom) -> tuple[bytes | None, list[tuple[int, str]]]:
+    """The address to set (None: leave it) and what to log (logging level, text), for
+    MACAddressPolicy=/MACAddress=, as link_generate_new_hw_addr() decides and logs it."""
+    notes: list[tuple[int, str]] = []
     if not link.hw_addr:
         return None, notes
     static = policy == "none"
     if static:
+        notes.append((logging.DEBUG, "Using static MAC address."))
         if not static_addr:
             return None, notes
         new = static_addr
     else:
         if link.iftype not in (ARPHRD_ETHER, ARPHRD_INFINIBAND):
             return None, notes
-        if link.addr_assign_type in (NET_ADDR_SET, NET_ADDR_STOLEN):
-            return None, notes
+        if link.addr_assign_type == NET_ADDR_SET:
+            return None, [(logging.DEBUG, "MAC address on the device already set by userspace.")]
+        if link.addr_assign_type == NET_ADDR_STOLEN:
+            return None, [(logging.DEBUG, "MAC address on the device already set based on another device.")]
         if link.addr_assign_type not in (NET_ADDR_PERM, NET_ADDR_RANDOM):
-            return None, [f"Unknown addr_assign_type {link.addr_assign_type}, ignoring"]
+            return None, [(logging.WARNING, f"Unknown addr_assign_type {link.addr_assign_type}, ignoring")]
         if (policy == "random") == (link.addr_assign_type == NET_ADDR_RANDOM):
-            return None, notes
+            return None, [(logging.DEBUG, f'MAC address on the device already matches policy "{policy}".')]
         length = ETH_ALEN if link.iftype == ARPHRD_ETHER else 8
         prefix = b"" if link.iftype == ARPHRD_ETHER else bytes(12)
         if policy == "random":
@@ -176,14 +181,14 @@ def new_hw_addr(link: LinkAddress, policy: str, static_addr: bytes | None, machi
                 new = prefix + random_bytes(length)
         else:
             if machine_id is None:
-                return None, ["Could not generate persistent MAC address: no machine id"]
+                return None, [(logging.WARNING, "Could not generate persistent MAC address: no machine id")]
             value = siphash24(machine_id + link.stable_name.encode(), HASH_KEY)
             new = prefix + value.to_bytes(8, "little")[:length]
             if not _valid(link.iftype, new):
-                return None, ["Could not generate valid persistent MAC address"]
+                return None, [(logging.WARNING, "Could not generate valid persistent MAC address")]
     verified, warning = verify_hw_addr(link.iftype, static, link.hw_addr, new)
     if warning:
-        notes.append(warning)
+        notes.append((logging.WARNING, warning))
     if verified is None or verified == link.hw_addr:
         return None, notes
     return verified, notes

@@ -26,7 +26,7 @@ from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import UdevEvent
 
 log = logging.getLogger("devmaster")
-NET_NAME_PREDICTABLE, NET_NAME_USER, NET_NAME_RENAMED = 2, 3, 4
+NET_NAME_ENUM, NET_NAME_PREDICTABLE, NET_NAME_USER, NET_NAME_RENAMED = 1, 2, 3, 4
 IFF_LOOPBACK = 0x8
 SIOCETHTOOL, ETHTOOL_GDRVINFO, ETHTOOL_GPERMADDR = 0x8946, 0x3, 0x20
 _POLICY_PROPERTY = {"database": "ID_NET_NAME_FROM_DATABASE", "onboard": "ID_NET_NAME_ONBOARD",
@@ -130,23 +130,33 @@ def _kind(ifindex: int) -> str | None:
 
 
 def new_name(config: LinkConfig, dev: Device, action: str, name_policy: bool = True) -> str:
-    """ID_NET_NAME: what NamePolicy=/Name= yield, or the current name when nothing applies."""
+    """ID_NET_NAME: what NamePolicy=/Name= yield, or the current name when nothing applies
+    (link_generate_new_name(), with its trace)."""
     # naming scheme v252 allows re-renaming names userspace gave (NAMING_ALLOW_RERENAMES)
     assign = _int_attr(dev, "name_assign_type") or 0
-    if action not in ("add", "bind"):
+    if action == "move":
+        log.debug("%s: Skipping to apply Name= and NamePolicy= on '%s' uevent.", dev.sysname, action)
         return dev.sysname
     if name_policy:
         for policy in config.name_policy:
-            if (policy == "kernel" and assign == NET_NAME_PREDICTABLE) or \
-                    (policy == "keep" and assign in (NET_NAME_USER, NET_NAME_RENAMED)):
-                return dev.sysname
-            if policy in ("kernel", "keep"):
+            if policy == "kernel" or policy == "keep":
+                kept = assign == NET_NAME_PREDICTABLE if policy == "kernel" else assign in (NET_NAME_USER,
+                                                                                           NET_NAME_RENAMED)
+                if kept:
+                    log.debug("%s: Policy *%s*: keeping %s", dev.sysname, policy,
+                              "predictable kernel name" if policy == "kernel" else "existing userspace name")
+                    return dev.sysname
                 continue
             candidate = dev.properties.get(_POLICY_PROPERTY[policy])
             if ifname_valid(candidate):
                 assert candidate is not None
+                log.debug('%s: Policy *%s* yields "%s".', dev.sysname, policy, candidate)
                 return candidate
-    return config.name or dev.sysname
+    if config.name:
+        log.debug("%s: Policies didn't yield a name, using specified Name=%s.", dev.sysname, config.name)
+        return config.name
+    log.debug("%s: Policies didn't yield a name and Name= is not given, not renaming.", dev.sysname)
+    return dev.sysname
 
 
 def _name_policy_enabled() -> bool:
@@ -170,8 +180,8 @@ def _apply_rtnl_settings(dev: Device, ifindex: int, config: LinkConfig) -> None:
     machine_id = hw_addr.read_machine_id() if config.mac_address_policy == "persistent" else None
     static = config.mac_address if config.mac_address_policy == "none" else None
     address, notes = hw_addr.new_hw_addr(link, config.mac_address_policy, static, machine_id)
-    for note in notes:
-        log.warning("%s: %s", dev.sysname, note)
+    for level, note in notes:
+        log.log(level, "%s: %s", dev.sysname, note)
     changes: dict[str, Any] = {}
     if address is not None:
         kind = "static" if config.mac_address_policy == "none" else config.mac_address_policy
@@ -239,11 +249,19 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
     if config is None:
         log.debug("%s: No matching link configuration found, ignoring device.", dev.sysname)
         return 0
+    if "OriginalName" in config.match and "*" not in config.match["OriginalName"] and \
+            _int_attr(dev, "name_assign_type") == NET_NAME_ENUM:
+        log.warning("%s: Config file %s is applied to device based on potentially unpredictable interface name.",
+                    dev.sysname, config.filename)
+    else:
+        log.debug("%s: Config file %s is applied", dev.sysname, config.filename)
     if event.action in ("add", "bind", "move"):
         _apply_rtnl_settings(dev, ifindex, config)
-    name = new_name(config, dev, event.action, _name_policy_enabled())
-    if event.action in ("add", "bind", "move"):
+        name = new_name(config, dev, event.action, _name_policy_enabled())
         _apply_alternative_names(dev, ifindex, config)
+    else:
+        log.debug("%s: Skipping to apply .link settings on '%s' uevent.", dev.sysname, event.action)
+        name = dev.sysname
     add_property(event, "ID_NET_LINK_FILE", config.filename, test)
     add_property(event, "ID_NET_NAME", name, test)
     return 0

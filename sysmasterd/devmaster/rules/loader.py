@@ -17,17 +17,45 @@ from sysmasterd.devmaster.rules.executor import RuleExecutor
 from sysmasterd.memory import release_memory
 from udev_rules_translator import DEFAULT_CACHE_PATH, LoadedRules, ResolveNames, glob
 from udev_rules_translator import load_rules as translate
+from udev_rules_translator.diagnostics import Diagnostic, Severity
 
 log = logging.getLogger("devmaster")
 
 
+_LEVELS = {Severity.ERROR: logging.ERROR, Severity.WARNING: logging.WARNING, Severity.NOTICE: logging.INFO,
+           Severity.DEBUG: logging.DEBUG}
+# udevd prints these after the whole file is read, as "file:line: message"; the others, which it
+# prints while parsing a line, as "file:line message"
+_AFTER_THE_FILE = ("Line is too long", "GOTO=", "The line takes no effect any more")
+
+
+def diagnostic_text(d: Diagnostic) -> str:
+    """A load diagnostic as udevd words it in its log."""
+    if not d.line:
+        return d.message
+    if d.message.startswith(_AFTER_THE_FILE):
+        return f"{d.path}:{d.line}: {d.message}"
+    return f"{d.path}:{d.line} {d.message}"
+
+
+def _log_diagnostic(d: Diagnostic) -> None:
+    log.log(_LEVELS[d.severity], "%s", diagnostic_text(d))
+
+
 def _wrap(loaded: LoadedRules) -> RuleExecutor:
-    for diag in loaded.diagnostics:
-        log.warning("%s", diag)
-    if log.isEnabledFor(logging.DEBUG):
-        # udevd's trace of a load, also when the compiled program came from the cache
-        for source in loaded.rules.sources:
-            log.debug("%s: %s", "Reading rules file" if source.size else "Skipping empty file", source.path)
+    """The load's messages in udevd's trace: each file's right after it is read (also when the
+    compiled program came from the cache)."""
+    by_file: dict[str, list[Diagnostic]] = {}
+    for d in loaded.diagnostics:
+        by_file.setdefault(d.path, []).append(d)
+    read = {s.path for s in loaded.rules.sources}
+    for d in loaded.diagnostics:
+        if d.path not in read:  # a file that could not be read
+            _log_diagnostic(d)
+    for source in loaded.rules.sources:
+        log.debug("%s: %s", "Reading rules file" if source.size else "Skipping empty file", source.path)
+        for d in by_file.get(source.path, ()):
+            _log_diagnostic(d)
     return RuleExecutor(loaded.rules, loaded=loaded)
 
 
