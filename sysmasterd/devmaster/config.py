@@ -7,7 +7,6 @@ the kernel command line (udev.* / rd.udev.*) overrides both.
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
 
 UDEV_CONF = "/etc/udev/udev.conf"
 DEVMASTER_CONF = "/etc/devmaster/devmaster.conf"
@@ -16,18 +15,19 @@ _PY_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL, 3: 
               4: logging.WARNING, 5: logging.INFO, 6: logging.INFO, 7: logging.DEBUG}
 
 
-@dataclass
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class Config:
-    log_level: int = 6
-    children_max: int = 0
-    exec_delay: float = 0.0
-    event_timeout: float = 180.0
-    resolve_names: str = "early"
-    timeout_signal: int = signal.SIGKILL
-    rules_dirs: list[str] = field(default_factory=list)
-    # udev.blockdev_read_only: physical block devices are made read-only when they appear
-    blockdev_read_only: bool = False
-    diagnostics: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.log_level = 6
+        self.children_max = 0
+        self.exec_delay = 0.0
+        self.event_timeout = 180.0
+        self.resolve_names = "early"
+        self.timeout_signal: int = signal.SIGKILL
+        self.rules_dirs: list[str] = []
+        # udev.blockdev_read_only: physical block devices are made read-only when they appear
+        self.blockdev_read_only = False
+        self.diagnostics: list[str] = []
 
 
 def python_log_level(level: int) -> int:

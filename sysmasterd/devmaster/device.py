@@ -7,7 +7,6 @@ object, as udev caches them per event.
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 
 SYSFS = "/sys"
 _SYSNUM = re.compile(r"(\d+)$")
@@ -45,25 +44,29 @@ def parse_uevent_file(text: str) -> dict[str, str]:
     return props
 
 
-@dataclass
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class Device:
-    syspath: str
-    properties: dict[str, str] = field(default_factory=dict)
-    # keys set by rules/imports: written to the db as E: lines
-    db_keys: set[str] = field(default_factory=set)
-    tags: set[str] = field(default_factory=set)
-    current_tags: set[str] = field(default_factory=set)
-    devlinks: set[str] = field(default_factory=set)
-    devlink_priority: int = 0
-    usec_initialized: int = 0
-    db_persist: bool = False
-    _attrs: dict[str, str | None] = field(default_factory=dict, repr=False)
-    _parent: "Device | None" = field(default=None, repr=False)
-    _parent_read: bool = field(default=False, repr=False)
-    _sysname: str | None = field(default=None, repr=False)
-    # (subsystem,) once looked up in sysfs: devices without one (bus roots) are asked for it on
-    # every SUBSYSTEMS== of every line as the parents are walked
-    _subsystem_link: tuple[str | None] | None = field(default=None, repr=False)
+    def __init__(self, syspath: str, properties: dict[str, str] | None = None) -> None:
+        self.syspath = syspath
+        self.properties: dict[str, str] = {} if properties is None else properties
+        # keys set by rules/imports: written to the db as E: lines
+        self.db_keys: set[str] = set()
+        self.tags: set[str] = set()
+        self.current_tags: set[str] = set()
+        self.devlinks: set[str] = set()
+        self.devlink_priority = 0
+        self.usec_initialized = 0
+        self.db_persist = False
+        self._attrs: dict[str, str | None] = {}
+        self._parent: Device | None = None
+        self._parent_read = False
+        self._sysname: str | None = None
+        # (subsystem,) once looked up in sysfs: devices without one (bus roots) are asked for it
+        # on every SUBSYSTEMS== of every line as the parents are walked
+        self._subsystem_link: tuple[str | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Device({self.syspath!r})"
 
     # ---- construction -------------------------------------------------
     @classmethod

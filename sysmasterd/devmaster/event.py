@@ -1,7 +1,5 @@
 """The state of one event while rules run on it (udev's UdevEvent)."""
 
-from dataclasses import dataclass, field
-
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.framework.db import DbRecord
 
@@ -10,45 +8,48 @@ if TYPE_CHECKING:
     from udev_rules_translator.model import RuleLine
 
 
-@dataclass
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class EventSettings:
     """Daemon settings a worker needs while running rules."""
 
-    event_timeout: float = 180.0
-    timeout_signal: int = 9
-    exec_delay: float = 0.0
-    blockdev_read_only: bool = False
-    run_dir: str = "/run/udev"
-    # the manager's inotify instance (OPTIONS+="watch"), -1 when not watching (devctl test)
-    inotify_fd: int = -1
-    # SET_ENV from the control socket: added to every event ("" removes)
-    extra_env: dict[str, str] = field(default_factory=dict)
+    def __init__(self, event_timeout: float = 180.0, timeout_signal: int = 9, exec_delay: float = 0.0,
+                 blockdev_read_only: bool = False, run_dir: str = "/run/udev", inotify_fd: int = -1,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.event_timeout = event_timeout
+        self.timeout_signal = timeout_signal
+        self.exec_delay = exec_delay
+        self.blockdev_read_only = blockdev_read_only
+        self.run_dir = run_dir
+        # the manager's inotify instance (OPTIONS+="watch"), -1 when not watching (devctl test)
+        self.inotify_fd = inotify_fd
+        # SET_ENV from the control socket: added to every event ("" removes)
+        self.extra_env: dict[str, str] = {} if extra_env is None else extra_env
 
 
-@dataclass
 class UdevEvent:
-    dev: Device
-    settings: EventSettings
-    old: DbRecord | None = None
-    # the device the parent tokens of the current line matched (%b, %d, $attr fallback)
-    dev_parent: Device | None = None
-    # OPTIONS+="string_escape=": "unset", "none" or "replace"; reset per line
-    esc: str = "unset"
-    parents_with_db: set[str] = field(default_factory=set)
-    builtins_run: set[str] = field(default_factory=set)
-    builtins_failed: set[str] = field(default_factory=set)
-    name: str | None = None
-    program_result: str | None = None
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    seclabels: dict[str, str] = field(default_factory=dict)
-    # (kind, command): kind is "program" or "builtin"
-    run: list[tuple[str, str]] = field(default_factory=list)
-    inotify_watch: bool = False
-    final_keys: set[str] = field(default_factory=set)
-    # the line being applied: udevd's debug messages about a rule name its file and line
-    rule_line: "RuleLine | None" = None
+    def __init__(self, dev: Device, settings: EventSettings, old: DbRecord | None = None) -> None:
+        self.dev = dev
+        self.settings = settings
+        self.old = old
+        # the device the parent tokens of the current line matched (%b, %d, $attr fallback)
+        self.dev_parent: Device | None = None
+        # OPTIONS+="string_escape=": "unset", "none" or "replace"; reset per line
+        self.esc = "unset"
+        self.parents_with_db: set[str] = set()
+        self.builtins_run: set[str] = set()
+        self.builtins_failed: set[str] = set()
+        self.name: str | None = None
+        self.program_result: str | None = None
+        self.mode: int | None = None
+        self.uid: int | None = None
+        self.gid: int | None = None
+        self.seclabels: dict[str, str] = {}
+        # (kind, command): kind is "program" or "builtin"
+        self.run: list[tuple[str, str]] = []
+        self.inotify_watch = False
+        self.final_keys: set[str] = set()
+        # the line being applied: udevd's debug messages about a rule name its file and line
+        self.rule_line: RuleLine | None = None
 
     @property
     def action(self) -> str:

@@ -11,7 +11,6 @@ import logging
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
 ARPHRD_ETHER, ARPHRD_INFINIBAND = 1, 32
 ETH_ALEN, INFINIBAND_ALEN = 6, 20
@@ -101,15 +100,18 @@ def read_machine_id(path: str = "/etc/machine-id") -> bytes | None:
     return raw if len(raw) == 16 and len(text) == 32 and any(raw) else None
 
 
-@dataclass(frozen=True)
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class LinkAddress:
     """What MACAddressPolicy= needs to know about an interface."""
 
-    iftype: int
-    hw_addr: bytes
-    addr_assign_type: int
-    # ID_NET_NAME_ONBOARD/SLOT/PATH/MAC, else the interface name (naming scheme >= v251)
-    stable_name: str
+    __slots__ = ("addr_assign_type", "hw_addr", "iftype", "stable_name")
+
+    def __init__(self, iftype: int, hw_addr: bytes, addr_assign_type: int, stable_name: str) -> None:
+        self.iftype = iftype
+        self.hw_addr = hw_addr
+        self.addr_assign_type = addr_assign_type
+        # ID_NET_NAME_ONBOARD/SLOT/PATH/MAC, else the interface name (naming scheme >= v251)
+        self.stable_name = stable_name
 
 
 def _valid(iftype: int, addr: bytes) -> bool:

@@ -8,7 +8,6 @@ modprobe process.
 import ctypes
 import errno
 import os
-from dataclasses import dataclass
 
 KMOD_MODULE_BUILTIN, KMOD_MODULE_LIVE = 0, 1
 KMOD_PROBE_APPLY_BLACKLIST = 0x20000
@@ -51,14 +50,17 @@ def _library() -> ctypes.CDLL:
     return lib
 
 
-@dataclass(frozen=True)
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class Outcome:
     """What happened to one module an alias resolved to."""
 
-    module: str
-    # "builtin", "live", "inserted", "blacklisted" or "failed"
-    state: str
-    error: int = 0
+    __slots__ = ("error", "module", "state")
+
+    def __init__(self, module: str, state: str, error: int = 0) -> None:
+        self.module = module
+        # "builtin", "live", "inserted", "blacklisted" or "failed"
+        self.state = state
+        self.error = error
 
 
 class KmodContext:

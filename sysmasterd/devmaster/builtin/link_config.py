@@ -10,7 +10,6 @@ and [SR-IOV] are recognised but not applied, with a diagnostic.
 import logging
 import os
 import re
-from dataclasses import dataclass, field
 from functools import cache
 
 from sysmasterd.devmaster.builtin.hw_addr import parse_hw_addr
@@ -45,22 +44,23 @@ _ENV_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _IEC = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
-@dataclass
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class LinkConfig:
-    filename: str
-    match: dict[str, list[str]] = field(default_factory=dict)
-    match_hw_addrs: set[bytes] | None = None
-    match_permanent_hw_addrs: set[bytes] | None = None
-    conditions: dict[str, tuple[str, bool]] = field(default_factory=dict)  # kind -> (parameter, negated)
-    name: str | None = None
-    name_policy: list[str] = field(default_factory=list)
-    alternative_names: list[str] = field(default_factory=list)
-    alternative_names_policy: list[str] = field(default_factory=list)
-    mac_address_policy: str = "none"
-    mac_address: bytes | None = None
-    alias: str | None = None
-    mtu: int | None = None
-    txqueuelen: int | None = None
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.match: dict[str, list[str]] = {}
+        self.match_hw_addrs: set[bytes] | None = None
+        self.match_permanent_hw_addrs: set[bytes] | None = None
+        self.conditions: dict[str, tuple[str, bool]] = {}  # kind -> (parameter, negated)
+        self.name: str | None = None
+        self.name_policy: list[str] = []
+        self.alternative_names: list[str] = []
+        self.alternative_names_policy: list[str] = []
+        self.mac_address_policy = "none"
+        self.mac_address: bytes | None = None
+        self.alias: str | None = None
+        self.mtu: int | None = None
+        self.txqueuelen: int | None = None
 
     def match_is_empty(self) -> bool:
         return not self.match and self.match_hw_addrs is None and self.match_permanent_hw_addrs is None
@@ -300,17 +300,18 @@ def _test_properties(patterns: list[str], properties: dict[str, str]) -> bool:
     return True
 
 
-@dataclass
 class LinkFacts:
     """What [Match] looks at; `kind` is fetched only when a file matches on Kind=."""
 
-    ifname: str
-    hw_addr: bytes
-    permanent_hw_addr: bytes | None
-    driver: str | None
-    iftype: str | None
-    properties: dict[str, str]
-    kind: str | None = None
+    def __init__(self, ifname: str, hw_addr: bytes, permanent_hw_addr: bytes | None, driver: str | None,
+                 iftype: str | None, properties: dict[str, str], kind: str | None = None) -> None:
+        self.ifname = ifname
+        self.hw_addr = hw_addr
+        self.permanent_hw_addr = permanent_hw_addr
+        self.driver = driver
+        self.iftype = iftype
+        self.properties = properties
+        self.kind = kind
 
 
 def link_matches(config: LinkConfig, facts: LinkFacts) -> bool:

@@ -8,7 +8,6 @@ NET_NAMING_SCHEME in the environment) reproduces the names of that release.
 import functools
 import logging
 import os
-from dataclasses import dataclass
 from enum import IntFlag
 
 from sysmasterd.devmaster.builtin import container
@@ -61,10 +60,13 @@ SCHEMES = _cumulative()
 DEFAULT = "v252"  # Debian 12's systemd is built with this default
 
 
-@dataclass(frozen=True)
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class NamingScheme:
-    name: str
-    flags: Naming
+    __slots__ = ("flags", "name")
+
+    def __init__(self, name: str, flags: Naming) -> None:
+        self.name = name
+        self.flags = flags
 
     def has(self, flag: Naming) -> bool:
         return flag in self.flags

@@ -7,11 +7,12 @@ AlternativeName=/AlternativeNamesPolicy=. rtnetlink goes through pyroute2,
 imported only when something is to be changed.
 """
 
+from __future__ import annotations
+
 import errno
 import logging
 import os
 import struct
-from typing import Any
 
 from sysmasterd.devmaster.builtin import hw_addr, naming_scheme
 from sysmasterd.devmaster.builtin.link_config import (
@@ -24,6 +25,10 @@ from sysmasterd.devmaster.builtin.link_config import (
 from sysmasterd.devmaster.builtin.registry import add_property
 from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import UdevEvent
+
+TYPE_CHECKING = False  # mypy knows the name; typing's import is not needed at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger("devmaster")
 NET_NAME_ENUM, NET_NAME_PREDICTABLE, NET_NAME_USER, NET_NAME_RENAMED = 1, 2, 3, 4
@@ -182,7 +187,7 @@ def _apply_rtnl_settings(dev: Device, ifindex: int, config: LinkConfig) -> None:
     address, notes = hw_addr.new_hw_addr(link, config.mac_address_policy, static, machine_id)
     for level, note in notes:
         log.log(level, "%s: %s", dev.sysname, note)
-    changes: dict[str, Any] = {}
+    changes: dict[str, object] = {}
     if address is not None:
         kind = "static" if config.mac_address_policy == "none" else config.mac_address_policy
         log.debug("%s: Applying %s MAC address: %s", dev.sysname, kind, hw_addr.format_hw_addr(address))

@@ -2,22 +2,22 @@
 
 import contextlib
 import os
-from dataclasses import dataclass, field
 
 from sysmasterd.devmaster.device import Device
 
 RUN_UDEV = "/run/udev"
 
 
-@dataclass
+# A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class DbRecord:
-    devlinks: list[str] = field(default_factory=list)
-    devlink_priority: int = 0
-    usec_initialized: int = 0
-    properties: dict[str, str] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    current_tags: list[str] = field(default_factory=list)
-    version: int = 0
+    def __init__(self) -> None:
+        self.devlinks: list[str] = []
+        self.devlink_priority = 0
+        self.usec_initialized = 0
+        self.properties: dict[str, str] = {}
+        self.tags: list[str] = []
+        self.current_tags: list[str] = []
+        self.version = 0
 
 
 def parse_db(text: str) -> DbRecord:
