@@ -21,9 +21,9 @@ from dbus_fast import DBusError
 
 from compat.config_oom import MANAGED_OOM_MODES, MANAGED_OOM_PREFERENCES
 from compat.model import CGroupContext, UnitConfig, UnitKind
-from compat.values import format_timespan
 from sysmasterd.bus import errors, spec
 from sysmasterd.bus.defaults import UINT32_MAX, UINT64_MAX
+from sysmasterd.timespan import format_timespan
 
 if TYPE_CHECKING:
     from compat.specifiers import HostFacts

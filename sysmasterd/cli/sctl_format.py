@@ -38,7 +38,7 @@ def dot(active: str) -> str:
 
 def format_span(usec: int, accuracy: int = 1) -> str:
     # compat.values drags in compat.model: pay for it only when a span is printed.
-    from compat.values import format_timespan
+    from sysmasterd.timespan import format_timespan
 
     return format_timespan(usec, accuracy)
 

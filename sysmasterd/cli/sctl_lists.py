@@ -200,7 +200,7 @@ def list_sockets(client: Client, opts: Options, verb: str, patterns: list[str]) 
 
 def list_automounts(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
     from compat.unitname import from_path
-    from compat.values import format_timespan
+    from sysmasterd.timespan import format_timespan
 
     mounts = []
     for row in _typed_rows(client, opts, patterns, ".automount"):

@@ -116,7 +116,7 @@ def quota_period(period: int | None, quota: int | None, warn: Callable[[str], No
 
 
 def _format_ms(usec: int) -> str:
-    from compat.values import format_timespan
+    from sysmasterd.timespan import format_timespan
 
     return format_timespan(usec, 1)
 

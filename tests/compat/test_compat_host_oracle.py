@@ -11,7 +11,8 @@ from compat_helpers import FACTS, analyze_dump_all, needs_analyze
 from compat.config_service import effective_type
 from compat.loader import UnitLoader
 from compat.model import Scope, UnitConfig
-from compat.values import format_timespan, signal_name
+from compat.values import signal_name
+from sysmasterd.timespan import format_timespan
 
 HOST_UNITS = Path("/lib/systemd/system")
 EXEC_KINDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",

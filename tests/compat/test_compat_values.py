@@ -12,7 +12,6 @@ from compat.exitstatus import exit_status_from_string, exit_status_name
 from compat.model import USEC_INFINITY, ExitStatusSet, ResourceLimit
 from compat.values import (
     RLIM_INFINITY,
-    format_timespan,
     parse_boolean,
     parse_cpu_set,
     parse_exit_status_set,
@@ -23,6 +22,7 @@ from compat.values import (
     signal_from_string,
     signal_name,
 )
+from sysmasterd.timespan import format_timespan
 
 
 @pytest.mark.parametrize(

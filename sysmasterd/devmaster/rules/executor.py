@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable
 from functools import cache
 
-from compat.values import format_timespan
 from sysmasterd.devmaster.builtin.registry import init_builtins, run_builtin
 from sysmasterd.devmaster.config import python_log_level
 from sysmasterd.devmaster.device import Device
@@ -31,6 +30,7 @@ from sysmasterd.devmaster.rules.format import (
     resolve_subsys_value,
 )
 from sysmasterd.devmaster.rules.spawn import spawn
+from sysmasterd.timespan import USEC_PER_SEC, format_timespan
 from udev_rules_translator import LoadedRules, rules_changed
 from udev_rules_translator.glob import compiled, fnmatch
 from udev_rules_translator.model import (
@@ -710,7 +710,7 @@ class RuleExecutor:
                 continue
             if event.settings.exec_delay:
                 log.debug('%s: Delaying execution of "%s" for %s.', sysname, command,
-                          format_timespan(int(event.settings.exec_delay * 1_000_000), 1_000_000))
+                          format_timespan(int(event.settings.exec_delay * USEC_PER_SEC), USEC_PER_SEC))
                 time.sleep(event.settings.exec_delay)
             log.debug('%s: Running command "%s"', sysname, command)
             try:

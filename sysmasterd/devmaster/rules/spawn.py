@@ -9,8 +9,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from compat.values import format_timespan, signal_name
 from sysmasterd.devmaster.rules.words import split_command
+from sysmasterd.timespan import USEC_PER_SEC, format_timespan
 
 log = logging.getLogger("devmaster")
 UDEV_LIBEXEC = "/lib/udev"
@@ -35,6 +35,14 @@ def kill_group(pgid: int, sig: int) -> None:
             continue
 
 
+def _signal_name(signo: int) -> str:
+    """signal_to_string(): the name without "SIG"."""
+    try:
+        return signal.Signals(signo).name.removeprefix("SIG")
+    except ValueError:
+        return str(signo)
+
+
 def _log_exit(prefix: str, cmd: str, returncode: int, accept_failure: bool) -> None:
     if returncode == 0:
         log.debug("%sProcess '%s' succeeded.", prefix, cmd)
@@ -42,7 +50,7 @@ def _log_exit(prefix: str, cmd: str, returncode: int, accept_failure: bool) -> N
         log.log(logging.DEBUG if accept_failure else logging.WARNING, "%sProcess '%s' failed with exit code %d.",
                 prefix, cmd, returncode)
     else:
-        log.error("%sProcess '%s' terminated by signal %s.", prefix, cmd, signal_name(-returncode).removeprefix("SIG"))
+        log.error("%sProcess '%s' terminated by signal %s.", prefix, cmd, _signal_name(-returncode))
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def spawn(cmd: str, env: dict[str, str], timeout: float, kill_signal: int = sign
                     log.debug("%s'%s'(%s) '%s'", prefix, cmd, "out" if fd == stdout else "err", line)
         if timed_out:
             log.error("%sSpawned process '%s' [%d] timed out after %s, killing", prefix, cmd, proc.pid,
-                      format_timespan(int(timeout * 1_000_000), 1_000_000))
+                      format_timespan(int(timeout * USEC_PER_SEC), USEC_PER_SEC))
             kill_group(proc.pid, kill_signal)
         proc.wait()
         _log_exit(prefix, cmd, proc.returncode, accept_failure)
