@@ -7,24 +7,13 @@ file inside a VM booted with cgroup_no_v1=all; the name keeps it out of the host
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from bus_harness import Manager, make_manager, wait_for
+from cgroup_layout import CGROUP2, unified
 
-CGROUP2 = "/sys/fs/cgroup"
-
-
-def _unified() -> bool:
-    try:
-        with open(os.path.join(CGROUP2, "cgroup.controllers")) as f:
-            return {"memory", "pids", "cpu"} <= set(f.read().split())
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _unified(), reason="needs the unified cgroup layout (run in the VM)")
+pytestmark = pytest.mark.skipif(not unified(), reason="needs the unified cgroup layout (run in the VM)")
 
 UNITS = {
     "limits.service": "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/sleep 1000\n"

@@ -25,6 +25,17 @@ from sysmasterd.core.store import StateStore
 from sysmasterd.core.unit import Unit
 
 BASIC = "[Unit]\nDescription=Basic System\n"
+# A oneshot that checks from inside which device nodes its DevicePolicy= lets it use.
+DEVICE_CHECKS = """
+    [Unit]
+    DefaultDependencies=no
+    [Service]
+    Type=oneshot
+    RemainAfterExit=yes
+    DevicePolicy={policy}
+    DeviceAllow=/dev/null rw
+    ExecStart=/bin/sh -c '{script}'
+"""
 
 
 class JobLog(NullObserver):
@@ -154,3 +165,14 @@ class Harness:
                 m.notify.close()
         self.loop.close()
         asyncio.set_event_loop(None)
+
+
+def start_device_policy_units(h: Harness, prefix: str) -> None:
+    """strict: nothing but the listed node (/dev/zero cannot even be read); closed: the static
+    devices too (/dev/zero), but not /dev/kmsg. Each unit's own checks must pass."""
+    h.write(f"{prefix}strict.service", DEVICE_CHECKS.format(
+        policy="strict", script="echo x >/dev/null && ! head -c1 /dev/zero >/dev/null 2>&1"))
+    assert h.start(f"{prefix}strict.service") is JobResult.DONE
+    h.write(f"{prefix}closed.service", DEVICE_CHECKS.format(
+        policy="closed", script="head -c1 /dev/zero >/dev/null && ! head -c1 /dev/kmsg 2>/dev/null"))
+    assert h.start(f"{prefix}closed.service") is JobResult.DONE

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from core_harness import Harness
+from core_harness import DEVICE_CHECKS, Harness, start_device_policy_units
 
 from sysmasterd.core import cgroup_apply, cgroup_v1
 from sysmasterd.core.states import JobResult
@@ -124,18 +124,6 @@ def test_siblings_share_the_controllers_of_their_slice(h: Harness) -> None:
         assert h.stop(name) is JobResult.DONE
 
 
-DEVICE_CHECKS = """
-    [Unit]
-    DefaultDependencies=no
-    [Service]
-    Type=oneshot
-    RemainAfterExit=yes
-    DevicePolicy={policy}
-    DeviceAllow=/dev/null rw
-    ExecStart=/bin/sh -c '{script}'
-"""
-
-
 def device_list(h: Harness, unit: str) -> set[str]:
     return set(read(h, unit, "devices", "devices.list").splitlines())
 
@@ -245,12 +233,7 @@ def test_device_policy_without_a_v1_devices_controller_uses_a_bpf_program(h: Har
     kept = dict(cgroups.root.v1)
     cgroups.root.v1.clear()
     try:
-        h.write("bpfstrict.service", DEVICE_CHECKS.format(
-            policy="strict", script="echo x >/dev/null && ! head -c1 /dev/zero >/dev/null 2>&1"))
-        assert h.start("bpfstrict.service") is JobResult.DONE
-        h.write("bpfclosed.service", DEVICE_CHECKS.format(
-            policy="closed", script="head -c1 /dev/zero >/dev/null && ! head -c1 /dev/kmsg 2>/dev/null"))
-        assert h.start("bpfclosed.service") is JobResult.DONE
+        start_device_policy_units(h, "bpf")
         h.write("bpfauto.service", DEVICE_CHECKS.format(policy="auto", script="head -c1 /dev/zero >/dev/null")
                 .replace("DeviceAllow=/dev/null rw\n", ""))
         assert h.start("bpfauto.service") is JobResult.DONE

@@ -10,26 +10,15 @@ from __future__ import annotations
 import os
 import pwd
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from core_harness import Harness
+from cgroup_layout import unified
+from core_harness import DEVICE_CHECKS, Harness, start_device_policy_units
 
 from sysmasterd.core.states import JobResult
 
-CGROUP2 = "/sys/fs/cgroup"
-
-
-def _unified() -> bool:
-    try:
-        with open(os.path.join(CGROUP2, "cgroup.controllers")) as f:
-            return {"memory", "pids", "cpu"} <= set(f.read().split())
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _unified(), reason="needs the unified cgroup layout (run in the VM)")
+pytestmark = pytest.mark.skipif(not unified(), reason="needs the unified cgroup layout (run in the VM)")
 
 HOG = "/usr/bin/python3 -c 'b = bytearray(256 << 20); print(len(b))'"
 
@@ -38,15 +27,6 @@ def hog_then(h: Harness, rest: str) -> str:
     """A shell main process whose child runs out of memory, then `rest` (`&`: at the same time)."""
     hog = h.script("hog.sh", "exec /usr/bin/python3 -c 'b = bytearray(256 << 20)'\n")
     return f"/bin/sh -c '{hog}{rest}'"
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
-    try:
-        yield harness
-    finally:
-        harness.close()
 
 
 def unit_dir(h: Harness, unit: str) -> str:
@@ -183,25 +163,8 @@ def test_oom_policy_continue_and_kill(h: Harness) -> None:
     assert result(h, "group.service") == "oom-kill"
 
 
-DEVICE_CHECKS = """
-    [Unit]
-    DefaultDependencies=no
-    [Service]
-    Type=oneshot
-    RemainAfterExit=yes
-    DevicePolicy={policy}
-    DeviceAllow=/dev/null rw
-    ExecStart=/bin/sh -c '{script}'
-"""
-
-
 def test_device_policy_is_a_bpf_device_program(h: Harness) -> None:
-    h.write("strict.service", DEVICE_CHECKS.format(
-        policy="strict", script="echo x >/dev/null && ! head -c1 /dev/zero >/dev/null 2>&1"))
-    assert h.start("strict.service") is JobResult.DONE
-    h.write("closed.service", DEVICE_CHECKS.format(
-        policy="closed", script="head -c1 /dev/zero >/dev/null && ! head -c1 /dev/kmsg 2>/dev/null"))
-    assert h.start("closed.service") is JobResult.DONE
+    start_device_policy_units(h, "")
     h.write("denied.service", DEVICE_CHECKS.format(policy="strict", script="head -c1 /dev/zero >/dev/null"))
     assert h.start("denied.service") is JobResult.FAILED
 
