@@ -9,7 +9,7 @@ VERSION = "252"  # udevadm's: scripts compare it
 
 # verb -> (module under sysmasterd.cli, function, help). Imported when the verb runs: --version must
 # not pay for the rules executor, and info must not pay for the netlink monitor.
-VERBS: dict[str, tuple[str, str, str]] = {
+VERBS: dict[str, tuple[str, str, str | None]] = {
     "info": ("devctl_info", "main", "Query sysfs or the udev database"),
     "trigger": ("devctl_trigger", "main", "Request events from the kernel"),
     "settle": ("devctl_settle", "main", "Wait for pending udev events"),
@@ -19,7 +19,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "test-builtin": ("devctl_test", "builtin_main", "Test a built-in command"),
     "wait": ("devctl_misc", "wait_main", "Wait for device or device symlink"),
     "lock": ("devctl_misc", "lock_main", "Lock a block device"),
-    "hwdb": ("devctl_misc", "hwdb_main", "Edit hardware database"),
+    "hwdb": ("devctl_misc", "hwdb_main", None),  # deprecated: udevadm leaves it out of --help
 }
 
 
@@ -27,7 +27,11 @@ def _help(prog: str) -> None:
     print(f"{prog} [--help] [--version] [--debug] COMMAND [COMMAND OPTIONS]\n\n"
           "Send control commands or test the device manager.\n\nCommands:")
     for name, (_module, _function, text) in VERBS.items():
-        print(f"  {name:<12}  {text}")
+        if text is not None:
+            print(f"  {name:<12}  {text}")
+    from sysmasterd.cli.devctl_common import man_page
+
+    print(f"\nSee the {man_page(prog)} man page for details.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{prog}: unrecognized option '{opt}'", file=sys.stderr)
         return 1
+    if os.environ.get("SYSTEMD_LOG_LEVEL", "").strip().lower() in ("debug", "7"):
+        # udevadm's first debug line: its SELinux set-up, done before any verb
+        state = "enabled" if os.path.exists("/sys/fs/selinux/enforce") else "disabled"
+        print(f"SELinux enabled state cached to: {state}", file=sys.stderr)
     if not args:
         print("Command verb required.", file=sys.stderr)
         return 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getopt
-import os
 import sys
 
 from sysmasterd.cli.devctl import VERSION
@@ -88,7 +87,41 @@ def parse_seconds(text: str) -> float:
     return value
 
 
+def refusal(text: str) -> str:
+    """The strerror of systemd's safe_atou()/parse_sec() for a value they refuse: a negative
+    number is out of range, anything else invalid."""
+    return "Numerical result out of range" if text.strip().startswith("-") else "Invalid argument"
+
+
+def parse_timeout(text: str, what: str) -> float:
+    """parse_seconds(), or the usage error "<what> '<text>': <reason>"."""
+    try:
+        return parse_seconds(text)
+    except ValueError:
+        raise UsageError(f"{what} '{text}': {refusal(text)}") from None
+
+
+def parse_unsigned(text: str, what: str) -> int:
+    """safe_atou(): strtoul() with base 0 (0x hex, 0 octal) into 32 bits, no negative numbers; else
+    the usage error "<what> '<text>': <reason>"."""
+    import re
+
+    m = re.fullmatch(r"[ \t\n\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if m is None:
+        raise UsageError(f"{what} '{text}': Invalid argument")
+    digits = m[2]
+    value = int(digits, 16 if digits[:2].lower() == "0x" else 8 if digits.startswith("0") else 10)
+    if (value and m[1] == "-") or value > 0xFFFFFFFF:
+        raise UsageError(f"{what} '{text}': Numerical result out of range")
+    return value
+
+
 VERSION_OR_HELP = ("-V", "--version", "-h", "--help")
+
+
+def man_page(prog: str) -> str:
+    """The manual help texts point to: udevadm's when called by that name, else ours."""
+    return "udevadm(8)" if prog == "udevadm" else "devctl(1)"
 
 
 def version_or_help(opt: str, help_text: str) -> int:
@@ -100,21 +133,6 @@ def version_or_help(opt: str, help_text: str) -> int:
 def error(message: str) -> int:
     print(message, file=sys.stderr)
     return 1
-
-
-def find_device(name: str, prefix: str | None = None, subsystem_first: bool = True) -> Device:
-    """udevadm's find_device(): absolute /sys or /dev paths (a prefix is added to relative ones).
-    subsystem_first=False: SUBSYSTEM= after the uevent file's keys, as a lookup that only lists
-    the properties (never asking for the subsystem first) shows them."""
-    from sysmasterd.devmaster.device import Device, DeviceNotFound
-
-    if prefix and not name.startswith(prefix):
-        name = os.path.join(prefix, name.lstrip("/"))
-    if name.startswith("/sys/"):
-        return Device.from_syspath(name, subsystem_first)
-    if name.startswith("/dev/"):
-        return Device.from_devname(name)
-    raise DeviceNotFound(f'Bad argument "{name}", expected an absolute path in /dev/ or /sys/')
 
 
 def with_db(dev: Device, run_dir: str = "") -> Device:

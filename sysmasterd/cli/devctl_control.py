@@ -3,7 +3,15 @@
 import os
 
 from sysmasterd.cli import devctl_client as control
-from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
+from sysmasterd.cli.devctl_common import (
+    VERSION_OR_HELP,
+    UsageError,
+    error,
+    parse,
+    parse_timeout,
+    parse_unsigned,
+    version_or_help,
+)
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
 
 HELP = """{prog} control OPTION
@@ -40,49 +48,55 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
     o = parse("control", argv, "el:sSRp:m:t:Vh",
               ["exit", "log-level=", "log-priority=", "stop-exec-queue", "start-exec-queue", "reload",
                "reload-rules", "property=", "env=", "children-max=", "ping", "timeout=", "version", "help"])
-    if not o.opts and not o.args:
-        raise UsageError("No control command option is specified.")
-    if o.args:
-        raise UsageError("Extraneous argument: " + o.args[0])
+    if not argv:
+        raise UsageError("This command expects one or more options.")
     timeout = 60.0
-    messages: list[ControlMessage] = []
+    # udevadm keeps the last of each setting and sends them in its own order, the ping last, so
+    # `--ping -R` answers once the reload is done
+    leave = reload = ping = False
+    log_level: int | None = None
+    exec_queue: bool | None = None
+    children_max: int | None = None
+    env: list[str] = []
     for opt, val in o.opts:
         if opt in ("-e", "--exit"):
-            messages.append(ControlMessage(ControlType.EXIT))
+            leave = True
         elif opt in ("-l", "--log-level", "--log-priority"):
             try:
                 from sysmasterd.devmaster.config import parse_log_level  # configobj: only for this option
 
-                messages.append(ControlMessage(ControlType.SET_LOG_LEVEL, parse_log_level(val)))
+                log_level = parse_log_level(val)
             except ValueError:
                 raise UsageError(f"Failed to parse log level '{val}': Invalid argument") from None
-        elif opt in ("-s", "--stop-exec-queue"):
-            messages.append(ControlMessage(ControlType.STOP_EXEC_QUEUE))
-        elif opt in ("-S", "--start-exec-queue"):
-            messages.append(ControlMessage(ControlType.START_EXEC_QUEUE))
+        elif opt in ("-s", "--stop-exec-queue", "-S", "--start-exec-queue"):
+            exec_queue = opt in ("-S", "--start-exec-queue")
         elif opt in ("-R", "--reload", "--reload-rules"):
-            messages.append(ControlMessage(ControlType.RELOAD))
+            reload = True
         elif opt in ("-p", "--property", "--env"):
             if "=" not in val:
                 raise UsageError(f"expect <KEY>=<value> instead of '{val}'")
-            messages.append(ControlMessage(ControlType.SET_ENV, text=val))
+            env.append(val)
         elif opt in ("-m", "--children-max"):
-            try:
-                count = int(val)
-                if count <= 0:
-                    raise ValueError
-            except ValueError:
-                raise UsageError(f"Failed to parse maximum number of children '{val}': Invalid argument") from None
-            messages.append(ControlMessage(ControlType.SET_CHILDREN_MAX, count))
+            children_max = parse_unsigned(val, "Failed to parse maximum number of children")
         elif opt == "--ping":
-            messages.append(ControlMessage(ControlType.PING))
+            ping = True
         elif opt in ("-t", "--timeout"):
-            try:
-                timeout = parse_seconds(val)
-            except ValueError:
-                raise UsageError(f"Failed to parse timeout value '{val}': Invalid argument") from None
+            timeout = parse_timeout(val, "Failed to parse timeout value")
         elif opt in VERSION_OR_HELP:
             return version_or_help(opt, HELP.format(prog=prog))
+    if o.args:
+        raise UsageError("Extraneous argument: " + o.args[0])
+    if leave:
+        messages = [ControlMessage(ControlType.EXIT)]
+    else:
+        messages = [ControlMessage(ControlType.SET_LOG_LEVEL, log_level)] if log_level is not None else []
+        if exec_queue is not None:
+            messages.append(ControlMessage(ControlType.START_EXEC_QUEUE if exec_queue else ControlType.STOP_EXEC_QUEUE))
+        messages += [ControlMessage(ControlType.RELOAD)] if reload else []
+        messages += [ControlMessage(ControlType.SET_ENV, text=item) for item in env]
+        if children_max is not None:
+            messages.append(ControlMessage(ControlType.SET_CHILDREN_MAX, children_max))
+        messages += [ControlMessage(ControlType.PING)] if ping else []
     if not messages:
         return 0
     try:

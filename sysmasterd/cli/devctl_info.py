@@ -1,6 +1,7 @@
 """devctl info: query the udev database (udevadm info)."""
 
 import contextlib
+import errno
 import os
 import string
 import sys
@@ -10,13 +11,14 @@ from sysmasterd.cli.devctl_common import (
     VERSION_OR_HELP,
     UsageError,
     error,
-    find_device,
     parse,
     parse_seconds,
+    refusal,
     version_or_help,
     with_db,
 )
-from sysmasterd.devmaster.device import Device, DeviceNotFound
+from sysmasterd.cli.devctl_lookup import LookupFailed, find_device
+from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.framework import db
 
 HELP = """{prog} info [OPTIONS] [DEVPATH|FILE]
@@ -51,6 +53,12 @@ Query sysfs or the udev database.
 _SKIP_ATTRS = frozenset({"uevent", "dev", "modalias", "resource", "driver", "subsystem", "module"})
 
 
+def _properties(dev: Device) -> dict[str, str]:
+    """sd-device lists no properties of a device without a subsystem (its db has no id to be
+    found by): a plain sysfs directory such as /sys/kernel/mm."""
+    return dev.all_properties() if dev.subsystem else {}
+
+
 def print_record(dev: Device, prefix: str = "") -> None:
     out = [f"{prefix}P: {dev.devpath}", f"{prefix}M: {dev.sysname}"]
     if dev.sysnum is not None:
@@ -72,7 +80,7 @@ def print_record(dev: Device, prefix: str = "") -> None:
         out.append(f"{prefix}Q: {dev.properties['DISKSEQ']}")
     if dev.driver:
         out.append(f"{prefix}V: {dev.driver}")
-    out += [f"{prefix}E: {k}={v}" for k, v in dev.all_properties().items()]
+    out += [f"{prefix}E: {k}={v}" for k, v in _properties(dev).items()]
     print("\n".join(out))
     if not prefix:
         print()
@@ -247,7 +255,10 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         elif opt in ("-P", "--export-prefix"):
             export, export_prefix = True, val
         elif opt in ("-w", "--wait-for-initialization"):
-            wait = parse_seconds(val) if val else float("inf")
+            try:
+                wait = parse_seconds(val) if val else float("inf")
+            except ValueError:
+                raise UsageError(f"Failed to parse timeout value: {refusal(val)}") from None
         elif opt in VERSION_OR_HELP:
             return version_or_help(opt, HELP.format(prog=prog))
     if action == "device-id":
@@ -256,8 +267,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             raise UsageError("Positional arguments are not allowed with -d/--device-id-of-file.")
         try:
             st = os.stat(id_file)
-        except OSError as e:
-            return error(f"{id_file}: {e.strerror}")
+        except OSError:
+            return 1  # udevadm says nothing here either
         major, minor = os.major(st.st_dev), os.minor(st.st_dev)
         if export:
             p = export_prefix if export_prefix is not None else "INFO_"
@@ -280,10 +291,9 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             dev = find_device(name, subsystem_first=action != "query" or query == "all")
             if wait is not None:
                 _wait_initialized(dev, wait)
-        except DeviceNotFound as e:
-            text = str(e)
-            print(text if text.startswith("Bad argument") else f'Unknown device "{name}": No such device',
-                  file=sys.stderr)
+        except LookupFailed as e:
+            print(f'Bad argument "{name}", expected an absolute path in /dev/ or /sys/ or a unit name: {e}'
+                  if e.errno == errno.EINVAL else f'Unknown device "{name}": {e}', file=sys.stderr)
             ret = 1
             continue
         except TimeoutError:
@@ -312,7 +322,7 @@ def _query(dev: Device, query: str, root: bool, export: bool, export_prefix: str
     elif query == "path":
         print(dev.devpath)
     elif query == "property":
-        for key, value in dev.all_properties().items():
+        for key, value in _properties(dev).items():
             if properties is not None and key not in properties:
                 continue
             if export:

@@ -1,25 +1,41 @@
 """devctl hwdb, wait and lock: the smaller udevadm verbs."""
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import subprocess
 import sys
 import time
 
-from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
+from sysmasterd.cli.devctl_common import (
+    VERSION_OR_HELP,
+    UsageError,
+    error,
+    man_page,
+    parse,
+    parse_seconds,
+    version_or_help,
+)
+from sysmasterd.cli.devctl_lookup import device_from_path
 from sysmasterd.devmaster.device import Device, DeviceNotFound
 from sysmasterd.devmaster.framework import db
 
 HWDB_HELP = (
     "{prog} hwdb [OPTIONS]\n"
     "\n"
+    "  -h --help            Print this message\n"
+    "  -V --version         Print version of the program\n"
     "  -u --update          Update the hardware database\n"
     "  -s --strict          When updating, return non-zero exit value on any parsing error\n"
-    "     --usr            Generate in /usr/lib/udev instead of /etc/udev\n"
+    "     --usr             Generate in /lib/udev instead of /etc/udev\n"
     "  -t --test=MODALIAS   Query database and print result\n"
     "  -r --root=PATH       Alternative root path in the filesystem\n"
-    "  -h --help            Show this help"
+    "\n"
+    "NOTE:\n"
+    "The sub-command 'hwdb' is deprecated, and is left for backwards compatibility.\n"
+    "Please use systemd-hwdb instead."
 )
 
 WAIT_HELP = (
@@ -27,22 +43,29 @@ WAIT_HELP = (
     "\n"
     "Wait for devices or device symlinks being created.\n"
     "\n"
-    "  -t --timeout=SEC        Maximum time to wait for the device\n"
-    "     --initialized=BOOL  Wait for devices being initialized by systemd-udevd\n"
-    "     --removed           Wait for devices being removed\n"
-    "     --settle            Also wait for all queued events being processed"
+    "  -h --help             Print this message\n"
+    "  -V --version          Print version of the program\n"
+    "  -t --timeout=SEC      Maximum time to wait for the device\n"
+    "     --initialized=BOOL Wait for devices being initialized by systemd-udevd\n"
+    "     --removed          Wait for devices being removed\n"
+    "     --settle           Also wait for all queued events being processed"
 )
 
+# udevadm names itself alone here, not "udevadm lock"
 LOCK_HELP = (
-    "{prog} lock [OPTIONS...] COMMAND\n"
-    "{prog} lock [OPTIONS...] --print\n"
+    "{prog} [OPTIONS...] COMMAND\n"
+    "{prog} [OPTIONS...] --print\n"
     "\n"
     "Lock a block device and run a command.\n"
     "\n"
-    "  -d --device=DEVICE  Block device to lock\n"
-    "  -b --backing=FILE   File whose backing block device to lock\n"
-    "  -t --timeout=SECS   Block at most the specified time waiting for lock\n"
-    "  -p --print          Only show which block device the lock would be taken on"
+    "  -h --help            Print this message\n"
+    "  -V --version         Print version of the program\n"
+    "  -d --device=DEVICE   Block device to lock\n"
+    "  -b --backing=FILE    File whose backing block device to lock\n"
+    "  -t --timeout=SECS    Block at most the specified time waiting for lock\n"
+    "  -p --print           Only show which block device the lock would be taken on\n"
+    "\n"
+    "See the {man} man page for details."
 )
 
 def _write_hwdb(root: str, usr: bool, strict: bool) -> int:
@@ -109,52 +132,66 @@ def hwdb_main(argv: list[str], prog: str = "udevadm") -> int:
     return 0
 
 
-def _resolve(name: str) -> Device:
-    if name.startswith("/dev/"):
-        return Device.from_devname(name)
-    return Device.from_syspath(name if name.startswith("/sys/") else "/sys/" + name.lstrip("/"))
+_TRUE, _FALSE = ("1", "yes", "y", "true", "t", "on"), ("0", "no", "n", "false", "f", "off")
+
+
+def _wait_done(path: str, until: str) -> bool:
+    """udevadm wait's check of one device: "removed" (the path is gone), "added" (it names a
+    device) or "initialized" (a device the daemon has handled)."""
+    if until == "removed":
+        return not os.path.lexists(path)
+    try:
+        dev = device_from_path(path)
+    except DeviceNotFound:
+        return False
+    return until == "added" or db.read_db(dev.device_id) is not None
 
 
 def wait_main(argv: list[str], prog: str = "udevadm") -> int:
     o = parse("wait", argv, "t:Vh", ["timeout=", "initialized=", "removed", "settle", "version", "help"])
-    timeout, initialized, removed, settle = float("inf"), True, False, False
+    timeout, until, settle = float("inf"), "initialized", False
     for opt, val in o.opts:
         if opt in ("-t", "--timeout"):
-            timeout = parse_seconds(val)
+            try:
+                timeout = parse_seconds(val)
+            except ValueError:
+                raise UsageError(f"Failed to parse -t/--timeout= parameter: {val}") from None
         elif opt == "--initialized":
-            if val.lower() not in ("yes", "no", "true", "false", "1", "0", "on", "off"):
+            if val.lower() not in _TRUE + _FALSE:
                 raise UsageError(f"Failed to parse --initialized= parameter: {val}")
-            initialized = val.lower() in ("yes", "true", "1", "on")
+            until = "initialized" if val.lower() in _TRUE else "added"
         elif opt == "--removed":
-            removed = True
+            until = "removed"
         elif opt == "--settle":
             settle = True
         elif opt in VERSION_OR_HELP:
             return version_or_help(opt, WAIT_HELP.format(prog=prog))
     if not o.args:
         raise UsageError("Too few arguments, expected at least one device path or device symlink.")
+    for name in o.args:
+        parts = [p for p in name.split("/") if p and p != "."]
+        if ".." in parts:
+            raise UsageError('Device path cannot contain "..".')
+        if not name.startswith("/") or len(parts) < 2 or parts[0] not in ("dev", "sys"):
+            raise UsageError(f'Specified path "{"/" + "/".join(parts)}" does not start with "/dev/" or "/sys/".')
     deadline = time.monotonic() + timeout
     while True:
-        done = True
-        for name in o.args:
-            try:
-                dev = _resolve(name)
-                present = not initialized or db.read_db(dev.device_id) is not None
-            except DeviceNotFound:
-                present = False
-            if present == removed:
-                done = False
-        if done and (not settle or not os.path.exists("/run/udev/queue")):
+        if (not settle or not os.path.exists("/run/udev/queue")) and all(_wait_done(p, until) for p in o.args):
             return 0
         if time.monotonic() >= deadline:
-            return error("Timed out for waiting devices being " + ("removed." if removed else "initialized."))
+            return error(f"Timed out for waiting devices being {until}.")
         time.sleep(0.05)
 
 
 def _whole_disk(path: str) -> str:
-    dev = Device.from_devname(path)
-    if dev.subsystem != "block":
-        raise DeviceNotFound(f"'{path}' is not a block device")
+    """The whole disk of a block device node (OSError with udevadm's errno when there is none)."""
+    st = os.stat(path)
+    if not stat.S_ISBLK(st.st_mode):
+        raise OSError(errno.ENOTBLK, os.strerror(errno.ENOTBLK))
+    try:
+        dev = Device.from_devnum("b", os.major(st.st_rdev), os.minor(st.st_rdev))
+    except DeviceNotFound:
+        raise OSError(errno.ENODEV, os.strerror(errno.ENODEV)) from None
     if dev.devtype == "partition" and dev.parent is not None and dev.parent.devname:
         return dev.parent.devname
     return dev.devname or path
@@ -163,27 +200,34 @@ def _whole_disk(path: str) -> str:
 def lock_main(argv: list[str], prog: str = "udevadm") -> int:
     print_only = "--print" in argv or "-p" in argv
     o = parse("lock", argv, "hVd:b:t:p", ["help", "version", "device=", "backing=", "timeout=", "print"])
-    devices: list[str] = []
+    nodes: list[str] = []
+    backing: list[str] = []
     timeout = float("inf")
     for opt, val in o.opts:
         if opt in ("-d", "--device", "-b", "--backing"):
-            path = os.path.abspath(val)
-            try:
-                devices.append(_whole_disk(path) if opt in ("-d", "--device") else _backing(path))
-            except (DeviceNotFound, OSError) as e:
-                return error(f"Failed to find whole block device for '{val}': {e}")
+            (nodes if opt in ("-d", "--device") else backing).append(os.path.normpath(os.path.abspath(val)))
         elif opt in ("-t", "--timeout"):
-            timeout = parse_seconds(val)
+            try:
+                timeout = parse_seconds(val)
+            except ValueError:
+                raise UsageError(f"Failed to parse --timeout= parameter: {val}") from None
         elif opt in VERSION_OR_HELP:
-            return version_or_help(opt, LOCK_HELP.format(prog=prog))
+            return version_or_help(opt, LOCK_HELP.format(prog=prog, man=man_page(prog)))
     if print_only:
         if o.args:
             raise UsageError("No arguments expected")
     elif not o.args:
         raise UsageError("Too few arguments, command to execute.")
-    if not devices:
+    if not nodes and not backing:
         raise UsageError("No devices to lock specified, refusing.")
-    devices = sorted(set(devices))
+    found = []
+    for path, whole_disk in [(p, _whole_disk) for p in dict.fromkeys(nodes)] + [
+            (p, _backing) for p in dict.fromkeys(backing)]:
+        try:
+            found.append(whole_disk(path))
+        except OSError as e:
+            return error(f"Failed to find whole block device for '{path}': {e.strerror}")
+    devices = sorted(set(found))
     if print_only:
         print("\n".join(devices))
         return 0
@@ -216,9 +260,12 @@ def lock_main(argv: list[str], prog: str = "udevadm") -> int:
 
 def _backing(path: str) -> str:
     st = os.stat(path)
-    dev = Device.from_devnum("b", os.major(st.st_dev), os.minor(st.st_dev))
+    try:
+        dev = Device.from_devnum("b", os.major(st.st_dev), os.minor(st.st_dev))
+    except DeviceNotFound:
+        raise OSError(errno.ENODEV, os.strerror(errno.ENODEV)) from None
     if dev.devtype == "partition" and dev.parent is not None and dev.parent.devname:
         return dev.parent.devname
     if not dev.devname:
-        raise DeviceNotFound(path)
+        raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
     return dev.devname

@@ -37,10 +37,12 @@ def _passes(props: dict[str, str], subsystems: list[tuple[str, str | None]], tag
 
 
 def _sd_device_order(props: dict[str, str]) -> list[tuple[str, str]]:
-    """The event's properties as sd_device holds them: MAJOR and MINOR are set as the device
-    number once the whole message is read, so they come last."""
+    """The event's properties as sd_device rebuilds them from the message: MAJOR and MINOR are
+    set as the device number once the whole message is read, and DEVLINKS, TAGS and CURRENT_TAGS
+    become sets that are listed again after everything else."""
     devnum = [(k, props[k]) for k in ("MAJOR", "MINOR") if k in props and "MAJOR" in props]
-    return [(k, v) for k, v in props.items() if k not in dict(devnum)] + devnum
+    late = devnum + [(k, props[k]) for k in ("DEVLINKS", "TAGS", "CURRENT_TAGS") if k in props]
+    return [(k, v) for k, v in props.items() if k not in dict(late)] + late
 
 
 def main(argv: list[str], prog: str = "udevadm") -> int:

@@ -4,7 +4,7 @@ import os
 import time
 
 from sysmasterd.cli import devctl_client as control
-from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, parse_seconds, version_or_help
+from sysmasterd.cli.devctl_common import VERSION_OR_HELP, error, parse, parse_timeout, version_or_help
 from sysmasterd.devmaster.framework.control_wire import ControlMessage, ControlType
 
 QUEUE = "/run/udev/queue"
@@ -24,10 +24,7 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
     timeout, exists = 120.0, None
     for opt, val in o.opts:
         if opt in ("-t", "--timeout"):
-            try:
-                timeout = parse_seconds(val)
-            except ValueError:
-                raise UsageError(f"Failed to parse timeout value '{val}': Invalid argument") from None
+            timeout = parse_timeout(val, "Failed to parse timeout value")
         elif opt in ("-E", "--exit-if-exists"):
             exists = val
         elif opt in VERSION_OR_HELP:

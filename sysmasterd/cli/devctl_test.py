@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sys
 
-from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, find_device, parse, version_or_help
+from sysmasterd.cli.devctl_common import VERSION_OR_HELP, UsageError, error, parse, version_or_help
+from sysmasterd.cli.devctl_lookup import LookupFailed, find_device
 from sysmasterd.devmaster.builtin.registry import DESCRIPTIONS, init_builtins, lookup, run_builtin, unload_builtins
-from sysmasterd.devmaster.device import Device, DeviceNotFound
+from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import EventSettings, UdevEvent
 
 TYPE_CHECKING = False  # mypy knows the name; typing's import is not needed at run time
@@ -58,17 +59,18 @@ def _debug_trace() -> None:
 
 def _open(path: str) -> Device | None:
     """find_device(): the device with its uevent file read; None once the error is logged."""
-    try:
-        dev = find_device(path, "/sys", subsystem_first=False)
-    except DeviceNotFound:
-        import logging
+    import logging
 
-        # sd-device's own trace of the path it could not resolve (the "/sys"-prefixed one)
-        tried = path if path.startswith("/sys/") else "/sys/" + path.lstrip("/")
-        if path.startswith("/") and not os.path.lexists(tried):
-            logging.getLogger("devmaster").debug('sd-device: Failed to chase symlinks in "%s".', tried)
-        error(f"Failed to open device '{path}': No such device")
-        return None
+    trace: list[str] = []
+    try:
+        dev: Device | None = find_device(path, "/sys", subsystem_first=False, trace=trace)
+        failure = None
+    except LookupFailed as e:
+        dev, failure = None, e
+    for line in trace:
+        logging.getLogger("devmaster").debug("%s", line)
+    if failure is not None:
+        error(f"Failed to open device '{path}': {failure}")
     return dev
 
 
@@ -117,6 +119,13 @@ def simulate(dev: Device, action: str, rules: RuleExecutor) -> UdevEvent:
     from sysmasterd.devmaster.framework import processing
 
     event = UdevEvent(dev, EventSettings(event_timeout=60.0))
+    if subsystem is None and action != "remove":
+        # a sysfs directory without a subsystem has no device id, so no database copy to work on
+        import logging
+
+        logging.getLogger("devmaster").debug("%s: Failed to clone sd_device object: No such file or directory",
+                                             dev.sysname)
+        return event
     processing.execute_rules(event, rules)
     return event
 

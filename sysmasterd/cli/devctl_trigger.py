@@ -11,13 +11,13 @@ from sysmasterd.cli.devctl_common import (
     VERSION_OR_HELP,
     UsageError,
     error,
-    find_device,
     parse,
     parse_seconds,
+    refusal,
     version_or_help,
 )
+from sysmasterd.cli.devctl_lookup import LookupFailed, find_device
 from sysmasterd.devmaster import enumerate as enum
-from sysmasterd.devmaster.device import DeviceNotFound
 
 # The daemon's control socket (--wait-daemon), the uevent monitor (--settle) and uuid (tagged
 # events) are imported where used: a plain or --dry-run trigger needs none of them.
@@ -68,10 +68,8 @@ def _parent(name: str, prefix: str | None) -> str | None:
     everything below it, as udevadm adds each as a parent match; None after the error."""
     try:
         return find_device(name, prefix).syspath
-    except DeviceNotFound:
-        # udevadm tries a name without a slash as a .device unit, which is no valid one here
-        reason = "No such device" if "/" in name else "Invalid argument"
-        error(f"Failed to open the device '{name}': {reason}")
+    except LookupFailed as e:
+        error(f"Failed to open the device '{name}': {e}")
         return None
 
 
@@ -176,7 +174,11 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         elif opt in ("-w", "--settle"):
             settle = True
         elif opt == "--wait-daemon":
-            wait = parse_seconds(val) if val else 5.0
+            try:
+                wait = parse_seconds(val) if val else 5.0
+            except ValueError:
+                error(f"Failed to parse timeout value '{val}', ignoring: {refusal(val)}")
+                wait = 5.0
         elif opt == "--uuid":
             show_uuid = True
         elif opt == "--prioritized-subsystem":
@@ -189,6 +191,11 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         f.parents.append(parent)
     if wait is not None and not wait_daemon(wait):
         return error("Failed to wait for daemon to reply: Connection timed out")
+    tags_dir = os.path.join(f.run_dir, "tags")
+    if kind != "subsystems" and "" in f.tags and os.path.isdir(tags_dir) and os.listdir(tags_dir):
+        # sd-device reads the empty tag's directory as the tags directory itself, whose entries
+        # (tag names) are no device ids
+        return error("Failed to scan devices: Invalid argument")
     found = enum.devices(f) if kind != "subsystems" else []
     # --type=all scans subsystems too, unless a tag asked for devices from the tag index
     if kind == "subsystems" or (kind == "all" and not f.tags):

@@ -8,6 +8,12 @@ import os
 import re
 import stat
 
+TYPE_CHECKING = False  # typing's own import costs devctl more than it gains; mypy knows the name
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
+    from collections.abc import Iterable, Iterator
+    from typing import Any
+
 SYSFS = "/sys"
 _SYSNUM = re.compile(r"(\d+)$")
 
@@ -23,16 +29,44 @@ def _read_link_name(path: str) -> str | None:
         return None
 
 
-def _subsystem_kind(devpath: str) -> str | None:
-    """sysfs entries that are "devices" of the pseudo subsystems subsystem, drivers and module."""
-    parts = devpath.strip("/").split("/")
-    if parts[0] == "module" and len(parts) == 2:
+def _implicit_subsystem(syspath: str, devpath: str) -> str | None:
+    """sd-device's subsystem of a sysfs directory without a subsystem link: modules, drivers and
+    the bus/class directories are "devices" of the pseudo subsystems module, drivers, subsystem."""
+    if devpath.startswith("/module/") and devpath.strip("/") != "module":
         return "module"
-    if parts[0] in ("bus", "class") and len(parts) == 2:
-        return "subsystem"
-    if parts[0] == "bus" and len(parts) in (3, 4) and parts[2] == "drivers":
+    if "/drivers/" in syspath or syspath.endswith("/drivers"):
         return "drivers"
+    if devpath.startswith(("/class/", "/bus/")) and devpath.strip("/") not in ("class", "bus"):
+        return "subsystem"
     return None
+
+
+def _drivers_bus(devpath: str) -> str:
+    """The path component before "/drivers" (sd-device's driver subsystem: the bus of a driver)."""
+    head = devpath.split("/drivers/", 1)[0] if "/drivers/" in devpath else devpath.removesuffix("/drivers")
+    return os.path.basename(head)
+
+
+def syspath_refusal(real: str) -> str | None:
+    """Why sd-device takes a canonical path for no device (None: it is one): below /sys/devices a
+    device has a uevent file; elsewhere in sysfs any directory is one, but not /sys itself nor
+    another file system mounted below it (cgroups, debugfs...). An empty reason is one sd-device
+    only traces (a directory below /sys/devices without a uevent file)."""
+    if real != SYSFS and not real.startswith(SYSFS + "/"):
+        return f"Canonicalized path '{real}' does not starts with sysfs mount point '{SYSFS}'"
+    if real == SYSFS + "/devices" or real.startswith(SYSFS + "/devices/"):
+        if os.path.exists(os.path.join(real, "uevent")):
+            return None
+        return "" if os.path.isdir(real) else f'the syspath "{real}" is not a directory.'
+    try:
+        st = os.stat(real)
+        if not stat.S_ISDIR(st.st_mode):
+            return f'the syspath "{real}" is not a directory.'
+        if st.st_dev != os.stat(SYSFS).st_dev:
+            return f'the syspath "{real}" is outside of sysfs, refusing.'
+    except OSError:
+        return ""
+    return '"/sys" alone is not a valid device path.' if real == SYSFS else None
 
 
 def parse_uevent_file(text: str) -> dict[str, str]:
@@ -44,16 +78,88 @@ def parse_uevent_file(text: str) -> dict[str, str]:
     return props
 
 
+class Properties(dict[str, str]):
+    """A device's properties in sd-device's order. DEVLINKS, TAGS and CURRENT_TAGS are written into
+    the map when properties are next read after the links or tags changed (sd-device's
+    device_properties_prepare()), which fixes where they are listed: `udevadm test` and the
+    broadcast show them there. While they lag behind, the map's class is _LaggingProperties, whose
+    reads bring them up to date first; swapping the class keeps every other read at dict speed."""
+
+    __slots__ = ("device",)
+
+    def __init__(self, device: "Device", items: dict[str, str] | None = None) -> None:
+        super().__init__(items or {})
+        self.device = device
+
+
+class _LaggingProperties(Properties):
+    __slots__ = ()
+
+    def _prepared(self) -> Properties:
+        self.device.prepare_properties()
+        return self
+
+    def get(self, key: str, default: "Any" = None) -> "Any":
+        return self._prepared().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        return self._prepared()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._prepared()
+
+    def __iter__(self) -> "Iterator[str]":
+        return iter(self._prepared())
+
+    def items(self) -> "dict_items[str, str]":
+        return self._prepared().items()
+
+    def keys(self) -> "dict_keys[str, str]":
+        return self._prepared().keys()
+
+    def values(self) -> "dict_values[str, str]":
+        return self._prepared().values()
+
+
+class TrackedSet(set[str]):
+    """Links and tags: a change leaves the device's DEVLINKS/TAGS properties lagging behind."""
+
+    __slots__ = ("properties",)
+
+    def __init__(self, properties: Properties) -> None:
+        super().__init__()
+        self.properties = properties
+
+    def _changed(self) -> None:
+        self.properties.__class__ = _LaggingProperties
+
+    def add(self, item: str) -> None:
+        super().add(item)
+        self._changed()
+
+    def discard(self, item: object) -> None:
+        super().discard(item)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *items: "Iterable[str]") -> None:
+        super().update(*items)
+        self._changed()
+
+
 # A plain class, not a dataclass: devctl's start-up does not pay for dataclasses (and inspect).
 class Device:
     def __init__(self, syspath: str, properties: dict[str, str] | None = None) -> None:
         self.syspath = syspath
-        self.properties: dict[str, str] = {} if properties is None else properties
+        self.properties: dict[str, str] = Properties(self, properties)
         # keys set by rules/imports: written to the db as E: lines
         self.db_keys: set[str] = set()
-        self.tags: set[str] = set()
-        self.current_tags: set[str] = set()
-        self.devlinks: set[str] = set()
+        self.tags: set[str] = TrackedSet(self.properties)
+        self.current_tags: set[str] = TrackedSet(self.properties)
+        self.devlinks: set[str] = TrackedSet(self.properties)
         self.devlink_priority = 0
         self.usec_initialized = 0
         self.db_persist = False
@@ -74,9 +180,11 @@ class Device:
         """A device from sysfs. Property order follows sd-device: SUBSYSTEM comes right after DEVPATH
         unless the device was looked up by device number (then the uevent file is read first)."""
         real = os.path.realpath(path)
-        if not real.startswith(SYSFS + "/") or not (
-                os.path.exists(os.path.join(real, "uevent")) or _subsystem_kind(real[len(SYSFS):])):
-            raise DeviceNotFound(f"no device at {path}")
+        refusal = syspath_refusal(real)
+        if refusal is not None:
+            if not os.path.exists(real):
+                raise DeviceNotFound(f'sd-device: Failed to chase symlinks in "{path}".')
+            raise DeviceNotFound(f"sd-device: {refusal}" if refusal else f"no device at {path}")
         dev = cls(real)
         dev.properties["DEVPATH"] = dev.devpath
         subsystem = dev.subsystem
@@ -197,7 +305,7 @@ class Device:
             return self.properties["SUBSYSTEM"]
         if self._subsystem_link is None:
             name = _read_link_name(os.path.join(self.syspath, "subsystem"))
-            self._subsystem_link = (name if name is not None else _subsystem_kind(self.devpath),)
+            self._subsystem_link = (name if name is not None else _implicit_subsystem(self.syspath, self.devpath),)
         return self._subsystem_link[0]
 
     @property
@@ -250,8 +358,7 @@ class Device:
             return f"n{ifindex}"
         subsystem = self.subsystem or ""
         if subsystem == "drivers":
-            bus = os.path.basename(os.path.dirname(os.path.dirname(self.syspath)))
-            return f"+drivers:{bus}:{self.sysname}"
+            return f"+drivers:{_drivers_bus(self.devpath)}:{self.sysname}"
         return f"+{subsystem}:{self.sysname}"
 
     def attr(self, name: str) -> str | None:
@@ -279,8 +386,8 @@ class Device:
         if not self._parent_read:
             self._parent_read = True
             path = os.path.dirname(self.syspath)
-            while path.startswith(SYSFS + "/") and path != SYSFS + "/devices":
-                if os.path.exists(os.path.join(path, "uevent")):
+            while path.startswith(SYSFS + "/"):
+                if syspath_refusal(path) is None:
                     try:
                         self._parent = Device.from_syspath(path)
                     except DeviceNotFound:
@@ -314,16 +421,25 @@ class Device:
         if not key.startswith("."):
             self.db_keys.add(key)
 
+    def prepare_properties(self) -> None:
+        """DEVLINKS/TAGS/CURRENT_TAGS brought up to date (set where new, replaced in place where
+        listed already); an empty set leaves its property as it was, as in sd-device."""
+        props = self.properties
+        props.__class__ = Properties
+        for key, values, sep in (("DEVLINKS", self.devlinks, " "), ("TAGS", self.tags, ":"),
+                                 ("CURRENT_TAGS", self.current_tags, ":")):
+            if values:
+                joined = sep.join(sorted(values))
+                props[key] = joined if sep == " " else f":{joined}:"
+
     def all_properties(self) -> dict[str, str]:
         """What libudev clients see: kernel and rule properties plus DEVLINKS/TAGS/USEC."""
+        self.prepare_properties()
         props = dict(self.properties)
         if self.usec_initialized and props.get("USEC_INITIALIZED") != str(self.usec_initialized):
             props.pop("USEC_INITIALIZED", None)
             props["USEC_INITIALIZED"] = str(self.usec_initialized)
-        if self.devlinks:
-            props["DEVLINKS"] = " ".join(sorted(self.devlinks))
-        if self.tags:
-            props["TAGS"] = ":" + ":".join(sorted(self.tags)) + ":"
-        if self.current_tags:
-            props["CURRENT_TAGS"] = ":" + ":".join(sorted(self.current_tags)) + ":"
+        for key, values in (("DEVLINKS", self.devlinks), ("TAGS", self.tags), ("CURRENT_TAGS", self.current_tags)):
+            if not values:
+                props.pop(key, None)
         return props

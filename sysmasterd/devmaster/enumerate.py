@@ -115,16 +115,36 @@ def matches(dev: Device, f: Filter) -> bool:
     return not any(_attr_ok(dev, n, v) for n, v in _patterns(f.nomatch_attrs, True).items())
 
 
+def _children(parents: list[str], f: Filter) -> Iterator[str]:
+    """enumerator_scan_devices_children(): each parent, then every directory below it (not
+    following links) whose name passes the sysname filter; below /sys/devices only those with a
+    uevent file turn out to be devices, elsewhere (/sys/bus, /sys/module) every directory is one."""
+    stack = list(parents)
+    yield from parents
+    while stack:
+        path = stack.pop()
+        try:
+            entries = [e for e in os.scandir(path) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for entry in entries:
+            if _sysname_ok(f, entry.name):
+                yield entry.path
+            stack.append(entry.path)
+
+
 def devices(f: Filter) -> list[Device]:
-    found = []
-    for path in _syspaths(lambda name: _subsystem_ok(f, name)):
+    found: dict[str, Device] = {}
+    # sd-device lists a tag's devices from the database, where parents only filter them
+    paths = _children(f.parents, f) if f.parents and not f.tags else _syspaths(lambda name: _subsystem_ok(f, name))
+    for path in paths:
         try:
             dev = Device.from_syspath(path)
         except DeviceNotFound:
             continue
-        if matches(dev, f):
-            found.append(dev)
-    return sorted(found, key=_order)
+        if dev.syspath not in found and matches(dev, f):
+            found[dev.syspath] = dev
+    return sorted(found.values(), key=_order)
 
 
 def _scan(directory: str, f: Filter, found: dict[str, Device]) -> None:

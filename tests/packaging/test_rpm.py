@@ -192,7 +192,8 @@ def test_device_manager_alone_runs(built: Built, tmp_path: Path) -> None:
     # Every devctl verb's modules are in the device manager's packages (no daemon runs here, so
     # the verbs themselves fail, but not on a missing import).
     for verb in (["control", "--ping", "-t", "1"], ["settle", "-t", "0"], ["trigger", "--dry-run"], ["info", "-e"],
-                 ["monitor", "--help"], ["test-builtin", "--help"], ["test", "--help"]):
+                 ["monitor", "--help"], ["test-builtin", "--help"], ["test", "--help"],
+                 ["info", "nosuch.device"]):
         proc = run_installed(built, root, "/usr/bin/devctl", *verb)
         assert "ModuleNotFoundError" not in proc.stderr and "ImportError" not in proc.stderr, (verb, proc.stderr)
 

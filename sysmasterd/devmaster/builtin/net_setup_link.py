@@ -233,6 +233,9 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
         return -errno.EINVAL
     dev = event.dev
     ifindex, type_number, flags = dev.ifindex, _int_attr(dev, "type"), _int_attr(dev, "flags", 16)
+    if ifindex is None:  # no network interface at all
+        log.warning("%s: Failed to get link information: No such file or directory", dev.sysname)
+        return -errno.ENOENT
     if not ifindex or type_number is None:
         log.debug("%s: Link vanished while getting information, ignoring.", dev.sysname)
         return 0

@@ -5,6 +5,7 @@ device's inquiry data in sysfs, with ID_INSTANCE (target:lun), as udev does.
 """
 
 import errno
+import logging
 import os
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from sysmasterd.devmaster.device import Device
 from sysmasterd.devmaster.event import UdevEvent
 from sysmasterd.devmaster.rules.format import replace_chars, replace_whitespace
 
+log = logging.getLogger("devmaster")
 _IFTYPES = {0x01: "audio", 0x03: "hid", 0x06: "media", 0x07: "printer", 0x08: "storage", 0x09: "hub",
             0x0E: "video"}
 _PLAIN = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#+-.:=@_")
@@ -114,7 +116,8 @@ def run(event: UdevEvent, argv: list[str], test: bool) -> int:
     else:
         iface = dev.parent_with("usb", "usb_interface")
         if iface is None:
-            return -errno.ENODEV
+            log.debug("%s: Failed to access usb_interface: No such file or directory", dev.sysname)
+            return -errno.ENOENT
         ifnum, driver = iface.attr("bInterfaceNumber"), iface.attr("driver")
         if_class = _int(iface.attr("bInterfaceClass"), 16)
         if if_class is None:

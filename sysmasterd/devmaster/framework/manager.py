@@ -446,45 +446,50 @@ class Manager:
         kind = msg.type
         if kind == ControlType.SET_LOG_LEVEL:
             if msg.intval & ~LOG_PRIMASK:  # as udevd: only syslog priorities 0..7
-                log.debug("udev control: ignoring invalid log level %d", msg.intval)
+                log.debug("Received invalid udev control message (SET_LOG_LEVEL, %d), ignoring.", msg.intval)
                 return
-            log.info("udev control: set log level %d", msg.intval)
+            log.debug("Received udev control message (SET_LOG_LEVEL), setting log_level=%d", msg.intval)
+            if msg.intval == self.config.log_level:
+                return
             self.config.log_level = msg.intval
             logging.getLogger().setLevel(python_log_level(msg.intval))
             self._retire_workers()
         elif kind == ControlType.STOP_EXEC_QUEUE:
-            log.debug("udev control: stop exec queue")
+            log.debug("Received udev control message (STOP_EXEC_QUEUE)")
             self.stop_exec = True
         elif kind == ControlType.START_EXEC_QUEUE:
-            log.debug("udev control: start exec queue")
+            log.debug("Received udev control message (START_EXEC_QUEUE)")
             self.stop_exec = False
             self._schedule()
         elif kind == ControlType.RELOAD:
-            log.debug("udev control: reload")
+            log.debug("Received udev control message (RELOAD)")
             self.reload()
         elif kind == ControlType.SET_ENV:
             key, sep, value = msg.text.partition("=")
-            if not sep or not key:
-                log.error("udev control: invalid SET_ENV '%s'", msg.text)
+            if not sep:
+                log.error("Invalid key format '%s'", msg.text)
                 return
-            log.debug("udev control: set env %s", msg.text)
+            if value:
+                log.debug("Received udev control message (ENV), setting '%s=%s'", key, value)
+            else:
+                log.debug("Received udev control message (ENV), unsetting '%s'", key)
             self.extra_env[key] = value
             self._retire_workers()
         elif kind == ControlType.SET_CHILDREN_MAX:
             if msg.intval <= 0:
-                log.error("udev control: invalid children max %d", msg.intval)
+                log.debug("Received invalid udev control message (SET_MAX_CHILDREN, %d), ignoring.", msg.intval)
                 return
-            log.debug("udev control: set children max %d", msg.intval)
+            log.debug("Received udev control message (SET_MAX_CHILDREN), setting children_max=%d", msg.intval)
             self.config.children_max = msg.intval
             sd_notify(f"STATUS=Processing with 0 children at max {msg.intval}")
             self._schedule()
         elif kind == ControlType.PING:
-            log.debug("udev control: ping")
+            log.debug("Received udev control message (PING)")
         elif kind == ControlType.EXIT:
-            log.debug("udev control: exit")
+            log.debug("Received udev control message (EXIT)")
             self.exit()
         else:
-            log.debug("udev control: unknown message type %d", kind)
+            log.debug("Received unknown udev control message, ignoring")
 
 
 def _kill_programs(worker_pid: int, sig: int) -> None:
