@@ -7,6 +7,7 @@ the next character, ``[[:digit:]]`` classes exist, and an unclosed ``[`` is a li
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable
 
@@ -30,7 +31,7 @@ _CLASSES = {
 
 def is_glob(text: str) -> bool:
     """udev's string_is_glob(): any of ``*?[`` makes a pattern a glob."""
-    return any(c in text for c in GLOB_CHARS)
+    return "*" in text or "?" in text or "[" in text  # GLOB_CHARS, without a generator per call
 
 
 def _bracket(pattern: str, start: int) -> tuple[str, int] | None:
@@ -135,8 +136,54 @@ def _segments_matcher(items: list[str | None]) -> Callable[[str], bool]:
     return match
 
 
+def _star_pieces(pattern: str) -> list[str] | None:
+    """The literal pieces between the stars, escapes undone; None when ``?`` or ``[`` occurs."""
+    pieces: list[str] = []
+    piece: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c in "?[":
+            return None
+        if c == "*":
+            pieces.append("".join(piece))
+            piece = []
+        else:
+            if c == "\\" and i + 1 < n:
+                i += 1
+            piece.append(pattern[i])
+        i += 1
+    pieces.append("".join(piece))
+    return pieces
+
+
+def _shape_matcher(pattern: str) -> Callable[[str], bool] | None:
+    """The common shapes (``lit``, ``pre*``, ``*suf``, ``pre*suf``, ``*mid*``) as string methods:
+    a large rules file has one glob per line, and compiling a regex for each took seconds."""
+    pieces = _star_pieces(pattern)
+    if pieces is None or len(pieces) > 3:
+        return None
+    if len(pieces) == 1:
+        return operator.methodcaller("__eq__", pieces[0])
+    if len(pieces) == 3:
+        if pieces[0] or pieces[2]:
+            return None
+        return operator.methodcaller("__contains__", pieces[1])
+    head, tail = pieces
+    if not tail:
+        return operator.methodcaller("startswith", head)
+    if not head:
+        return operator.methodcaller("endswith", tail)
+    least = len(head) + len(tail)
+    return lambda text: len(text) >= least and text.startswith(head) and text.endswith(tail)
+
+
 @functools.lru_cache(maxsize=4096)
 def compiled(pattern: str) -> Callable[[str], bool]:
+    shaped = _shape_matcher(pattern)
+    if shaped is not None:
+        return shaped
     items = _items(pattern)
     if items.count(None) <= 1:
         regex = re.compile("".join(".*" if item is None else item for item in items), re.DOTALL)

@@ -22,6 +22,7 @@ from sysmasterd.devmaster.event import UdevEvent
 from sysmasterd.devmaster.framework import db
 from sysmasterd.devmaster.gaps import NOT_APPLIED_TOKENS
 from sysmasterd.devmaster.node import apply_static_node
+from sysmasterd.devmaster.rules.candidates import LineSelector
 from sysmasterd.devmaster.rules.format import (
     ALLOWED_CHARS_INPUT,
     apply_format,
@@ -213,14 +214,10 @@ class RuleExecutor:
     def __init__(self, rules: RuleSet, loaded: LoadedRules | None = None) -> None:
         self.rules = rules
         self._loaded = loaded
-        # plain ints and bools: enum.Flag arithmetic per line per event is measurably slow
-        self._line_flags = [line.flags.value for line in rules.lines]
         self._parent_tokens = frozenset(t for t in TokenType if t.is_parent_match)
         self._matchers = self._build_matchers()
         self._fast = FastMatchers()
-        self._candidate_cache: dict[tuple[str, str | None, int], list[int]] = {}
-        self._guards = [tuple(t for t in line.tokens if t.type in (T.M_ACTION, T.M_SUBSYSTEM))
-                        for line in rules.lines]
+        self._selector = LineSelector(rules.lines)
 
     def prepare(self) -> None:
         """Work done once before workers fork: builtins' data, host facts for CONST{}, and the
@@ -244,22 +241,6 @@ class RuleExecutor:
                 log.error("Failed to apply permissions on static device node %s: %s", devnode, e.strerror)
 
     # ---- lines --------------------------------------------------------------
-    def _candidates(self, action: str, subsystem: str | None, bits: int) -> list[int]:
-        """Lines that can match an event of this action/subsystem/kind, cached.
-
-        Matches are side-effect free until after SUBSYSTEM in udev's token order, so a line
-        whose ACTION or SUBSYSTEM key fails is skipped whole without changing the outcome.
-        """
-        key = (action, subsystem, bits)
-        found = self._candidate_cache.get(key)
-        if found is None:
-            found = [
-                i for i, (flags, guards) in enumerate(zip(self._line_flags, self._guards, strict=True))
-                if flags & bits and all(t.matches(action if t.type is T.M_ACTION else subsystem) for t in guards)
-            ]
-            self._candidate_cache[key] = found
-        return found
-
     def apply(self, event: UdevEvent) -> None:
         dev = event.dev
         mask = LineFlags.HAS_GOTO | LineFlags.UPDATE_SOMETHING
@@ -268,7 +249,7 @@ class RuleExecutor:
                 mask |= LineFlags.HAS_DEVLINK
             if dev.ifindex is not None:
                 mask |= LineFlags.HAS_NAME
-        candidates = self._candidates(event.action, dev.subsystem, mask.value)
+        candidates = self._selector.select(event.action, dev.subsystem, mask.value, dev.sysname)
         lines = self.rules.lines
         k = 0
         while k < len(candidates):

@@ -6,6 +6,7 @@ old program before building the new one, so the new one does not settle into the
 freed memory and pin it (one 9 MB rules file is hundreds of MiB of program, kept for good).
 """
 
+import gc
 import logging
 import os
 import pickle
@@ -97,6 +98,9 @@ def compile_rules(dirs: list[str] | None, resolve_names: str = "early",
 
     def build() -> RuleExecutor:
         nonlocal data
+        # each worker's spawn froze the collector's view of the old program (framework/worker.py):
+        # its cycles (the executor's bound matchers) are collected only once thawed
+        gc.unfreeze()
         # compile-time caches filled by the previous program would pin its memory as well
         glob.compiled.cache_clear()
         re.purge()
