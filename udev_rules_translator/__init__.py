@@ -25,9 +25,11 @@ The program (model.py; frozen dataclasses, safe to share between worker processe
 
     RuleSet.lines: tuple[RuleLine, ...]       every line of every file, in execution order
     RuleLine: filename, line_number, flags: LineFlags, tokens: tuple[Token, ...],
-              label, goto_label, goto: int | None (index into RuleSet.lines of the LABEL line)
+              label, goto_label, goto: int | None (index into RuleSet.lines of the LABEL line;
+              the three are kept in RuleLine.jump, None on most lines)
     Token: type: TokenType (IntEnum in udevd's order; tokens of a line are sorted by it),
-           op: Operator, value (raw), attr (the {...} part), and pre-parsed:
+           op: Operator, value (raw), attr (the {...} part), and pre-parsed (properties over
+           the compact Token.body and Token.extra; make_token() builds them):
              pattern: Pattern       for matches (ACTION .. TAGS, RESULT); Pattern.matches(value)
                                     is pure; Token.matches(value) applies == / !=.  A value "?*"
                                     was turned into the inverted empty match, as udevd does.

@@ -17,7 +17,7 @@ from udev_rules_translator.diagnostics import Diagnostic
 from udev_rules_translator.model import RuleSet
 
 DEFAULT_CACHE_PATH = "/run/devmaster/udev-rules.cache"
-_MAGIC = b"udev-rules-translator cache v2\n"
+_MAGIC = b"udev-rules-translator cache v3\n"
 
 CacheKey = tuple[object, ...]
 

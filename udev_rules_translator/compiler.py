@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from udev_rules_translator import lexer
 from udev_rules_translator.diagnostics import Diagnostic, DiagnosticSink
 from udev_rules_translator.keys import LineBuilder
-from udev_rules_translator.model import LineFlags, ResolveNames, RuleLine, RuleSet, SourceFile, Token
+from udev_rules_translator.model import LineFlags, ResolveNames, RuleLine, RuleSet, SourceFile, Token, make_line
 from udev_rules_translator.names import NameResolver
 
 
@@ -27,8 +28,30 @@ class CompiledFile:
     diagnostics: tuple[Diagnostic, ...]
 
 
+class TokenPool:
+    """One object for a token written alike on many lines (SUBSYSTEM=="block"; memory: issue 15).
+
+    Bounded, the least recently seen going first: a file of 75,000 lines with a value of their
+    own each would otherwise hold all their tokens in a dict while compiling, and the dict's
+    freed memory stays with the process beside the program."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._size = size
+        self._tokens: OrderedDict[Token, Token] = OrderedDict()
+
+    def share(self, token: Token) -> Token:
+        found = self._tokens.get(token)
+        if found is not None:
+            self._tokens.move_to_end(found)
+            return found
+        self._tokens[token] = token
+        if len(self._tokens) > self._size:
+            self._tokens.popitem(last=False)
+        return token
+
+
 def _compile_line(line: lexer.LogicalLine, path: str, sink: DiagnosticSink, options: CompileOptions,
-                  shared: dict[Token, Token]) -> RuleLine | None:
+                  pool: TokenPool) -> RuleLine | None:
     sink.line = line.number
     builder = LineBuilder(sink, options.resolve_names, options.resolver)
     try:
@@ -42,9 +65,8 @@ def _compile_line(line: lexer.LogicalLine, path: str, sink: DiagnosticSink, opti
         sink.warning("The line takes no effect, ignoring.")
         return None
     # udevd's selection sort keeps textual order among tokens of the same type, as sorted() does;
-    # a token written alike on many lines (SUBSYSTEM=="block") is one object (memory: issue 15)
-    tokens = tuple(shared.setdefault(t, t) for t in sorted(builder.tokens, key=lambda t: t.type))
-    return RuleLine(path, line.number, builder.flags, tokens, builder.label, builder.goto_label)
+    tokens = tuple(pool.share(t) for t in sorted(builder.tokens, key=lambda t: t.type))
+    return make_line(path, line.number, builder.flags, tokens, builder.label, builder.goto_label)
 
 
 def _resolve_gotos(lines: list[RuleLine], sink: DiagnosticSink) -> list[RuleLine]:
@@ -61,11 +83,11 @@ def _resolve_gotos(lines: list[RuleLine], sink: DiagnosticSink) -> list[RuleLine
         after = bisect.bisect_right(positions, i)
         target = positions[after] if after < len(positions) else None
         if target is not None:
-            result[i] = dataclasses.replace(line, goto=target)
+            result[i] = line.with_jump(goto=target)
             continue
         sink.error(f'GOTO="{line.goto_label}" has no matching label, ignoring', line.line_number)
         flags = line.flags & ~LineFlags.HAS_GOTO
-        fixed = dataclasses.replace(line, flags=flags, goto_label=None)
+        fixed = dataclasses.replace(line.with_jump(goto_label=None), flags=flags)
         if flags & ~LineFlags.HAS_LABEL != LineFlags.NONE:
             result[i] = fixed
             continue
@@ -75,7 +97,7 @@ def _resolve_gotos(lines: list[RuleLine], sink: DiagnosticSink) -> list[RuleLine
     kept = [line for line in result if line is not None]
     new_index = {id(line): n for n, line in enumerate(kept)}
     return [
-        line if line.goto is None else dataclasses.replace(line, goto=new_index[id(result[line.goto])]) for line in kept
+        line if line.goto is None else line.with_jump(goto=new_index[id(result[line.goto])]) for line in kept
     ]
 
 
@@ -84,9 +106,9 @@ def compile_text(path: str, data: bytes, options: CompileOptions | None = None) 
     options = options or CompileOptions()
     sink = DiagnosticSink(path)
     lines: list[RuleLine] = []
-    shared: dict[Token, Token] = {}
+    pool = TokenPool()
     for logical in lexer.logical_lines(data, sink):
-        compiled = _compile_line(logical, path, sink, options, shared)
+        compiled = _compile_line(logical, path, sink, options, pool)
         if compiled is not None:
             lines.append(compiled)
     lines = _resolve_gotos(lines, sink)
@@ -99,7 +121,7 @@ def link(files: Iterable[CompiledFile], sources: tuple[SourceFile, ...], resolve
     for compiled in files:
         base = len(lines)
         lines.extend(
-            line if line.goto is None else dataclasses.replace(line, goto=line.goto + base) for line in compiled.lines
+            line if line.goto is None else line.with_jump(goto=line.goto + base) for line in compiled.lines
         )
     static = tuple(i for i, line in enumerate(lines) if LineFlags.HAS_STATIC_NODE in line.flags)
     return RuleSet(tuple(lines), sources, resolve_names, static)

@@ -7,7 +7,7 @@ import enum
 import json
 from typing import Any
 
-from udev_rules_translator.model import Literal, Pattern, RuleSet, Substitution, Template, Token
+from udev_rules_translator.model import Literal, Pattern, RuleLine, RuleSet, Substitution, Template, Token
 from udev_rules_translator.render import quote
 
 
@@ -78,6 +78,14 @@ def render_text(rules: RuleSet) -> str:
     return "\n".join(out) + "\n"
 
 
+# what a token and a line say, not how they are stored (Token.body and .extra, RuleLine.jump)
+_FIELDS: dict[type, tuple[str, ...]] = {
+    Token: ("type", "op", "value", "attr", "pattern", "template", "attr_form", "attr_template", "attr_ref", "number",
+            "builtin", "remove_trailing_whitespace"),
+    RuleLine: ("filename", "line_number", "flags", "tokens", "label", "goto_label", "goto"),
+}
+
+
 def _plain(obj: Any) -> Any:
     if isinstance(obj, enum.Flag) and not isinstance(obj, enum.IntEnum):
         return [f.name for f in type(obj) if f in obj and f.name and f.value]
@@ -85,11 +93,11 @@ def _plain(obj: Any) -> Any:
         return obj.name
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
+        for name in _FIELDS.get(type(obj)) or [f.name for f in dataclasses.fields(obj)]:
+            value = getattr(obj, name)
             if value is None or value is False or value == ():
                 continue
-            out[f.name] = _plain(value)
+            out[name] = _plain(value)
         return out
     if isinstance(obj, tuple | list):
         return [_plain(x) for x in obj]

@@ -15,6 +15,7 @@ from udev_rules_translator.diagnostics import DiagnosticSink
 from udev_rules_translator.glob import is_glob
 from udev_rules_translator.lexer import Pair
 from udev_rules_translator.model import (
+    TEMPLATE_MATCHES,
     AttrForm,
     LineFlags,
     MatchKind,
@@ -24,6 +25,7 @@ from udev_rules_translator.model import (
     Token,
     TokenType,
     lookup_builtin,
+    make_token,
     parse_subsys_ref,
 )
 from udev_rules_translator.names import NameResolver
@@ -60,10 +62,6 @@ _UPDATE_MATCHES = frozenset(
         T.M_IMPORT_PARENT,
     }
 )
-_TEMPLATE_MATCHES = frozenset(
-    {T.M_TEST, T.M_PROGRAM, T.M_IMPORT_FILE, T.M_IMPORT_PROGRAM, T.M_IMPORT_BUILTIN, T.M_IMPORT_PARENT}
-)
-
 
 def _substitution_form(text: str) -> AttrForm:
     if text.startswith("["):
@@ -105,13 +103,13 @@ class LineBuilder:
             assert value is not None
             if value == "?*":
                 op = Operator.NOMATCH if op is Operator.MATCH else Operator.MATCH
-            if token_type in _TEMPLATE_MATCHES:
+            if token_type in TEMPLATE_MATCHES:
                 kw["template"] = template.parse(value)
             elif token_type not in (T.M_IMPORT_DB, T.M_IMPORT_CMDLINE):
                 kw["pattern"] = make_pattern(token_type, value)
         if isinstance(kw.get("attr"), str):  # ENV{ID_SERIAL} and the like: one string for all lines
             kw["attr"] = sys.intern(str(kw["attr"]))
-        token = Token(token_type, op, value, **kw)  # type: ignore[arg-type]
+        token = make_token(token_type, op, value, **kw)  # type: ignore[arg-type]
         self.tokens.append(token)
         if token_type is T.A_NAME:
             self.flags |= LineFlags.HAS_NAME

@@ -49,14 +49,22 @@ class InvalidPair(ValueError):
     """The rest of the line is not KEY[{attr}] OP "value" (udevd drops the line)."""
 
 
+def _physical_lines(data: bytes) -> Iterator[bytes]:
+    """The lines one at a time: a list of them all beside the compiled program was as large as
+    the file again at the compiler's peak."""
+    start = 0
+    for end in _EOL.finditer(data):
+        yield data[start : end.start()]
+        start = end.end()
+    if start < len(data):
+        yield data[start:]
+
+
 def logical_lines(data: bytes, sink: DiagnosticSink) -> Iterator[LogicalLine]:
     """Join continuations, skip comments and blank lines, drop over-long lines with an error."""
-    pieces = _EOL.split(data)
-    if pieces and not pieces[-1]:
-        pieces.pop()
     continuation: bytes | None = None
     too_long = False
-    for number, raw in enumerate(pieces, start=1):
+    for number, raw in enumerate(_physical_lines(data), start=1):
         line = raw.lstrip(WHITESPACE)
         if len(raw) >= LINE_SIZE:
             # udevd 252 gives up on the rest of the file here; we drop only this logical line

@@ -5,11 +5,12 @@ Everything here is immutable data plus pure helpers; nothing touches a device.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from dataclasses import dataclass, field
 
-from udev_rules_translator.glob import fnmatch
+from udev_rules_translator.glob import compiled, fnmatch, is_glob
 
 
 class Operator(enum.Enum):
@@ -84,6 +85,11 @@ class TokenType(enum.IntEnum):
     @property
     def is_parent_match(self) -> bool:
         return TokenType.M_PARENTS_KERNEL <= self <= TokenType.M_PARENTS_TAG
+
+
+# matches whose value is a template run or read per event, not a pattern
+TEMPLATE_MATCHES = frozenset({TokenType.M_TEST, TokenType.M_PROGRAM, TokenType.M_IMPORT_FILE,
+                              TokenType.M_IMPORT_PROGRAM, TokenType.M_IMPORT_BUILTIN, TokenType.M_IMPORT_PARENT})
 
 
 class Builtin(enum.Enum):
@@ -230,14 +236,28 @@ class AttrForm(enum.Enum):
 # slots on the per-line classes: a 9 MB rules file is ~90k lines of them, and a __dict__ each
 # (without key sharing once unpickled from the cache or a compiler process) costs a third more.
 @dataclass(frozen=True, slots=True)
+class TokenExtra:
+    """The parts of a token that few keys set, kept aside so that the others do not pay a slot
+    for each (issue 15: the bytes per compiled line)."""
+
+    attr_form: AttrForm | None = None
+    attr_template: Template | None = None
+    attr_ref: SubsysRef | None = None
+    number: int | None = None
+    builtin: Builtin | None = None
+    remove_trailing_whitespace: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     """One key/operator/value of a rule line, ready to execute.
 
-    Which fields are set depends on ``type``:
-      - ``pattern``: for M_* tokens whose value is matched (ACTION ... PARENTS_TAG, RESULT).
-      - ``template``: for values substituted per event (TEST, PROGRAM, IMPORT{program,builtin,
-        file,parent}, and every A_* value with a string: OWNER, GROUP, MODE, TAG, SECLABEL, ENV,
-        NAME, SYMLINK, ATTR, SYSCTL, RUN).
+    ``body`` is the pre-parsed value: a Pattern for matches (ACTION ... PARENTS_TAG, RESULT), a
+    Template for values substituted per event (TEST, PROGRAM, IMPORT{program,builtin,file,parent}
+    and every A_* value with a string). The commonest of both is the plain ``value`` string
+    itself, with no object per line: a pattern of one literal or glob alternative, a template
+    without substitutions. Read it through the ``pattern`` and ``template`` properties (or
+    ``body`` where the plain string is worth the speed). The rest, through properties too:
       - ``attr``: the ``{...}`` part as written (ENV/ATTR/ATTRS/SYSCTL/SECLABEL name, CONST key);
         ``attr_form``/``attr_template``/``attr_ref`` say how to read ATTR/ATTRS/SYSCTL names.
       - ``number``: uid (OWNER_ID), gid (GROUP_ID), mode (MODE_ID, TEST's optional mode),
@@ -246,26 +266,90 @@ class Token:
       - ``builtin``: for IMPORT_BUILTIN and RUN_BUILTIN.
       - ``value``: the raw value string (IMPORT{db}/IMPORT{cmdline} property name,
         static_node path, and for display).
+      - ``remove_trailing_whitespace``: ATTR/ATTRS matches strip the attribute's trailing
+        whitespace unless the pattern ends in one.
+    Build tokens with make_token(), which picks the compact forms.
     """
 
     type: TokenType
     op: Operator
     value: str | None = None
     attr: str | None = None
-    pattern: Pattern | None = None
-    template: Template | None = None
-    attr_form: AttrForm | None = None
-    attr_template: Template | None = None
-    attr_ref: SubsysRef | None = None
-    number: int | None = None
-    builtin: Builtin | None = None
-    # ATTR/ATTRS matches strip the attribute's trailing whitespace unless the pattern ends in one
-    remove_trailing_whitespace: bool = False
+    body: Pattern | Template | str | None = None
+    extra: TokenExtra | None = None
+
+    @property
+    def _plain_pattern(self) -> bool:
+        return self.type.is_match and self.type not in TEMPLATE_MATCHES
+
+    @property
+    def pattern(self) -> Pattern | None:
+        body = self.body
+        if isinstance(body, str):
+            if not self._plain_pattern:
+                return None
+            return Pattern(MatchKind.GLOB if is_glob(body) else MatchKind.PLAIN, (body,))
+        return body if isinstance(body, Pattern) else None
+
+    @property
+    def template(self) -> Template | None:
+        body = self.body
+        if isinstance(body, str):
+            return None if self._plain_pattern else Template(body, (Literal(body),) if body else ())
+        return body if isinstance(body, Template) else None
+
+    @property
+    def attr_form(self) -> AttrForm | None:
+        return self.extra.attr_form if self.extra is not None else None
+
+    @property
+    def attr_template(self) -> Template | None:
+        return self.extra.attr_template if self.extra is not None else None
+
+    @property
+    def attr_ref(self) -> SubsysRef | None:
+        return self.extra.attr_ref if self.extra is not None else None
+
+    @property
+    def number(self) -> int | None:
+        return self.extra.number if self.extra is not None else None
+
+    @property
+    def builtin(self) -> Builtin | None:
+        return self.extra.builtin if self.extra is not None else None
+
+    @property
+    def remove_trailing_whitespace(self) -> bool:
+        return self.extra is not None and self.extra.remove_trailing_whitespace
 
     def matches(self, value: str | None) -> bool:
         """The token's verdict for ``value`` (operator applied); only for tokens with a pattern."""
-        assert self.pattern is not None
-        return self.pattern.matches(value) == (self.op is Operator.MATCH)
+        body = self.body
+        if isinstance(body, str):  # one alternative, the commonest case: no Pattern built
+            text = value or ""
+            found = compiled(body)(text) if is_glob(body) else text == body
+        else:
+            assert isinstance(body, Pattern)
+            found = body.matches(value)
+        return found == (self.op is Operator.MATCH)
+
+
+def _is_plain_value(body: Pattern | Template | None, value: str | None) -> bool:
+    """Whether ``value`` alone says what ``body`` does (see Token.body)."""
+    if isinstance(body, Pattern):
+        return body.kind in (MatchKind.PLAIN, MatchKind.GLOB) and not body.match_empty and body.alternatives == (value,)
+    return body is not None and body.error is None and body.parts == ((Literal(value),) if value else ())
+
+
+def make_token(token_type: TokenType, op: Operator, value: str | None = None, attr: str | None = None,
+               pattern: Pattern | None = None, template: Template | None = None, **extra: object) -> Token:
+    """A token in its compact form: a one-alternative pattern or a template without
+    substitutions becomes the value string itself, and TokenExtra is only there when used."""
+    parsed = pattern if pattern is not None else template
+    body: Pattern | Template | str | None = value if _is_plain_value(parsed, value) else parsed
+    used = any(v is not None and v is not False for v in extra.values())
+    side = TokenExtra(**extra) if used else None  # type: ignore[arg-type]
+    return Token(token_type, op, value, attr, body, side)
 
 
 class LineFlags(enum.Flag):
@@ -281,14 +365,44 @@ class LineFlags(enum.Flag):
 
 
 @dataclass(frozen=True, slots=True)
+class Jump:
+    """A line's LABEL and GOTO: few lines have them, so they are not three slots on every line."""
+
+    label: str | None = None
+    goto_label: str | None = None
+    goto: int | None = None  # index in RuleSet.lines of the LABEL line to continue with
+
+
+@dataclass(frozen=True, slots=True)
 class RuleLine:
     filename: str
     line_number: int
     flags: LineFlags
     tokens: tuple[Token, ...]
-    label: str | None = None
-    goto_label: str | None = None
-    goto: int | None = None  # index in RuleSet.lines of the LABEL line to continue with
+    jump: Jump | None = None
+
+    @property
+    def label(self) -> str | None:
+        return self.jump.label if self.jump is not None else None
+
+    @property
+    def goto_label(self) -> str | None:
+        return self.jump.goto_label if self.jump is not None else None
+
+    @property
+    def goto(self) -> int | None:
+        return self.jump.goto if self.jump is not None else None
+
+    def with_jump(self, **changes: str | int | None) -> RuleLine:
+        """This line with its label, goto_label or goto changed."""
+        jump = dataclasses.replace(self.jump or Jump(), **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(self, jump=None if jump == Jump() else jump)
+
+
+def make_line(filename: str, line_number: int, flags: LineFlags, tokens: tuple[Token, ...],
+              label: str | None = None, goto_label: str | None = None) -> RuleLine:
+    jump = Jump(label, goto_label) if label is not None or goto_label is not None else None
+    return RuleLine(filename, line_number, flags, tokens, jump)
 
 
 @dataclass(frozen=True)
@@ -330,3 +444,8 @@ class RuleSet:
     @property
     def token_count(self) -> int:
         return sum(len(line.tokens) for line in self.lines)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        from udev_rules_translator import packing  # it builds on this module
+
+        return packing.unpack, packing.pack(self)

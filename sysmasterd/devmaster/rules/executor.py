@@ -300,8 +300,9 @@ class RuleExecutor:
 
     # ---- tokens -------------------------------------------------------------
     def _fmt(self, event: UdevEvent, token: Token, replace_ws: bool = False) -> str:
-        assert token.template is not None
-        return apply_format(event, token.template, replace_ws)
+        body = token.body
+        assert body is not None and not isinstance(body, Pattern)
+        return apply_format(event, body, replace_ws)
 
     def _match_attr(self, event: UdevEvent, dev: Device, token: Token) -> bool:
         value: str | None

@@ -123,7 +123,10 @@ def substitute(event: UdevEvent, sub: Substitution) -> str:
     raise AssertionError(kind)
 
 
-def apply_format(event: UdevEvent, template: Template, replace_ws: bool = False) -> str:
+def apply_format(event: UdevEvent, template: Template | str, replace_ws: bool = False) -> str:
+    """The template's text for this event; a plain string (a value without substitutions) is that."""
+    if isinstance(template, str):
+        return template
     if template.error is not None:
         log.warning("%s", template.error)
     out: list[str] = []
