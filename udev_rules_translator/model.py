@@ -283,6 +283,11 @@ class Token:
         return self.type.is_match and self.type not in TEMPLATE_MATCHES
 
     @property
+    def pattern_body(self) -> Pattern | str | None:
+        """The pattern as stored: a Pattern, or its one alternative as a string."""
+        return self.body if self._plain_pattern and not isinstance(self.body, Template) else None
+
+    @property
     def pattern(self) -> Pattern | None:
         body = self.body
         if isinstance(body, str):

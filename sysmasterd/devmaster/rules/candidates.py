@@ -1,40 +1,69 @@
 """Which lines an event walks, found without touching the lines that cannot match.
 
 Matches are free of side effects up to SUBSYSTEM in udev's token order, so a line whose ACTION,
-SUBSYSTEM or KERNEL key fails is skipped whole without changing the outcome. Skipping it without
-reading its objects matters in a forked worker: each object read there (a reference count
-changed) copies its page out of the parent, and a large rules file is hundreds of MiB of them.
+SUBSYSTEM, KERNEL or ENV key fails is skipped whole without changing the outcome. Skipping it
+without reading its objects matters in a forked worker: each object read there (a reference
+count changed) copies its page out of the parent, and a large rules file is hundreds of MiB of
+them.
 """
 
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import accumulate
 
-from udev_rules_translator.glob import GLOB_CHARS
-from udev_rules_translator.model import MatchKind, Operator, RuleLine, Token, TokenType
+from udev_rules_translator.glob import GLOB_CHARS, is_glob
+from udev_rules_translator.model import Operator, RuleLine, Token, TokenType
 
 T = TokenType
 _GUARD_TYPES = (T.M_ACTION, T.M_SUBSYSTEM)
+_NOT_LITERAL = GLOB_CHARS + "\\"  # where a glob's literal start ends
 
 
 def kernel_prefix(line: RuleLine) -> str:
     """What every KERNEL name this line can match starts with ("" when that is not known)."""
     for token in line.tokens:
-        pattern = token.pattern
-        if token.type is not T.M_KERNEL or token.op is not Operator.MATCH or pattern is None:
-            continue
-        if pattern.match_empty or len(pattern.alternatives) != 1:
-            continue
-        value = pattern.alternatives[0]
-        if pattern.kind is MatchKind.PLAIN:
-            return value
-        if pattern.kind is MatchKind.GLOB:
-            end = min((i for i in map(value.find, GLOB_CHARS + "\\") if i >= 0), default=len(value))
+        value = token.pattern_body
+        # a Pattern has several alternatives (or none): only single ones are worth an index
+        if token.type is T.M_KERNEL and token.op is Operator.MATCH and isinstance(value, str):
+            end = min((i for i in map(value.find, _NOT_LITERAL) if i >= 0), default=len(value))
             if end:
                 return value[:end]
     return ""
+
+
+def env_literal(line: RuleLine) -> tuple[str, str] | None:
+    """The (property, value) of the line's first ENV{property}=="value" without a glob."""
+    for token in line.tokens:
+        value = token.pattern_body
+        if token.type is T.M_ENV and token.op is Operator.MATCH and isinstance(value, str) and not is_glob(value):
+            return token.attr or "", value
+    return None
+
+
+class LiteralEnv:
+    """Each line's literal ENV match, checked on arrays and one string before the line is read.
+
+    A property can change while the event runs, so this is asked when the line's turn comes. A
+    file with a line per disk serial (KERNEL=="sd*", ENV{ID_SERIAL}=="...") is rejected here
+    line by line without its objects being touched."""
+
+    def __init__(self, lines: Sequence[RuleLine]) -> None:
+        found = [env_literal(line) for line in lines]
+        self._names = sorted({name for name, _ in filter(None, found)})
+        number = {name: n for n, name in enumerate(self._names)}
+        self.keys = array("i", (number[pair[0]] if pair else -1 for pair in found))  # -1: none
+        values = [pair[1] if pair else "" for pair in found]
+        self._ends = array("I", accumulate(map(len, values)))
+        self._text = "".join(values)
+
+    def rejects(self, line: int, properties: Mapping[str, str]) -> bool:
+        """Whether the line's literal ENV match (keys[line] >= 0) fails on these properties."""
+        value = properties.get(self._names[self.keys[line]])
+        start = self._ends[line - 1] if line else 0
+        return not value or len(value) != self._ends[line] - start or not self._text.startswith(value, start)
 
 
 class LineSelector:

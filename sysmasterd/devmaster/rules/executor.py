@@ -22,7 +22,7 @@ from sysmasterd.devmaster.event import UdevEvent
 from sysmasterd.devmaster.framework import db
 from sysmasterd.devmaster.gaps import NOT_APPLIED_TOKENS
 from sysmasterd.devmaster.node import apply_static_node
-from sysmasterd.devmaster.rules.candidates import LineSelector
+from sysmasterd.devmaster.rules.candidates import LineSelector, LiteralEnv
 from sysmasterd.devmaster.rules.format import (
     ALLOWED_CHARS_INPUT,
     apply_format,
@@ -33,7 +33,7 @@ from sysmasterd.devmaster.rules.format import (
 from sysmasterd.devmaster.rules.spawn import spawn
 from sysmasterd.timespan import USEC_PER_SEC, format_timespan
 from udev_rules_translator import LoadedRules, rules_changed
-from udev_rules_translator.glob import compiled, fnmatch
+from udev_rules_translator.glob import compiled, fnmatch, is_glob
 from udev_rules_translator.model import (
     AttrForm,
     LineFlags,
@@ -69,8 +69,10 @@ _FIELD_GETTERS: dict[TokenType, Callable[[UdevEvent, Device], str | None]] = {
 }
 
 
-def _pattern_test(pattern: Pattern) -> Callable[[str], bool]:
+def _pattern_test(pattern: Pattern | str) -> Callable[[str], bool]:
     """Pattern.matches for a present-or-empty value, with the alternatives bound once."""
+    if isinstance(pattern, str):  # the one alternative (Token.body)
+        return compiled(pattern) if is_glob(pattern) else pattern.__eq__
     if pattern.kind is MatchKind.EMPTY:
         return operator.not_
     if pattern.kind is MatchKind.SUBSYSTEM:
@@ -101,8 +103,8 @@ class FastMatchers:
 
     def __init__(self) -> None:
         self._by_token: dict[int, FastMatcher | None] = {}  # id(token): the token lives as long as we do
-        self._by_key: dict[tuple[TokenType, str | None, Operator, Pattern], FastMatcher | None] = {}
-        self._tests: dict[Pattern, Callable[[str], bool]] = {}
+        self._by_key: dict[tuple[TokenType, str | None, Operator, Pattern | str], FastMatcher | None] = {}
+        self._tests: dict[Pattern | str, Callable[[str], bool]] = {}
 
     def get(self, token: Token) -> FastMatcher | None:
         try:
@@ -110,16 +112,17 @@ class FastMatchers:
         except KeyError:
             pass
         fn = None
-        if token.pattern is not None:
-            key = (token.type, token.attr, token.op, token.pattern)
+        pattern = token.pattern_body
+        if pattern is not None:
+            key = (token.type, token.attr, token.op, pattern)
             if key in self._by_key:
                 fn = self._by_key[key]
             else:
-                fn = self._by_key[key] = self._build(token, token.pattern)
+                fn = self._by_key[key] = self._build(token, pattern)
         self._by_token[id(token)] = fn
         return fn
 
-    def _build(self, token: Token, pattern: Pattern) -> FastMatcher | None:
+    def _build(self, token: Token, pattern: Pattern | str) -> FastMatcher | None:
         test = self._tests.get(pattern)
         if test is None:
             test = self._tests[pattern] = _pattern_test(pattern)
@@ -218,6 +221,7 @@ class RuleExecutor:
         self._matchers = self._build_matchers()
         self._fast = FastMatchers()
         self._selector = LineSelector(rules.lines)
+        self._env = LiteralEnv(rules.lines)
 
     def prepare(self) -> None:
         """Work done once before workers fork: builtins' data, host facts for CONST{}, and the
@@ -251,11 +255,15 @@ class RuleExecutor:
                 mask |= LineFlags.HAS_NAME
         candidates = self._selector.select(event.action, dev.subsystem, mask.value, dev.sysname)
         lines = self.rules.lines
+        env_keys, env_rejects = self._env.keys, self._env.rejects
         k = 0
         while k < len(candidates):
-            line = lines[candidates[k]]
+            index = candidates[k]
             k += 1
-            if self._apply_line(event, line) and line.goto is not None and line.goto >= candidates[k - 1]:
+            if env_keys[index] >= 0 and env_rejects(index, dev.properties):
+                continue
+            line = lines[index]
+            if self._apply_line(event, line) and line.goto is not None and line.goto >= index:
                 # labels resolve forward only, so a GOTO can never loop
                 k = bisect.bisect_left(candidates, line.goto)
 
