@@ -93,8 +93,10 @@ def _resolve_gotos(lines: list[RuleLine], sink: DiagnosticSink) -> list[RuleLine
             continue
         sink.notice("The line takes no effect any more, dropping", line.line_number)
         result[i] = dataclasses.replace(fixed, tokens=()) if flags == LineFlags.HAS_LABEL else None
-    # dropping lines shifts the indexes of the targets after them
     kept = [line for line in result if line is not None]
+    if len(kept) == len(lines):
+        return kept
+    # dropping lines shifts the indexes of the targets after them
     new_index = {id(line): n for n, line in enumerate(kept)}
     return [
         line if line.goto is None else line.with_jump(goto=new_index[id(result[line.goto])]) for line in kept
