@@ -37,26 +37,39 @@ def parse_mode(text: str) -> tuple[int | None, str]:
     return value, ""
 
 
-def parse_int(text: str) -> tuple[int | None, str]:
-    """safe_atoi(): C int in decimal, 0x hex, 0 octal, 0b / 0o -> (value, "") or (None, strerror)."""
+def _c_integer(text: str) -> int | None:
+    """strtol() with base 0 as systemd's safe_ato*() call it: decimal, 0x hex, 0 octal, 0b / 0o."""
     m = _INT.fullmatch(text)
     if m is None:
-        return None, EINVAL
+        return None
     if m.group("bin") is not None:
-        value = int(m.group("bin"), 2)
-    elif m.group("oct") is not None:
-        value = int(m.group("oct"), 8)
-    else:
-        c = m.group("c")
-        digits = c.lstrip("+-")
-        sign = -1 if c.startswith("-") else 1
-        if digits[:2] in ("0x", "0X"):
-            value = sign * int(digits[2:], 16)
-        elif digits.startswith("0"):
-            value = sign * int(digits, 8)
-        else:
-            value = sign * int(digits)
-    if not -(2**31) <= value < 2**31:
+        return int(m.group("bin"), 2)
+    if m.group("oct") is not None:
+        return int(m.group("oct"), 8)
+    c = m.group("c")
+    digits = c.lstrip("+-")
+    sign = -1 if c.startswith("-") else 1
+    if digits[:2] in ("0x", "0X"):
+        return sign * int(digits[2:], 16)
+    return sign * int(digits, 8 if digits.startswith("0") else 10)
+
+
+def parse_int(text: str, bits: int = 32) -> tuple[int | None, str]:
+    """safe_atoi() (safe_atoi64() with bits=64) -> (value, "") or (None, strerror)."""
+    value = _c_integer(text)
+    if value is None:
+        return None, EINVAL
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        return None, ERANGE
+    return value, ""
+
+
+def parse_unsigned(text: str) -> tuple[int | None, str]:
+    """safe_atou(): as parse_int(), but a negative number (other than -0) is out of range."""
+    value = _c_integer(text)
+    if value is None:
+        return None, EINVAL
+    if value < 0 or value > 0xFFFFFFFF or (value and text.lstrip(" \t\n\r").startswith("-")):
         return None, ERANGE
     return value, ""
 

@@ -40,11 +40,51 @@ def _optional_args(argv: list[str], optional: dict[str, str]) -> list[str]:
     return out + argv[len(out):]
 
 
+def _full_long_names(verb: str, argv: list[str], short: str, long: list[str], optional: dict[str, str],
+                     aliases: dict[str, str]) -> list[str]:
+    """glibc's reading of abbreviated long options: a unique prefix (or one whose candidates all
+    mean the same option, like control's --log for --log-level/--log-priority) stands for the
+    first candidate in udevadm's table order; otherwise the option is ambiguous. Arguments of
+    options are skipped, as getopt skips them."""
+    takes = {name.rstrip("="): name.endswith("=") for name in long}
+    out: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg == "--":
+            return [*out, arg, *rest]
+        needs_value = False
+        if arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+            found = [n for n in takes if n.startswith(name)] if name and name not in takes else []
+            if found:
+                first = found[0]
+                same = aliases.get(first, first), takes[first]
+                conflicting = [n for n in found[1:] if (aliases.get(n, n), takes[n]) != same]
+                if conflicting:
+                    listed = "".join(f" '--{n}'" for n in [first, *conflicting])
+                    raise UsageError(f"{verb}: option '--{name}' is ambiguous; possibilities:{listed}")
+                name, arg = first, f"--{first}{eq}{value}"
+            needs_value = takes.get(name, False) and not eq and name not in optional.values()
+        elif arg.startswith("-") and len(arg) > 1:
+            for k, letter in enumerate(arg[1:], 2):
+                at = short.find(letter)
+                if at >= 0 and short[at + 1 : at + 2] == ":":
+                    needs_value = k == len(arg)
+                    break
+        out.append(arg)
+        if needs_value and (following := next(rest, None)) is not None:
+            out.append(following)
+    return out
+
+
 def parse(verb: str, argv: list[str], short: str, long: list[str],
-          optional: dict[str, str] | None = None, immediate: tuple[str, ...] = ()) -> Options:
-    """GNU getopt; `optional` maps short letters to long names whose argument may be omitted.
-    udevadm acts on some options (`immediate`, e.g. info's -e) the moment getopt returns them, so a
-    bad option after one of those is never seen: the options up to it are returned instead."""
+          optional: dict[str, str] | None = None, immediate: tuple[str, ...] = (),
+          aliases: dict[str, str] | None = None) -> Options:
+    """GNU getopt; `optional` maps short letters to long names whose argument may be omitted;
+    `aliases` maps a long name to the one it means the same as. udevadm acts on some options
+    (`immediate`, e.g. info's -e) the moment getopt returns them, so a bad option after one of
+    those is never seen: the options up to it are returned instead."""
+    argv = _full_long_names(verb, argv, short, long, optional or {}, aliases or {})
     if optional:
         argv = _optional_args(argv, optional)
     try:
@@ -102,17 +142,12 @@ def parse_timeout(text: str, what: str) -> float:
 
 
 def parse_unsigned(text: str, what: str) -> int:
-    """safe_atou(): strtoul() with base 0 (0x hex, 0 octal) into 32 bits, no negative numbers; else
-    the usage error "<what> '<text>': <reason>"."""
-    import re
+    """safe_atou(), or the usage error "<what> '<text>': <reason>"."""
+    from udev_rules_translator.numbers import parse_unsigned as safe_atou
 
-    m = re.fullmatch(r"[ \t\n\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
-    if m is None:
-        raise UsageError(f"{what} '{text}': Invalid argument")
-    digits = m[2]
-    value = int(digits, 16 if digits[:2].lower() == "0x" else 8 if digits.startswith("0") else 10)
-    if (value and m[1] == "-") or value > 0xFFFFFFFF:
-        raise UsageError(f"{what} '{text}': Numerical result out of range")
+    value, reason = safe_atou(text)
+    if value is None:
+        raise UsageError(f"{what} '{text}': {reason}")
     return value
 
 

@@ -47,7 +47,8 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         return error("This command requires root privileges.")
     o = parse("control", argv, "el:sSRp:m:t:Vh",
               ["exit", "log-level=", "log-priority=", "stop-exec-queue", "start-exec-queue", "reload",
-               "reload-rules", "property=", "env=", "children-max=", "ping", "timeout=", "version", "help"])
+               "reload-rules", "property=", "env=", "children-max=", "ping", "timeout=", "version", "help"],
+              aliases={"log-priority": "log-level", "reload-rules": "reload", "env": "property"})
     if not argv:
         raise UsageError("This command expects one or more options.")
     timeout = 60.0

@@ -222,7 +222,10 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
     id_file: str | None = None
     for opt, val in o.opts:
         if opt == "--property":
-            properties = (properties or []) + [p for p in val.split(",") if p]
+            # an empty first list shows no property at all; empty items are dropped otherwise
+            names = [p for p in val.split(",") if p]
+            if names or (not val and properties is None):
+                properties = list(dict.fromkeys((properties or []) + names))
         elif opt == "--value":
             value_only = True
         elif opt in ("-n", "--name", "-p", "--path"):
@@ -230,7 +233,7 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             prefix = "/dev" if opt in ("-n", "--name") else "/sys"
             devices.append(val if val == prefix or val.startswith(prefix + "/") else f"{prefix}/{val}")
         elif opt in ("-q", "--query"):
-            query = {"env": "property"}.get(val, val)
+            action, query = "query", {"env": "property"}.get(val, val)
             if query not in ("property", "name", "symlink", "path", "all"):
                 raise UsageError("unknown query type")
         elif opt in ("-r", "--root"):

@@ -111,7 +111,7 @@ def _sysfs_path_from_manager(name: str, trace: list[str]) -> str | None:
     return None
 
 
-def _device_of_unit(name: str, subsystem_first: bool, trace: list[str]) -> Device:
+def _device_of_unit(name: str, subsystem_first: bool | None, trace: list[str]) -> Device:
     if not is_device_unit_name(name):
         raise LookupFailed(errno.EINVAL)
     syspath = _sysfs_path_from_manager(name, trace)
@@ -137,7 +137,7 @@ def path_rest(path: str, prefix: str) -> str | None:
 _DEVNUM_PATH = re.compile(r"(block|char)/(\d+):(\d+)")
 
 
-def _from_path(path: str, subsystem_first: bool, trace: list[str]) -> Device:
+def _from_path(path: str, subsystem_first: bool | None, trace: list[str]) -> Device:
     """sd_device_new_from_path(): a node or link in /dev, else a syspath; what sd-device traces at
     debug level on the way goes to `trace`."""
     rest = path_rest(path, "/dev")
@@ -162,11 +162,13 @@ def device_from_path(path: str) -> Device:
     return _from_path(path, True, [])
 
 
-def find_device(name: str, prefix: str | None = None, subsystem_first: bool = True,
+def find_device(name: str, prefix: str | None = None, subsystem_first: bool | None = True,
                 trace: list[str] | None = None) -> Device:
     """The device `name` stands for; LookupFailed (ENODEV or EINVAL) when there is none.
     subsystem_first=False: SUBSYSTEM= after the uevent file's keys, as a lookup that only lists
-    the properties (never asking for the subsystem first) shows them. sd-device's debug trace of
+    the properties (never asking for the subsystem first) shows them; None: a device found by its
+    syspath has no SUBSYSTEM= yet (one found by its node has, after the uevent file's keys, as
+    sd-device checks a node's subsystem). sd-device's debug trace of
     the lookup goes to `trace`."""
     trace = [] if trace is None else trace
     paths = [name]

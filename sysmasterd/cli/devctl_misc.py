@@ -148,7 +148,7 @@ def _wait_done(path: str, until: str) -> bool:
 
 
 def wait_main(argv: list[str], prog: str = "udevadm") -> int:
-    o = parse("wait", argv, "t:Vh", ["timeout=", "initialized=", "removed", "settle", "version", "help"])
+    o = parse("wait", argv, "t:Vh", ["timeout=", "initialized=", "removed", "settle", "help", "version"])
     timeout, until, settle = float("inf"), "initialized", False
     for opt, val in o.opts:
         if opt in ("-t", "--timeout"):
@@ -173,7 +173,8 @@ def wait_main(argv: list[str], prog: str = "udevadm") -> int:
         if ".." in parts:
             raise UsageError('Device path cannot contain "..".')
         if not name.startswith("/") or len(parts) < 2 or parts[0] not in ("dev", "sys"):
-            raise UsageError(f'Specified path "{"/" + "/".join(parts)}" does not start with "/dev/" or "/sys/".')
+            simplified = ("/" if name.startswith("/") else "") + "/".join(parts)
+            raise UsageError(f'Specified path "{simplified}" does not start with "/dev/" or "/sys/".')
     deadline = time.monotonic() + timeout
     while True:
         if (not settle or not os.path.exists("/run/udev/queue")) and all(_wait_done(p, until) for p in o.args):

@@ -27,6 +27,9 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             timeout = parse_timeout(val, "Failed to parse timeout value")
         elif opt in ("-E", "--exit-if-exists"):
             exists = val
+        elif opt in ("-s", "--seq-start", "-e", "--seq-end", "-q", "--quiet"):
+            letter = {"--seq-start": "s", "--seq-end": "e", "--quiet": "q"}.get(opt, opt[1:])
+            return error(f"Option -{letter} no longer supported.")
         elif opt in VERSION_OR_HELP:
             return version_or_help(opt, HELP.format(prog=prog))
     if os.getuid() == 0:

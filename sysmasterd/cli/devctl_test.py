@@ -63,7 +63,7 @@ def _open(path: str) -> Device | None:
 
     trace: list[str] = []
     try:
-        dev: Device | None = find_device(path, "/sys", subsystem_first=False, trace=trace)
+        dev: Device | None = find_device(path, "/sys", subsystem_first=None, trace=trace)
         failure = None
     except LookupFailed as e:
         dev, failure = None, e
@@ -85,7 +85,7 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
             action = chosen
         elif opt in ("-N", "--resolve-names"):
             if val not in ("early", "late", "never"):
-                raise UsageError("--resolve-names= takes \"early\", \"late\" or \"never\"")
+                raise UsageError("--resolve-names= must be early, late or never")
             resolve = val
         elif opt in VERSION_OR_HELP:
             return version_or_help(opt, HELP_TEST.format(prog=prog))
@@ -108,14 +108,20 @@ def main(argv: list[str], prog: str = "udevadm") -> int:
         unload_builtins()
 
 
-def simulate(dev: Device, action: str, rules: RuleExecutor) -> UdevEvent:
-    """What `udevadm test` does: rules applied, links and db written, RUN only listed.
-    ACTION is set after the uevent file is read and before SUBSYSTEM, which sd-device adds when
-    first asked for: the order `udevadm test` lists the properties in."""
-    subsystem = dev.properties.pop("SUBSYSTEM", None)
+def _set_action(dev: Device, action: str) -> str | None:
+    """ACTION is set after the uevent file is read and, for a device found by its syspath, before
+    SUBSYSTEM, which sd-device adds when first asked for: the order `udevadm test` lists the
+    properties in. The device's subsystem is returned."""
     dev.properties["ACTION"] = action
+    subsystem = dev.subsystem
     if subsystem is not None:
-        dev.properties["SUBSYSTEM"] = subsystem
+        dev.properties.setdefault("SUBSYSTEM", subsystem)
+    return subsystem
+
+
+def simulate(dev: Device, action: str, rules: RuleExecutor) -> UdevEvent:
+    """What `udevadm test` does: rules applied, links and db written, RUN only listed."""
+    subsystem = _set_action(dev, action)
     from sysmasterd.devmaster.framework import processing
 
     event = UdevEvent(dev, EventSettings(event_timeout=60.0))
@@ -163,7 +169,7 @@ def builtin_main(argv: list[str], prog: str = "udevadm") -> int:
         dev = _open(path)
         if dev is None:
             return 1
-        dev.properties["ACTION"] = action
+        _set_action(dev, action)
         rc = run_builtin(name, UdevEvent(dev, EventSettings()), command, test=True)
         sys.stdout.flush()
         if rc < 0:

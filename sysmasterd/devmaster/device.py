@@ -176,9 +176,10 @@ class Device:
 
     # ---- construction -------------------------------------------------
     @classmethod
-    def from_syspath(cls, path: str, subsystem_first: bool = True) -> "Device":
+    def from_syspath(cls, path: str, subsystem_first: bool | None = True) -> "Device":
         """A device from sysfs. Property order follows sd-device: SUBSYSTEM comes right after DEVPATH
-        unless the device was looked up by device number (then the uevent file is read first)."""
+        unless the device was looked up by device number (then the uevent file is read first);
+        subsystem_first=None leaves it out, for a caller that adds it where it first asks."""
         real = os.path.realpath(path)
         refusal = syspath_refusal(real)
         if refusal is not None:
@@ -199,7 +200,7 @@ class Device:
         # sd-device sets the device number (MAJOR/MINOR) after the rest of the file
         devnum = {k: props.pop(k) for k in ("MAJOR", "MINOR") if k in props}
         dev._merge_kernel(props | devnum)
-        if subsystem:
+        if subsystem and subsystem_first is not None:
             dev.properties.setdefault("SUBSYSTEM", subsystem)
         return dev
 

@@ -267,6 +267,144 @@ hwdb --help
 help
 info --help
 monitor -p -k -s bogus --bogus
+info --que=all /dev/null
+info --quer name /dev/null
+info -qname /dev/null
+info -qall -r /dev/null
+info --root -q name -- /dev/null
+info -- -q
+info --exp -q property /dev/null
+info --ex /dev/null
+info -a /sys/class/net/lo /sys/class/net/dmv0
+info -a -q name /dev/null
+info -t
+info -t -a /dev/null
+info --wait-for-initialization /dev/null
+info -w bogus /dev/null
+info -P X_ -q property /dev/null
+info -x -q name /dev/null
+info --value /dev/null
+info --property=DEVNAME
+info -q property --property= /dev/null
+info -q property --property=,, /dev/null
+info -e -q name
+info --export-db --bogus
+info -V extra
+info /sys/class/net/lo /dev/nosuch /dev/null
+info -q path -p
+info -p
+info -n
+info -d
+info -d /dev/null -q name
+info -d /dev/null /dev/zero
+trigger --dry-run -v --action=remove -s mem
+trigger --dry-run -v -c change -c add -s mem
+trigger --dry-run --verbose --subsystem-match=mem
+trigger -n -v -s mem
+trigger --dry-run -v -s 'me*' -S 'n*'
+trigger --dry-run -v -a 'dev=1:*'
+trigger --dry-run -v --attr-match=dev --attr-nomatch=dev=1:3 -s mem
+trigger --dry-run -v -p 'DEVNAME=/dev/n*'
+trigger --dry-run -v -p DEVNAME
+trigger --dry-run -v -y 'n*' -y 'z*' -s mem
+trigger --dry-run -v -t subsystems -s subsystem
+trigger --dry-run -v -t subsystems -s module -y 'loo*'
+trigger --dry-run -v -t subsystems -s drivers -y 'e*'
+trigger --dry-run -v -t all -s mem -s module -y 'n*'
+trigger --dry-run -v -g systemd -t all
+trigger --dry-run -v -g nosuchtag
+trigger --dry-run -v --initialized-match --initialized-nomatch -s mem
+trigger --dry-run -v --prioritized-subsystem=net,block
+trigger --dry-run -v -b /sys/devices/virtual/net/lo -s mem
+trigger --dry-run -v --name-match=/dev/null --name-match=/dev/zero
+trigger --dry-run -v --name-match=null
+trigger --dry-run -v -b lo
+trigger --dry-run -v -b /sys/class/net/lo -b /sys/class/net/dmv0
+trigger --dry-run -v --parent-match=/dev/null
+trigger --dry-run -v -c
+trigger --dry-run -v -t
+trigger --dry-run -v --sysname-match=dmv* --attr-match=ifindex
+trigger --dry-run -v /sys/class/net/lo /sys/class/net/dmv0
+trigger --dry-run -q -v -s mem
+test -a move /sys/devices/virtual/mem/null
+test -a bind /sys/devices/virtual/mem/null
+test -a help /sys/devices/virtual/mem/null
+test -N late /sys/devices/virtual/mem/null
+test -N bogus /sys/devices/virtual/mem/null
+test --resolve-names=early /sys/devices/virtual/mem/null
+test
+test /sys/devices/virtual/mem/null extra
+test /dev/null
+test null
+test -a change /sys/class/net/dmv0
+test /sys/bus/pci
+test /sys/module/loop
+test-builtin net_id /sys/class/net/dmv0
+test-builtin -a change net_id /sys/class/net/dmv0
+test-builtin -a remove net_id /sys/class/net/dmv0
+test-builtin 'net_id bogus' /sys/class/net/dmv0
+test-builtin path_id /sys/devices/virtual/net/dmv0
+test-builtin 'path_id x' /sys/devices/virtual/mem/null
+test-builtin 'hwdb --device=/sys/devices/virtual/mem/null' /sys/devices/virtual/mem/null
+test-builtin 'hwdb --filter=ID_*' /sys/devices/virtual/mem/null
+test-builtin 'hwdb bogus --bogus' /sys/devices/virtual/mem/null
+test-builtin 'kmod load' /sys/devices/virtual/mem/null
+test-builtin 'keyboard x' /sys/devices/virtual/mem/null
+test-builtin 'input_id x' /sys/devices/virtual/mem/null
+test-builtin 'blkid --offset=10' /sys/class/block/{loop}
+test-builtin 'blkid --noraid' /sys/class/block/{loop}
+test-builtin 'blkid --bogus' /sys/class/block/{loop}
+test-builtin 'btrfs ready' /sys/devices/virtual/mem/null
+test-builtin 'btrfs ready /dev/nosuch' /sys/devices/virtual/mem/null
+test-builtin usb_id /sys/class/block/{loop}
+test-builtin net_setup_link /sys/class/net/lo
+test-builtin 'net_setup_link x' /sys/class/net/lo
+test-builtin uaccess
+settle -E /nonexist -t 1
+settle --exit-if-exists=/etc/passwd
+settle -s 1
+settle --seq-start=1 --seq-end=2
+settle -q
+settle -t 1 extra
+control -R
+control --reload
+control -S
+control -s -S --ping
+control -l 7
+control --log-level=info
+control --log-priority=info
+control -p FOO=bar -p FOO=
+control -t 0 --ping
+control --timeout=5s --ping
+control -e --bogus
+control -m 18446744073709551616
+control -m 0x10
+control -m 010
+control -V
+control --ping extra
+hwdb -t 'usb:v1D6B*'
+hwdb --test=
+hwdb -r /nonexist -t 'usb:v1D6B*'
+hwdb -s
+hwdb --usr
+hwdb -V
+wait --settle -t 1 /dev/null /dev/zero
+wait -t 0 /dev/null
+wait -t 0.3 /sys/devices/virtual/mem/nosuch
+wait --initialized=no -t 0.3 /dev/nosuch
+wait --initialized=y -t 0.3 /dev/null
+wait /tmp/x
+wait dev/null
+wait /dev/../dev/null
+wait -t 0.1 /dev/./null
+wait --removed -t 0.1 /dev/nosuch
+lock -p -d /dev/nosuch
+lock -t bogus -d /dev/null true
+lock -p
+lock -p -d /dev/null extra
+lock -b /etc/passwd -p
+monitor --bogus
+monitor -s
 info -h
 trigger -h
 settle -h

@@ -3,7 +3,6 @@
 Not implemented: ID_PART_GPT_AUTO_ROOT (the systemd-gpt-auto root partition marking).
 """
 
-import argparse
 import ctypes
 import ctypes.util
 import errno
@@ -12,8 +11,10 @@ import os
 import stat
 from functools import cache
 
+from sysmasterd.devmaster.builtin.getopt import getopt_long
 from sysmasterd.devmaster.builtin.registry import add_property
 from sysmasterd.devmaster.event import UdevEvent
+from udev_rules_translator.numbers import ERANGE, parse_int
 
 log = logging.getLogger("devmaster")
 SUBLKS = (1 << 1) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 11)  # LABEL UUID TYPE ...
@@ -94,47 +95,58 @@ def _probe(lib: ctypes.CDLL, pr: int, fd: int) -> int:
 
 
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
-    p = argparse.ArgumentParser(prog="blkid", add_help=False, exit_on_error=False)
-    p.add_argument("-o", "--offset", type=int, default=0)
-    p.add_argument("-H", "--hint", action="append", default=[])
-    p.add_argument("-R", "--noraid", action="store_true")
-    try:
-        args, _ = p.parse_known_args(argv[1:])
-    except argparse.ArgumentError:
-        return -errno.EINVAL
+    name = event.dev.sysname
+    opts, _ = getopt_long(argv[0], argv[1:], "o:H:R", {"offset": "o", "hint": "H", "noraid": "R"})
+    offset, hints, noraid = 0, [], False
+    for letter, value in opts:
+        if letter == "o":
+            number, reason = parse_int(value, bits=64)
+            if number is None:
+                log.error("%s: Failed to parse '%s' as an integer: %s", name, value, reason)
+                return -(errno.ERANGE if reason == ERANGE else errno.EINVAL)
+            if number < 0:
+                log.error("%s: Invalid offset %d: Invalid argument", name, number)
+                return -errno.EINVAL
+            offset = number
+        elif letter == "H":
+            hints.append(value)
+        else:
+            noraid = True
     lib = _lib()
     devname = event.dev.devname
     if not devname:  # sd_device_get_devname()'s answer, which udevadm test-builtin reports
-        log.debug("%s: Failed to get device name: No such file or directory", event.dev.sysname)
+        log.debug("%s: Failed to get device name: No such file or directory", name)
         return -errno.ENOENT
-    if lib is None or args.offset < 0:
-        return -errno.ENOSYS if lib is None else -errno.EINVAL
+    if lib is None:
+        return -errno.ENOSYS
     pr = lib.blkid_new_probe()
     if not pr:
         return -errno.ENOMEM
     try:
-        for hint in args.hint:
+        for hint in hints:
             lib.blkid_probe_set_hint(pr, hint.encode(), 0)
         lib.blkid_probe_set_superblocks_flags(pr, SUBLKS)
-        if args.noraid:
+        if noraid:
             lib.blkid_probe_filter_superblocks_usage(pr, FLTR_NOTIN, USAGE_RAID)
         try:
             fd = os.open(devname, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
         except OSError as e:
-            log.debug("%s: Failed to open block device %s: %s", event.dev.sysname, devname, e.strerror)
-            return 0 if e.errno in (errno.ENOENT, errno.ENXIO, errno.ENODEV) else -(e.errno or errno.EIO)
+            absent = e.errno in (errno.ENOENT, errno.ENXIO, errno.ENODEV)
+            log.debug("%s: Failed to open block device %s%s: %s", name, devname, ", ignoring" if absent else "",
+                      e.strerror)
+            return 0 if absent else -(e.errno or errno.EIO)
         try:
-            if lib.blkid_probe_set_device(pr, fd, args.offset, 0) < 0:
+            if lib.blkid_probe_set_device(pr, fd, offset, 0) < 0:
                 return -errno.ENOMEM
-            log.debug("%s: Probe %s with %sraid and offset=%d", event.dev.sysname, devname,
-                      "no" if args.noraid else "", args.offset)
+            log.debug("%s: Probe %s with %sraid and offset=%d", name, devname,
+                      "no" if noraid else "", offset)
             if _probe(lib, pr, fd) < 0:
                 return -errno.EIO
-            name, data = ctypes.c_char_p(), ctypes.c_char_p()
+            key_name, data = ctypes.c_char_p(), ctypes.c_char_p()
             for i in range(max(int(lib.blkid_probe_numof_values(pr)), 0)):
-                if lib.blkid_probe_get_value(pr, i, ctypes.byref(name), ctypes.byref(data), None) < 0:
+                if lib.blkid_probe_get_value(pr, i, ctypes.byref(key_name), ctypes.byref(data), None) < 0:
                     continue
-                for key, value in _properties(lib, (name.value or b"").decode(), data.value or b""):
+                for key, value in _properties(lib, (key_name.value or b"").decode(), data.value or b""):
                     add_property(event, key, value, test)
         finally:
             os.close(fd)

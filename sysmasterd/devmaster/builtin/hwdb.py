@@ -2,7 +2,9 @@
 
 import errno
 import logging
+import os
 
+from sysmasterd.devmaster.builtin.getopt import getopt_long
 from sysmasterd.devmaster.builtin.hwdb_trie import HwdbError, find_hwdb, open_hwdb
 from sysmasterd.devmaster.builtin.registry import add_property
 from sysmasterd.devmaster.device import Device, DeviceNotFound
@@ -65,29 +67,24 @@ def search(event: UdevEvent, src: Device, subsystem: str | None, prefix: str | N
 
 
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
-    import argparse  # here, not at the top: every test-builtin loads this module for its init()
-
-    p = argparse.ArgumentParser(prog="hwdb", add_help=False, exit_on_error=False)
-    p.add_argument("-f", "--filter")
-    p.add_argument("-d", "--device")
-    p.add_argument("-s", "--subsystem")
-    p.add_argument("-p", "--lookup-prefix")
-    p.add_argument("modalias", nargs="?")
-    try:
-        args, _ = p.parse_known_args(argv[1:])
-    except argparse.ArgumentError:
-        return -errno.EINVAL
-    if args.modalias:
-        found = lookup(event, args.lookup_prefix, args.modalias, args.filter, test)
+    opts, operands = getopt_long(argv[0], argv[1:], "f:d:s:p:",
+                                 {"filter": "f", "device": "d", "subsystem": "s", "lookup-prefix": "p"})
+    given = dict(opts)
+    filt, prefix = given.get("f"), given.get("p")
+    name = event.dev.sysname
+    if operands:
+        found = lookup(event, prefix, operands[0], filt, test)
     else:
         src = event.dev
-        if args.device:
+        if "d" in given:
             try:
-                src = Device.from_device_id(args.device)
-            except (DeviceNotFound, ValueError):
-                return -errno.ENODEV
-        found = search(event, src, args.subsystem, args.lookup_prefix, args.filter, test)
+                src = Device.from_device_id(given["d"])
+            except (DeviceNotFound, ValueError) as e:
+                code = errno.ENODEV if isinstance(e, DeviceNotFound) and given["d"][:1] in "bcn+" else errno.EINVAL
+                log.debug("%s: Failed to create sd_device object '%s': %s", name, given["d"], os.strerror(code))
+                return -code
+        found = search(event, src, given.get("s"), prefix, filt, test)
     if found == 0:
-        log.debug("%s: No entry found from hwdb.", event.dev.sysname)
+        log.debug("%s: No entry found from hwdb.", name)
         return -errno.ENODATA
     return found if found < 0 else 0
