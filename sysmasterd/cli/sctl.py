@@ -16,6 +16,7 @@ import sys
 from sysmasterd import __version__
 from sysmasterd.cli.gnu_getopt import REQUIRED, Opt, UsageError, parse
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, OUTPUT_MODES, Options, err
+from sysmasterd.cli.sctl_states import LOAD_STATES, PRESET_MODES, UNIT_TYPES
 
 TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
 if TYPE_CHECKING:
@@ -117,9 +118,9 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "default": ("sctl_special", "start_special", "", "Enter system default mode"),
     "rescue": ("sctl_special", "start_special", "", "Enter system rescue mode"),
     "emergency": ("sctl_special", "start_special", "", "Enter system emergency mode"),
-    "halt": ("sctl_manager", "call", "", "Shut down and halt the system"),
-    "poweroff": ("sctl_manager", "call", "", "Shut down and power-off the system"),
-    "reboot": ("sctl_manager", "call", "", "Shut down and reboot the system"),
+    "halt": ("sctl_special", "start_special", "", "Shut down and halt the system"),
+    "poweroff": ("sctl_special", "start_special", "", "Shut down and power-off the system"),
+    "reboot": ("sctl_special", "start_special", "", "Shut down and reboot the system"),
     "kexec": ("sctl_special", "start_special", "", "Shut down and reboot the system with kexec"),
     "exit": ("sctl_special", "start_special", "[EXIT_CODE]", "Request user instance or container exit"),
     "switch-root": ("sctl_mount", "switch_root", "ROOT [INIT]", "Change to a different root file system"),
@@ -134,12 +135,32 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "plot": ("sctl_analyze", "plot", "", "Print an SVG graphic of unit activation"),
 }
 
+# systemctl's argument counts (the verb's own words after it): (at least, at most; -1 any).
+_ARG_COUNTS: dict[str, tuple[int, int]] = {
+    **dict.fromkeys(("clear-jobs", "daemon-reload", "daemon-reexec", "show-environment", "halt", "poweroff", "kexec",
+                     "suspend", "hibernate", "hybrid-sleep", "suspend-then-hibernate", "default", "rescue",
+                     "emergency", "preset-all", "get-default", "is-system-running"), (0, 0)),
+    **dict.fromkeys(("log-level", "log-target", "service-watchdogs", "reboot", "exit"), (0, 1)),
+    **dict.fromkeys(("start", "stop", "condstop", "reload", "restart", "try-restart", "reload-or-try-restart",
+                     "try-reload-or-restart", "force-reload", "condreload", "condrestart", "kill", "clean", "freeze",
+                     "thaw", "is-active", "check", "is-failed", "cat", "set-environment", "unset-environment",
+                     "enable", "disable", "is-enabled", "reenable", "preset", "mask", "unmask", "link", "revert",
+                     "switch-root", "edit"), (1, -1)),
+    **dict.fromkeys(("isolate", "set-default"), (1, 1)),
+    **dict.fromkeys(("service-log-level", "service-log-target"), (1, 2)),
+    **dict.fromkeys(("set-property", "add-wants", "add-requires"), (2, -1)),
+    "bind": (2, 3),
+    "mount-image": (3, 4),
+}
+
 # (key, short, long, takes an argument, help); key "" means accepted and ignored.
 _OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("help", "h", "help", False, "Show this help"),
     ("version", "", "version", False, "Show package version"),
     ("system", "", "system", False, "Connect to system manager"),
     ("user", "", "user", False, "Connect to user service manager"),
+    ("host", "H", "host", True, "Operate on remote host"),
+    ("machine", "M", "machine", True, "Operate on a local container"),
     ("type", "t", "type", True, "List units of a particular type"),
     ("state", "", "state", True, "List units with particular LOAD or SUB or ACTIVE state"),
     ("failed", "", "failed", False, "Shortcut for --state=failed"),
@@ -152,15 +173,19 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("with_dependencies", "", "with-dependencies", False, "Show unit dependencies with 'status', 'cat', "
      "'list-units', and 'list-unit-files'"),
     ("job_mode", "", "job-mode", True, "Specify how to deal with already queued jobs, when queueing a new job"),
+    ("show_transaction", "T", "show-transaction", False, "When enqueuing a unit job, show full transaction"),
     ("-fail", "", "fail", False, ""),
     ("-irreversible", "", "irreversible", False, ""),
     ("-ignore-dependencies", "", "ignore-dependencies", False, ""),
     ("show_types", "", "show-types", False, "When showing sockets, explicitly show their type"),
     ("value", "", "value", False, "When showing properties, only print the value"),
+    ("check_inhibitors", "", "check-inhibitors", True, "Specify if checking inhibitors before shutting down, "
+     "sleeping or hibernating"),
     ("kill_whom", "", "kill-whom", True, "Whom to send signal to"),
     ("kill_whom", "", "kill-who", True, ""),
     ("signal", "s", "signal", True, "Which signal to send"),
     ("now", "", "now", False, "Start or stop unit after enabling or disabling it"),
+    ("dry_run", "", "dry-run", False, "Only print what would be done"),
     ("wait", "", "wait", False, "For (re)start, wait until service stopped again"),
     ("quiet", "q", "quiet", False, "Suppress output"),
     ("no_block", "", "no-block", False, "Do not wait until operation finished"),
@@ -173,11 +198,16 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("", "i", "", False, ""),
     ("runtime", "", "runtime", False, "Enable/disable/mask unit files temporarily until next reboot"),
     ("force", "f", "force", False, "When enabling unit files, override existing symlinks"),
+    ("preset_mode", "", "preset-mode", True, "Apply only enable, only disable, or all presets"),
     ("root", "", "root", True, "Edit unit files in the specified root directory"),
     ("lines", "n", "lines", True, "Number of journal entries to show"),
     ("output", "o", "output", True, "Change journal output mode (short, short-precise, short-iso, "
      "short-iso-precise, short-full, short-monotonic, short-unix, verbose, export, json, json-pretty, "
      "json-sse, cat)"),
+    ("firmware_setup", "", "firmware-setup", False, "Tell the firmware to show the setup menu on next boot"),
+    ("boot_loader_menu", "", "boot-loader-menu", True, "Boot into boot loader menu on next boot"),
+    ("boot_loader_entry", "", "boot-loader-entry", True, "Boot into a specific boot loader entry on next boot"),
+    ("reboot_argument", "", "reboot-argument", True, ""),
     ("plain", "", "plain", False, "Print unit dependencies as a list instead of a tree"),
     ("what", "", "what", True, "Which types of resources to remove"),
     ("read_only", "", "read-only", False, "Create read-only bind mount"),
@@ -188,12 +218,11 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
 _SPECS = [Opt(key or f"-{long or short}", short, long, REQUIRED if arg else 0) for key, short, long, arg, _ in _OPTIONS]
 _BOOLS = {"1": True, "yes": True, "y": True, "true": True, "t": True, "on": True,
                  "0": False, "no": False, "n": False, "false": False, "f": False, "off": False}
-_UNIT_TYPES = ("service", "mount", "swap", "socket", "target", "device", "automount", "timer", "path", "slice",
-               "scope")
-_LOAD_STATES = ("stub", "loaded", "not-found", "bad-setting", "error", "merged", "masked")
 _JOB_MODES = {"-fail": "fail", "-irreversible": "replace-irreversibly", "-ignore-dependencies": "ignore-dependencies"}
 _FLAGS = frozenset(("all", "value", "now", "quiet", "no_block", "plain", "show_types", "full", "wait", "runtime",
-                    "no_reload", "with_dependencies", "no_pager", "read_only", "mkdir"))
+                    "no_reload", "with_dependencies", "no_pager", "read_only", "mkdir", "show_transaction",
+                    "dry_run", "firmware_setup"))
+_HELP_LIST = "help"  # the value that makes --type=, --state= and --preset-mode= list their choices
 
 
 def _help(prog: str) -> None:
@@ -232,9 +261,11 @@ def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
             if not v:
                 return ["--type= requires arguments."]
             for t in _split(v):
-                if t in _UNIT_TYPES:
+                if t == _HELP_LIST:
+                    opts.help_list = "type"
+                elif t in UNIT_TYPES:
                     opts.types.append(t)
-                elif t in _LOAD_STATES:
+                elif t in LOAD_STATES:
                     opts.states.append(t)
                 else:
                     return [f"Unknown unit type or load state '{t}'.", "Use -t help to see a list of allowed values."]
@@ -242,6 +273,8 @@ def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
             if not v:
                 return ["--state= requires arguments."]
             opts.states += _split(v)
+            if _HELP_LIST in opts.states:
+                opts.help_list = "state"
         elif key == "failed":
             opts.states.append("failed")
         elif key in ("property", "P"):
@@ -283,9 +316,28 @@ def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
             opts.clean_what += _split(v)
         elif key in ("signal", "kill_whom"):
             setattr(opts, key, v)
+        elif key == "check_inhibitors" and v != "auto" and v.lower() not in _BOOLS:
+            return [f"Failed to parse --check-inhibitors= argument: {v}"]
+        elif key == "preset_mode":
+            if v not in (*PRESET_MODES, _HELP_LIST):
+                return [f"Failed to parse preset mode: {v}."]
+            opts.preset_mode = v
+        elif key in ("host", "machine"):
+            opts.transport = (key, v)
+        elif key == "boot_loader_menu":
+            from compat.values import parse_timespan
+
+            try:
+                opts.boot_loader_menu = parse_timespan(v)
+            except ValueError:
+                return [f"Failed to parse --boot-loader-menu= argument '{v}': Invalid argument"]
+        elif key in ("boot_loader_entry", "reboot_argument"):
+            setattr(opts, key, v)
         if key == "quiet" and legend is None:
             legend = False
     opts.legend = legend is not False
+    if opts.transport[0] == "host" and opts.user:
+        return ["Cannot access user instance remotely."]
     if opts.wait and opts.no_block:
         return ["--wait may not be combined with --no-block."]
     return opts
@@ -311,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(opts, list):
         err("\n".join(opts))
         return EXIT_FAILURE
+    if opts.help_list or opts.preset_mode == _HELP_LIST:
+        from sysmasterd.cli.sctl_states import print_help_list
+
+        print_help_list(opts.help_list or "preset-mode")
+        return 0
     if "help" in opts.clean_what:
         print("runtime\nstate\ncache\nlogs\nconfiguration")
         return 0
@@ -318,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     entry = VERBS.get(verb) if not verb.startswith("#") else None
     if entry is None:
         err(f"Unknown command verb {verb}.")
+        return EXIT_FAILURE
+    least, most = _ARG_COUNTS.get(verb, (0, -1))
+    if len(operands) < least or 0 <= most < len(operands):
+        err("Too few arguments." if len(operands) < least else "Too many arguments.")
         return EXIT_FAILURE
     return _run(entry[0], entry[1], opts, verb, operands)
 
@@ -340,6 +401,11 @@ def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) 
         from sysmasterd.cli.sctl_units import job_verb
 
         run, verb = job_verb, "start" if verb == "enable" else "stop"
+    if opts.transport[0]:
+        # no ssh bridge to a remote manager and no machined for containers here
+        reason = "Host is down" if opts.transport[0] == "machine" else "Operation not supported"
+        err(f"Failed to connect to bus: {reason}")
+        return EXIT_FAILURE
     try:
         client = Client.connect(opts.user)
     except (OSError, ConnectionError, ValueError, CallError) as e:

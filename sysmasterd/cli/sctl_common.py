@@ -73,6 +73,16 @@ class Options:
         self.clean_what: list[str] = []
         self.read_only = False
         self.mkdir = False
+        self.show_transaction = False
+        self.dry_run = False
+        self.preset_mode = "full"
+        self.firmware_setup = False
+        self.boot_loader_menu: int | None = None  # usec
+        self.boot_loader_entry: str | None = None
+        self.reboot_argument: str | None = None
+        self.help_list = ""  # "type" or "state": --type=help/--state=help lists the choices instead
+        # ("host" or "machine", where) for -H/-M; ("", "") for the local manager
+        self.transport = ("", "")
 
     @property
     def no_legend(self) -> bool:
@@ -115,14 +125,14 @@ def unit_name_is_valid(name: str) -> bool:
             and all(c in _VALID_WITH_AT for c in stem))
 
 
-def _is_glob(name: str) -> bool:
+def is_glob(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
 def mangle(name: str, quiet: bool = False, suffix: str = ".service") -> str:
     """systemctl's unit_name_mangle(): `foo` means foo.service, a path means its .device/.mount unit,
     anything else invalid is escaped (and said so on stderr unless quiet). Globs pass unchanged."""
-    if unit_name_is_valid(name) or (_is_glob(name) and all(c in _VALID_GLOB for c in name)):
+    if unit_name_is_valid(name) or (is_glob(name) and all(c in _VALID_GLOB for c in name)):
         return name
     if name.startswith("/"):
         from compat.unitname import path_escape  # rare: not worth its import on every call

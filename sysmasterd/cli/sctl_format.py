@@ -95,6 +95,14 @@ def format_relative(usec: int, now_usec: int | None = None) -> str:
     return text + suffix
 
 
+def next_elapse(monotonic: int, realtime: int) -> int:
+    """calc_next_elapse(): a timer's next elapse in realtime, the monotonic one converted."""
+    if monotonic in (0, UINT64_MAX):
+        return realtime
+    converted = time.time_ns() // 1000 + monotonic - time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    return min(converted, realtime) if realtime not in (0, UINT64_MAX) else converted
+
+
 def format_bytes(n: int) -> str:
     value = float(n)
     for suffix in ("B", "K", "M", "G", "T", "P"):

@@ -4,11 +4,9 @@ systemctl-list-machines.c, systemctl-list-dependencies.c)."""
 
 from __future__ import annotations
 
-import time
-
 from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, UNIT, CallError, Client
-from sysmasterd.cli.sctl_common import Options, mangle
-from sysmasterd.cli.sctl_format import UINT64_MAX, format_relative, format_timestamp, use_colors
+from sysmasterd.cli.sctl_common import Options, is_glob, mangle
+from sysmasterd.cli.sctl_format import UINT64_MAX, format_relative, format_timestamp, next_elapse, use_colors
 from sysmasterd.cli.sctl_table import (
     GREEN,
     HIGHLIGHT,
@@ -61,28 +59,33 @@ def unit_rows(client: Client, opts: Options, patterns: list[str]) -> list[list[A
 
 
 def unit_dependencies(client: Client, opts: Options, name: str) -> list[str]:
-    props = client.get_all(client.unit_path(name), UNIT)
+    """unit_get_dependencies(): the dependencies --reverse/--after/--before ask for, in the order
+    the manager lists its properties (systemctl reads them in that order)."""
+    wanted = _DEPENDENCIES[opts.dependency]
     deps: list[str] = []
-    for key in _DEPENDENCIES[opts.dependency]:
-        deps += [d for d in props.get(key, []) if d not in deps]
+    for key, value in client.get_all(client.unit_path(name), UNIT).items():
+        if key in wanted:
+            deps += [d for d in value if d not in deps]
     return deps
 
 
 def with_dependencies(client: Client, opts: Options, names: list[str]) -> list[str]:
-    out = list(names)
+    """append_unit_dependencies() for --with-dependencies: each name followed by its direct
+    dependencies, every unit once."""
+    out: list[str] = []
     for name in names:
-        todo = [name]
-        while todo:
-            for dep in unit_dependencies(client, opts, todo.pop()):
-                if dep not in out:
-                    out.append(dep)
-                    todo.append(dep)
+        out.append(name)
+        try:
+            deps = unit_dependencies(client, opts, name)
+        except CallError:
+            deps = []
+        out += [d for d in deps if d not in out]
     return out
 
 
 def list_units(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
     if opts.with_dependencies:
-        patterns = with_dependencies(client, opts, [mangle(p, opts.quiet) for p in patterns])
+        patterns = with_dependencies(client, opts, patterns)
     rows = unit_rows(client, opts, patterns)
     table = Table("", "unit", "load", "active", "sub", "job", "description", header=opts.legend)
     if opts.plain:
@@ -158,15 +161,9 @@ def _is_set(usec: int) -> bool:
 
 def list_timers(client: Client, opts: Options, verb: str, patterns: list[str]) -> int:
     timers = []
-    now_real, now_mono = time.time_ns() // 1000, time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     for row in _typed_rows(client, opts, patterns, ".timer"):
         props = client.get_all(row[6], "org.freedesktop.systemd1.Timer")
-        mono, real = props.get("NextElapseUSecMonotonic", 0), props.get("NextElapseUSecRealtime", 0)
-        if _is_set(mono):
-            converted = now_real + mono - now_mono
-            nxt = min(converted, real) if _is_set(real) else converted
-        else:
-            nxt = real
+        nxt = next_elapse(props.get("NextElapseUSecMonotonic", 0), props.get("NextElapseUSecRealtime", 0))
         triggers = client.get(row[6], UNIT, "Triggers")
         timers.append((nxt, row[0], props.get("LastTriggerUSec", 0), triggers))
     timers.sort(key=lambda t: (t[0], t[1]))
@@ -286,7 +283,7 @@ def _dependency_sort_key(name: str) -> tuple[bool, str]:
 
 
 def list_dependencies(client: Client, opts: Options, verb: str, names: list[str]) -> int:
-    roots = [mangle(n, opts.quiet) for n in names] or ["default.target"]
+    roots = expand_names(client, opts, names) if names else ["default.target"]
     done: list[str] = []
     out: list[str] = []
 
@@ -313,7 +310,8 @@ def list_dependencies(client: Client, opts: Options, verb: str, names: list[str]
             out.append("")
         out.append(root)
         one(root, 0, 0)
-    print("\n".join(out))
+    if out:
+        print("\n".join(out))
     return 0
 
 
@@ -323,10 +321,22 @@ def _tree(opts: Options, level: int, branches: int, last: bool) -> str:
     return "".join("│ " if branches & (1 << i) else "  " for i in range(level - 1, -1, -1)) + ("└─" if last else "├─")
 
 
-def expand_names(client: Client, opts: Options, patterns: list[str]) -> list[str]:
-    """Names as given (mangled); a glob matches the units list-units would show."""
+def expand_names(client: Client, opts: Options, patterns: list[str], suffix: str = ".service") -> list[str]:
+    """expand_unit_names(): the names mangled, then the loaded units the globs among them match,
+    in the manager's order and filtered as list-units filters (so inactive ones only with --all)."""
     names: list[str] = []
+    globs: list[str] = []
     for pattern in patterns:
-        name = mangle(pattern, opts.quiet)
-        names += [row[0] for row in unit_rows(client, opts, [name])] if any(c in name for c in "*?[") else [name]
+        name = mangle(pattern, opts.quiet, suffix)
+        (globs if is_glob(name) else names).append(name)
+    if globs:
+        names += [row[0] for row in client.manager("ListUnitsByPatterns", "asas", [opts.states, globs])
+                  if _shown(opts, row)]
     return names
+
+
+def units_to_show(client: Client, opts: Options, patterns: list[str]) -> list[str]:
+    """show, status and cat: the names expanded, and with --with-dependencies each followed by its
+    dependencies."""
+    names = expand_names(client, opts, patterns)
+    return with_dependencies(client, opts, names) if opts.with_dependencies else names

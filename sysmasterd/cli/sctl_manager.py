@@ -35,6 +35,8 @@ _DROPS_CONNECTION = ("Reexecute", "PowerOff", "Reboot", "Halt", "Exit", "KExec")
 
 def call(client: Client, opts: Options, verb: str, args: list[str]) -> int:
     member, failure = _CALLS[verb]
+    if opts.dry_run:
+        return 0
     try:
         client.manager(member)
     except CallError as e:
@@ -221,7 +223,7 @@ _FAILURES = {"set-default": "Failed to set default target", "preset-all": "Faile
 def file_call_args(verb: str, args: list[str], opts: Options) -> list[Any] | None:
     """The method's arguments for a unit-file verb's operands; None: too few of them."""
     if verb == "preset-all":
-        return ["full", opts.runtime, bool(opts.force)]
+        return [opts.preset_mode, opts.runtime, bool(opts.force)]
     names = args if verb == "link" else [mangle(a, opts.quiet) for a in args]  # link takes paths
     if verb in ("add-wants", "add-requires"):
         if len(names) < 2:
@@ -231,7 +233,7 @@ def file_call_args(verb: str, args: list[str], opts: Options) -> list[Any] | Non
         return None
     by_signature: dict[str, list[Any]] = {
         "asbb": [names, opts.runtime, bool(opts.force)], "asb": [names, opts.runtime], "as": [names],
-        "sb": [names[0], True], "assbb": [names, "full", opts.runtime, bool(opts.force)]}
+        "sb": [names[0], True], "assbb": [names, opts.preset_mode, opts.runtime, bool(opts.force)]}
     return by_signature[_FILE_CALLS[verb][1]]
 
 
@@ -290,7 +292,7 @@ def list_unit_files(client: Client, opts: Options, verb: str, args: list[str]) -
     if opts.with_dependencies:
         from sysmasterd.cli.sctl_lists import with_dependencies
 
-        args = with_dependencies(client, opts, [mangle(a, opts.quiet) for a in args])
+        args = with_dependencies(client, opts, args)
     rows = client.manager("ListUnitFilesByPatterns", "asas", [opts.states, args])
     # Like systemctl, the preset comes from this host's preset files, read client-side.
     return print_unit_files(opts, [(os.path.basename(path), state) for path, state in rows],

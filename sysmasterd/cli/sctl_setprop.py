@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sysmasterd.cli.dbuswire import Variant
 from sysmasterd.cli.sctl_bus import CallError, Client
-from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, mangle
+from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err
 
 UINT32_MAX = (1 << 32) - 1
 UINT64_MAX = (1 << 64) - 1
@@ -162,16 +162,17 @@ def set_property(client: Client, opts: Options, verb: str, args: list[str]) -> i
     if len(args) < 2:
         err("Too few arguments.")
         return EXIT_FAILURE
-    name = mangle(args[0], opts.quiet)
-    unit_type = name.rpartition(".")[2]
-    try:
-        props = [encode(a, unit_type) for a in args[1:]]
-    except AssignmentError as e:
-        err(str(e))
-        return EXIT_FAILURE
-    try:
-        client.manager("SetUnitProperties", "sba(sv)", [name, opts.runtime, props])
-    except CallError as e:
-        err(f"Failed to set unit properties on {name}: {e.text}")
-        return EXIT_FAILURE
+    from sysmasterd.cli.sctl_lists import expand_names
+
+    for name in expand_names(client, opts, args[:1]):
+        try:
+            props = [encode(a, name.rpartition(".")[2]) for a in args[1:]]
+        except AssignmentError as e:
+            err(str(e))
+            return EXIT_FAILURE
+        try:
+            client.manager("SetUnitProperties", "sba(sv)", [name, opts.runtime, props])
+        except CallError as e:
+            err(f"Failed to set unit properties on {name}: {e.text}")
+            return EXIT_FAILURE
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 
 from compat.exitstatus import exit_status_name
-from sysmasterd.cli.sctl_bus import Client
-from sysmasterd.cli.sctl_common import Options, mangle
+from sysmasterd.cli.sctl_bus import CallError, Client
+from sysmasterd.cli.sctl_common import Options, err, exit_for
 from sysmasterd.cli.sctl_format import UINT64_MAX, format_span, format_timestamp
 
 TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
@@ -72,7 +72,9 @@ def format_value(name: str, signature: str, value: Any) -> str | list[str] | Non
         if name == "UMask":
             return f"{value:04o}"
         return str(value)
-    if signature in ("i", "q", "y", "x", "n", "d"):
+    if signature == "d":
+        return f"{value:g}"  # printf's %g, as bus_print_property() prints a double
+    if signature in ("i", "q", "y", "x", "n"):
         return str(value)
     if signature in ("as", "ao"):
         return " ".join(value)
@@ -107,10 +109,21 @@ def show_lines(props: dict[str, tuple[str, Any]], wanted: list[str], value_only:
 
 
 def show(client: Client, opts: Options, verb: str, names: list[str]) -> int:
-    targets = [client.unit_path(mangle(n, opts.quiet)) for n in names] if names else ["/org/freedesktop/systemd1"]
-    chunks = []
-    for path in targets:
-        props = client.get_all_typed(path)
-        chunks.append("\n".join(show_lines(props, opts.properties, opts.value, opts.all)))
-    print("\n\n".join(chunks))
+    from sysmasterd.cli.sctl_lists import unit_rows, units_to_show
+
+    if not names:
+        targets = ([client.unit_path(row[0]) for row in unit_rows(client, opts, [])] if opts.states or opts.types
+                   else ["/org/freedesktop/systemd1"])
+    else:
+        # a number is a job
+        targets = [f"/org/freedesktop/systemd1/job/{n}" for n in names if n.isdigit()]
+        targets += [client.unit_path(n) for n in units_to_show(client, opts, [n for n in names if not n.isdigit()])]
+    for index, path in enumerate(targets):
+        try:
+            props = client.get_all_typed(path)
+        except CallError as e:
+            err(f"Failed to get properties: {e.text}")
+            return exit_for(e)
+        # one unit's properties at a time, a blank line between units, as systemctl prints them
+        print(("\n" if index else "") + "\n".join(show_lines(props, opts.properties, opts.value, opts.all)))
     return 0

@@ -11,6 +11,7 @@ from sysmasterd.cli.sctl_common import (
     Options,
     err,
     exit_for,
+    is_glob,
     mangle,
 )
 from sysmasterd.cli.sctl_format import paint, use_colors
@@ -85,7 +86,15 @@ def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
         return EXIT_FAILURE
     method, shown = _JOB_VERBS[verb]
     mode = "isolate" if verb == "isolate" else opts.job_mode
-    return run_jobs(client, opts, method, shown, mode, [mangle(n, opts.quiet) for n in names])
+    from sysmasterd.cli.sctl_lists import expand_names
+
+    units = expand_names(client, opts, names, ".target" if verb == "isolate" else ".service")
+    if shown == "start" and not opts.all and not opts.quiet and any(is_glob(mangle(n, True)) for n in names):
+        err(f"Warning: {paint('systemctl start called with a glob pattern.', 'red')}")
+        err("Hint: unit globs expand to loaded units, so start will usually have no effect.\n"
+            "      Passing --all will also load units which are pulled in by other units.\n"
+            "      See systemctl(1) for more details.")
+    return run_jobs(client, opts, method, shown, mode, units)
 
 
 def run_jobs(client: Client, opts: Options, method: str, shown: str, mode: str, names: list[str]) -> int:
@@ -94,9 +103,17 @@ def run_jobs(client: Client, opts: Options, method: str, shown: str, mode: str, 
         client.subscribe_jobs()
     jobs: dict[str, str] = {}
     rc = 0
-    for name in names:
+    for name in names if not opts.dry_run else ():
         try:
-            jobs[client.manager(method, "ss", [name, mode])] = name
+            if opts.show_transaction:
+                job_id, job_path, unit, _unit_path, job_type, affected = client.manager(
+                    "EnqueueUnitJob", "sss", [name, shown, mode])
+                err(f"Enqueued anchor job {job_id} {unit}/{job_type}.")
+                for other_id, _path, other, _other_path, other_type in affected:
+                    err(f"Enqueued auxiliary job {other_id} {other}/{other_type}.")
+                jobs[job_path] = name
+            else:
+                jobs[client.manager(method, "ss", [name, mode])] = name
         except CallError as e:
             err(f"Failed to {shown} {name}: {e.text}")
             if e.name not in _SELF_EXPLAINING:
@@ -136,8 +153,10 @@ def is_state(client: Client, opts: Options, verb: str, names: list[str]) -> int:
     if not names:
         err("Too few arguments.")
         return EXIT_FAILURE
+    from sysmasterd.cli.sctl_lists import expand_names
+
     found = False
-    for name in (mangle(n, opts.quiet) for n in names):
+    for name in expand_names(client, opts, names):
         state = client.get(client.unit_path(name), UNIT, "ActiveState")
         if not opts.quiet:
             print(state)
@@ -176,9 +195,11 @@ def list_jobs(client: Client, opts: Options, verb: str, patterns: list[str]) -> 
 
 
 def cat(client: Client, opts: Options, verb: str, names: list[str]) -> int:
+    from sysmasterd.cli.sctl_lists import units_to_show
+
     rc = 0
     first = True
-    for name in (mangle(n, opts.quiet) for n in names):
+    for name in units_to_show(client, opts, names):
         path = client.unit_path(name)
         props = client.get_all(path, UNIT)
         files = ([props["FragmentPath"]] if props["FragmentPath"] else []) + list(props["DropInPaths"])
@@ -208,10 +229,12 @@ def kill(client: Client, opts: Options, verb: str, names: list[str]) -> int:
 
         signo = int(sig) if sig.isdigit() else signal.Signals[sig if sig.startswith("SIG") else "SIG" + sig].value
     except (KeyError, ValueError):
-        err(f"Failed to parse signal string {opts.signal}.")
+        err(f'Failed to parse signal string "{opts.signal}".')
         return EXIT_FAILURE
+    from sysmasterd.cli.sctl_lists import expand_names
+
     rc = 0
-    for name in (mangle(n, opts.quiet) for n in names):
+    for name in expand_names(client, opts, names):
         try:
             client.manager("KillUnit", "ssi", [name, opts.kill_whom, signo])
         except CallError as e:
@@ -271,10 +294,12 @@ def _await_maintenance_end(client: Client, names: list[str]) -> int:
 
 
 def reset_failed(client: Client, opts: Options, verb: str, names: list[str]) -> int:
+    from sysmasterd.cli.sctl_lists import expand_names
+
     try:
         if not names:
             client.manager("ResetFailed")
-        for name in (mangle(n, opts.quiet) for n in names):
+        for name in expand_names(client, opts, names):
             client.manager("ResetFailedUnit", "s", [name])
     except CallError as e:
         err(f"Failed to reset failed state of unit: {e.text}")

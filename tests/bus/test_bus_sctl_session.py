@@ -280,6 +280,48 @@ start
 --state= list-units
 --legend=maybe list-units
 -n x status
+start sleepy.service
+show 'sl*' -p Id
+status 'sl*'
+cat 'sl*'
+is-active 'sl*' 'qu*'
+stop 'sl*'
+start --all 'sl*'
+show --with-dependencies -p Id group.target
+status default.target
+status tick.timer
+status echo.socket
+status echo.service
+show -p Id --type=service
+show -p Id --state=failed
+status --type=target
+show -p Progress
+list-dependencies 'gr*'
+list-units --state=help
+list-units --type=help
+-t help,service list-units
+--preset-mode=help
+unset-environment
+set-environment
+preset --preset-mode=bogus sleepy.service
+preset --preset-mode=enable-only quiet.service
+is-enabled quiet.service
+start --show-transaction helper.service
+-T restart helper.service
+-H host list-units
+--host=x status
+--check-inhibitors=maybe stop quiet.service
+--dry-run stop sleepy.service
+is-active sleepy.service
+--dry-run daemon-reload
+--firmware-setup reboot
+halt
+--force poweroff
+isolate
+isolate a b
+get-default x
+daemon-reload x
+kill --signal=bogus sleepy.service
 """
 
 # Differences that are right: the version line names this implementation.
@@ -292,7 +334,9 @@ def normalize(text: str, root: Path) -> str:
     text = re.sub(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+", "TIMESTAMP", text)
     text = re.sub(r"\b\d+(?:\.\d+)?(?:us|ms|s|min|h)(?: \d+(?:us|ms|s|min))? (ago|left)", r"SPAN \1", text)
     text = re.sub(r'("(?:next|last|left|passed)":)\d+', r"\1USEC", text)
-    text = re.sub(r"(Main PID: |Process: )\d+", r"\1PID", text)
+    text = re.sub(r"(Main PID: |Process: |└─|├─)\d+", r"\1PID", text)
+    text = re.sub(r"(Memory: )\S+", r"\1MEM", text)
+    text = re.sub(r"sysmaster\.user-[0-9a-f]+", "sysmaster.user-N", text)  # each manager's own cgroup
     text = re.sub(r"(Duration: ).*", r"\1SPAN", text)
     return re.sub(r"^(\S*systemctl|\S*sctl): ", "PROG: ", text, flags=re.M)
 
