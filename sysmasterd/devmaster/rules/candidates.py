@@ -9,26 +9,29 @@ them.
 
 from __future__ import annotations
 
+import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
 
-from udev_rules_translator.glob import GLOB_CHARS, is_glob
+from udev_rules_translator.glob import is_glob
 from udev_rules_translator.model import Operator, RuleLine, Token, TokenType
 
 T = TokenType
 _GUARD_TYPES = (T.M_ACTION, T.M_SUBSYSTEM)
-_NOT_LITERAL = GLOB_CHARS + "\\"  # where a glob's literal start ends
+_LITERAL_START = re.compile(r"[^*?\[\\]*")  # a glob's start up to its first special character
 
 
 def kernel_prefix(line: RuleLine) -> str:
     """What every KERNEL name this line can match starts with ("" when that is not known)."""
     for token in line.tokens:
+        if token.type is not T.M_KERNEL or token.op is not Operator.MATCH:
+            continue
         value = token.pattern_body
         # a Pattern has several alternatives (or none): only single ones are worth an index
-        if token.type is T.M_KERNEL and token.op is Operator.MATCH and isinstance(value, str):
-            end = min((i for i in map(value.find, _NOT_LITERAL) if i >= 0), default=len(value))
+        if isinstance(value, str):
+            end = _LITERAL_START.match(value).end()  # type: ignore[union-attr]
             if end:
                 return value[:end]
     return ""
@@ -37,8 +40,10 @@ def kernel_prefix(line: RuleLine) -> str:
 def env_literal(line: RuleLine) -> tuple[str, str] | None:
     """The (property, value) of the line's first ENV{property}=="value" without a glob."""
     for token in line.tokens:
+        if token.type is not T.M_ENV or token.op is not Operator.MATCH:
+            continue
         value = token.pattern_body
-        if token.type is T.M_ENV and token.op is Operator.MATCH and isinstance(value, str) and not is_glob(value):
+        if isinstance(value, str) and not is_glob(value):
             return token.attr or "", value
     return None
 
@@ -72,19 +77,25 @@ class LineSelector:
     are looked up by the name in a sorted table instead of being walked one by one."""
 
     def __init__(self, lines: Sequence[RuleLine]) -> None:
-        # plain ints: enum.Flag arithmetic per line per event is measurably slow
-        self._flags = [line.flags.value for line in lines]
+        # plain ints (a byte each): enum.Flag arithmetic per line per event is measurably slow
+        self._flags = bytes(line.flags.value for line in lines)
         # most lines of a file guard alike (SUBSYSTEM=="block"): one tuple for all of them
-        shared: dict[tuple[Token, ...], tuple[Token, ...]] = {}
-        self._guards = [shared.setdefault(guards, guards) for guards in
-                        (tuple(t for t in line.tokens if t.type in _GUARD_TYPES) for line in lines)]
-        keyed = sorted((prefix, i) for i, prefix in enumerate(map(kernel_prefix, lines)) if prefix)
+        # (keyed on the tokens' identities: the compiler made tokens written alike one object)
+        shared: dict[tuple[int, ...], tuple[Token, ...]] = {}
+        self._guards = []
+        for line in lines:
+            guards = tuple([t for t in line.tokens if t.type in _GUARD_TYPES])
+            self._guards.append(shared.setdefault(tuple(map(id, guards)), guards))
+        prefixes = [kernel_prefix(line) for line in lines]
+        order = sorted((i for i, prefix in enumerate(prefixes) if prefix), key=prefixes.__getitem__)
         self._by_name = bytearray(len(lines))
-        for _, i in keyed:
+        for i in order:
             self._by_name[i] = 1
-        self._prefixes = [prefix for prefix, _ in keyed]
-        self._prefixed = array("I", (i for _, i in keyed))
-        self._lengths = sorted({len(prefix) for prefix in self._prefixes})
+        self._prefixed = array("I", order)
+        # the sorted prefixes as one string and where each ends: no string object per line
+        self._prefix_text = "".join(prefixes[i] for i in order)
+        self._prefix_ends = array("I", accumulate(len(prefixes[i]) for i in order))
+        self._lengths = sorted({len(prefixes[i]) for i in order})
         self._cache: dict[tuple[str, str | None, int], array[int]] = {}
 
     def select(self, action: str, subsystem: str | None, bits: int, name: str) -> Sequence[int]:
@@ -114,14 +125,17 @@ class LineSelector:
 
     def _named(self, name: str) -> list[int]:
         """Lines whose KERNEL prefix starts ``name``."""
-        prefixes = self._prefixes
+        count = len(self._prefixed)
         found: list[int] = []
         for length in self._lengths:
             if length > len(name):
                 break
             head = name[:length]
-            k = bisect_left(prefixes, head)
-            while k < len(prefixes) and prefixes[k] == head:
+            k = bisect_left(range(count), head, key=self._prefix)
+            while k < count and self._prefix(k) == head:
                 found.append(self._prefixed[k])
                 k += 1
         return found
+
+    def _prefix(self, k: int) -> str:
+        return self._prefix_text[self._prefix_ends[k - 1] if k else 0 : self._prefix_ends[k]]
