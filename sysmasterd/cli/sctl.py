@@ -208,6 +208,9 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("boot_loader_menu", "", "boot-loader-menu", True, "Boot into boot loader menu on next boot"),
     ("boot_loader_entry", "", "boot-loader-entry", True, "Boot into a specific boot loader entry on next boot"),
     ("reboot_argument", "", "reboot-argument", True, ""),
+    ("", "", "message", True, ""),
+    ("timestamp", "", "timestamp", True, "Change format of printed timestamps (pretty, unix, us, utc, us+utc)"),
+    ("marked", "", "marked", False, "Restart/reload previously marked units"),
     ("plain", "", "plain", False, "Print unit dependencies as a list instead of a tree"),
     ("what", "", "what", True, "Which types of resources to remove"),
     ("read_only", "", "read-only", False, "Create read-only bind mount"),
@@ -221,7 +224,7 @@ _BOOLS = {"1": True, "yes": True, "y": True, "true": True, "t": True, "on": True
 _JOB_MODES = {"-fail": "fail", "-irreversible": "replace-irreversibly", "-ignore-dependencies": "ignore-dependencies"}
 _FLAGS = frozenset(("all", "value", "now", "quiet", "no_block", "plain", "show_types", "full", "wait", "runtime",
                     "no_reload", "with_dependencies", "no_pager", "read_only", "mkdir", "show_transaction",
-                    "dry_run", "firmware_setup"))
+                    "dry_run", "firmware_setup", "marked"))
 _HELP_LIST = "help"  # the value that makes --type=, --state= and --preset-mode= list their choices
 
 
@@ -247,8 +250,9 @@ def _split(value: str) -> list[str]:
     return [v for v in value.split(",") if v]
 
 
-def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
-    """The Options, or the error lines for a bad option value."""
+def _options(pairs: list[tuple[str, str | None]], operands: list[str]) -> Options | list[str]:
+    """The Options, or the error lines for a bad option value (or combination with the verb)."""
+    verb = operands[0] if operands else ""
     opts = Options()
     legend: bool | None = None
     for key, value in pairs:
@@ -333,6 +337,15 @@ def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
                 return [f"Failed to parse --boot-loader-menu= argument '{v}': Invalid argument"]
         elif key in ("boot_loader_entry", "reboot_argument"):
             setattr(opts, key, v)
+        elif key == "timestamp":
+            from sysmasterd.cli import sctl_format
+
+            if v == _HELP_LIST:
+                opts.help_list = "timestamp"
+            elif v not in sctl_format.TIMESTAMP_STYLES:
+                return [f"Invalid value: {v}."]
+            else:
+                sctl_format.timestamp_style = v
         if key == "quiet" and legend is None:
             legend = False
     opts.legend = legend is not False
@@ -340,6 +353,18 @@ def _options(pairs: list[tuple[str, str | None]]) -> Options | list[str]:
         return ["Cannot access user instance remotely."]
     if opts.wait and opts.no_block:
         return ["--wait may not be combined with --no-block."]
+    reload_or_restart = verb == "reload-or-restart"
+    if opts.marked:
+        if not reload_or_restart:
+            return ["--marked may only be used with 'reload-or-restart'."]
+        if operands[1:]:
+            return ["No additional arguments allowed with 'reload-or-restart --marked'."]
+        if opts.wait:
+            return ["--marked --wait is not supported."]
+        if opts.show_transaction:
+            return ["--marked --show-transaction is not supported."]
+    elif reload_or_restart and not operands[1:]:
+        return ["List of units to restart/reload is required."]
     return opts
 
 
@@ -359,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         # systemctl's first line is "systemd <N> (...)"; scripts read the number from field 2.
         print(f"systemd 252 (sysmaster-py {__version__})")
         return 0
-    opts = _options(pairs)
+    opts = _options(pairs, operands)
     if isinstance(opts, list):
         err("\n".join(opts))
         return EXIT_FAILURE

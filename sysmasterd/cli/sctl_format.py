@@ -43,10 +43,23 @@ def format_span(usec: int, accuracy: int = 1) -> str:
     return format_timespan(usec, accuracy)
 
 
+TIMESTAMP_STYLES = ("pretty", "us", "utc", "us+utc", "unix")
+timestamp_style = "pretty"  # --timestamp=
+
+
 def format_timestamp(usec: int) -> str:
+    """A timestamp in the --timestamp= style: "Mon 2026-12-07 04:30:00 UTC", with microseconds
+    (us), in UTC (utc), both, or seconds since the epoch (unix: "@1796617800")."""
     if usec in (0, UINT64_MAX):
         return "n/a"
-    return time.strftime("%a %Y-%m-%d %H:%M:%S %Z", time.localtime(usec / 1e6))
+    if timestamp_style == "unix":
+        return f"@{usec // 1_000_000}"
+    utc = "utc" in timestamp_style
+    tm = (time.gmtime if utc else time.localtime)(usec // 1_000_000)
+    text = time.strftime("%a %Y-%m-%d %H:%M:%S", tm)
+    if timestamp_style.startswith("us"):
+        text += f".{usec % 1_000_000:06d}"
+    return f"{text} UTC" if utc else f"{text} {time.strftime('%Z', tm)}"
 
 
 _HOUR = 3_600_000_000

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, CallError, Client
+from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, UNIT, CallError, Client
 from sysmasterd.cli.sctl_common import EXIT_FAILURE, Options, err, exit_for, mangle
 
 TYPE_CHECKING = False  # typing costs more to import than sctl may spend
@@ -244,6 +244,11 @@ def unit_files(client: Client, opts: Options, verb: str, args: list[str]) -> int
     if body is None:
         err("Too few arguments.")
         return EXIT_FAILURE
+    if verb in ("mask", "unmask"):
+        for name in body[0]:
+            props = client.get_all(client.unit_path(name), UNIT)
+            if props["LoadState"] == "not-found" and props["ActiveState"] == "inactive":
+                err(f"Unit {name} does not exist, proceeding anyway.")
     try:
         reply = client.manager(member, signature, body)
         if not opts.quiet:

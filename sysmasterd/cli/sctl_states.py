@@ -35,7 +35,11 @@ _STATE_GROUPS = (
 
 def print_help_list(kind: str) -> None:
     """What systemctl prints for "help" as the value of --type=, --state= or --preset-mode=."""
-    if kind == "type":
+    if kind == "timestamp":
+        from sysmasterd.cli.sctl_format import TIMESTAMP_STYLES
+
+        print("\n".join(TIMESTAMP_STYLES))
+    elif kind == "type":
         print("Available unit types:\n" + "\n".join(UNIT_TYPES))
     elif kind == "state":
         print("\n\n".join(f"Available {title}:\n" + "\n".join(names) for title, names in _STATE_GROUPS))

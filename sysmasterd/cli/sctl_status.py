@@ -6,7 +6,7 @@ import os
 
 from sysmasterd.cli.sctl_bus import UNIT, CallError, Client
 from sysmasterd.cli.sctl_cgtree import process_tree
-from sysmasterd.cli.sctl_common import EXIT_NO_SUCH_UNIT, EXIT_NOT_RUNNING, Options, err
+from sysmasterd.cli.sctl_common import EXIT_NO_SUCH_UNIT, EXIT_NOT_RUNNING, Options, err, exit_for
 from sysmasterd.cli.sctl_format import (
     UINT64_MAX,
     dot,
@@ -260,7 +260,13 @@ def status(client: Client, opts: Options, verb: str, names: list[str]) -> int:
         units = [row[0] for row in unit_rows(client, opts, [])]
     else:
         # a number is a process: the unit it runs in
-        units = [client.get(client.manager("GetUnitByPID", "u", [int(n)]), UNIT, "Id") for n in names if n.isdigit()]
+        units = []
+        for pid in (int(n) for n in names if n.isdigit()):
+            try:
+                units.append(client.get(client.manager("GetUnitByPID", "u", [pid]), UNIT, "Id"))
+            except CallError as e:
+                err(f"Failed to get unit for PID {pid}: {e.text}")
+                return exit_for(e)
         units += units_to_show(client, opts, [n for n in names if not n.isdigit()])
     return _show_status(client, opts, units)
 

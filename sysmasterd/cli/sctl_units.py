@@ -78,7 +78,7 @@ def _job_failure(client: Client, opts: Options, unit: str, result: str) -> None:
 
 
 def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
-    if not names:
+    if not names and not opts.marked:
         err("Too few arguments.")
         return EXIT_FAILURE
     if opts.wait and verb not in ("start", "restart"):
@@ -103,6 +103,12 @@ def run_jobs(client: Client, opts: Options, method: str, shown: str, mode: str, 
         client.subscribe_jobs()
     jobs: dict[str, str] = {}
     rc = 0
+    if opts.marked and not opts.dry_run:
+        try:
+            jobs = {path: _job_unit(client, path) for path in client.manager("EnqueueMarkedJobs")}
+        except CallError as e:
+            err(f"Failed to start jobs: {e.text}")
+            return exit_for(e)
     for name in names if not opts.dry_run else ():
         try:
             if opts.show_transaction:
@@ -129,6 +135,14 @@ def run_jobs(client: Client, opts: Options, method: str, shown: str, mode: str, 
     if opts.wait and jobs and _wait_stopped(client, list(jobs.values())):
         rc = rc or EXIT_FAILURE
     return rc
+
+
+def _job_unit(client: Client, path: str) -> str:
+    """The unit of a queued job ("" once the job is gone)."""
+    try:
+        return str(client.get(path, "org.freedesktop.systemd1.Job", "Unit")[0])
+    except CallError:
+        return ""
 
 
 def _wait_stopped(client: Client, names: list[str]) -> bool:

@@ -322,6 +322,19 @@ isolate a b
 get-default x
 daemon-reload x
 kill --signal=bogus sleepy.service
+--timestamp=unix show -p Id,InactiveEnterTimestamp quiet.service
+--timestamp=help
+--timestamp=bogus status
+--marked reload-or-restart
+--marked start sleepy.service
+--marked reload-or-restart sleepy.service
+reload-or-restart
+--message=hi -i stop quiet.service
+mask nope.service
+unmask nope.service
+status 1
+show 99999 -p Id
+list-jobs --after
 """
 
 # Differences that are right: the version line names this implementation.
@@ -335,7 +348,8 @@ def normalize(text: str, root: Path) -> str:
     text = re.sub(r"\b\d+(?:\.\d+)?(?:us|ms|s|min|h)(?: \d+(?:us|ms|s|min))? (ago|left)", r"SPAN \1", text)
     text = re.sub(r'("(?:next|last|left|passed)":)\d+', r"\1USEC", text)
     text = re.sub(r"(Main PID: |Process: |└─|├─)\d+", r"\1PID", text)
-    text = re.sub(r"(Memory: )\S+", r"\1MEM", text)
+    text = re.sub(r"(Memory: |CPU: )\S+", r"\1N", text)  # what the running service used so far
+    text = re.sub(r"=@\d+$", "=@EPOCH", text, flags=re.M)  # --timestamp=unix
     text = re.sub(r"sysmaster\.user-[0-9a-f]+", "sysmaster.user-N", text)  # each manager's own cgroup
     text = re.sub(r"(Duration: ).*", r"\1SPAN", text)
     return re.sub(r"^(\S*systemctl|\S*sctl): ", "PROG: ", text, flags=re.M)
