@@ -27,6 +27,7 @@ USEC_PER_SEC = 1_000_000
 class Scope(enum.Enum):
     SYSTEM = "system"
     USER = "user"
+    GLOBAL = "global"  # every user's units (systemctl --global): unit-file operations only
 
 
 class Severity(enum.Enum):

@@ -1,4 +1,4 @@
-"""Unit search paths for the system and user scopes, in systemd 252's order (path-lookup.c).
+"""Unit search paths for the system, user and global scopes, in systemd 252's order (path-lookup.c).
 
 sysmaster's own directories sit just before their systemd counterparts, so a unit under
 /etc/sysmaster/system overrides the same unit under /etc/systemd/system, and so on for /run and
@@ -119,6 +119,14 @@ def _user_defaults(env: Mapping[str, str]) -> tuple[list[str], str, str | None, 
     return paths, persistent, runtime_config, generator, transient
 
 
+def _global_defaults() -> tuple[list[str], str, str | None, list[str], str | None]:
+    """The user units of every user: no home, runtime, generator or transient directories."""
+    paths = ["/etc/sysmaster/user", "/etc/systemd/user", "/run/sysmaster/user", "/run/systemd/user",
+             "/usr/local/share/systemd/user", "/usr/share/systemd/user", "/usr/local/lib/systemd/user",
+             "/usr/lib/sysmaster/user", USER_DATA_UNIT_DIR]
+    return paths, "/etc/systemd/user", "/run/systemd/user", [], None
+
+
 def _split_unit_path(value: str) -> tuple[list[str], bool]:
     append = value.endswith(":")
     if append:
@@ -145,6 +153,8 @@ def lookup_paths(
     env = os.environ if environ is None else environ
     if scope is Scope.SYSTEM:
         defaults, persistent, runtime, generator, transient = _system_defaults()
+    elif scope is Scope.GLOBAL:
+        defaults, persistent, runtime, generator, transient = _global_defaults()
     else:
         defaults, persistent, runtime, generator, transient = _user_defaults(env)
     if unit_path is None:

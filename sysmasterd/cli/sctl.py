@@ -159,6 +159,7 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("version", "", "version", False, "Show package version"),
     ("system", "", "system", False, "Connect to system manager"),
     ("user", "", "user", False, "Connect to user service manager"),
+    ("global", "", "global", False, "Enable/disable/mask unit files globally"),
     ("host", "H", "host", True, "Operate on remote host"),
     ("machine", "M", "machine", True, "Operate on a local container"),
     ("type", "t", "type", True, "List units of a particular type"),
@@ -260,7 +261,7 @@ def _options(pairs: list[tuple[str, str | None]], operands: list[str]) -> Option
         if key in _FLAGS:
             setattr(opts, key, True)
         elif key in ("user", "system"):
-            opts.user = key == "user"
+            opts.user, opts.global_scope = key == "user", False
         elif key == "type":
             if not v:
                 return ["--type= requires arguments."]
@@ -326,6 +327,8 @@ def _options(pairs: list[tuple[str, str | None]], operands: list[str]) -> Option
             if v not in (*PRESET_MODES, _HELP_LIST):
                 return [f"Failed to parse preset mode: {v}."]
             opts.preset_mode = v
+        elif key == "global":
+            opts.user, opts.global_scope = False, True
         elif key in ("host", "machine"):
             opts.transport = (key, v)
         elif key == "boot_loader_menu":
@@ -416,9 +419,10 @@ def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) 
 
     run: Callable[[Client, Options, str, list[str]], int] = getattr(
         importlib.import_module(f"sysmasterd.cli.{module}"), function)
-    if opts.root:
-        from sysmasterd.cli import sctl_offline
+    from sysmasterd.cli import sctl_offline
 
+    # --global changes unit files without a manager; its other verbs talk to the user's manager
+    if opts.root or (opts.global_scope and verb in sctl_offline.VERBS):
         rc = sctl_offline.run(opts, verb, args)
         if rc != 0 or not (opts.now and verb in ("enable", "disable")):
             return rc
@@ -432,7 +436,7 @@ def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) 
         err(f"Failed to connect to bus: {reason}")
         return EXIT_FAILURE
     try:
-        client = Client.connect(opts.user)
+        client = Client.connect(opts.user or opts.global_scope)
     except (OSError, ConnectionError, ValueError, CallError) as e:
         err(f"Failed to connect to bus: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return EXIT_FAILURE

@@ -76,6 +76,7 @@ class Options:
         self.show_transaction = False
         self.dry_run = False
         self.preset_mode = "full"
+        self.global_scope = False  # --global: the unit files of every user, without a manager
         self.marked = False  # reload-or-restart --marked: the jobs the manager's markers ask for
         self.firmware_setup = False
         self.boot_loader_menu: int | None = None  # usec

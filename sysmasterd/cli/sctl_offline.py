@@ -21,7 +21,8 @@ def _installer(opts: Options) -> Installer:
     from compat.install import Installer
     from compat.model import Scope
 
-    return Installer(Scope.USER if opts.user else Scope.SYSTEM, root_dir=opts.root)
+    scope = Scope.GLOBAL if opts.global_scope else Scope.USER if opts.user else Scope.SYSTEM
+    return Installer(scope, root_dir=opts.root or "/")
 
 
 def _failure(verb: str, e: InstallError) -> str:

@@ -335,6 +335,8 @@ unmask nope.service
 status 1
 show 99999 -p Id
 list-jobs --after
+--global start quiet.service
+--global is-active quiet.service
 """
 
 # Differences that are right: the version line names this implementation.

@@ -33,7 +33,15 @@ COMMANDS = [
     "preset foo.service", "preset tmpl@d.service", "is-enabled foo.service", "preset-all",
     "list-unit-files --no-pager", "revert foo.service", "add-wants nosuch.target foo.service",
     "start foo.service", "status foo.service", "daemon-reload", "list-units", "cat foo.service",
+    # --global: every user's units (below the root, so the host's /etc/systemd/user is not touched)
+    "--global enable app.service", "--global is-enabled app.service", "--global list-unit-files --no-pager",
+    "--global disable app.service", "--global mask app.service", "--global is-enabled app.service",
+    "--global unmask app.service", "--global preset app.service", "--global start app.service",
 ]
+USER_UNITS = {
+    "app.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=default.target\n",
+    "default.target": "[Unit]\nDescription=Main User Target\n",
+}
 
 
 def _tree(root: Path) -> None:
@@ -43,6 +51,10 @@ def _tree(root: Path) -> None:
     for name, text in UNITS.items():
         (vendor / name).write_text(text)
     (vendor / "default.target").symlink_to("multi-user.target")
+    user = root / "usr/lib/systemd/user"
+    user.mkdir(parents=True)
+    for name, text in USER_UNITS.items():
+        (user / name).write_text(text)
     presets = root / "usr/lib/systemd/system-preset"
     presets.mkdir(parents=True)
     (presets / "90-test.preset").write_text("disable foo.service\nenable *\n")
