@@ -44,3 +44,17 @@ def test_what_the_prefilters_read_of_a_line() -> None:
     assert [kernel_prefix(line) for line in lines] == [
         "", "", "", "l", "lo", "lox", "x", "l", "l", "lo", "l", "", "", "l", ""]
     assert [env_literal(line) for line in lines][:4] == [None, ("STEP", "one"), ("STEP", "two"), None]
+
+
+def test_a_skipped_line_leaves_the_property_order_as_the_full_walk_does() -> None:
+    # TAG+= leaves TAGS to be listed where properties are next read: a line whose KERNEL key
+    # fails reads none in udevd, so its literal ENV match must not either (order as before)
+    rules = ('KERNEL=="lo", TAG+="t1"\n'
+             'KERNEL!="lo", ENV{ANY}=="1", ENV{NEVER}="1"\n'
+             'KERNEL=="lo", ENV{LATER}="1"\n')
+    compiled = link([compile_text("/t.rules", rules.encode())], (), ResolveNames.EARLY)
+    event = UdevEvent(Device.from_syspath("/sys/class/net/lo"), EventSettings())
+    event.dev.properties["ACTION"] = "change"
+    RuleExecutor(compiled).apply(event)
+    order = list(event.dev.all_properties())
+    assert order.index("LATER") < order.index("TAGS"), order

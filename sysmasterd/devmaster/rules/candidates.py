@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import accumulate
 
 from udev_rules_translator.glob import is_glob
@@ -20,6 +20,7 @@ from udev_rules_translator.model import Operator, RuleLine, Token, TokenType
 
 T = TokenType
 _GUARD_TYPES = (T.M_ACTION, T.M_SUBSYSTEM)
+_LISTED_WHEN_READ = frozenset({"DEVLINKS", "TAGS", "CURRENT_TAGS"})  # see LiteralEnv.rejects
 _LITERAL_START = re.compile(r"[^*?\[\\]*")  # a glob's start up to its first special character
 
 
@@ -40,7 +41,7 @@ def kernel_prefix(line: RuleLine) -> str:
 def env_literal(line: RuleLine) -> tuple[str, str] | None:
     """The (property, value) of the line's first ENV{property}=="value" without a glob."""
     for token in line.tokens:
-        if token.type is not T.M_ENV or token.op is not Operator.MATCH:
+        if token.type is not T.M_ENV or token.op is not Operator.MATCH or token.attr in _LISTED_WHEN_READ:
             continue
         value = token.pattern_body
         if isinstance(value, str) and not is_glob(value):
@@ -64,9 +65,12 @@ class LiteralEnv:
         self._ends = array("I", accumulate(map(len, values)))
         self._text = "".join(values)
 
-    def rejects(self, line: int, properties: Mapping[str, str]) -> bool:
+    def rejects(self, line: int, properties: dict[str, str]) -> bool:
         """Whether the line's literal ENV match (keys[line] >= 0) fails on these properties."""
-        value = properties.get(self._names[self.keys[line]])
+        # read as a plain dict: a device's properties list DEVLINKS/TAGS where they are first read
+        # after a change (device.Properties), and udevd reads nothing here unless the line's
+        # earlier keys match; the other properties are the same either way
+        value = dict.get(properties, self._names[self.keys[line]])
         start = self._ends[line - 1] if line else 0
         return not value or len(value) != self._ends[line] - start or not self._text.startswith(value, start)
 
