@@ -135,6 +135,10 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
     "plot": ("sctl_analyze", "plot", "", "Print an SVG graphic of unit activation"),
 }
 
+# the verbs that only change or read unit files: what --global (and --root) does without a manager
+_UNIT_FILE_VERBS = frozenset(name for name, (_m, function, _s, _t) in VERBS.items()
+                             if function in ("unit_files", "is_enabled", "get_default", "list_unit_files"))
+
 # systemctl's argument counts (the verb's own words after it): (at least, at most; -1 any).
 _ARG_COUNTS: dict[str, tuple[int, int]] = {
     **dict.fromkeys(("clear-jobs", "daemon-reload", "daemon-reexec", "show-environment", "halt", "poweroff", "kexec",
@@ -419,10 +423,11 @@ def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) 
 
     run: Callable[[Client, Options, str, list[str]], int] = getattr(
         importlib.import_module(f"sysmasterd.cli.{module}"), function)
-    from sysmasterd.cli import sctl_offline
-
     # --global changes unit files without a manager; its other verbs talk to the user's manager
-    if opts.root or (opts.global_scope and verb in sctl_offline.VERBS):
+    offline = opts.root or (opts.global_scope and verb in _UNIT_FILE_VERBS)
+    if offline:
+        from sysmasterd.cli import sctl_offline
+
         rc = sctl_offline.run(opts, verb, args)
         if rc != 0 or not (opts.now and verb in ("enable", "disable")):
             return rc

@@ -87,3 +87,10 @@ def test_root_verbs_match_systemctl(tmp_path: Path) -> None:
             break
     assert not differences, "\n".join(differences)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_offline_verbs_are_the_unit_file_verbs() -> None:
+    """--global picks its offline verbs from sctl's table without importing sctl_offline."""
+    from sysmasterd.cli import sctl, sctl_offline
+
+    assert sctl._UNIT_FILE_VERBS == set(sctl_offline.VERBS)
