@@ -93,4 +93,4 @@ def test_offline_verbs_are_the_unit_file_verbs() -> None:
     """--global picks its offline verbs from sctl's table without importing sctl_offline."""
     from sysmasterd.cli import sctl, sctl_offline
 
-    assert sctl._UNIT_FILE_VERBS == set(sctl_offline.VERBS)
+    assert set(sctl_offline.VERBS) == sctl._UNIT_FILE_VERBS
