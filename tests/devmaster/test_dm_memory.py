@@ -68,8 +68,9 @@ def test_rss_returns_after_a_large_rules_file(box: Sandbox, devmaster: subproces
     time.sleep(0.5)
     after = rss_mib(devmaster.pid)
     print(f"devmaster RSS: baseline {baseline:.1f} MiB, with 9 MB of rules {loaded:.1f} MiB, after {after:.1f} MiB")
-    # a few MiB of the allocator's arenas stay pinned by what the daemon allocated meanwhile
-    assert after <= baseline + 8, (baseline, loaded, after)
+    # issue 15's measure (within 20%; 1 MiB for the noise of one RSS reading): a few MiB of the
+    # allocator's arenas stay pinned by what the daemon allocated meanwhile (1.14-1.18x here)
+    assert after <= baseline * 1.2 + 1, (baseline, loaded, after)
     assert devmaster.poll() is None
 
 
