@@ -139,6 +139,11 @@ VERBS: dict[str, tuple[str, str, str, str]] = {
 _UNIT_FILE_VERBS = frozenset(name for name, (_m, function, _s, _t) in VERBS.items()
                              if function in ("unit_files", "is_enabled", "get_default", "list_unit_files"))
 
+# the verbs whose output systemctl pages on a terminal
+_PAGED_VERBS = frozenset(("list-units", "list-unit-files", "list-dependencies", "list-jobs", "list-machines",
+                          "list-sockets", "list-timers", "list-automounts", "show-environment", "show", "status",
+                          "cat"))
+
 # systemctl's argument counts (the verb's own words after it): (at least, at most; -1 any).
 _ARG_COUNTS: dict[str, tuple[int, int]] = {
     **dict.fromkeys(("clear-jobs", "daemon-reload", "daemon-reexec", "show-environment", "halt", "poweroff", "kexec",
@@ -385,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     keys = {key for key, _ in pairs}
     if "help" in keys:
+        from sysmasterd.cli import sctl_pager
+
+        sctl_pager.start("no_pager" not in keys)
         _help(prog)
+        sctl_pager.end()
         return 0
     if "version" in keys:
         # systemctl's first line is "systemd <N> (...)"; scripts read the number from field 2.
@@ -445,6 +454,11 @@ def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) 
     except (OSError, ConnectionError, ValueError, CallError) as e:
         err(f"Failed to connect to bus: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return EXIT_FAILURE
+    paged = verb in _PAGED_VERBS
+    if paged:
+        from sysmasterd.cli import sctl_pager
+
+        sctl_pager.start(not opts.no_pager)
     try:
         return run(client, opts, verb, args)
     except CallError as e:
@@ -454,6 +468,8 @@ def _run(module: str, function: str, opts: Options, verb: str, args: list[str]) 
         return 0
     finally:
         client.close()
+        if paged:
+            sctl_pager.end()
 
 
 if __name__ == "__main__":

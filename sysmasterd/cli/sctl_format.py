@@ -10,11 +10,15 @@ import time
 UINT64_MAX = (1 << 64) - 1
 
 
+_COLORS_ON: list[bool] = []  # decided once, before a pager takes stdout
+
+
 def use_colors() -> bool:
-    env = os.environ.get("SYSTEMD_COLORS")
-    if env is not None:
-        return env.lower() not in ("0", "no", "false", "")
-    return sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
+    if not _COLORS_ON:
+        env = os.environ.get("SYSTEMD_COLORS")
+        _COLORS_ON.append(env.lower() not in ("0", "no", "false", "") if env is not None
+                          else sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb")
+    return _COLORS_ON[0]
 
 
 _COLORS = {"red": "\x1b[0;1;31m", "green": "\x1b[0;1;32m", "bold": "\x1b[0;1;39m", "grey": "\x1b[0;38;5;245m",

@@ -337,6 +337,13 @@ show 99999 -p Id
 list-jobs --after
 --global start quiet.service
 --global is-active quiet.service
+TTY TERM=xterm SYSTEMD_PAGERSECURE=1 SYSTEMD_PAGER={root}/pager.sh list-unit-files --type=target
+TTY TERM=xterm SYSTEMD_PAGERSECURE=1 SYSTEMD_PAGER={root}/pager.sh --no-pager list-unit-files --type=target
+TTY TERM=xterm SYSTEMD_PAGERSECURE=1 SYSTEMD_PAGER=cat list-unit-files --type=target
+TTY TERM=xterm SYSTEMD_PAGERSECURE=1 SYSTEMD_PAGER={root}/pager.sh cat quiet.service
+TTY TERM=xterm SYSTEMD_PAGERSECURE=1 SYSTEMD_PAGER={root}/pager.sh is-enabled quiet.service
+TTY TERM=xterm SYSTEMD_PAGERSECURE=1 PAGER={root}/pager.sh show -p Id quiet.service
+TTY TERM=dumb SYSTEMD_PAGERSECURE=1 SYSTEMD_PAGER={root}/pager.sh show -p Id quiet.service
 """
 
 # Differences that are right: the version line names this implementation.
@@ -367,6 +374,8 @@ EDITORS = {
     "ed-new.sh": "for f; do test -e \"$f\" && echo exists; printf '[Unit]\\nDescription=Brand new\\n"
                  "[Service]\\nExecStart=/bin/sleep 1000\\n' > \"$f\"; done\n",
     "ed-full.sh": "for f; do cat \"$f\"; sed -i 's/^Description=.*/Description=Full copy/' \"$f\"; done\n",
+    # a pager that marks what went through it (and the options systemd gives less)
+    "pager.sh": "echo \"LESS=$LESS LESSSECURE=$LESSSECURE\"; sed 's/^/paged: /'\n",
 }
 
 
