@@ -6,11 +6,13 @@ only trusted when sctl runs as the owner of the login session (else less in its 
 from __future__ import annotations
 
 import os
-import re
-import shlex
-import subprocess
 import sys
 
+TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
+if TYPE_CHECKING:
+    import subprocess
+
+# the pager once started; subprocess and shlex are imported only then, not by every listing verb
 _PAGED: list[subprocess.Popen[bytes]] = []
 _FALLBACKS = ("pager", "less", "more")
 _TRUE = ("1", "yes", "y", "true", "t", "on")
@@ -24,6 +26,8 @@ def _utf8_locale() -> bool:
 
 def _session_owner() -> int | None:
     """sd_pid_get_owner_uid(0): the uid of the user slice we run in, if any."""
+    import re
+
     try:
         with open("/proc/self/cgroup") as f:
             found = re.search(r"/user-(\d+)\.slice/", f.read())
@@ -45,6 +49,9 @@ def start(enabled: bool) -> None:
     term = os.environ.get("TERM", "")
     if not enabled or not sys.stdout.isatty() or not sys.stderr.isatty() or term in ("", "dumb"):
         return
+    import shlex
+    import subprocess
+
     configured = os.environ.get("SYSTEMD_PAGER", os.environ.get("PAGER"))
     words = shlex.split(configured) if configured is not None else None
     if words is not None and (not words or words == ["cat"]):
