@@ -80,3 +80,12 @@ def test_polkit_decides_for_unprivileged_callers(sm: Manager) -> None:
     poweroff = _as_nobody(sm, "--force", "poweroff")
     assert poweroff.rc == 1 and "Access denied" in poweroff.err
     assert sm.systemctl("is-system-running").rc in (0, 1)  # still up
+
+
+@pytest.mark.parametrize("unit", ["sys-devices-virtual-mem-null.device", "dev-null.device", "nosuch.device"])
+def test_devctl_asks_the_manager_for_a_device_unit_as_udevadm_does(sm: Manager, unit: str) -> None:
+    """As root, udevadm looks a .device unit's SysFSPath up on /run/systemd/private: devctl asks
+    the same manager and prints the same answer."""
+    real = sm.ns.run(["udevadm", "info", "-q", "path", unit], sm.env)
+    ours = sm.ns.run([sys.executable, "-m", "sysmasterd.cli.devctl", "info", "-q", "path", unit], sm.env)
+    assert (ours.rc, ours.out, ours.err) == (real.rc, real.out, real.err)
