@@ -405,6 +405,35 @@ lock -p -d /dev/null extra
 lock -b /etc/passwd -p
 monitor --bogus
 monitor -s
+info -q symlink -r /dev/{loop}
+info -q all /dev/{loop}
+info -a /dev/{loop}
+info -x -q property /dev/{loop}
+info -q property --property=DEVNAME,DISKSEQ --value /dev/{loop}
+info /sys/class/block/{loop}
+info -t /sys/devices/virtual/block/{loop}
+info -d /dev/{loop}
+info -w0 /dev/{loop}
+trigger --dry-run -v -s block -y '{loop}'
+trigger --dry-run -v --name-match=/dev/{loop}
+trigger --dry-run -v -b /sys/devices/virtual/block
+trigger --dry-run -v -a size -s block -y '{loop}'
+trigger --dry-run -v -p DEVTYPE=disk -s block -y 'loop*'
+trigger --dry-run -v -g systemd -s block
+test-builtin path_id /sys/class/block/{loop}
+test-builtin 'blkid --hint=session_offset=0' /dev/{loop}
+test-builtin 'blkid -o 0' /dev/{loop}
+test-builtin 'blkid -o x' /dev/{loop}
+test-builtin 'blkid -o -5' /dev/{loop}
+test-builtin 'blkid -R' /dev/{loop}
+test-builtin 'hwdb --subsystem=block' /dev/{loop}
+test-builtin input_id /sys/class/net/lo
+test-builtin keyboard /sys/class/net/lo
+lock --print --backing=/etc/passwd
+wait -t 1 /dev/{loop}
+wait --initialized=no -t 1 /sys/class/block/{loop}
+info --help
+trigger --help
 info -h
 trigger -h
 settle -h

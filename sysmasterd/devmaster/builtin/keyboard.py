@@ -170,7 +170,7 @@ def _override_abs(dev: Device, fd: int, evcode: int, value: str) -> None:
 def run(event: UdevEvent, argv: list[str], test: bool) -> int:
     dev = event.dev
     if not dev.devname:
-        log.error("%s: Failed to get device name", dev.sysname)
+        log.error("%s: Failed to get device name: No such file or directory", dev.sysname)
         return -errno.ENOENT
     plan = plan_keyboard(dev.properties, key_codes())
     for message in plan.errors:
