@@ -142,9 +142,23 @@ VERBS: dict[str, Callable[[Options, str, list[str]], int]] = {
 }
 
 
+# systemd 252 has no user unit paths below a root: each verb fails as systemctl words it
+_USER_ROOT_FAILURES = {"is-enabled": "Failed to get unit file state for {unit}: Invalid argument",
+                       "list-unit-files": "Failed to get unit file list: Invalid argument",
+                       "get-default": "Failed to get default target: Invalid argument",
+                       "set-default": "Failed to set default: Invalid argument.",
+                       "preset-all": "Failed to preset: Invalid argument.",
+                       "add-wants": "Failed to add dependency on: Invalid argument.",
+                       "add-requires": "Failed to add dependency on: Invalid argument."}
+
+
 def run(opts: Options, verb: str, args: list[str]) -> int:
     handler = VERBS.get(verb)
     if handler is None:
         err(f"Verb '{verb}' cannot be used with --root= or --image=.")
+        return EXIT_FAILURE
+    if opts.user and opts.root:
+        unit = mangle(args[0], opts.quiet) if args else ""
+        err(_USER_ROOT_FAILURES.get(verb, f"Failed to {verb}: Invalid argument.").format(unit=unit))
         return EXIT_FAILURE
     return handler(opts, verb, args)

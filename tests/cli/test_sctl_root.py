@@ -37,6 +37,10 @@ COMMANDS = [
     "--global enable app.service", "--global is-enabled app.service", "--global list-unit-files --no-pager",
     "--global disable app.service", "--global mask app.service", "--global is-enabled app.service",
     "--global unmask app.service", "--global preset app.service", "--global start app.service",
+    # no user scope below a root in systemd 252
+    "--user is-enabled app.service", "--user enable app.service", "--user list-unit-files",
+    "--user get-default", "--user set-default default.target", "--user preset-all",
+    "--user add-wants default.target app.service", "--user mask app.service",
 ]
 USER_UNITS = {
     "app.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=default.target\n",
