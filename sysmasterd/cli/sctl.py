@@ -15,7 +15,7 @@ import sys
 
 from sysmasterd import __version__
 from sysmasterd.cli.gnu_getopt import REQUIRED, Opt, UsageError, parse
-from sysmasterd.cli.sctl_common import EXIT_FAILURE, OUTPUT_MODES, Options, err
+from sysmasterd.cli.sctl_common import BOOLEANS, EXIT_FAILURE, OUTPUT_MODES, Options, err
 from sysmasterd.cli.sctl_states import LOAD_STATES, PRESET_MODES, UNIT_TYPES
 
 TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
@@ -229,8 +229,6 @@ _OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("before", "", "before", False, "Show units ordered before with 'list-dependencies'"),
 ]
 _SPECS = [Opt(key or f"-{long or short}", short, long, REQUIRED if arg else 0) for key, short, long, arg, _ in _OPTIONS]
-_BOOLS = {"1": True, "yes": True, "y": True, "true": True, "t": True, "on": True,
-                 "0": False, "no": False, "n": False, "false": False, "f": False, "off": False}
 _JOB_MODES = {"-fail": "fail", "-irreversible": "replace-irreversibly", "-ignore-dependencies": "ignore-dependencies"}
 _FLAGS = frozenset(("all", "value", "now", "quiet", "no_block", "plain", "show_types", "full", "wait", "runtime",
                     "no_reload", "with_dependencies", "no_pager", "read_only", "mkdir", "show_transaction",
@@ -294,10 +292,10 @@ def _options(pairs: list[tuple[str, str | None]], operands: list[str]) -> Option
         elif key in ("property", "P"):
             opts.properties += _split(v)
             opts.value = opts.value or key == "P"
-        elif key == "legend" and v.lower() not in _BOOLS:
+        elif key == "legend" and v.lower() not in BOOLEANS:
             return [f"Failed to parse boolean argument to --legend: {v}."]
         elif key in ("legend", "no_legend"):
-            legend = key == "legend" and _BOOLS[v.lower()]
+            legend = key == "legend" and BOOLEANS[v.lower()]
         elif key == "lines":
             if not v.isdigit():
                 return [f"Failed to parse lines '{v}'"]
@@ -330,7 +328,7 @@ def _options(pairs: list[tuple[str, str | None]], operands: list[str]) -> Option
             opts.clean_what += _split(v)
         elif key in ("signal", "kill_whom"):
             setattr(opts, key, v)
-        elif key == "check_inhibitors" and v != "auto" and v.lower() not in _BOOLS:
+        elif key == "check_inhibitors" and v != "auto" and v.lower() not in BOOLEANS:
             return [f"Failed to parse --check-inhibitors= argument: {v}"]
         elif key == "preset_mode":
             if v not in (*PRESET_MODES, _HELP_LIST):

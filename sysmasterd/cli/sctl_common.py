@@ -37,6 +37,11 @@ OUTPUT_MODES = ("short", "short-full", "short-iso", "short-iso-precise", "short-
                 "with-unit")
 
 
+# parse_boolean()'s words
+BOOLEANS = {"1": True, "yes": True, "y": True, "true": True, "t": True, "on": True,
+            "0": False, "no": False, "n": False, "false": False, "f": False, "off": False}
+
+
 class Options:
     """The parsed command line. A plain class: dataclasses costs more to import than sctl may spend."""
 

@@ -29,6 +29,11 @@ def paint(text: str, color: str) -> str:
     return f"{_COLORS[color]}{text}\x1b[0m" if use_colors() else text
 
 
+# unit_active_state_to_glyph()
+STATE_GLYPHS = {"active": "●", "reloading": "↻", "inactive": "○", "failed": "×", "activating": "●",
+                "deactivating": "●", "maintenance": "○"}
+
+
 def dot(active: str) -> str:
     """The state glyph before a unit's name in status and list-dependencies."""
     if active == "failed":

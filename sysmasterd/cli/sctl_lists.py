@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from sysmasterd.cli.sctl_bus import MANAGER, MANAGER_PATH, UNIT, CallError, Client
 from sysmasterd.cli.sctl_common import Options, is_glob, mangle
-from sysmasterd.cli.sctl_format import UINT64_MAX, format_relative, format_timestamp, next_elapse, use_colors
+from sysmasterd.cli.sctl_format import (
+    STATE_GLYPHS,
+    UINT64_MAX,
+    format_relative,
+    format_timestamp,
+    next_elapse,
+    use_colors,
+)
 from sysmasterd.cli.sctl_table import (
     GREEN,
     HIGHLIGHT,
@@ -28,8 +35,6 @@ _FORWARD = ("Requires", "Requisite", "Wants", "ConsistsOf", "BindsTo", "Upholds"
 _REVERSE = ("RequiredBy", "RequisiteOf", "WantedBy", "PartOf", "BoundBy", "UpheldBy")
 _DEPENDENCIES = {"forward": _FORWARD, "reverse": _REVERSE, "after": ("After",), "before": ("Before",)}
 _BAD_LOAD = ("error", "not-found", "bad-setting", "masked")
-_GLYPHS = {"active": "●", "reloading": "↻", "inactive": "○", "failed": "×", "activating": "●",
-           "deactivating": "●", "maintenance": "○"}
 
 
 def _suffix(unit: str) -> str:
@@ -272,10 +277,10 @@ def _state_glyph(client: Client, name: str) -> str:
     except CallError:
         state = ""
     if not use_colors():
-        return _GLYPHS.get(state, "") + " "
+        return STATE_GLYPHS.get(state, "") + " "
     on = GREEN if state in ("active", "reloading", "activating") else NORMAL if state in (
         "inactive", "deactivating") else RED
-    return f"{on}{_GLYPHS.get(state, '')}{NORMAL} "
+    return f"{on}{STATE_GLYPHS.get(state, '')}{NORMAL} "
 
 
 def _dependency_sort_key(name: str) -> tuple[bool, str]:
@@ -324,6 +329,12 @@ def _tree(opts: Options, level: int, branches: int, last: bool) -> str:
 def expand_names(client: Client, opts: Options, patterns: list[str], suffix: str = ".service") -> list[str]:
     """expand_unit_names(): the names mangled, then the loaded units the globs among them match,
     in the manager's order and filtered as list-units filters (so inactive ones only with --all)."""
+    return expand_names_and_globs(client, opts, patterns, suffix)[0]
+
+
+def expand_names_and_globs(client: Client, opts: Options, patterns: list[str],
+                           suffix: str = ".service") -> tuple[list[str], bool]:
+    """expand_names(), and whether there were globs to expand."""
     names: list[str] = []
     globs: list[str] = []
     for pattern in patterns:
@@ -332,7 +343,7 @@ def expand_names(client: Client, opts: Options, patterns: list[str], suffix: str
     if globs:
         names += [row[0] for row in client.manager("ListUnitsByPatterns", "asas", [opts.states, globs])
                   if _shown(opts, row)]
-    return names
+    return names, bool(globs)
 
 
 def units_to_show(client: Client, opts: Options, patterns: list[str]) -> list[str]:

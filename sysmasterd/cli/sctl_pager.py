@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+from sysmasterd.cli.sctl_common import BOOLEANS
+
 TYPE_CHECKING = False  # mypy knows this name; typing itself costs more to import than sctl may spend
 if TYPE_CHECKING:
     import subprocess
@@ -15,8 +17,6 @@ if TYPE_CHECKING:
 # the pager once started; subprocess and shlex are imported only then, not by every listing verb
 _PAGED: list[subprocess.Popen[bytes]] = []
 _FALLBACKS = ("pager", "less", "more")
-_TRUE = ("1", "yes", "y", "true", "t", "on")
-_FALSE = ("0", "no", "n", "false", "f", "off")
 
 
 def _utf8_locale() -> bool:
@@ -41,7 +41,7 @@ def _secure() -> tuple[bool, bool]:
     setting = os.environ.get("SYSTEMD_PAGERSECURE")
     if setting is None:
         return _session_owner() != os.geteuid(), False
-    return setting.lower() not in _FALSE, True
+    return BOOLEANS.get(setting.lower(), True), True  # not a boolean: secure, as systemd assumes
 
 
 def start(enabled: bool) -> None:

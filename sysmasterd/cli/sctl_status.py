@@ -8,6 +8,7 @@ from sysmasterd.cli.sctl_bus import UNIT, CallError, Client
 from sysmasterd.cli.sctl_cgtree import process_tree
 from sysmasterd.cli.sctl_common import EXIT_NO_SUCH_UNIT, EXIT_NOT_RUNNING, Options, err, exit_for
 from sysmasterd.cli.sctl_format import (
+    STATE_GLYPHS,
     UINT64_MAX,
     dot,
     format_bytes,
@@ -54,8 +55,6 @@ def enablement(state: str, preset: str) -> str:
     return _painted(state, state) + ("; preset: " if show else "") + _painted(preset if show else "", preset)
 
 
-_UNIT_GLYPHS = {"active": "●", "reloading": "↻", "inactive": "○", "failed": "×", "activating": "●",
-                "deactivating": "●", "maintenance": "○"}
 # is_clean_exit(EXIT_CLEAN_DAEMON): status 0, or killed by one of these
 _CLEAN_SIGNALS = (1, 2, 13, 15)
 
@@ -143,7 +142,7 @@ def render(p: dict[str, Any], processes: list[list[Any]], states: dict[str, str]
         field("Duration", format_span(left - entered, 1000))
 
     for k, name in enumerate(p.get("TriggeredBy") or []):
-        glyph = painted_state(states.get(name, ""), _UNIT_GLYPHS.get(states.get(name, ""), ""))
+        glyph = painted_state(states.get(name, ""), STATE_GLYPHS.get(states.get(name, ""), ""))
         lines.append(f"{'TriggeredBy:' if k == 0 else '':<12} {glyph} {name}")
     if unit_id.endswith(".timer"):
         nxt = next_elapse(p.get("NextElapseUSecMonotonic", 0), p.get("NextElapseUSecRealtime", 0))

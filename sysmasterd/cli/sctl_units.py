@@ -11,8 +11,6 @@ from sysmasterd.cli.sctl_common import (
     Options,
     err,
     exit_for,
-    is_glob,
-    mangle,
 )
 from sysmasterd.cli.sctl_format import paint, use_colors
 
@@ -86,10 +84,10 @@ def job_verb(client: Client, opts: Options, verb: str, names: list[str]) -> int:
         return EXIT_FAILURE
     method, shown = _JOB_VERBS[verb]
     mode = "isolate" if verb == "isolate" else opts.job_mode
-    from sysmasterd.cli.sctl_lists import expand_names
+    from sysmasterd.cli.sctl_lists import expand_names_and_globs
 
-    units = expand_names(client, opts, names, ".target" if verb == "isolate" else ".service")
-    if shown == "start" and not opts.all and not opts.quiet and any(is_glob(mangle(n, True)) for n in names):
+    units, expanded = expand_names_and_globs(client, opts, names, ".target" if verb == "isolate" else ".service")
+    if shown == "start" and not opts.all and not opts.quiet and expanded:
         err(f"Warning: {paint('systemctl start called with a glob pattern.', 'red')}")
         err("Hint: unit globs expand to loaded units, so start will usually have no effect.\n"
             "      Passing --all will also load units which are pulled in by other units.\n"
